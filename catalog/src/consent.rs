@@ -1,0 +1,44 @@
+//! The control plane's consent settings: may a tenant's data for a dataset be
+//! released?
+//!
+//! # Guarantees
+//!
+//! - **Default deny.** A (tenant, dataset) pair without a stored setting is not
+//!   granted; [`ConsentStoreExt::is_granted`] returns `false` for it.
+//! - **One setting per pair.** [`ConsentStore::set_consent`] upserts by
+//!   (tenant, dataset); the last write wins.
+
+use async_trait::async_trait;
+
+use crate::error::Result;
+use crate::model::ConsentSetting;
+
+/// Storage for [`ConsentSetting`]s (embedded SQLite, or DynamoDB
+/// `ConsentSettings` later).
+#[async_trait]
+pub trait ConsentStore: Send + Sync + std::fmt::Debug {
+    /// Creates or replaces the setting for (`setting.tenant`, `setting.dataset`).
+    async fn set_consent(&self, setting: &ConsentSetting) -> Result<()>;
+
+    /// The stored setting for (`tenant`, `dataset`), if any.
+    async fn consent(&self, tenant: &str, dataset: &str) -> Result<Option<ConsentSetting>>;
+
+    /// All stored settings, sorted by (tenant, dataset).
+    async fn consents(&self) -> Result<Vec<ConsentSetting>>;
+}
+
+/// Convenience methods for every [`ConsentStore`], including `dyn ConsentStore`.
+#[async_trait]
+pub trait ConsentStoreExt: ConsentStore {
+    /// Whether `tenant` granted consent for `dataset`. Default deny: `false`
+    /// when no setting is stored.
+    async fn is_granted(&self, tenant: &str, dataset: &str) -> Result<bool> {
+        Ok(self
+            .consent(tenant, dataset)
+            .await?
+            .is_some_and(|setting| setting.granted))
+    }
+}
+
+#[async_trait]
+impl<T: ConsentStore + ?Sized> ConsentStoreExt for T {}

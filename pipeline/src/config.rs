@@ -1,0 +1,219 @@
+//! Configuration: one TOML file plus `STACKPRO_*` environment overrides; command-line flags
+//! override both. The defaults run locally under `./data`.
+//!
+//! Secrets (the hashing key) never live in this file: they come from the environment
+//! (`STACKPRO_HASH_KEY`) or from a key file the file names.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use policies::KeyedHasher;
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// Environment variable names.
+pub mod env {
+    pub const CONFIG: &str = "STACKPRO_CONFIG";
+    pub const RAW: &str = "STACKPRO_RAW";
+    pub const CURATED: &str = "STACKPRO_CURATED";
+    pub const QUARANTINE: &str = "STACKPRO_QUARANTINE";
+    pub const STATE: &str = "STACKPRO_STATE";
+    pub const POLICY: &str = "STACKPRO_POLICY";
+    pub const METRICS_FILE: &str = "STACKPRO_METRICS_FILE";
+    pub const HASH_KEY: &str = "STACKPRO_HASH_KEY";
+    pub const HASH_KEY_FILE: &str = "STACKPRO_HASH_KEY_FILE";
+    pub const MAX_LINE_BYTES: &str = "STACKPRO_MAX_LINE_BYTES";
+    /// Test-only fault injection: `after-files` aborts the process after a release's files
+    /// are written and before its catalog entry, to prove atomic publish.
+    pub const FAULT: &str = "STACKPRO_FAULT";
+}
+
+/// The worker's configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Root of the raw records: a folder, `file://` or `s3://` URL.
+    pub raw: String,
+    /// Root of the curated Parquet releases.
+    pub curated: String,
+    /// Root of quarantined records (treat like raw: it holds raw lines).
+    pub quarantine: String,
+    /// Folder of the embedded catalog and control plane (SQLite files).
+    pub state: PathBuf,
+    /// A policy document; the bundled `default-v2` when absent.
+    pub policy: Option<PathBuf>,
+    /// JSON-lines metrics file; `{state}/metrics.jsonl` when absent.
+    pub metrics_file: Option<PathBuf>,
+    /// File holding the hashing key (its UTF-8 bytes, trailing newline ignored). The
+    /// `STACKPRO_HASH_KEY` environment variable takes precedence.
+    pub hash_key_file: Option<PathBuf>,
+    /// Longest raw line accepted; longer lines are quarantined without being buffered.
+    pub max_line_bytes: usize,
+    /// Rows per curated Parquet file before a new part starts.
+    pub max_rows_per_file: usize,
+    /// Per-dataset input settings.
+    pub datasets: BTreeMap<String, DatasetConfig>,
+}
+
+/// Input settings of one dataset.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatasetConfig {
+    /// Field delimiter of CSV raw objects.
+    pub csv_delimiter: char,
+}
+
+impl Default for DatasetConfig {
+    fn default() -> Self {
+        Self { csv_delimiter: ',' }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            raw: "./data/raw".into(),
+            curated: "./data/curated".into(),
+            quarantine: "./data/quarantine".into(),
+            state: PathBuf::from("./data/state"),
+            policy: None,
+            metrics_file: None,
+            hash_key_file: None,
+            max_line_bytes: 1 << 20,
+            max_rows_per_file: 1_000_000,
+            datasets: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path`, else `$STACKPRO_CONFIG`, else `./stackpro.toml` if present, else the
+    /// defaults; then applies environment overrides.
+    pub fn load(path: Option<&Path>) -> Result<Self> {
+        let from_env = std::env::var_os(env::CONFIG).map(PathBuf::from);
+        let candidate = path.map(Path::to_path_buf).or(from_env);
+        let mut config = match candidate {
+            Some(p) => Self::from_file(&p)?,
+            None if Path::new("stackpro.toml").exists() => Self::from_file(Path::new("stackpro.toml"))?,
+            None => Self::default(),
+        };
+        config.apply_env(|k| std::env::var(k).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::Config(format!("cannot read config {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Applies `STACKPRO_*` overrides read through `get`.
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(v) = get(env::RAW) {
+            self.raw = v;
+        }
+        if let Some(v) = get(env::CURATED) {
+            self.curated = v;
+        }
+        if let Some(v) = get(env::QUARANTINE) {
+            self.quarantine = v;
+        }
+        if let Some(v) = get(env::STATE) {
+            self.state = v.into();
+        }
+        if let Some(v) = get(env::POLICY) {
+            self.policy = Some(v.into());
+        }
+        if let Some(v) = get(env::METRICS_FILE) {
+            self.metrics_file = Some(v.into());
+        }
+        if let Some(v) = get(env::HASH_KEY_FILE) {
+            self.hash_key_file = Some(v.into());
+        }
+        if let Some(v) = get(env::MAX_LINE_BYTES) {
+            self.max_line_bytes = v
+                .parse()
+                .map_err(|_| Error::Config(format!("{}={v:?} is not a byte count", env::MAX_LINE_BYTES)))?;
+        }
+        Ok(())
+    }
+
+    /// Checks values that serde cannot.
+    pub fn validate(&self) -> Result<()> {
+        if self.max_line_bytes < 256 {
+            return Err(Error::Config("max_line_bytes must be at least 256".into()));
+        }
+        if self.max_rows_per_file == 0 {
+            return Err(Error::Config("max_rows_per_file must be positive".into()));
+        }
+        for (name, ds) in &self.datasets {
+            if !ds.csv_delimiter.is_ascii() || ds.csv_delimiter == '"' || ds.csv_delimiter == '\n' {
+                return Err(Error::Config(format!("datasets.{name}.csv_delimiter must be one ASCII character other than a quote or newline")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The metrics file path.
+    pub fn metrics_path(&self) -> PathBuf {
+        self.metrics_file.clone().unwrap_or_else(|| self.state.join("metrics.jsonl"))
+    }
+
+    /// The CSV delimiter of a dataset.
+    pub fn csv_delimiter(&self, dataset: &str) -> u8 {
+        self.datasets.get(dataset).map_or(b',', |d| d.csv_delimiter as u8)
+    }
+
+    /// Loads the configured policy, or the bundled default.
+    pub fn load_policy(&self) -> Result<policies::Policy> {
+        Ok(match &self.policy {
+            Some(p) => policies::Policy::load(p)?,
+            None => policies::Policy::default_v2()?,
+        })
+    }
+
+    /// The hashing key: `$STACKPRO_HASH_KEY`, else the configured key file. Without one the
+    /// worker refuses to run: publishing unkeyed or default-keyed hashes would be reversible.
+    pub fn hasher(&self) -> Result<KeyedHasher> {
+        if let Ok(key) = std::env::var(env::HASH_KEY)
+            && !key.is_empty()
+        {
+            return Ok(KeyedHasher::new(key.as_bytes())?);
+        }
+        if let Some(path) = &self.hash_key_file {
+            let key = std::fs::read_to_string(path)
+                .map_err(|e| Error::Config(format!("cannot read hash key file {}: {e}", path.display())))?;
+            return Ok(KeyedHasher::new(key.trim_end_matches(['\r', '\n']).as_bytes())?);
+        }
+        Err(Error::Config(format!(
+            "no hash key configured: set {} (at least {} bytes) or {} / hash_key_file to a key file",
+            env::HASH_KEY,
+            policies::hash::MIN_KEY_BYTES,
+            env::HASH_KEY_FILE
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_the_file() {
+        let mut c: Config = toml::from_str("raw = \"/r\"\nmax_line_bytes = 4096\n[datasets.contacts]\ncsv_delimiter = \";\"\n")
+            .expect("toml");
+        c.apply_env(|k| (k == env::RAW).then(|| "/other".to_string())).expect("env");
+        assert_eq!(c.raw, "/other");
+        assert_eq!(c.max_line_bytes, 4096);
+        assert_eq!(c.csv_delimiter("contacts"), b';');
+        assert_eq!(c.csv_delimiter("orders"), b',');
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("rawz = \"/r\"").is_err());
+    }
+}

@@ -1,0 +1,62 @@
+//! The pipeline's error type.
+
+/// Errors of the ingest worker.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The operator must fix the configuration; retrying never helps.
+    #[error("configuration error: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Policy(#[from] policies::Error),
+    #[error("catalog: {0}")]
+    Catalog(#[from] catalog::Error),
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("query: {0}")]
+    Query(#[from] datafusion::error::DataFusionError),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A background task failed.
+    #[error("worker task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    /// Whether retrying the same work may succeed (throttling, timeouts, busy databases).
+    /// Bad data never surfaces here: it is quarantined.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Catalog(e) => e.is_retryable(),
+            Error::ObjectStore(e) => !matches!(
+                e,
+                object_store::Error::NotFound { .. }
+                    | object_store::Error::InvalidPath { .. }
+                    | object_store::Error::NotSupported { .. }
+                    | object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
+                    | object_store::Error::UnknownConfigurationKey { .. }
+            ),
+            Error::Io(e) => matches!(
+                e.kind(),
+                std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
+            ),
+            _ => false,
+        }
+    }
+}
+
+impl From<tokio::task::JoinError> for Error {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Error::Task(e.to_string())
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,569 @@
+//! One release: the pending raw objects of one partition → k-anonymous curated Parquet.
+//!
+//! Steps, and the invariant each protects:
+//! 1. **Pass 1** (blocking thread, all cores): stream every object, parse and transform each
+//!    record under the policy; bad records go to a quarantine file with their reason
+//!    (invariant 4). Transformed records are spilled to a local Arrow IPC file with their
+//!    base equivalence class; only the quasi-identifier histogram stays in memory.
+//! 2. **Decide**: the k-anonymity engine chooses the node or withholds (invariant 1).
+//! 3. **Pass 2**: read the spill back, generalize, drop suppressed records, write zstd
+//!    Parquet parts under `release={id}/`, then the report beside them.
+//! 4. **Publish**: only now the catalog entry is written, in one transaction with the ledger
+//!    of consumed raw objects (invariants 2 and 3). A crash before this leaves files nobody
+//!    can see; the release id is derived from the inputs, so the next run rewrites the same
+//!    files and publishes them.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufWriter, Write};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::ipc::reader::FileReader;
+use arrow::ipc::writer::FileWriter;
+use catalog::{Column, ColumnType, RawObjectRef, Release, ReleaseFile, TableSchema};
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use parquet::arrow::async_writer::{AsyncArrowWriter, ParquetObjectWriter};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use parquet::format::KeyValue;
+use policies::batch::staged_schema;
+use policies::report::{ReleaseFacts, ReportFile};
+use policies::{BatchBuilder, DatasetRules, KeyedHasher, Outcome, Policy, QiHistogram, ReleaseReport, Value};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use sha2::{Digest, Sha256};
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+use crate::location::Location;
+use crate::sources::{self, Item, Line, PartitionKey, Quarantined, RawObject};
+use crate::{Error, Result};
+
+/// Parquet key-value metadata keys written into every curated file.
+pub mod meta {
+    pub const POLICY_ID: &str = "stackpro.policy_id";
+    pub const POLICY_HASH: &str = "stackpro.policy_hash";
+    pub const K: &str = "stackpro.k";
+    pub const NODE: &str = "stackpro.node";
+    pub const KEY_ID: &str = "stackpro.key_id";
+    pub const RELEASE_ID: &str = "stackpro.release_id";
+    pub const DATASET: &str = "stackpro.dataset";
+    pub const TENANT: &str = "stackpro.tenant";
+    pub const DT: &str = "stackpro.dt";
+    /// Comma-separated quasi-identifier columns, policy order.
+    pub const QUASI_IDENTIFIERS: &str = "stackpro.quasi_identifiers";
+    /// The column whose distinct values are the data subjects (absent: one per row).
+    pub const SUBJECT_COLUMN: &str = "stackpro.subject_column";
+}
+
+const CLASS_COLUMN: &str = "__stackpro_class";
+/// Lines handed to the parallel parser at once.
+const READ_CHUNK: usize = 16 * 1024;
+/// Lines per parallel task.
+const TASK_LINES: usize = 2048;
+const ROW_GROUP_ROWS: usize = 256 * 1024;
+
+/// Everything a release needs, shared by all releases of a run.
+#[derive(Debug, Clone)]
+pub struct ReleaseContext {
+    pub policy: Arc<Policy>,
+    pub hasher: KeyedHasher,
+    pub raw: Location,
+    pub curated: Location,
+    pub quarantine: Location,
+    pub max_line_bytes: usize,
+    pub max_rows_per_file: usize,
+    pub csv_delimiter: u8,
+    /// Called with the number of raw bytes read, for progress bars.
+    pub on_bytes: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+impl std::fmt::Debug for dyn Fn(u64) + Send + Sync {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<progress callback>")
+    }
+}
+
+/// A release computed and written, not yet published.
+#[derive(Debug)]
+pub struct Prepared {
+    pub report: ReleaseReport,
+    /// The catalog entry to publish (`None` when withheld or empty).
+    pub release: Option<Release>,
+    pub table: TableSchema,
+}
+
+/// The deterministic id of a release of these inputs under this policy and key.
+pub fn release_id(policy: &Policy, key_id: &str, partition: &PartitionKey, objects: &[RawObject]) -> String {
+    let mut h = Sha256::new();
+    for part in [&policy.hash, key_id, &partition.dataset, &partition.tenant, &partition.dt] {
+        h.update(part.as_bytes());
+        h.update([0]);
+    }
+    let mut inputs: Vec<(&str, u64)> = objects.iter().map(|o| (o.url.as_str(), o.size)).collect();
+    inputs.sort_unstable();
+    for (url, size) in inputs {
+        h.update(url.as_bytes());
+        h.update(size.to_le_bytes());
+    }
+    format!("r{}", &hex::encode(h.finalize())[..20])
+}
+
+/// The folder of a release under the curated root.
+pub fn release_dir(partition: &PartitionKey, release_id: &str) -> Path {
+    Path::from(format!(
+        "dataset={}/tenant={}/dt={}/release={release_id}",
+        partition.dataset, partition.tenant, partition.dt
+    ))
+}
+
+/// The catalog schema of a dataset's curated table.
+pub fn table_schema(policy: &Policy, rules: &DatasetRules, curated: &Location) -> TableSchema {
+    let columns = policies::curated_schema(rules)
+        .fields()
+        .iter()
+        .map(|f| Column {
+            name: f.name().clone(),
+            data_type: match f.data_type() {
+                DataType::Int64 => ColumnType::Int64,
+                DataType::Float64 => ColumnType::Float64,
+                DataType::Boolean => ColumnType::Boolean,
+                DataType::Date32 => ColumnType::Date,
+                _ => ColumnType::String,
+            },
+            comment: None,
+        })
+        .collect();
+    let mut parameters = BTreeMap::new();
+    parameters.insert(
+        "quasi_identifiers".to_string(),
+        rules.qi_rules().map(|r| r.column.as_str()).collect::<Vec<_>>().join(","),
+    );
+    if let Some(s) = rules.subject_column() {
+        parameters.insert("subject_column".to_string(), s.to_string());
+    }
+    TableSchema {
+        dataset: rules.name.clone(),
+        columns,
+        partition_keys: vec!["tenant".into(), "dt".into(), "release".into()],
+        location: curated.url_of(&Path::from(format!("dataset={}", rules.name))),
+        policy_id: policy.id.clone(),
+        policy_hash: policy.hash.clone(),
+        k: policy.k,
+        parameters,
+    }
+}
+
+/// What pass 1 leaves behind.
+struct Staged {
+    histogram: QiHistogram,
+    spill: tempfile::NamedTempFile,
+    quarantine: tempfile::NamedTempFile,
+    quarantine_reasons: BTreeMap<String, u64>,
+    unknown_fields: BTreeSet<String>,
+}
+
+/// Computes and writes one release (files and report), without publishing it.
+pub async fn prepare(ctx: &ReleaseContext, partition: &PartitionKey, objects: Vec<RawObject>) -> Result<Prepared> {
+    let rules = ctx.policy.dataset(&partition.dataset)?.clone();
+    let id = release_id(&ctx.policy, ctx.hasher.key_id(), partition, &objects);
+    let table = table_schema(&ctx.policy, &rules, &ctx.curated);
+
+    let staged = {
+        let ctx = ctx.clone();
+        let rules = rules.clone();
+        let objects = objects.clone();
+        let handle = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || pass1(&ctx, &rules, &objects, &handle)).await??
+    };
+    let decision = staged.histogram.decide(ctx.policy.k, ctx.policy.max_suppression)?;
+    tracing::info!(
+        partition = %partition, release = %id, records = decision.records, outcome = ?decision.outcome,
+        node = %policies::report::node_label(&rules, &decision.node), suppressed = decision.suppressed_records,
+        "release decided"
+    );
+
+    let facts = ReleaseFacts {
+        release_id: id.clone(),
+        tenant: partition.tenant.clone(),
+        dt: partition.dt.clone(),
+        key_id: ctx.hasher.key_id().to_string(),
+        quarantine_reasons: staged.quarantine_reasons.clone(),
+        unknown_fields: staged.unknown_fields.iter().cloned().collect(),
+        inputs: objects.iter().map(|o| o.url.clone()).collect(),
+        created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let mut report = ReleaseReport::new(&ctx.policy, &rules, &decision, facts);
+
+    if report.quarantined > 0 {
+        let path = Path::from(format!(
+            "dataset={}/tenant={}/dt={}/release={id}.ndjson",
+            partition.dataset, partition.tenant, partition.dt
+        ));
+        upload_file(&ctx.quarantine, &path, staged.quarantine.path()).await?;
+    }
+
+    let dir = release_dir(partition, &id);
+    if decision.outcome != Outcome::Release {
+        let path = Path::from(format!(
+            "_withheld/dataset={}/tenant={}/dt={}/release={id}.json",
+            partition.dataset, partition.tenant, partition.dt
+        ));
+        ctx.curated.store.put(&path, serde_json::to_vec_pretty(&report)?.into()).await?;
+        return Ok(Prepared {
+            report,
+            release: None,
+            table,
+        });
+    }
+
+    let files = pass2(ctx, &rules, &staged, &decision, &report, &dir).await?;
+    report.files = files
+        .iter()
+        .map(|f| ReportFile {
+            path: f.path.clone(),
+            rows: f.rows,
+            bytes: f.size_bytes,
+        })
+        .collect();
+    debug_assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), report.records_out);
+    ctx.curated
+        .store
+        .put(&dir.child("_report.json"), serde_json::to_vec_pretty(&report)?.into())
+        .await?;
+
+    let release = Release {
+        release_id: id,
+        dataset: partition.dataset.clone(),
+        tenant: partition.tenant.clone(),
+        dt: partition.dt.clone(),
+        location: ctx.curated.url_of(&dir),
+        files,
+        inputs: objects
+            .iter()
+            .map(|o| RawObjectRef {
+                key: o.url.clone(),
+                size: o.size,
+                e_tag: o.e_tag.clone(),
+            })
+            .collect(),
+        policy_id: ctx.policy.id.clone(),
+        policy_hash: ctx.policy.hash.clone(),
+        key_id: ctx.hasher.key_id().to_string(),
+        k: ctx.policy.k,
+        records_in: report.records_in,
+        records_out: report.records_out,
+        suppressed: report.suppressed,
+        quarantined: report.quarantined,
+        k_anon_violations: report.k_anon_violations,
+        node: report.node_label.clone(),
+        report: serde_json::to_value(&report)?,
+        published_at: chrono::Utc::now(),
+    };
+    Ok(Prepared {
+        report,
+        release: Some(release),
+        table,
+    })
+}
+
+/// A `Read` that reports how many bytes passed through it.
+struct Counting<R> {
+    inner: R,
+    on_bytes: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+}
+
+impl<R: std::io::Read> std::io::Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if let Some(f) = &self.on_bytes {
+            f(n as u64);
+        }
+        Ok(n)
+    }
+}
+
+fn pass1(ctx: &ReleaseContext, rules: &DatasetRules, objects: &[RawObject], handle: &tokio::runtime::Handle) -> Result<Staged> {
+    let index: FxHashMap<String, usize> = rules.inputs.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+    let mut histogram = QiHistogram::new(rules);
+    let base = staged_schema(rules);
+    let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new(CLASS_COLUMN, DataType::UInt32, false));
+    let spill_schema = Arc::new(Schema::new(fields));
+    let spill = tempfile::NamedTempFile::new()?;
+    let mut spill_writer = FileWriter::try_new(BufWriter::new(spill.reopen()?), &spill_schema)?;
+    let quarantine = tempfile::NamedTempFile::new()?;
+    let mut qwriter = BufWriter::new(quarantine.reopen()?);
+    let mut quarantine_reasons: BTreeMap<String, u64> = BTreeMap::new();
+    let mut unknown_fields = BTreeSet::new();
+    let mut io_error: Option<std::io::Error> = None;
+
+    let mut record_quarantine = |q: Quarantined, reasons: &mut BTreeMap<String, u64>| {
+        *reasons.entry(q.reason_key()).or_default() += 1;
+        let line = q.to_json();
+        if let Err(e) = serde_json::to_writer(&mut qwriter, &line).map_err(std::io::Error::from).and_then(|()| qwriter.write_all(b"\n"))
+        {
+            io_error.get_or_insert(e);
+        }
+    };
+
+    for (object_index, object) in objects.iter().enumerate() {
+        let Some((format, compression)) = object.encoding() else {
+            continue;
+        };
+        let get = handle.block_on(ctx.raw.store.get(&object.path))?;
+        let stream = get.into_stream().map_err(std::io::Error::other);
+        let bridge = SyncIoBridge::new_with_handle(StreamReader::new(stream), handle.clone());
+        let counted = Counting {
+            inner: bridge,
+            on_bytes: ctx.on_bytes.clone(),
+        };
+        let mut reader = match sources::decoder(Box::new(counted), compression) {
+            Ok(r) => r,
+            Err(e) => {
+                record_quarantine(
+                    Quarantined {
+                        object: object.url.clone(),
+                        line: 0,
+                        reason: format!("unreadable object: {e}"),
+                        field: None,
+                        raw: Vec::new(),
+                        raw_len: 0,
+                    },
+                    &mut quarantine_reasons,
+                );
+                continue;
+            }
+        };
+        let mut chunk_quarantine: Vec<Quarantined> = Vec::new();
+        let mut on_chunk = |lines: Vec<Line>| -> Result<()> {
+            let outputs: Vec<ChunkOut> = lines
+                .par_chunks(TASK_LINES)
+                .map(|part| transform_lines(rules, &ctx.hasher, &index, part))
+                .collect::<Result<Vec<_>>>()?;
+            for out in outputs {
+                for (line_index, reason) in out.rejected {
+                    let line = &lines[line_index];
+                    let (raw, len) = match &line.item {
+                        Item::Json(b) => (b.clone(), b.len() as u64),
+                        Item::Fields { raw, .. } => (raw.clone(), raw.len() as u64),
+                    };
+                    chunk_quarantine.push(Quarantined {
+                        object: objects[line.object as usize].url.clone(),
+                        line: line.number,
+                        reason: reason.1,
+                        field: reason.0,
+                        raw,
+                        raw_len: len,
+                    });
+                }
+                unknown_fields.extend(out.unknown);
+                let staged = out.staged;
+                let n = staged.batch.num_rows();
+                let mut classes = Vec::with_capacity(n);
+                let mut qi: Vec<Option<&str>> = Vec::with_capacity(staged.quasi_identifiers.len());
+                for row in 0..n {
+                    qi.clear();
+                    qi.extend(staged.quasi_identifiers.iter().map(|col| col[row].as_deref()));
+                    classes.push(histogram.add(&qi, staged.subjects[row])?);
+                }
+                let mut columns: Vec<ArrayRef> = staged.batch.columns().to_vec();
+                columns.push(Arc::new(UInt32Array::from(classes)));
+                let batch = RecordBatch::try_new(spill_schema.clone(), columns)?;
+                spill_writer.write(&batch)?;
+            }
+            Ok(())
+        };
+        let mut on_quarantine = |q: Quarantined| chunk_quarantine.push(q);
+        let mut object_unknown = BTreeSet::new();
+        sources::read_object(
+            reader.as_mut(),
+            format,
+            object_index as u32,
+            &object.url,
+            &rules.inputs,
+            ctx.csv_delimiter,
+            ctx.max_line_bytes,
+            READ_CHUNK,
+            &mut on_chunk,
+            &mut on_quarantine,
+            &mut object_unknown,
+        )?;
+        unknown_fields.extend(object_unknown);
+        for q in chunk_quarantine {
+            record_quarantine(q, &mut quarantine_reasons);
+        }
+    }
+    spill_writer.finish()?;
+    drop(record_quarantine);
+    if let Some(e) = io_error {
+        return Err(e.into());
+    }
+    qwriter.flush()?;
+    drop(qwriter);
+    Ok(Staged {
+        histogram,
+        spill,
+        quarantine,
+        quarantine_reasons,
+        unknown_fields,
+    })
+}
+
+struct ChunkOut {
+    staged: policies::StagedBatch,
+    /// (index into the chunk's lines, (field, reason)).
+    rejected: Vec<(usize, (Option<String>, String))>,
+    unknown: BTreeSet<String>,
+}
+
+/// Parses and transforms a slice of lines (runs on a rayon worker).
+fn transform_lines(rules: &DatasetRules, hasher: &KeyedHasher, index: &FxHashMap<String, usize>, lines: &[Line]) -> Result<ChunkOut> {
+    let mut builder = BatchBuilder::new(rules, hasher);
+    let mut rejected = Vec::new();
+    let mut unknown = BTreeSet::new();
+    let mut slots: Vec<Value<'_>> = Vec::with_capacity(rules.inputs.len());
+    // Lines of this chunk are at `offset..offset+len` of the caller's vector.
+    for (i, line) in lines.iter().enumerate() {
+        let result = match &line.item {
+            Item::Json(bytes) => sources::parse_json_record(bytes, index, &mut slots, &mut unknown)
+                .map_err(|reason| (None, reason))
+                .and_then(|()| builder.push(&slots).map_err(|r| (Some(r.field), r.reason))),
+            Item::Fields { values, .. } => {
+                slots.clear();
+                slots.extend(values.iter().map(|v| v.as_deref().map_or(Value::Null, |s| Value::Str(s.into()))));
+                builder.push(&slots).map_err(|r| (Some(r.field), r.reason))
+            }
+        };
+        if let Err(reason) = result {
+            rejected.push((i, reason));
+        }
+    }
+    Ok(ChunkOut {
+        staged: builder.finish()?,
+        rejected,
+        unknown,
+    })
+}
+
+async fn pass2(
+    ctx: &ReleaseContext,
+    rules: &DatasetRules,
+    staged: &Staged,
+    decision: &policies::Decision,
+    report: &ReleaseReport,
+    dir: &Path,
+) -> Result<Vec<ReleaseFile>> {
+    let schema = policies::curated_schema(rules);
+    let mut kv = vec![
+        KeyValue::new(meta::POLICY_ID.into(), report.policy_id.clone()),
+        KeyValue::new(meta::POLICY_HASH.into(), report.policy_hash.clone()),
+        KeyValue::new(meta::K.into(), report.k.to_string()),
+        KeyValue::new(meta::NODE.into(), report.node_label.clone()),
+        KeyValue::new(meta::KEY_ID.into(), report.key_id.clone()),
+        KeyValue::new(meta::RELEASE_ID.into(), report.release_id.clone()),
+        KeyValue::new(meta::DATASET.into(), report.dataset.clone()),
+        KeyValue::new(meta::TENANT.into(), report.tenant.clone()),
+        KeyValue::new(meta::DT.into(), report.dt.clone()),
+        KeyValue::new(
+            meta::QUASI_IDENTIFIERS.into(),
+            rules.qi_rules().map(|r| r.column.as_str()).collect::<Vec<_>>().join(","),
+        ),
+    ];
+    if let Some(s) = rules.subject_column() {
+        kv.push(KeyValue::new(meta::SUBJECT_COLUMN.into(), s.to_string()));
+    }
+    let props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .set_key_value_metadata(Some(kv))
+        .set_created_by("stackpro pipeline".into())
+        .build();
+
+    // Where each output column comes from: a staged column or a generalized QI.
+    enum Source {
+        Staged(usize),
+        Qi(usize),
+    }
+    let mut staged_i = 0;
+    let mut qi_i = 0;
+    let sources: Vec<Source> = rules
+        .outputs
+        .iter()
+        .map(|o| {
+            if o.hierarchy().is_some() {
+                qi_i += 1;
+                Source::Qi(qi_i - 1)
+            } else {
+                staged_i += 1;
+                Source::Staged(staged_i - 1)
+            }
+        })
+        .collect();
+
+    let reader = FileReader::try_new(std::io::BufReader::new(staged.spill.reopen()?), None)?;
+    let mut files = Vec::new();
+    let mut writer: Option<(Path, AsyncArrowWriter<ParquetObjectWriter>, u64)> = None;
+    for batch in reader {
+        let batch = batch?;
+        let classes = batch
+            .column_by_name(CLASS_COLUMN)
+            .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+            .ok_or_else(|| Error::Task("spill file lost its class column".into()))?;
+        let (keep, qi_columns) = staged.histogram.release_columns(decision, classes);
+        let columns: Vec<ArrayRef> = sources
+            .iter()
+            .map(|s| match s {
+                Source::Staged(i) => batch.column(*i).clone(),
+                Source::Qi(i) => qi_columns[*i].clone(),
+            })
+            .collect();
+        let out = filter_record_batch(&RecordBatch::try_new(schema.clone(), columns)?, &keep)?;
+        let mut offset = 0;
+        while offset < out.num_rows() {
+            if writer.is_none() {
+                let path = dir.child(format!("part-{:05}.parquet", files.len()));
+                let object = ParquetObjectWriter::new(ctx.curated.store.clone(), path.clone());
+                let w = AsyncArrowWriter::try_new(object, schema.clone(), Some(props.clone()))?;
+                writer = Some((path, w, 0));
+            }
+            let Some((_, w, rows)) = writer.as_mut() else { break };
+            let room = (ctx.max_rows_per_file as u64 - *rows) as usize;
+            let take = room.min(out.num_rows() - offset);
+            w.write(&out.slice(offset, take)).await?;
+            *rows += take as u64;
+            offset += take;
+            if *rows >= ctx.max_rows_per_file as u64
+                && let Some((path, w, rows)) = writer.take()
+            {
+                files.push(close_part(ctx, path, w, rows).await?);
+            }
+        }
+    }
+    if let Some((path, w, rows)) = writer.take() {
+        files.push(close_part(ctx, path, w, rows).await?);
+    }
+    Ok(files)
+}
+
+async fn close_part(ctx: &ReleaseContext, path: Path, writer: AsyncArrowWriter<ParquetObjectWriter>, rows: u64) -> Result<ReleaseFile> {
+    writer.close().await?;
+    let head = ctx.curated.store.head(&path).await?;
+    Ok(ReleaseFile {
+        path: ctx.curated.url_of(&path),
+        size_bytes: head.size,
+        rows,
+    })
+}
+
+/// Copies a local file to an object store path, streaming (multipart where supported).
+async fn upload_file(to: &Location, path: &Path, file: &std::path::Path) -> Result<()> {
+    let mut src = tokio::fs::File::open(file).await?;
+    let mut dst = object_store::buffered::BufWriter::new(to.store.clone() as Arc<dyn ObjectStore>, path.clone());
+    tokio::io::copy(&mut src, &mut dst).await?;
+    tokio::io::AsyncWriteExt::shutdown(&mut dst).await?;
+    Ok(())
+}

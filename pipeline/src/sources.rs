@@ -1,0 +1,653 @@
+//! Sources: finding raw objects and decoding them into records.
+//!
+//! Raw layout: `{raw}/tenant={t}/dataset={d}/source={s}/dt={YYYY-MM-DD}/{object}`, NDJSON
+//! (optionally `.gz` / `.zst`) or CSV with a header. Objects are streamed: a line is read
+//! with a size limit (an oversized line is skipped without being buffered), so memory does
+//! not grow with the object. Producers are untrusted; whatever cannot be decoded becomes a
+//! [`Quarantined`] entry with the object, line number, reason and raw bytes.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read};
+
+use futures::TryStreamExt;
+use object_store::path::Path;
+use policies::Value;
+use rustc_hash::FxHashMap;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::location::Location;
+use crate::Result;
+
+/// A release partition: one tenant's records of one dataset on one day.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionKey {
+    pub dataset: String,
+    pub tenant: String,
+    pub dt: String,
+}
+
+impl std::fmt::Display for PartitionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "dataset={}/tenant={}/dt={}", self.dataset, self.tenant, self.dt)
+    }
+}
+
+/// One raw object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawObject {
+    pub path: Path,
+    pub url: String,
+    pub size: u64,
+    pub e_tag: Option<String>,
+    pub source: String,
+    pub partition: PartitionKey,
+}
+
+/// How an object is encoded, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Ndjson,
+    Csv,
+}
+
+impl RawObject {
+    /// Format and compression from the file name (`.ndjson`, `.json`, `.jsonl`, `.csv`,
+    /// each optionally `.gz` or `.zst`).
+    pub fn encoding(&self) -> Option<(Format, Compression)> {
+        encoding_of(self.path.filename()?)
+    }
+}
+
+fn encoding_of(name: &str) -> Option<(Format, Compression)> {
+    let (stem, compression) = if let Some(s) = name.strip_suffix(".gz") {
+        (s, Compression::Gzip)
+    } else if let Some(s) = name.strip_suffix(".zst") {
+        (s, Compression::Zstd)
+    } else {
+        (name, Compression::None)
+    };
+    let format = if stem.ends_with(".csv") {
+        Format::Csv
+    } else if stem.ends_with(".ndjson") || stem.ends_with(".jsonl") || stem.ends_with(".json") {
+        Format::Ndjson
+    } else {
+        return None;
+    };
+    Some((format, compression))
+}
+
+/// An object under the raw root that is not a raw object of the layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    pub url: String,
+    pub reason: String,
+}
+
+fn is_safe_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) && !s.starts_with('.')
+}
+
+/// Parses `tenant=…/dataset=…/source=…/dt=…/{object}`.
+fn parse_raw_path(path: &Path) -> Result<(PartitionKey, String), String> {
+    let parts: Vec<&str> = path.as_ref().split('/').collect();
+    if parts.len() != 5 {
+        return Err("not under tenant=/dataset=/source=/dt=/".into());
+    }
+    let field = |i: usize, key: &str| -> Result<String, String> {
+        parts[i]
+            .strip_prefix(key)
+            .and_then(|v| v.strip_prefix('='))
+            .filter(|v| is_safe_id(v))
+            .map(str::to_string)
+            .ok_or_else(|| format!("segment {} should be `{key}=<id>`", i + 1))
+    };
+    let tenant = field(0, "tenant")?;
+    let dataset = field(1, "dataset")?;
+    let source = field(2, "source")?;
+    let dt = field(3, "dt")?;
+    if chrono::NaiveDate::parse_from_str(&dt, "%Y-%m-%d").is_err() {
+        return Err(format!("dt `{dt}` is not a YYYY-MM-DD date"));
+    }
+    Ok((PartitionKey { dataset, tenant, dt }, source))
+}
+
+/// Lists raw objects by partition, and what was ignored (with reasons).
+pub async fn list_raw(raw: &Location) -> Result<(BTreeMap<PartitionKey, Vec<RawObject>>, Vec<Ignored>)> {
+    let mut partitions: BTreeMap<PartitionKey, Vec<RawObject>> = BTreeMap::new();
+    let mut ignored = Vec::new();
+    let mut listing = raw.store.list(None);
+    while let Some(meta) = listing.try_next().await? {
+        let name = meta.location.filename().unwrap_or_default();
+        if name.starts_with('.') || name.starts_with('_') {
+            continue;
+        }
+        let url = raw.url_of(&meta.location);
+        match parse_raw_path(&meta.location) {
+            Err(reason) => ignored.push(Ignored { url, reason }),
+            Ok((partition, source)) => {
+                if encoding_of(name).is_none() {
+                    ignored.push(Ignored {
+                        url,
+                        reason: "unknown format (expected .ndjson, .jsonl, .json or .csv, optionally .gz/.zst)".into(),
+                    });
+                    continue;
+                }
+                partitions.entry(partition.clone()).or_default().push(RawObject {
+                    path: meta.location.clone(),
+                    url,
+                    size: meta.size,
+                    e_tag: meta.e_tag.clone(),
+                    source,
+                    partition,
+                });
+            }
+        }
+    }
+    for objects in partitions.values_mut() {
+        objects.sort_by(|a, b| a.url.cmp(&b.url));
+    }
+    Ok((partitions, ignored))
+}
+
+/// A record that could not be released, kept with its reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quarantined {
+    pub object: String,
+    /// 1-based line (NDJSON) or record (CSV) number; 0 for object-level problems.
+    pub line: u64,
+    pub reason: String,
+    pub field: Option<String>,
+    /// The raw bytes, cut at the line limit for oversized lines.
+    pub raw: Vec<u8>,
+    /// The full length of the raw line in bytes.
+    pub raw_len: u64,
+}
+
+impl Quarantined {
+    /// The reason as counted in reports: field and reason, no raw value.
+    pub fn reason_key(&self) -> String {
+        match &self.field {
+            Some(f) => format!("{f}: {}", self.reason),
+            None => self.reason.clone(),
+        }
+    }
+
+    /// The quarantine file's JSON line.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({
+            "object": self.object,
+            "line": self.line,
+            "reason": self.reason,
+            "field": self.field,
+            "raw_len": self.raw_len,
+            "raw_truncated": (self.raw.len() as u64) < self.raw_len,
+        });
+        match std::str::from_utf8(&self.raw) {
+            Ok(s) => v["raw"] = s.into(),
+            Err(_) => v["raw_hex"] = hex::encode(&self.raw).into(),
+        }
+        v
+    }
+}
+
+/// One record as read, before parsing.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// An NDJSON line.
+    Json(Vec<u8>),
+    /// A CSV record, fields already in the policy's input order, and its raw text.
+    Fields { values: Vec<Option<String>>, raw: Vec<u8> },
+}
+
+/// A record with its position.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub object: u32,
+    pub number: u64,
+    pub item: Item,
+}
+
+/// Opens a decompressing reader over a raw object's byte stream.
+pub fn decoder(inner: Box<dyn Read + Send>, compression: Compression) -> std::io::Result<Box<dyn BufRead + Send>> {
+    const BUF: usize = 256 * 1024;
+    Ok(match compression {
+        Compression::None => Box::new(BufReader::with_capacity(BUF, inner)),
+        Compression::Gzip => Box::new(BufReader::with_capacity(BUF, flate2::read::MultiGzDecoder::new(BufReader::with_capacity(BUF, inner)))),
+        Compression::Zstd => Box::new(BufReader::with_capacity(BUF, zstd::stream::read::Decoder::new(inner)?)),
+    })
+}
+
+/// Result of reading one line with a limit.
+enum LineRead {
+    Line,
+    /// Longer than the limit: `buf` holds its first `limit` bytes, the rest was skipped.
+    Oversized(u64),
+    Eof,
+}
+
+/// Reads up to and excluding `\n` (and a preceding `\r`), keeping at most `limit` bytes.
+fn read_line_limited(r: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<LineRead> {
+    buf.clear();
+    let mut total: u64 = 0;
+    let mut any = false;
+    loop {
+        let available = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            break;
+        }
+        any = true;
+        let (chunk, done) = match memchr(available) {
+            Some(i) => (&available[..i], Some(i + 1)),
+            None => (available, None),
+        };
+        total += chunk.len() as u64;
+        let room = limit.saturating_sub(buf.len());
+        buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let consumed = done.unwrap_or(chunk.len());
+        r.consume(consumed);
+        if done.is_some() {
+            break;
+        }
+    }
+    if !any {
+        return Ok(LineRead::Eof);
+    }
+    if buf.last() == Some(&b'\r') && total <= limit as u64 {
+        buf.pop();
+        total -= 1;
+    }
+    Ok(if total > limit as u64 { LineRead::Oversized(total) } else { LineRead::Line })
+}
+
+fn memchr(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
+/// Streams the records of one object, `chunk` lines at a time, to `on_chunk`; problems go
+/// to `on_quarantine`. A decoding error (truncated gzip, corrupt zstd) quarantines the rest
+/// of the object with one entry and keeps what was read before it.
+#[allow(clippy::too_many_arguments)]
+pub fn read_object(
+    reader: &mut dyn BufRead,
+    format: Format,
+    object_index: u32,
+    object_url: &str,
+    inputs: &[String],
+    csv_delimiter: u8,
+    max_line_bytes: usize,
+    chunk: usize,
+    on_chunk: &mut dyn FnMut(Vec<Line>) -> Result<()>,
+    on_quarantine: &mut dyn FnMut(Quarantined),
+    unknown_fields: &mut BTreeSet<String>,
+) -> Result<u64> {
+    let mut lines: Vec<Line> = Vec::with_capacity(chunk);
+    let mut number: u64 = 0;
+    let quarantine_io = |number: u64, e: std::io::Error, on_q: &mut dyn FnMut(Quarantined)| {
+        on_q(Quarantined {
+            object: object_url.to_string(),
+            line: number,
+            reason: format!("unreadable object from this line on (truncated or corrupt stream: {e})"),
+            field: None,
+            raw: Vec::new(),
+            raw_len: 0,
+        })
+    };
+    match format {
+        Format::Ndjson => {
+            let mut buf = Vec::with_capacity(4096);
+            loop {
+                let read = match read_line_limited(reader, &mut buf, max_line_bytes) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        quarantine_io(number + 1, e, on_quarantine);
+                        break;
+                    }
+                };
+                match read {
+                    LineRead::Eof => break,
+                    LineRead::Oversized(len) => {
+                        number += 1;
+                        on_quarantine(Quarantined {
+                            object: object_url.to_string(),
+                            line: number,
+                            reason: format!("line of {len} bytes exceeds the limit of {max_line_bytes}"),
+                            field: None,
+                            raw: std::mem::take(&mut buf),
+                            raw_len: len,
+                        });
+                    }
+                    LineRead::Line => {
+                        number += 1;
+                        if buf.iter().all(u8::is_ascii_whitespace) {
+                            continue;
+                        }
+                        lines.push(Line {
+                            object: object_index,
+                            number,
+                            item: Item::Json(std::mem::replace(&mut buf, Vec::with_capacity(512))),
+                        });
+                        if lines.len() >= chunk {
+                            on_chunk(std::mem::replace(&mut lines, Vec::with_capacity(chunk)))?;
+                        }
+                    }
+                }
+            }
+        }
+        Format::Csv => {
+            let mut csv = csv::ReaderBuilder::new()
+                .delimiter(csv_delimiter)
+                .has_headers(true)
+                .flexible(true)
+                .from_reader(reader);
+            let headers = match csv.byte_headers() {
+                Ok(h) => h.clone(),
+                Err(e) => {
+                    on_quarantine(Quarantined {
+                        object: object_url.to_string(),
+                        line: 1,
+                        reason: format!("unreadable CSV header: {e}"),
+                        field: None,
+                        raw: Vec::new(),
+                        raw_len: 0,
+                    });
+                    return Ok(0);
+                }
+            };
+            let slots: Vec<Option<usize>> = headers
+                .iter()
+                .map(|h| {
+                    let name = String::from_utf8_lossy(h).trim().to_string();
+                    let slot = inputs.iter().position(|i| *i == name);
+                    if slot.is_none() {
+                        unknown_fields.insert(name);
+                    }
+                    slot
+                })
+                .collect();
+            let mut record = csv::ByteRecord::new();
+            loop {
+                match csv.read_byte_record(&mut record) {
+                    Ok(false) => break,
+                    Ok(true) => {}
+                    Err(e) if e.is_io_error() => {
+                        quarantine_io(number + 1, std::io::Error::other(e.to_string()), on_quarantine);
+                        break;
+                    }
+                    Err(e) => {
+                        number += 1;
+                        on_quarantine(Quarantined {
+                            object: object_url.to_string(),
+                            line: number,
+                            reason: format!("malformed CSV record: {e}"),
+                            field: None,
+                            raw: Vec::new(),
+                            raw_len: 0,
+                        });
+                        continue;
+                    }
+                }
+                number += 1;
+                let raw = join_record(&record, csv_delimiter);
+                let raw_len = raw.len() as u64;
+                let problem = if raw.len() > max_line_bytes {
+                    Some(format!("record of {raw_len} bytes exceeds the limit of {max_line_bytes}"))
+                } else if record.len() != headers.len() {
+                    Some(format!("{} fields where the header has {}", record.len(), headers.len()))
+                } else {
+                    None
+                };
+                let values = match problem {
+                    Some(p) => Err(p),
+                    None => csv_values(&record, &slots, inputs.len()),
+                };
+                match values {
+                    Ok(values) => {
+                        lines.push(Line {
+                            object: object_index,
+                            number,
+                            item: Item::Fields { values, raw },
+                        });
+                        if lines.len() >= chunk {
+                            on_chunk(std::mem::replace(&mut lines, Vec::with_capacity(chunk)))?;
+                        }
+                    }
+                    Err(reason) => on_quarantine(Quarantined {
+                        object: object_url.to_string(),
+                        line: number,
+                        reason,
+                        field: None,
+                        raw: raw[..raw.len().min(max_line_bytes)].to_vec(),
+                        raw_len,
+                    }),
+                }
+            }
+        }
+    }
+    if !lines.is_empty() {
+        on_chunk(lines)?;
+    }
+    Ok(number)
+}
+
+fn join_record(record: &csv::ByteRecord, delimiter: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(record.as_slice().len() + record.len());
+    for (i, f) in record.iter().enumerate() {
+        if i > 0 {
+            out.push(delimiter);
+        }
+        out.extend_from_slice(f);
+    }
+    out
+}
+
+fn csv_values(record: &csv::ByteRecord, slots: &[Option<usize>], n: usize) -> Result<Vec<Option<String>>, String> {
+    let mut values = vec![None; n];
+    for (field, slot) in record.iter().zip(slots) {
+        let Some(slot) = slot else { continue };
+        let text = std::str::from_utf8(field).map_err(|_| "invalid UTF-8".to_string())?;
+        if !text.is_empty() {
+            values[*slot] = Some(text.to_string());
+        }
+    }
+    Ok(values)
+}
+
+/// Parses one NDJSON line into `slots` (policy input order). Unknown keys are recorded.
+pub fn parse_json_record<'a>(
+    line: &'a [u8],
+    index: &FxHashMap<String, usize>,
+    slots: &mut Vec<Value<'a>>,
+    unknown: &mut BTreeSet<String>,
+) -> Result<(), String> {
+    let text = std::str::from_utf8(line).map_err(|_| "invalid UTF-8".to_string())?;
+    slots.clear();
+    slots.resize(index.len(), Value::Null);
+    let mut de = serde_json::Deserializer::from_str(text);
+    RecordSeed { index, slots, unknown }
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                format!("not valid JSON ({e})")
+            } else {
+                e.to_string()
+            }
+        })
+}
+
+struct RecordSeed<'s, 'a> {
+    index: &'s FxHashMap<String, usize>,
+    slots: &'s mut Vec<Value<'a>>,
+    unknown: &'s mut BTreeSet<String>,
+}
+
+impl<'de, 's> DeserializeSeed<'de> for RecordSeed<'s, 'de> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, 's> Visitor<'de> for RecordSeed<'s, 'de> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<CowStr<'de>>()? {
+            match self.index.get(key.0.as_ref()) {
+                Some(&i) => self.slots[i] = map.next_value::<ScalarValue<'de>>()?.0,
+                None => {
+                    if !self.unknown.contains(key.0.as_ref()) && self.unknown.len() < 1000 {
+                        self.unknown.insert(key.0.chars().take(64).collect());
+                    }
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct CowStr<'a>(Cow<'a, str>);
+
+impl<'de> serde::Deserialize<'de> for CowStr<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CowStr<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+struct ScalarValue<'a>(Value<'a>);
+
+impl<'de> serde::Deserialize<'de> for ScalarValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ScalarValue<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(ScalarValue(Value::Bool(v)))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(ScalarValue(Value::Int(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(ScalarValue(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int)))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(ScalarValue(Value::Float(v)))
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(ScalarValue(Value::Str(Cow::Borrowed(v))))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(ScalarValue(Value::Str(Cow::Owned(v.to_string()))))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(ScalarValue(Value::Str(Cow::Owned(v))))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(ScalarValue(Value::Null))
+            }
+            fn visit_none<E>(self) -> Result<Self::Value, E> {
+                Ok(ScalarValue(Value::Null))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(ScalarValue(Value::Nested))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(ScalarValue(Value::Nested))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(names: &[&str]) -> FxHashMap<String, usize> {
+        names.iter().enumerate().map(|(i, n)| (n.to_string(), i)).collect()
+    }
+
+    #[test]
+    fn json_records_fill_slots_and_note_unknown_fields() {
+        let idx = index(&["email", "age"]);
+        let mut slots = Vec::new();
+        let mut unknown = BTreeSet::new();
+        let line = br#"{"age": 34, "email": "a\u0040b.io", "extra": {"x": [1]}}"#;
+        parse_json_record(line, &idx, &mut slots, &mut unknown).expect("parses");
+        assert_eq!(slots[0], Value::Str(Cow::Owned("a@b.io".into())));
+        assert_eq!(slots[1], Value::Int(34));
+        assert!(unknown.contains("extra"));
+        for bad in [&b"{\"email\": \"x\", broken"[..], b"[1,2]", b"\xff\xfe", b"{} trailing"] {
+            assert!(parse_json_record(bad, &idx, &mut slots, &mut unknown).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_lines_are_cut_not_buffered() {
+        let data = format!("short\n{}\nnext\r\nlast", "x".repeat(10_000));
+        let mut r = std::io::Cursor::new(data.into_bytes());
+        let mut buf = Vec::new();
+        assert!(matches!(read_line_limited(&mut r, &mut buf, 100).expect("read"), LineRead::Line));
+        assert_eq!(buf, b"short");
+        assert!(matches!(read_line_limited(&mut r, &mut buf, 100).expect("read"), LineRead::Oversized(10_000)));
+        assert_eq!(buf.len(), 100);
+        assert!(matches!(read_line_limited(&mut r, &mut buf, 100).expect("read"), LineRead::Line));
+        assert_eq!(buf, b"next");
+        assert!(matches!(read_line_limited(&mut r, &mut buf, 100).expect("read"), LineRead::Line));
+        assert_eq!(buf, b"last");
+        assert!(matches!(read_line_limited(&mut r, &mut buf, 100).expect("read"), LineRead::Eof));
+    }
+
+    #[test]
+    fn raw_paths_follow_the_layout() {
+        let ok = Path::from("tenant=t-1/dataset=contacts/source=web-form/dt=2026-11-24/part-0.ndjson");
+        let (p, source) = parse_raw_path(&ok).expect("layout");
+        assert_eq!((p.tenant.as_str(), p.dataset.as_str(), p.dt.as_str(), source.as_str()), ("t-1", "contacts", "2026-11-24", "web-form"));
+        for bad in [
+            "tenant=t-1/dataset=contacts/dt=2026-11-24/x.ndjson",
+            "tenant=t-1/dataset=contacts/source=s/dt=2026-13-01/x.ndjson",
+            "tenant=../dataset=contacts/source=s/dt=2026-11-24/x.ndjson",
+        ] {
+            assert!(parse_raw_path(&Path::from(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(encoding_of("a.ndjson.gz"), Some((Format::Ndjson, Compression::Gzip)));
+        assert_eq!(encoding_of("a.csv.zst"), Some((Format::Csv, Compression::Zstd)));
+        assert_eq!(encoding_of("a.parquet"), None);
+    }
+}

@@ -1,0 +1,572 @@
+//! Field transforms and generalization hierarchies.
+//!
+//! Every transform that keeps a trace of an identifier is a hierarchy of levels: level 0 is
+//! the published form when the field is not generalized further (the masked phone, the
+//! truncated IP), higher levels are coarser, the top level is `*`. A hierarchy works in two
+//! steps so that the k-anonymity engine can reason over distinct values only:
+//!
+//! 1. [`Hierarchy::level0`] validates and normalizes one raw value (once per record);
+//!    an invalid value is an [`InvalidValue`] and its record is quarantined.
+//! 2. [`Hierarchy::generalize`] maps a level-0 value to any level (once per distinct value).
+//!
+//! Null inputs stay null below the top level, and become `*` at the top.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::Value;
+
+/// The published form of the top level of every hierarchy.
+pub const TOP: &str = "*";
+
+/// A hierarchy as written in a policy document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HierarchySpec {
+    /// Phone masking: every digit but the last `keep_last_digits[level]` becomes `*`,
+    /// layout kept. Valid phones have 7 to 15 digits and no letters.
+    Phone { keep_last_digits: Vec<u8> },
+    /// IP truncation to a network prefix per level; IPv4-mapped IPv6 is treated as IPv4.
+    Ip {
+        ipv4_prefix: Vec<u8>,
+        ipv6_prefix: Vec<u8>,
+    },
+    /// US ZIP codes (`94110` or `94110-1234`): keep the first `keep_digits[level]` digits.
+    Zip { keep_digits: Vec<u8> },
+    /// Integers in `min..=max`: exact at level 0, then bands aligned to multiples of each width.
+    Bands { min: i64, max: i64, widths: Vec<u32> },
+    /// Value at level 0, `*` above.
+    Suppress,
+    /// An explicit table, one row per value: `value;level1;level2;…` (ARX's format), in a
+    /// CSV file beside the policy.
+    Table { file: String },
+    /// RFC 3339 timestamps truncated to the UTC day (published as a date, never a QI).
+    Timestamp { to: TimeUnit },
+}
+
+/// The unit a timestamp is truncated to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    Day,
+}
+
+/// A value that cannot be read for its field. The record holding it is quarantined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidValue {
+    /// Stable reason, such as `invalid ip` or `invalid age`.
+    pub reason: String,
+}
+
+impl InvalidValue {
+    fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A generalization table loaded from CSV.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableHierarchy {
+    /// Number of levels, including level 0 (the value itself).
+    pub levels: usize,
+    rows: HashMap<String, Vec<String>>,
+}
+
+impl TableHierarchy {
+    /// Parses `value;level1;…` rows. Every row must have the same number of columns (≥ 2)
+    /// and values must be unique. Blank lines and `#` comments are skipped.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut rows = HashMap::new();
+        let mut levels = None;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let cols: Vec<String> = line.split(';').map(|c| c.trim().to_string()).collect();
+            if cols.len() < 2 || cols.iter().any(|c| c.is_empty()) {
+                return Err(format!(
+                    "line {}: a row needs a value and at least one non-empty level",
+                    n + 1
+                ));
+            }
+            match levels {
+                None => levels = Some(cols.len()),
+                Some(l) if l != cols.len() => {
+                    return Err(format!(
+                        "line {}: {} columns, but earlier rows have {l}",
+                        n + 1,
+                        cols.len()
+                    ));
+                }
+                Some(_) => {}
+            }
+            let value = cols[0].clone();
+            if rows.insert(value.clone(), cols).is_some() {
+                return Err(format!("line {}: value `{value}` appears twice", n + 1));
+            }
+        }
+        let levels = levels.ok_or_else(|| "the table has no rows".to_string())?;
+        Ok(Self { levels, rows })
+    }
+}
+
+/// A compiled hierarchy, ready to apply.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Hierarchy {
+    Phone { keep: Vec<usize> },
+    Ip { v4: Vec<u8>, v6: Vec<u8> },
+    Zip { keep: Vec<usize> },
+    Bands { min: i64, max: i64, widths: Vec<i64> },
+    Suppress,
+    Table(Arc<TableHierarchy>),
+    Timestamp,
+}
+
+impl Hierarchy {
+    /// Number of levels, the top (`*`) included.
+    pub fn height(&self) -> usize {
+        match self {
+            Hierarchy::Phone { keep } => keep.len() + 1,
+            Hierarchy::Ip { v4, .. } => v4.len() + 1,
+            Hierarchy::Zip { keep } => keep.len() + 1,
+            Hierarchy::Bands { widths, .. } => widths.len() + 2,
+            Hierarchy::Suppress => 2,
+            Hierarchy::Table(t) => t.levels,
+            Hierarchy::Timestamp => 1,
+        }
+    }
+
+    /// Validates and normalizes a raw value to level 0. `Ok(None)` for a missing value.
+    pub fn level0(&self, raw: &Value<'_>, field: &str) -> Result<Option<String>, InvalidValue> {
+        if matches!(raw, Value::Null) {
+            return Ok(None);
+        }
+        match self {
+            Hierarchy::Phone { keep } => {
+                let s = raw.as_str().ok_or_else(|| InvalidValue::new("invalid phone"))?;
+                if s.trim().is_empty() {
+                    return Ok(None);
+                }
+                mask_phone(s.trim(), keep[0]).map(Some)
+            }
+            Hierarchy::Ip { v4, v6 } => {
+                let s = raw.as_str().ok_or_else(|| InvalidValue::new("invalid ip"))?;
+                if s.trim().is_empty() {
+                    return Ok(None);
+                }
+                let ip = parse_ip(s).ok_or_else(|| InvalidValue::new("invalid ip"))?;
+                Ok(Some(truncate_ip(ip, v4[0], v6[0])))
+            }
+            Hierarchy::Zip { keep } => {
+                let s = match raw {
+                    Value::Str(s) => s.trim().to_string(),
+                    Value::Int(i) if *i >= 0 => format!("{i:05}"),
+                    _ => return Err(InvalidValue::new("invalid zip")),
+                };
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                let zip5 = parse_zip(&s).ok_or_else(|| InvalidValue::new("invalid zip"))?;
+                Ok(Some(zip_prefix(zip5, keep[0])))
+            }
+            Hierarchy::Bands { min, max, .. } => {
+                if raw.is_missing() {
+                    return Ok(None);
+                }
+                let v = raw
+                    .to_i64()
+                    .filter(|v| (*min..=*max).contains(v))
+                    .ok_or_else(|| InvalidValue::new(format!("invalid {field}")))?;
+                Ok(Some(v.to_string()))
+            }
+            Hierarchy::Suppress => match raw {
+                Value::Str(s) if s.trim().is_empty() => Ok(None),
+                Value::Str(s) => Ok(Some(s.trim().to_string())),
+                Value::Int(i) => Ok(Some(i.to_string())),
+                Value::Bool(b) => Ok(Some(b.to_string())),
+                _ => Err(InvalidValue::new(format!("invalid {field}"))),
+            },
+            Hierarchy::Table(table) => {
+                let s = raw
+                    .as_str()
+                    .ok_or_else(|| InvalidValue::new(format!("invalid {field}")))?
+                    .trim();
+                if s.is_empty() {
+                    return Ok(None);
+                }
+                if table.rows.contains_key(s) {
+                    Ok(Some(s.to_string()))
+                } else {
+                    Err(InvalidValue::new(format!("invalid {field}: not in hierarchy")))
+                }
+            }
+            Hierarchy::Timestamp => {
+                let s = raw
+                    .as_str()
+                    .ok_or_else(|| InvalidValue::new("invalid timestamp"))?;
+                if s.trim().is_empty() {
+                    return Ok(None);
+                }
+                let day = truncate_timestamp(s).ok_or_else(|| InvalidValue::new("invalid timestamp"))?;
+                Ok(Some(day.format("%Y-%m-%d").to_string()))
+            }
+        }
+    }
+
+    /// Maps a level-0 value (from [`Hierarchy::level0`]) to `level`. Levels at or above
+    /// the top give `*`.
+    pub fn generalize(&self, level0: Option<&str>, level: usize) -> Option<String> {
+        if matches!(self, Hierarchy::Timestamp) {
+            // A truncated timestamp has one level: the day itself.
+            return level0.map(str::to_string);
+        }
+        let top = self.height().saturating_sub(1);
+        if level >= top {
+            return Some(match self {
+                Hierarchy::Table(t) => level0
+                    .and_then(|v| t.rows.get(v))
+                    .and_then(|row| row.last().cloned())
+                    .unwrap_or_else(|| TOP.to_string()),
+                _ => TOP.to_string(),
+            });
+        }
+        let v = level0?;
+        if level == 0 {
+            return Some(v.to_string());
+        }
+        Some(match self {
+            Hierarchy::Phone { keep } => remask_phone(v, keep[level]),
+            Hierarchy::Ip { v4, v6 } => match v.parse::<IpAddr>() {
+                Ok(ip) => truncate_ip(ip, v4[level], v6[level]),
+                Err(_) => TOP.to_string(),
+            },
+            Hierarchy::Zip { keep } => {
+                let digits: String = v.chars().filter(char::is_ascii_digit).collect();
+                zip_prefix(&digits, keep[level])
+            }
+            Hierarchy::Bands { widths, .. } => match v.parse::<i64>() {
+                Ok(n) => {
+                    let w = widths[level - 1];
+                    let lo = n.div_euclid(w) * w;
+                    format!("{lo}-{}", lo + w - 1)
+                }
+                Err(_) => TOP.to_string(),
+            },
+            Hierarchy::Table(t) => t
+                .rows
+                .get(v)
+                .and_then(|row| row.get(level).cloned())
+                .unwrap_or_else(|| TOP.to_string()),
+            Hierarchy::Suppress | Hierarchy::Timestamp => TOP.to_string(),
+        })
+    }
+
+    /// Validates `raw` and returns it at `level`: what the golden vectors describe.
+    pub fn apply(&self, raw: &Value<'_>, field: &str, level: usize) -> Result<Option<String>, InvalidValue> {
+        let v0 = self.level0(raw, field)?;
+        Ok(self.generalize(v0.as_deref(), level))
+    }
+}
+
+/// Characters a phone number may contain besides digits.
+fn is_phone_separator(c: char) -> bool {
+    matches!(c, ' ' | '+' | '-' | '(' | ')' | '.' | '/')
+}
+
+/// Masks all digits but the last `keep`, keeping the layout. 7–15 digits, no letters.
+pub fn mask_phone(s: &str, keep: usize) -> Result<String, InvalidValue> {
+    let mut digits = 0usize;
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            digits += 1;
+        } else if !is_phone_separator(c) {
+            return Err(InvalidValue::new("invalid phone"));
+        }
+    }
+    if !(7..=15).contains(&digits) {
+        return Err(InvalidValue::new("invalid phone"));
+    }
+    Ok(remask_phone(s, keep))
+}
+
+/// Masks every digit except the last `keep` visible digits.
+fn remask_phone(s: &str, keep: usize) -> String {
+    let visible = s.chars().filter(char::is_ascii_digit).count();
+    let mut to_mask = visible.saturating_sub(keep);
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_digit() && to_mask > 0 {
+                to_mask -= 1;
+                '*'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Parses every valid textual IP form: IPv4 dotted quads without leading zeros (they are
+/// octal in some parsers, so ambiguous), IPv6 in any notation, with or without a zone id.
+/// IPv4-mapped IPv6 addresses come back as IPv4.
+pub fn parse_ip(s: &str) -> Option<IpAddr> {
+    let s = s.trim();
+    if s.contains(':') {
+        let addr = s.split_once('%').map_or(s, |(a, zone)| if zone.is_empty() { "" } else { a });
+        // An embedded dotted quad follows the IPv4 rules too.
+        if let Some((_, tail)) = addr.rsplit_once(':')
+            && tail.contains('.')
+            && parse_ipv4_strict(tail).is_none()
+        {
+            return None;
+        }
+        let v6: Ipv6Addr = addr.parse().ok()?;
+        Some(match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        })
+    } else {
+        parse_ipv4_strict(s).map(IpAddr::V4)
+    }
+}
+
+fn parse_ipv4_strict(s: &str) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split('.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        if part.len() > 1 && part.starts_with('0') {
+            return None;
+        }
+        *octet = part.parse().ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Ipv4Addr::from(octets))
+}
+
+/// Zeroes the host bits beyond the prefix and prints the canonical form.
+pub fn truncate_ip(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let bits = u32::from(v4);
+            let mask = if v4_prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(v4_prefix.min(32))) };
+            Ipv4Addr::from(bits & mask).to_string()
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let mask = if v6_prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(v6_prefix.min(128))) };
+            Ipv6Addr::from(bits & mask).to_string()
+        }
+    }
+}
+
+/// The 5-digit ZIP of `94110` or `94110-1234`.
+fn parse_zip(s: &str) -> Option<&str> {
+    let (zip5, plus4) = match s.split_once('-') {
+        Some((a, b)) => (a, Some(b)),
+        None => (s, None),
+    };
+    let digits = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_digit());
+    (digits(zip5, 5) && plus4.is_none_or(|p| digits(p, 4))).then_some(zip5)
+}
+
+fn zip_prefix(zip5: &str, keep: usize) -> String {
+    let keep = keep.min(zip5.len());
+    let mut out = String::with_capacity(zip5.len());
+    out.push_str(&zip5[..keep]);
+    out.extend(std::iter::repeat_n('*', zip5.len() - keep));
+    out
+}
+
+/// The UTC day of an RFC 3339 timestamp (offsets honoured).
+pub fn truncate_timestamp(s: &str) -> Option<chrono::NaiveDate> {
+    chrono::DateTime::parse_from_rfc3339(s.trim())
+        .ok()
+        .map(|t| t.with_timezone(&chrono::Utc).date_naive())
+}
+
+impl HierarchySpec {
+    /// Validates the spec and compiles it; `load_table` reads a table file by its policy-relative
+    /// name. Errors are `(field path suffix, message)`.
+    pub fn compile(
+        &self,
+        load_table: &mut dyn FnMut(&str) -> Result<String, String>,
+    ) -> Result<Hierarchy, (String, String)> {
+        fn err<T>(path: &str, msg: impl Into<String>) -> Result<T, (String, String)> {
+            Err((path.to_string(), msg.into()))
+        }
+        fn strictly_decreasing(v: &[u8]) -> bool {
+            v.windows(2).all(|w| w[0] > w[1])
+        }
+        match self {
+            HierarchySpec::Phone { keep_last_digits } => {
+                if keep_last_digits.is_empty() || !strictly_decreasing(keep_last_digits) || keep_last_digits[0] > 4 {
+                    return err(
+                        "keep_last_digits",
+                        "must be a non-empty, strictly decreasing list of digit counts, at most 4",
+                    );
+                }
+                Ok(Hierarchy::Phone {
+                    keep: keep_last_digits.iter().map(|&d| usize::from(d)).collect(),
+                })
+            }
+            HierarchySpec::Ip { ipv4_prefix, ipv6_prefix } => {
+                if ipv4_prefix.is_empty() || !strictly_decreasing(ipv4_prefix) || ipv4_prefix[0] > 24 {
+                    return err("ipv4_prefix", "must be a non-empty, strictly decreasing list of prefix lengths, at most 24");
+                }
+                if ipv6_prefix.len() != ipv4_prefix.len() {
+                    return err("ipv6_prefix", "must have as many levels as ipv4_prefix");
+                }
+                if !ipv6_prefix.windows(2).all(|w| w[0] >= w[1]) || ipv6_prefix[0] > 64 {
+                    return err("ipv6_prefix", "must be a non-increasing list of prefix lengths, at most 64");
+                }
+                Ok(Hierarchy::Ip {
+                    v4: ipv4_prefix.clone(),
+                    v6: ipv6_prefix.clone(),
+                })
+            }
+            HierarchySpec::Zip { keep_digits } => {
+                if keep_digits.is_empty() || !strictly_decreasing(keep_digits) || keep_digits[0] > 5 {
+                    return err("keep_digits", "must be a non-empty, strictly decreasing list, at most 5");
+                }
+                Ok(Hierarchy::Zip {
+                    keep: keep_digits.iter().map(|&d| usize::from(d)).collect(),
+                })
+            }
+            HierarchySpec::Bands { min, max, widths } => {
+                if min > max {
+                    return err("min", "must not exceed max");
+                }
+                if widths.is_empty() || widths[0] < 2 || !widths.windows(2).all(|w| w[1] > w[0] && w[1] % w[0] == 0) {
+                    return err(
+                        "widths",
+                        "must be increasing band widths (at least 2), each a multiple of the one before, so bands nest",
+                    );
+                }
+                Ok(Hierarchy::Bands {
+                    min: *min,
+                    max: *max,
+                    widths: widths.iter().map(|&w| i64::from(w)).collect(),
+                })
+            }
+            HierarchySpec::Suppress => Ok(Hierarchy::Suppress),
+            HierarchySpec::Table { file } => {
+                let text = load_table(file).map_err(|e| ("file".to_string(), e))?;
+                let table = TableHierarchy::parse(&text).map_err(|e| ("file".to_string(), format!("{file}: {e}")))?;
+                Ok(Hierarchy::Table(Arc::new(table)))
+            }
+            HierarchySpec::Timestamp { to: TimeUnit::Day } => Ok(Hierarchy::Timestamp),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::borrow::Cow;
+
+    fn s(v: &str) -> Value<'_> {
+        Value::Str(Cow::Borrowed(v))
+    }
+
+    fn phone() -> Hierarchy {
+        Hierarchy::Phone { keep: vec![4, 2] }
+    }
+    fn ip() -> Hierarchy {
+        Hierarchy::Ip { v4: vec![24, 16], v6: vec![48, 32] }
+    }
+
+    #[test]
+    fn ip_edge_forms() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("203.0.113.57", Some("203.0.113.0")),
+            (" 203.0.113.57 ", Some("203.0.113.0")),
+            ("::1", Some("::")),
+            ("2001:DB8::1", Some("2001:db8::")),
+            ("::ffff:203.0.113.9", Some("203.0.113.0")),
+            ("::FFFF:203.0.113.9", Some("203.0.113.0")),
+            ("fe80::1%eth0", Some("fe80::")),
+            ("fe80::1%", None),
+            ("::ffff:010.0.113.9", None),
+            ("010.001.002.003", None),
+            ("1.2.3", None),
+            ("1.2.3.4.5", None),
+            ("256.1.1.1", None),
+            ("0.0.0.0", Some("0.0.0.0")),
+            ("1.2.3.04", None),
+            ("203.0.113.57/24", None),
+            ("[::1]", None),
+            ("", None),
+        ];
+        for (input, want) in cases {
+            let got = ip().apply(&s(input), "ip", 0);
+            match want {
+                Some(w) => assert_eq!(got, Ok(Some(w.to_string())), "{input}"),
+                None if input.is_empty() => assert_eq!(got, Ok(None)),
+                None => assert_eq!(got.map_err(|e| e.reason), Err("invalid ip".to_string()), "{input}"),
+            }
+        }
+    }
+
+    #[test]
+    fn phone_rejects_letters_and_wrong_lengths() {
+        for bad in ["n/a", "555-01", "1234567890123456", "+1 415 555 CALL", "415*555*0134"] {
+            assert!(phone().apply(&s(bad), "phone", 0).is_err(), "{bad}");
+        }
+        assert_eq!(phone().apply(&Value::Int(4155550134), "phone", 0).map_err(|e| e.reason), Err("invalid phone".into()));
+        assert_eq!(phone().apply(&s("555-0134"), "phone", 0), Ok(Some("***-0134".into())));
+    }
+
+    #[test]
+    fn nulls_stay_null_below_the_top() {
+        for h in [phone(), ip(), Hierarchy::Suppress, Hierarchy::Zip { keep: vec![5, 3] }] {
+            let top = h.height() - 1;
+            for level in 0..top {
+                assert_eq!(h.apply(&Value::Null, "f", level), Ok(None));
+            }
+            assert_eq!(h.apply(&Value::Null, "f", top), Ok(Some("*".into())));
+        }
+    }
+
+    #[test]
+    fn timestamps_truncate_to_the_utc_day() {
+        let day = |t| truncate_timestamp(t).map(|d| d.to_string());
+        assert_eq!(day("2026-11-24T15:04:05Z").as_deref(), Some("2026-11-24"));
+        assert_eq!(day("2026-11-24T23:30:00-05:00").as_deref(), Some("2026-11-25"));
+        assert_eq!(day("2026-11-24T15:04:05.123456+00:00").as_deref(), Some("2026-11-24"));
+        assert_eq!(day("2026-11-24 15:04:05"), None);
+        assert_eq!(day("yesterday"), None);
+    }
+
+    #[test]
+    fn tables_parse_and_generalize() {
+        let t = TableHierarchy::parse("# devices\ndesktop;computer;*\nmobile;handheld;*\n").expect("table");
+        let h = Hierarchy::Table(Arc::new(t));
+        assert_eq!(h.height(), 3);
+        assert_eq!(h.apply(&s("mobile"), "device", 1), Ok(Some("handheld".into())));
+        assert_eq!(h.apply(&s("mobile"), "device", 2), Ok(Some("*".into())));
+        assert!(h.apply(&s("toaster"), "device", 0).is_err());
+        assert!(TableHierarchy::parse("a;b\nc;d;e").is_err());
+        assert!(TableHierarchy::parse("a;b\na;c").is_err());
+        assert!(TableHierarchy::parse("").is_err());
+    }
+
+    #[test]
+    fn spec_validation_names_the_field() {
+        let mut no_tables = |_: &str| -> Result<String, String> { Err("no".into()) };
+        let bad = HierarchySpec::Bands { min: 0, max: 10, widths: vec![5, 7] };
+        assert_eq!(bad.compile(&mut no_tables).map_err(|e| e.0), Err("widths".to_string()));
+        let bad = HierarchySpec::Ip { ipv4_prefix: vec![24, 16], ipv6_prefix: vec![48] };
+        assert_eq!(bad.compile(&mut no_tables).map_err(|e| e.0), Err("ipv6_prefix".to_string()));
+    }
+}

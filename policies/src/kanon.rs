@@ -1,0 +1,589 @@
+//! The k-anonymity engine.
+//!
+//! It works in two passes over a release so that memory is bounded by the
+//! quasi-identifier histogram, not by the data:
+//!
+//! 1. [`QiHistogram::add`] takes each record's level-0 quasi-identifier values and its
+//!    subject key, interns them, and returns the record's *base class* (its equivalence
+//!    class at level 0). The caller stores that class id beside the record.
+//! 2. [`QiHistogram::decide`] searches the generalization lattice for the least
+//!    generalized node (lowest sum of levels; ties: fewest suppressed records, then the
+//!    lexicographically smallest level vector in the policy's QI order) at which the
+//!    records of classes holding fewer than k **distinct subjects** stay within the
+//!    suppression limit. Then [`QiHistogram::release_columns`] turns stored class ids into
+//!    the published (generalized) columns and the mask of records to keep.
+//!
+//! Guarantee: every class of a released [`Decision`] holds at least k distinct subjects;
+//! when no node fits, the decision is [`Outcome::Withheld`] and nothing may be published.
+//!
+//! Search: generalizing merges classes, so the number of suppressed records never grows
+//! along a lattice edge. Hence "some node with level sum s fits" is monotone in s, and the
+//! least level sum is found by binary search, evaluating every node of the probed sums.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, StringBuilder, UInt32Array};
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+use crate::hierarchy::Hierarchy;
+use crate::policy::DatasetRules;
+use crate::{Error, Result};
+
+/// What a release may do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+pub enum Outcome {
+    /// Publish the records of the classes that meet k.
+    Release,
+    /// No lattice node meets k within the suppression limit: publish nothing.
+    Withheld(String),
+    /// No valid records: nothing to publish.
+    Empty,
+}
+
+/// The engine's verdict on a release.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// Chosen generalization level per quasi-identifier (the top node when withheld).
+    pub node: Vec<usize>,
+    pub records: u64,
+    pub distinct_subjects: u64,
+    pub suppressed_records: u64,
+    /// Classes under k at the chosen node (all of them suppressed): `KAnonViolations`.
+    pub violations: u64,
+    /// Classes published.
+    pub classes: u64,
+    /// Smallest published class, in distinct subjects (0 when nothing is published).
+    pub smallest_class: u64,
+    /// Average published class size, in distinct subjects.
+    pub average_class: f64,
+    /// Mean over quasi-identifiers of level / top level: 0 is exact, 1 fully suppressed.
+    pub information_loss: f64,
+    pub nodes_evaluated: usize,
+    suppressed_base: Vec<bool>,
+    level_values: Vec<Vec<Option<Arc<str>>>>,
+}
+
+impl Decision {
+    /// Whether the records of this base class are suppressed.
+    pub fn is_suppressed(&self, class: u32) -> bool {
+        self.suppressed_base.get(class as usize).copied().unwrap_or(true)
+    }
+}
+
+/// Interned quasi-identifier values and per-class subject sets of one release.
+#[derive(Debug)]
+pub struct QiHistogram {
+    names: Vec<String>,
+    hierarchies: Vec<Hierarchy>,
+    /// Per QI: level-0 value → id. Id 0 is null.
+    dicts: Vec<FxHashMap<Arc<str>, u32>>,
+    /// Per QI: id → level-0 value.
+    values: Vec<Vec<Option<Arc<str>>>>,
+    classes: FxHashMap<Box<[u32]>, u32>,
+    class_keys: Vec<Box<[u32]>>,
+    class_records: Vec<u64>,
+    /// Subject key → dense id; empty when every record is its own subject.
+    subjects: FxHashMap<u64, u32>,
+    /// Distinct (subject id, base class) pairs.
+    pairs: rustc_hash::FxHashSet<(u32, u32)>,
+    counts_subjects: bool,
+    records: u64,
+}
+
+/// The highest number of base classes or distinct values per quasi-identifier.
+const MAX_IDS: usize = u32::MAX as usize;
+
+impl QiHistogram {
+    /// An empty histogram over the dataset's quasi-identifiers.
+    pub fn new(rules: &DatasetRules) -> Self {
+        let hierarchies: Vec<Hierarchy> = rules.qi_rules().filter_map(|r| r.hierarchy().cloned()).collect();
+        let n = hierarchies.len();
+        Self {
+            names: rules.qi_rules().map(|r| r.column.clone()).collect(),
+            hierarchies,
+            dicts: vec![FxHashMap::default(); n],
+            values: vec![vec![None]; n],
+            classes: FxHashMap::default(),
+            class_keys: Vec::new(),
+            class_records: Vec::new(),
+            subjects: FxHashMap::default(),
+            pairs: Default::default(),
+            counts_subjects: rules.subject.is_some(),
+            records: 0,
+        }
+    }
+
+    /// Records added so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Distinct base classes so far.
+    pub fn base_classes(&self) -> usize {
+        self.class_keys.len()
+    }
+
+    /// Adds one record: its level-0 QI values (policy order) and subject key (`None`
+    /// when the dataset has no subject field). Returns its base class.
+    pub fn add(&mut self, qi: &[Option<&str>], subject: Option<u64>) -> Result<u32> {
+        debug_assert_eq!(qi.len(), self.names.len());
+        let mut key: smallvec_key::Key = smallvec_key::Key::new();
+        for (q, v) in qi.iter().enumerate() {
+            let id = match v {
+                None => 0,
+                Some(v) => match self.dicts[q].get(*v) {
+                    Some(id) => *id,
+                    None => {
+                        let id = self.values[q].len();
+                        if id >= MAX_IDS {
+                            return Err(Error::Capacity(format!("too many distinct values of `{}`", self.names[q])));
+                        }
+                        let v: Arc<str> = Arc::from(*v);
+                        self.dicts[q].insert(v.clone(), id as u32);
+                        self.values[q].push(Some(v));
+                        id as u32
+                    }
+                },
+            };
+            key.push(id);
+        }
+        let class = match self.classes.get(key.as_slice()) {
+            Some(c) => *c,
+            None => {
+                let c = self.class_keys.len();
+                if c >= MAX_IDS {
+                    return Err(Error::Capacity("too many equivalence classes".into()));
+                }
+                let boxed: Box<[u32]> = key.as_slice().into();
+                self.classes.insert(boxed.clone(), c as u32);
+                self.class_keys.push(boxed);
+                self.class_records.push(0);
+                c as u32
+            }
+        };
+        self.class_records[class as usize] += 1;
+        self.records += 1;
+        if self.counts_subjects {
+            let subject = subject.unwrap_or(self.records);
+            let next = self.subjects.len() as u32;
+            let sid = *self.subjects.entry(subject).or_insert(next);
+            self.pairs.insert((sid, class));
+        }
+        Ok(class)
+    }
+
+    /// Searches the lattice and decides the release.
+    pub fn decide(&self, k: u32, max_suppression: f64) -> Result<Decision> {
+        let heights: Vec<usize> = self.hierarchies.iter().map(Hierarchy::height).collect();
+        let tables = LevelTables::build(&self.hierarchies, &self.values);
+        let pairs = self.sorted_pairs();
+        let ctx = EvalContext {
+            hist: self,
+            tables: &tables,
+            pairs: &pairs,
+            k: u64::from(k),
+        };
+        let limit = (max_suppression * self.records as f64).floor() as u64;
+        let top: Vec<usize> = heights.iter().map(|h| h - 1).collect();
+        let max_sum: usize = top.iter().sum();
+
+        if self.records == 0 {
+            let eval = ctx.evaluate(&top)?;
+            return Ok(self.decision(Outcome::Empty, top, &eval, &tables, 1));
+        }
+        let mut evaluated = 0usize;
+        let mut best_at = |sum: usize| -> Result<Option<(Vec<usize>, NodeEval)>> {
+            let nodes = nodes_with_sum(&heights, sum);
+            evaluated += nodes.len();
+            let evals = evaluate_all(&ctx, &nodes)?;
+            // Nodes come in lexicographic order, so the first of the fewest suppressed wins ties.
+            let mut best: Option<(Vec<usize>, NodeEval)> = None;
+            for (node, eval) in nodes.into_iter().zip(evals) {
+                if eval.suppressed <= limit && best.as_ref().is_none_or(|(_, b)| eval.suppressed < b.suppressed) {
+                    best = Some((node, eval));
+                }
+            }
+            Ok(best)
+        };
+        let Some(mut found) = best_at(max_sum)? else {
+            let eval = ctx.evaluate(&top)?;
+            let reason = format!(
+                "no generalization meets k={k} within the suppression limit of {limit} records \
+                 ({} distinct subjects; fully generalized, {} records would be suppressed)",
+                self.distinct_subjects(),
+                eval.suppressed
+            );
+            return Ok(self.decision(Outcome::Withheld(reason), top, &eval, &tables, evaluated));
+        };
+        let (mut lo, mut hi) = (0usize, max_sum);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match best_at(mid)? {
+                Some(f) => {
+                    hi = mid;
+                    found = f;
+                }
+                None => lo = mid + 1,
+            }
+        }
+        let (node, eval) = found;
+        Ok(self.decision(Outcome::Release, node, &eval, &tables, evaluated))
+    }
+
+    fn distinct_subjects(&self) -> u64 {
+        if self.counts_subjects { self.subjects.len() as u64 } else { self.records }
+    }
+
+    fn sorted_pairs(&self) -> Vec<(u32, u32)> {
+        let mut pairs: Vec<(u32, u32)> = self.pairs.iter().copied().collect();
+        pairs.sort_unstable();
+        pairs
+    }
+
+    fn decision(&self, outcome: Outcome, node: Vec<usize>, eval: &NodeEval, tables: &LevelTables, evaluated: usize) -> Decision {
+        let k_ok = |g: usize| eval.subjects[g] >= eval.k;
+        let released: Vec<u64> = (0..eval.subjects.len()).filter(|&g| k_ok(g)).map(|g| eval.subjects[g]).collect();
+        let publishing = outcome == Outcome::Release;
+        let suppressed_base = eval
+            .class_of_base
+            .iter()
+            .map(|&g| !publishing || !k_ok(g as usize))
+            .collect();
+        let level_values = node
+            .iter()
+            .enumerate()
+            .map(|(q, &level)| tables.strings[q][level].clone())
+            .collect();
+        let information_loss = if node.is_empty() {
+            0.0
+        } else {
+            node.iter()
+                .zip(&self.hierarchies)
+                .map(|(&l, h)| l as f64 / (h.height() - 1).max(1) as f64)
+                .sum::<f64>()
+                / node.len() as f64
+        };
+        Decision {
+            outcome,
+            node,
+            records: self.records,
+            distinct_subjects: self.distinct_subjects(),
+            suppressed_records: if publishing { eval.suppressed } else { self.records },
+            violations: eval.violations,
+            classes: if publishing { released.len() as u64 } else { 0 },
+            smallest_class: if publishing { released.iter().copied().min().unwrap_or(0) } else { 0 },
+            average_class: if publishing && !released.is_empty() {
+                released.iter().sum::<u64>() as f64 / released.len() as f64
+            } else {
+                0.0
+            },
+            information_loss,
+            nodes_evaluated: evaluated,
+            suppressed_base,
+            level_values,
+        }
+    }
+
+    /// For stored base-class ids: the mask of records to publish and the generalized
+    /// quasi-identifier columns (policy order), all of the same length as `classes`.
+    pub fn release_columns(&self, decision: &Decision, classes: &UInt32Array) -> (BooleanArray, Vec<ArrayRef>) {
+        let keep: BooleanArray = classes.values().iter().map(|&c| Some(!decision.is_suppressed(c))).collect();
+        let columns = (0..self.names.len())
+            .map(|q| {
+                let mut b = StringBuilder::with_capacity(classes.len(), classes.len() * 8);
+                for &c in classes.values().iter() {
+                    let id = self.class_keys.get(c as usize).map_or(0, |k| k[q]);
+                    b.append_option(decision.level_values[q].get(id as usize).and_then(|v| v.as_deref()));
+                }
+                Arc::new(b.finish()) as ArrayRef
+            })
+            .collect();
+        (keep, columns)
+    }
+}
+
+/// Generalized value ids and strings per QI and level, computed once per distinct value.
+struct LevelTables {
+    /// [qi][level][level-0 id] → generalized id at that level.
+    ids: Vec<Vec<Vec<u32>>>,
+    /// [qi][level][level-0 id] → generalized string at that level.
+    strings: Vec<Vec<Vec<Option<Arc<str>>>>>,
+    /// [qi][level] → number of distinct generalized ids.
+    cardinality: Vec<Vec<u32>>,
+}
+
+impl LevelTables {
+    fn build(hierarchies: &[Hierarchy], values: &[Vec<Option<Arc<str>>>]) -> Self {
+        let mut ids = Vec::new();
+        let mut strings = Vec::new();
+        let mut cardinality = Vec::new();
+        for (h, vals) in hierarchies.iter().zip(values) {
+            let (mut qi_ids, mut qi_strings, mut qi_card) = (Vec::new(), Vec::new(), Vec::new());
+            for level in 0..h.height() {
+                let mut dict: FxHashMap<Option<Arc<str>>, u32> = FxHashMap::default();
+                let mut level_ids = Vec::with_capacity(vals.len());
+                let mut level_strings = Vec::with_capacity(vals.len());
+                for v in vals {
+                    let g: Option<Arc<str>> = if level == 0 {
+                        v.clone()
+                    } else {
+                        h.generalize(v.as_deref(), level).map(Arc::from)
+                    };
+                    let next = dict.len() as u32;
+                    level_ids.push(*dict.entry(g.clone()).or_insert(next));
+                    level_strings.push(g);
+                }
+                qi_card.push(dict.len() as u32);
+                qi_ids.push(level_ids);
+                qi_strings.push(level_strings);
+            }
+            ids.push(qi_ids);
+            strings.push(qi_strings);
+            cardinality.push(qi_card);
+        }
+        Self {
+            ids,
+            strings,
+            cardinality,
+        }
+    }
+}
+
+struct EvalContext<'a> {
+    hist: &'a QiHistogram,
+    tables: &'a LevelTables,
+    pairs: &'a [(u32, u32)],
+    k: u64,
+}
+
+struct NodeEval {
+    k: u64,
+    suppressed: u64,
+    violations: u64,
+    class_of_base: Vec<u32>,
+    subjects: Vec<u64>,
+}
+
+impl EvalContext<'_> {
+    /// Classes of the generalized node: records and distinct subjects per class.
+    fn evaluate(&self, node: &[usize]) -> Result<NodeEval> {
+        let hist = self.hist;
+        // Pack the generalized key of a base class into a u128: bits per QI from the
+        // cardinality of its level.
+        let widths: Vec<u32> = node
+            .iter()
+            .enumerate()
+            .map(|(q, &l)| 32 - self.tables.cardinality[q][l].max(1).leading_zeros())
+            .collect();
+        if widths.iter().sum::<u32>() > 128 {
+            return Err(Error::Capacity(format!(
+                "quasi-identifiers of `{}` have too many distinct values to index",
+                hist.names.join(", ")
+            )));
+        }
+        let mut gen_ids: FxHashMap<u128, u32> = FxHashMap::default();
+        let mut class_of_base = Vec::with_capacity(hist.class_keys.len());
+        let mut records: Vec<u64> = Vec::new();
+        for (c, key) in hist.class_keys.iter().enumerate() {
+            let mut packed: u128 = 0;
+            for (q, &id0) in key.iter().enumerate() {
+                let g = self.tables.ids[q][node[q]][id0 as usize];
+                packed = (packed << widths[q]) | u128::from(g);
+            }
+            let next = gen_ids.len() as u32;
+            let g = *gen_ids.entry(packed).or_insert(next);
+            if g as usize == records.len() {
+                records.push(0);
+            }
+            records[g as usize] += hist.class_records[c];
+            class_of_base.push(g);
+        }
+        let subjects = if hist.counts_subjects {
+            let mut subjects = vec![0u64; records.len()];
+            let mut group: Vec<u32> = Vec::new();
+            let mut i = 0;
+            while i < self.pairs.len() {
+                let sid = self.pairs[i].0;
+                group.clear();
+                while i < self.pairs.len() && self.pairs[i].0 == sid {
+                    group.push(class_of_base[self.pairs[i].1 as usize]);
+                    i += 1;
+                }
+                group.sort_unstable();
+                group.dedup();
+                for &g in &group {
+                    subjects[g as usize] += 1;
+                }
+            }
+            subjects
+        } else {
+            records.clone()
+        };
+        let mut suppressed = 0;
+        let mut violations = 0;
+        for (g, &n) in subjects.iter().enumerate() {
+            if n < self.k {
+                suppressed += records[g];
+                violations += 1;
+            }
+        }
+        Ok(NodeEval {
+            k: self.k,
+            suppressed,
+            violations,
+            class_of_base,
+            subjects,
+        })
+    }
+}
+
+/// Evaluates nodes on all cores (the engine is CPU-bound and nodes are independent).
+fn evaluate_all(ctx: &EvalContext<'_>, nodes: &[Vec<usize>]) -> Result<Vec<NodeEval>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(nodes.len().max(1));
+    if threads <= 1 || nodes.len() < 2 {
+        return nodes.iter().map(|n| ctx.evaluate(n)).collect();
+    }
+    let chunk = nodes.len().div_ceil(threads);
+    let results: Vec<Result<Vec<NodeEval>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = nodes
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(|n| ctx.evaluate(n)).collect::<Result<Vec<_>>>()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Capacity("a lattice worker panicked".into()))))
+            .collect()
+    });
+    let mut out = Vec::with_capacity(nodes.len());
+    for r in results {
+        out.extend(r?);
+    }
+    Ok(out)
+}
+
+/// All level vectors with the given sum, in lexicographic order.
+fn nodes_with_sum(heights: &[usize], sum: usize) -> Vec<Vec<usize>> {
+    fn go(heights: &[usize], sum: usize, prefix: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+        let Some((&h, rest)) = heights.split_first() else {
+            if sum == 0 {
+                out.push(prefix.clone());
+            }
+            return;
+        };
+        let rest_max: usize = rest.iter().map(|h| h - 1).sum();
+        for level in 0..h {
+            if level > sum {
+                break;
+            }
+            if sum - level > rest_max {
+                continue;
+            }
+            prefix.push(level);
+            go(rest, sum - level, prefix, out);
+            prefix.pop();
+        }
+    }
+    let mut out = Vec::new();
+    go(heights, sum, &mut Vec::new(), &mut out);
+    out
+}
+
+/// A small fixed-capacity key buffer so interning a record allocates nothing.
+mod smallvec_key {
+    const INLINE: usize = 16;
+
+    pub enum Key {
+        Inline([u32; INLINE], usize),
+        Heap(Vec<u32>),
+    }
+
+    impl Key {
+        pub fn new() -> Self {
+            Key::Inline([0; INLINE], 0)
+        }
+
+        pub fn push(&mut self, v: u32) {
+            match self {
+                Key::Inline(buf, len) if *len < INLINE => {
+                    buf[*len] = v;
+                    *len += 1;
+                }
+                Key::Inline(buf, len) => {
+                    let mut heap = buf[..*len].to_vec();
+                    heap.push(v);
+                    *self = Key::Heap(heap);
+                }
+                Key::Heap(h) => h.push(v),
+            }
+        }
+
+        pub fn as_slice(&self) -> &[u32] {
+            match self {
+                Key::Inline(buf, len) => &buf[..*len],
+                Key::Heap(h) => h,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Policy;
+
+    #[test]
+    fn lattice_levels_are_enumerated_in_order() {
+        assert_eq!(nodes_with_sum(&[2, 3], 1), vec![vec![0, 1], vec![1, 0]]);
+        assert_eq!(nodes_with_sum(&[2, 3], 3), vec![vec![1, 2]]);
+        assert!(nodes_with_sum(&[2, 3], 4).is_empty());
+        let all: usize = (0..=3).map(|s| nodes_with_sum(&[2, 3], s).len()).sum();
+        assert_eq!(all, 6);
+    }
+
+    fn orders() -> DatasetRules {
+        Policy::default_v2().expect("policy").dataset("orders").expect("orders").clone()
+    }
+
+    #[test]
+    fn distinct_subjects_not_rows_are_counted() {
+        // 25 records in one zip but from only 3 people: under k=20 at every level.
+        let mut h = QiHistogram::new(&orders());
+        for i in 0..25u64 {
+            h.add(&[Some("94110")], Some(i % 3)).expect("add");
+        }
+        let d = h.decide(20, 0.05).expect("decide");
+        assert!(matches!(d.outcome, Outcome::Withheld(_)), "{d:?}");
+        assert_eq!(d.suppressed_records, 25);
+    }
+
+    #[test]
+    fn least_generalized_node_is_chosen() {
+        let mut h = QiHistogram::new(&orders());
+        // 20 people in 94110, 20 in 94112: k holds at level 0.
+        for i in 0..40u64 {
+            let zip = if i < 20 { "94110" } else { "94112" };
+            h.add(&[Some(zip)], Some(i)).expect("add");
+        }
+        let d = h.decide(20, 0.0).expect("decide");
+        assert_eq!((d.outcome.clone(), d.node.clone()), (Outcome::Release, vec![0]));
+        assert_eq!((d.smallest_class, d.classes), (20, 2));
+        // One more person alone in 94199: needs 941** unless suppressing 1 of 41 is allowed.
+        h.add(&[Some("94199")], Some(99)).expect("add");
+        assert_eq!(h.decide(20, 0.0).expect("decide").node, vec![1]);
+        let d = h.decide(20, 0.05).expect("decide");
+        assert_eq!((d.node.clone(), d.suppressed_records, d.violations), (vec![0], 1, 1));
+        let classes = UInt32Array::from(vec![0, 1, 2]);
+        let (keep, cols) = h.release_columns(&d, &classes);
+        assert_eq!(keep, BooleanArray::from(vec![true, true, false]));
+        assert_eq!(cols[0].len(), 3);
+    }
+
+    #[test]
+    fn empty_releases_publish_nothing() {
+        let h = QiHistogram::new(&orders());
+        assert_eq!(h.decide(20, 0.05).expect("decide").outcome, Outcome::Empty);
+    }
+}

@@ -1,0 +1,797 @@
+//! Detection of raw personal identifiers in free text.
+//!
+//! Two callers rely on this module: the ingest worker quarantines a record whose
+//! kept free-text field looks like it carries PII, and `stackpro verify` scans
+//! every string column of published Parquet and fails on any finding. A missed
+//! identifier leaks personal data, so the rules lean towards recall; a false
+//! alarm fails verification of clean data, so every rule below also names the
+//! look-alikes it deliberately leaves alone.
+//!
+//! Findings are byte ranges into the scanned text, always on char boundaries,
+//! so they are valid `str` slice bounds. [`find_all_pii`] returns
+//! non-overlapping findings in text order (on overlap the earlier, then the
+//! longer one wins: `::ffff:203.0.113.9` is one IPv6 finding, not an IPv6 and
+//! an IPv4 one).
+//!
+//! # Email
+//! `local@domain.tld`, case-insensitive: a local part of letters (any script,
+//! `ÉLODIE@exemple.fr`), digits and `._%+-`; a domain of one or more dot-separated labels (letters, digits,
+//! inner hyphens) followed by an alphabetic top-level label of 2 to 63 letters
+//! that ends at an ASCII word boundary. Not findings: `user@localhost` (no dot),
+//! `npm@1.2.3` (numeric TLD), `a***@example.com`-style masks whose visible
+//! local part is empty, and retina asset names such as `logo@2x.png` (the
+//! "TLDs" `png`, `jpg`, `jpeg`, `gif`, `svg`, `webp` are file extensions).
+//!
+//! # Phone
+//! A *core* is a run of digit groups joined by separators: a single `.`, or one
+//! to three characters from space, `-`, `(`, `)`. A `+` and/or `(` directly in
+//! front of the first digit belongs to the core. A core is a phone when
+//! - it holds 7 to 15 digits (E.164 allows at most 15);
+//! - it does not touch a word on the left: the character before it is not an
+//!   ASCII letter, digit, `_`, `.`, `/` (versions and paths:
+//!   `Gecko/20100101`) or currency sign (`$€£¥`), nor a `-`
+//!   glued to an ASCII letter/digit (`o-123456789012`, UUID groups), nor a `:`
+//!   unless that `:` ends a label word (`tel:+14155550134`, `Phone:415…`: no
+//!   clock field or IPv6 group is 7+ digits long, so only the label case is
+//!   let through);
+//! - it does not touch a word on the right: the character after its last digit
+//!   is not an ASCII letter, digit, `_` or `:`, nor a `.`, `-` or `/` followed
+//!   by an ASCII letter/digit (`20261124.csv`, `12345678-e89b-…`); a sentence
+//!   full stop after a number (`call 415.555.0134.`) is fine;
+//! - it is not an ISO date `YYYY-MM-DD` (also `YYYY.MM.DD`, `DD.MM.YYYY`,
+//!   `MM-DD-YYYY`: three groups, one repeated separator, plausible month and
+//!   day), not shaped like a dotted IPv4 address (four dot-separated groups of
+//!   1-3 digits: those are judged by the IPv4 rule), not a plain decimal
+//!   (`1234567.89`) and not a ZIP+4 code (`94110-1234`).
+//!
+//! Because letters and digits around a core disqualify it, digit runs inside
+//! hex strings (HMAC digests, `v-…` visitor ids) and UUIDs never count, and
+//! masked phones (`+* (***) ***-0134`, `***-***-**34`, `+*********5678`) show at
+//! most 4 digits. If a whole core fails (more than 15 digits, or a bad edge
+//! such as a following `:` in `415-555-0134 10:30`), its parts between
+//! separators that contain a space are examined on their own, so two numbers
+//! separated by a space, or a phone followed by a clock time, are not missed;
+//! a part that is itself a date, decimal or IPv4-shaped is never merged with a
+//! neighbour. Known accepted noise: any free-standing 7-15 digit number (an
+//! epoch timestamp, `order #12345678`) counts as a phone, as the rule says.
+//!
+//! # IPv4
+//! Four dot-separated decimal octets 0-255 (1-3 digits each, leading zeros
+//! allowed: `010.001.002.003` is ambiguous but clearly an address) inside a run
+//! of `[0-9.]` bounded by other characters; a sentence dot before or after the
+//! run is ignored. Only a *full* address is a finding: one whose last octet is
+//! not 0. The truncated forms published by `default-v2` (`203.0.113.0` for /24,
+//! `203.0.0.0` for /16) are allowed, and so are 5-part version numbers.
+//!
+//! # IPv6
+//! Text is split into tokens on whitespace and `,;"'<>()[]{}`. A token with at
+//! least two `:` is a candidate after dropping trailing `.!?`, anything up to a
+//! `=` (`ip=2001:db8::1`) and a `%zone` or `/prefix` suffix; it must parse as
+//! [`std::net::Ipv6Addr`]. It is a finding when any bit after the first 48 is
+//! set, so the published /48 and /32 forms (`2001:db8:85a3::`, `fe80::`, `::`)
+//! are allowed while `::1`, `fe80::1%eth0` and full addresses are not.
+//! IPv4-mapped addresses (`::ffff:203.0.113.9`) are judged by the IPv4 rule.
+//! Clock times (`15:04:05`), MAC addresses and `std::net` paths do not parse
+//! and are not findings.
+
+use std::net::Ipv6Addr;
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// The kind of personal identifier found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PiiKind {
+    Email,
+    Phone,
+    Ipv4,
+    Ipv6,
+}
+
+impl PiiKind {
+    /// Stable lowercase name, used in quarantine reasons and verify output.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PiiKind::Email => "email",
+            PiiKind::Phone => "phone",
+            PiiKind::Ipv4 => "ipv4",
+            PiiKind::Ipv6 => "ipv6",
+        }
+    }
+}
+
+impl std::fmt::Display for PiiKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One identifier found in a text: its kind and byte range `start..end`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub kind: PiiKind,
+    pub start: usize,
+    pub end: usize,
+}
+
+/// The first identifier in `text` (lowest start offset), if any.
+pub fn find_pii(text: &str) -> Option<Finding> {
+    find_all_pii(text).into_iter().next()
+}
+
+/// Every identifier in `text`, non-overlapping, ordered by start offset.
+pub fn find_all_pii(text: &str) -> Vec<Finding> {
+    let bytes = text.as_bytes();
+    let mut has_digit = false;
+    let mut has_at = false;
+    let mut has_colon = false;
+    for &b in bytes {
+        has_digit |= b.is_ascii_digit();
+        has_at |= b == b'@';
+        has_colon |= b == b':';
+    }
+    let mut found = Vec::new();
+    if !(has_digit || has_at || has_colon) {
+        return found;
+    }
+    if has_at {
+        scan_emails(text, &mut found);
+    }
+    if has_digit {
+        scan_phones(bytes, &mut found);
+        scan_ipv4(bytes, &mut found);
+    }
+    if has_colon {
+        scan_ipv6(text, &mut found);
+    }
+    if found.len() > 1 {
+        found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
+        for f in found {
+            match kept.last() {
+                Some(last) if f.start < last.end => {}
+                _ => kept.push(f),
+            }
+        }
+        found = kept;
+    }
+    found
+}
+
+// ---------------------------------------------------------------- email
+
+static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)[\p{L}\p{N}._%+\-]+@(?:[\p{L}\p{N}](?:[\p{L}\p{N}\-]{0,61}[\p{L}\p{N}])?\.)+([a-z]{2,63})(?-u:\b)",
+    )
+    .expect("the email pattern is a valid regex")
+});
+
+/// "TLDs" that are really file extensions (`logo@2x.png`).
+const FILE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "gif", "svg", "webp"];
+
+fn scan_emails(text: &str, out: &mut Vec<Finding>) {
+    for caps in EMAIL_RE.captures_iter(text) {
+        let (Some(whole), Some(tld)) = (caps.get(0), caps.get(1)) else {
+            continue;
+        };
+        if FILE_EXTENSIONS
+            .iter()
+            .any(|ext| tld.as_str().eq_ignore_ascii_case(ext))
+        {
+            continue;
+        }
+        out.push(Finding {
+            kind: PiiKind::Email,
+            start: whole.start(),
+            end: whole.end(),
+        });
+    }
+}
+
+// ---------------------------------------------------------------- phone
+
+const MIN_PHONE_DIGITS: usize = 7;
+const MAX_PHONE_DIGITS: usize = 15;
+
+/// A maximal run of ASCII digits, `start..end`.
+#[derive(Debug, Clone, Copy)]
+struct Group {
+    start: usize,
+    end: usize,
+}
+
+impl Group {
+    fn len(&self) -> usize {
+        self.end - self.start
+    }
+}
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+fn scan_phones(b: &[u8], out: &mut Vec<Finding>) {
+    let n = b.len();
+    let mut groups: Vec<Group> = Vec::new();
+    let mut i = 0;
+    while i < n {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        groups.clear();
+        let mut p = i;
+        loop {
+            let gs = p;
+            while p < n && b[p].is_ascii_digit() {
+                p += 1;
+            }
+            groups.push(Group { start: gs, end: p });
+            if p + 1 < n && b[p] == b'.' && b[p + 1].is_ascii_digit() {
+                p += 1;
+                continue;
+            }
+            let mut k = p;
+            while k < n && k - p < 3 && matches!(b[k], b' ' | b'-' | b'(' | b')') {
+                k += 1;
+            }
+            if k > p && k < n && b[k].is_ascii_digit() {
+                p = k;
+                continue;
+            }
+            break;
+        }
+        judge_core(b, &groups, out);
+        i = p;
+    }
+}
+
+/// Judges one core (`groups` joined by separators): the whole core first,
+/// then, if it fails, its space-separated parts.
+fn judge_core(b: &[u8], groups: &[Group], out: &mut Vec<Finding>) {
+    let last = groups.len() - 1;
+    if let Some(f) = judge_run(b, groups, 0, last) {
+        out.push(f);
+        return;
+    }
+    if last == 0 {
+        return;
+    }
+    // Parts: maximal sub-runs whose separators contain no space.
+    let mut parts: Vec<(usize, usize)> = Vec::new();
+    let mut first = 0;
+    for g in 0..last {
+        if b[groups[g].end..groups[g + 1].start].contains(&b' ') {
+            parts.push((first, g));
+            first = g + 1;
+        }
+    }
+    parts.push((first, last));
+    if parts.len() < 2 {
+        return;
+    }
+    let barrier: Vec<bool> = parts
+        .iter()
+        .map(|&(a, z)| excluded_shape(b, &groups[a..=z], false))
+        .collect();
+    let mut pi = 0;
+    while pi < parts.len() {
+        let mut found = None;
+        if !barrier[pi] {
+            // The longest run of parts from `pi` within the digit limit.
+            let mut pj = pi;
+            let mut digits: usize = (parts[pi].0..=parts[pi].1).map(|g| groups[g].len()).sum();
+            while pj + 1 < parts.len() && !barrier[pj + 1] {
+                let more: usize = (parts[pj + 1].0..=parts[pj + 1].1)
+                    .map(|g| groups[g].len())
+                    .sum();
+                if digits + more > MAX_PHONE_DIGITS {
+                    break;
+                }
+                digits += more;
+                pj += 1;
+            }
+            let mut end = pj;
+            loop {
+                if let Some(f) = judge_run(b, groups, parts[pi].0, parts[end].1) {
+                    found = Some((f, end));
+                    break;
+                }
+                if end == pi {
+                    break;
+                }
+                end -= 1;
+            }
+        }
+        match found {
+            Some((f, end)) => {
+                out.push(f);
+                pi = end + 1;
+            }
+            None => pi += 1,
+        }
+    }
+}
+
+/// Is `groups[a..=z]` (plus any `+`/`(` prefix) a phone?
+fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> {
+    let run = &groups[a..=z];
+    let digits: usize = run.iter().map(Group::len).sum();
+    if !(MIN_PHONE_DIGITS..=MAX_PHONE_DIGITS).contains(&digits) {
+        return None;
+    }
+    let mut start = run[0].start;
+    if start > 0 && b[start - 1] == b'(' {
+        start -= 1;
+    }
+    if start > 0 && b[start - 1] == b'+' {
+        start -= 1;
+    }
+    let has_prefix = start != run[0].start;
+    let end = run[run.len() - 1].end;
+    if !left_edge_ok(b, start) || !right_edge_ok(b, end) || excluded_shape(b, run, has_prefix) {
+        return None;
+    }
+    Some(Finding {
+        kind: PiiKind::Phone,
+        start,
+        end,
+    })
+}
+
+fn left_edge_ok(b: &[u8], start: usize) -> bool {
+    if start == 0 {
+        return true;
+    }
+    let c = b[start - 1];
+    // A label such as `tel:` or `Phone:` is no reason to doubt the number
+    // (IPv6 groups and clock fields are never 7 digits long); a `:` after a
+    // digit (`10:4155550134`, `sha256:…`) is.
+    if c == b':' {
+        return start >= 2 && b[start - 2].is_ascii_alphabetic();
+    }
+    if is_word_byte(c) || matches!(c, b'.' | b'/' | b'$') {
+        return false;
+    }
+    if c == b'-' && start >= 2 && is_word_byte(b[start - 2]) {
+        return false;
+    }
+    // Multi-byte currency signs: € (E2 82 AC), £ (C2 A3), ¥ (C2 A5).
+    let before = &b[..start];
+    !(before.ends_with("€".as_bytes())
+        || before.ends_with("£".as_bytes())
+        || before.ends_with("¥".as_bytes()))
+}
+
+fn right_edge_ok(b: &[u8], end: usize) -> bool {
+    let Some(&c) = b.get(end) else {
+        return true;
+    };
+    if is_word_byte(c) || c == b':' {
+        return false;
+    }
+    if matches!(c, b'.' | b'-' | b'/') && b.get(end + 1).is_some_and(|&d| is_word_byte(d)) {
+        return false;
+    }
+    true
+}
+
+/// Digit-group shapes that are not phones although they have enough digits:
+/// dates, IPv4-shaped quads, plain decimals and ZIP+4 codes.
+fn excluded_shape(b: &[u8], run: &[Group], has_prefix: bool) -> bool {
+    let sep = |i: usize| &b[run[i].end..run[i + 1].start];
+    let lens: Vec<usize> = run.iter().map(Group::len).collect();
+    match run.len() {
+        2 if !has_prefix => (sep(0) == b".") || (sep(0) == b"-" && lens[0] == 5 && lens[1] == 4),
+        3 if !has_prefix => {
+            let (s0, s1) = (sep(0), sep(1));
+            if s0 != s1 || !(s0 == b"-" || s0 == b".") {
+                return false;
+            }
+            let num = |g: &Group| -> u32 {
+                b[g.start..g.end].iter().fold(0u32, |acc, d| {
+                    acc.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+                })
+            };
+            let (x, y, z) = (num(&run[0]), num(&run[1]), num(&run[2]));
+            let month = |m: u32| (1..=12).contains(&m);
+            let day = |d: u32| (1..=31).contains(&d);
+            let year = |y: u32| (1900..=2099).contains(&y);
+            match (lens[0], lens[1], lens[2]) {
+                (4, 2, 2) => month(y) && day(z),
+                (1 | 2, 1 | 2, 4) => year(z) && ((day(x) && month(y)) || (month(x) && day(y))),
+                _ => false,
+            }
+        }
+        4 => (0..3).all(|i| sep(i) == b".") && lens.iter().all(|&l| (1..=3).contains(&l)),
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------- IPv4
+
+fn scan_ipv4(b: &[u8], out: &mut Vec<Finding>) {
+    let n = b.len();
+    let mut i = 0;
+    while i < n {
+        if !(b[i].is_ascii_digit() || b[i] == b'.') {
+            i += 1;
+            continue;
+        }
+        let run_start = i;
+        while i < n && (b[i].is_ascii_digit() || b[i] == b'.') {
+            i += 1;
+        }
+        let (mut s, mut e) = (run_start, i);
+        while s < e && b[s] == b'.' {
+            s += 1;
+        }
+        while e > s && b[e - 1] == b'.' {
+            e -= 1;
+        }
+        if let Some(last_octet) = parse_ipv4_octets(&b[s..e])
+            && last_octet != 0
+        {
+            out.push(Finding {
+                kind: PiiKind::Ipv4,
+                start: s,
+                end: e,
+            });
+        }
+    }
+}
+
+/// Parses `a.b.c.d` (1-3 digit octets, each <= 255); returns the last octet.
+fn parse_ipv4_octets(s: &[u8]) -> Option<u8> {
+    let mut count = 0;
+    let mut last = 0u8;
+    for part in s.split(|&c| c == b'.') {
+        if part.is_empty() || part.len() > 3 || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let v = part
+            .iter()
+            .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
+        last = u8::try_from(v).ok()?;
+        count += 1;
+        if count > 4 {
+            return None;
+        }
+    }
+    (count == 4).then_some(last)
+}
+
+// ---------------------------------------------------------------- IPv6
+
+const IPV6_TOKEN_BREAKS: &[char] = &[',', ';', '"', '\'', '<', '>', '(', ')', '[', ']', '{', '}'];
+
+fn scan_ipv6(text: &str, out: &mut Vec<Finding>) {
+    let mut token_start = None;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        if c.is_whitespace() || IPV6_TOKEN_BREAKS.contains(&c) {
+            if let Some(s) = token_start.take() {
+                judge_ipv6_token(text, s, i, out);
+            }
+        } else if token_start.is_none() {
+            token_start = Some(i);
+        }
+    }
+}
+
+fn judge_ipv6_token(text: &str, mut start: usize, mut end: usize, out: &mut Vec<Finding>) {
+    let Some(token) = text.get(start..end) else {
+        return;
+    };
+    if token.bytes().filter(|&c| c == b':').count() < 2 {
+        return;
+    }
+    let trimmed = token.trim_end_matches(['.', '!', '?']);
+    end = start + trimmed.len();
+    let mut candidate = trimmed;
+    if let Some(eq) = candidate.rfind('=') {
+        candidate = &candidate[eq + 1..];
+        start = end - candidate.len();
+    }
+    let addr_text = match candidate.find(['%', '/']) {
+        Some(cut) => &candidate[..cut],
+        None => candidate,
+    };
+    if addr_text.bytes().filter(|&c| c == b':').count() < 2 {
+        return;
+    }
+    let Ok(addr) = addr_text.parse::<Ipv6Addr>() else {
+        return;
+    };
+    let finding = match addr.to_ipv4_mapped() {
+        Some(v4) => v4.octets()[3] != 0,
+        None => u128::from(addr) & ((1u128 << 80) - 1) != 0,
+    };
+    if finding {
+        out.push(Finding {
+            kind: PiiKind::Ipv6,
+            start,
+            end,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use PiiKind::{Email, Ipv4, Ipv6, Phone};
+
+    /// (text, expected first finding as (kind, matched substring)).
+    const CASES: &[(&str, Option<(PiiKind, &str)>)] = &[
+        // Email
+        (
+            "Ana.Ruiz@Example.com",
+            Some((Email, "Ana.Ruiz@Example.com")),
+        ),
+        (
+            "write to ana.ruiz@example.com, thanks",
+            Some((Email, "ana.ruiz@example.com")),
+        ),
+        (
+            "Contact: BOB+news@mail.example.co.uk.",
+            Some((Email, "BOB+news@mail.example.co.uk")),
+        ),
+        (
+            "(j_doe-1@sub.example.io)",
+            Some((Email, "j_doe-1@sub.example.io")),
+        ),
+        (" bob@x.io ", Some((Email, "bob@x.io"))),
+        ("ÉLODIE@Exemple.fr", Some((Email, "ÉLODIE@Exemple.fr"))),
+        ("mail me at ana at example dot com", None),
+        ("user@localhost", None),
+        ("npm i lodash@4.17.21", None),
+        ("logo@2x.png and icon@3x.webp", None),
+        ("meet @ 5pm", None),
+        ("a***@example", None),
+        // Phone
+        ("+1 (415) 555-0134", Some((Phone, "+1 (415) 555-0134"))),
+        ("(415) 555-0134", Some((Phone, "(415) 555-0134"))),
+        ("415-555-0134", Some((Phone, "415-555-0134"))),
+        ("415.555.0134", Some((Phone, "415.555.0134"))),
+        ("4155550134", Some((Phone, "4155550134"))),
+        ("+4915112345678", Some((Phone, "+4915112345678"))),
+        ("+44 20 7946 0958", Some((Phone, "+44 20 7946 0958"))),
+        ("Phone: 415-555-0134.", Some((Phone, "415-555-0134"))),
+        (
+            "call me on 415 555 0134 after 6",
+            Some((Phone, "415 555 0134")),
+        ),
+        ("415-555-0134 10:30", Some((Phone, "415-555-0134"))),
+        ("at 10:30 415-555-0134", Some((Phone, "415-555-0134"))),
+        ("415-555-0134 415-555-0199", Some((Phone, "415-555-0134"))),
+        ("2026-11-24 4155550134", Some((Phone, "4155550134"))),
+        ("电话4155550134", Some((Phone, "4155550134"))),
+        ("tel:+1-415-555-0134", Some((Phone, "+1-415-555-0134"))),
+        ("Phone:4155550134", Some((Phone, "4155550134"))),
+        ("10:4155550134", None),
+        ("sha256:1234567890123", None),
+        ("555-01", None),
+        ("+* (***) ***-0134", None),
+        ("+* (***) ***-**34", None),
+        ("***-***-**34", None),
+        ("***-***-0134", None),
+        ("+*********5678", None),
+        ("+** ** **** 0958", None),
+        ("72", None),
+        ("lead score 72 of 100", None),
+        ("2026-11-24", None),
+        ("2026-11-24T15:04:05Z", None),
+        ("2026-11-24T23:30:00-05:00", None),
+        ("2026-11-24 15:04:05", None),
+        ("24.11.2026", None),
+        ("1234567.89", None),
+        ("total $1234567", None),
+        ("94110-1234", None),
+        ("30-34", None),
+        ("export 20261124.csv", None),
+        ("Mozilla/5.0 (X11; Linux x86_64)", None),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:121.0) Gecko/20100101 Firefox/121.0",
+            None,
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36",
+            None,
+        ),
+        (
+            "9f8a64fddfed3e3107e1d6dae3523b8c510564fddfc88e90e737e9dac4b140b3",
+            None,
+        ),
+        (
+            "f275fb456d89f3e3ba7a3a5289349491558af04f5dfd9e98cc1cbc54869a9d3d",
+            None,
+        ),
+        ("123e4567-e89b-12d3-a456-426614174000", None),
+        ("c0ffee00-a4bc-4f00-8abc-426614174000", None),
+        ("12345678-e89b-42d3-a456-42661417400a", None),
+        ("v-1234567890abcdef", None),
+        ("ord_k3x9q2m7z4ab", None),
+        ("o-123456789012", None),
+        // IPv4
+        ("203.0.113.57", Some((Ipv4, "203.0.113.57"))),
+        ("from 203.0.113.57.", Some((Ipv4, "203.0.113.57"))),
+        ("ip=198.51.100.7:8080", Some((Ipv4, "198.51.100.7"))),
+        ("010.001.002.003", Some((Ipv4, "010.001.002.003"))),
+        ("203.0.113.0", None),
+        ("203.0.0.0", None),
+        ("999.1.2.3", None),
+        ("1.2.3.4.5", None),
+        ("Chrome/120.0.0.0", None),
+        // IPv6
+        ("2001:db8::1", Some((Ipv6, "2001:db8::1"))),
+        ("::1", Some((Ipv6, "::1"))),
+        ("fe80::1%eth0", Some((Ipv6, "fe80::1%eth0"))),
+        (
+            "2001:DB8:85A3:8D3:1319:8A2E:370:7348",
+            Some((Ipv6, "2001:DB8:85A3:8D3:1319:8A2E:370:7348")),
+        ),
+        ("ip=2001:db8::1.", Some((Ipv6, "2001:db8::1"))),
+        ("http://[2001:db8::42]:8080/", Some((Ipv6, "2001:db8::42"))),
+        ("2001:db8::1/128", Some((Ipv6, "2001:db8::1/128"))),
+        ("::ffff:203.0.113.9", Some((Ipv6, "::ffff:203.0.113.9"))),
+        ("::ffff:203.0.113.0", None),
+        ("2001:db8:85a3::", None),
+        ("2001:db8::", None),
+        ("2001:db8::/32", None),
+        ("fe80::", None),
+        ("::", None),
+        ("15:04:05", None),
+        ("00:1a:2b:3c:4d:5e", None),
+        ("use std::net::Ipv6Addr;", None),
+        // Clean published-looking values
+        ("", None),
+        ("pricing", None),
+        ("web-form", None),
+        ("941**", None),
+        ("*", None),
+    ];
+
+    #[test]
+    fn table() {
+        assert!(CASES.len() >= 40);
+        let mut failures = Vec::new();
+        for &(text, expected) in CASES {
+            let got = find_pii(text).map(|f| (f.kind, &text[f.start..f.end]));
+            if got != expected {
+                failures.push(format!("{text:?}: expected {expected:?}, got {got:?}"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failures:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn finds_every_identifier_in_a_sentence() {
+        let text = "Hi, I'm Ana (ana.ruiz@example.com, +1 (415) 555-0134), \
+                    writing from 203.0.113.57 and 2001:db8::1; backup 415.555.0199.";
+        let all = find_all_pii(text);
+        let got: Vec<(PiiKind, &str)> = all
+            .iter()
+            .map(|f| (f.kind, &text[f.start..f.end]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Email, "ana.ruiz@example.com"),
+                (Phone, "+1 (415) 555-0134"),
+                (Ipv4, "203.0.113.57"),
+                (Ipv6, "2001:db8::1"),
+                (Phone, "415.555.0199"),
+            ]
+        );
+        assert_eq!(find_pii(text), all.first().cloned());
+    }
+
+    #[test]
+    fn long_space_separated_digit_runs_are_split() {
+        // 20 digits cannot be one phone; the parts still are phones.
+        let text = "415 555 0134 415 555 0199";
+        let all = find_all_pii(text);
+        assert!(
+            !all.is_empty() && all.iter().all(|f| f.kind == Phone),
+            "{all:?}"
+        );
+        assert_eq!(all[0].start, 0);
+        // A 16-digit number written without separators is no phone.
+        assert_eq!(find_pii("4111111111111111"), None);
+    }
+
+    #[test]
+    fn overlapping_findings_are_merged() {
+        let text = "4155550134@sms.example.com";
+        let all = find_all_pii(text);
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].kind, Email);
+    }
+
+    #[test]
+    fn kind_names() {
+        assert_eq!(Email.as_str(), "email");
+        assert_eq!(Phone.as_str(), "phone");
+        assert_eq!(Ipv4.as_str(), "ipv4");
+        assert_eq!(Ipv6.as_str(), "ipv6");
+        assert_eq!(Ipv6.to_string(), "ipv6");
+    }
+
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+
+    #[test]
+    fn random_hex_digests_are_clean() {
+        let mut rng = StdRng::seed_from_u64(0x5eed_0001);
+        let mut s = String::with_capacity(64);
+        for _ in 0..10_000 {
+            s.clear();
+            for _ in 0..64 {
+                s.push(char::from(HEX[rng.gen_range(0..16)]));
+            }
+            assert_eq!(find_pii(&s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn random_uuids_are_clean() {
+        let mut rng = StdRng::seed_from_u64(0x5eed_0002);
+        let mut s = String::with_capacity(36);
+        for _ in 0..10_000 {
+            let mut bytes: [u8; 16] = rng.r#gen();
+            bytes[6] = (bytes[6] & 0x0f) | 0x40;
+            bytes[8] = (bytes[8] & 0x3f) | 0x80;
+            s.clear();
+            for (i, byte) in bytes.iter().enumerate() {
+                if matches!(i, 4 | 6 | 8 | 10) {
+                    s.push('-');
+                }
+                s.push(char::from(HEX[usize::from(byte >> 4)]));
+                s.push(char::from(HEX[usize::from(byte & 0x0f)]));
+            }
+            assert_eq!(find_pii(&s), None, "{s}");
+            // Also as a token inside text, the way it appears in logs.
+            let line = format!("event {s} ok");
+            assert_eq!(find_pii(&line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn random_text_never_panics_and_findings_are_ordered() {
+        let alphabet: Vec<char> = "0123456789 -.()+:@/%_abcfxz,;é€".chars().collect();
+        let mut rng = StdRng::seed_from_u64(0x5eed_0003);
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..48);
+            let text: String = (0..len)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            let all = find_all_pii(&text);
+            let mut prev_end = 0;
+            for f in &all {
+                assert!(f.start >= prev_end && f.start < f.end, "{text:?}: {all:?}");
+                assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+                prev_end = f.end;
+            }
+            assert_eq!(find_pii(&text), all.first().cloned());
+        }
+    }
+
+    #[test]
+    fn byte_ranges_are_char_boundaries() {
+        let text = "Zoë écrit à zoë.müller@exemple.fr — tél. +33 1 23 45 67 89 ✓";
+        for f in find_all_pii(text) {
+            assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+        }
+        assert_eq!(find_all_pii(text).len(), 2);
+    }
+}
