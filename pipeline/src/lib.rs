@@ -1,1 +1,27 @@
-//! pipeline
+//! The StackPro ingest worker: raw records → policy release → curated Parquet → catalog.
+//!
+//! Data flows sources → transforms → sinks:
+//! - [`sources`] lists raw objects by partition and decodes NDJSON / CSV (gzip, zstd),
+//!   quarantining what cannot be read;
+//! - [`release`] runs a release: policy transforms ([`policies`]), the k-anonymity decision,
+//!   zstd Parquet parts and the report, then the catalog entry (atomic publish);
+//! - [`worker`] plans a run: pending partitions, consent, retries, metrics ([`metrics`]).
+//!
+//! [`query`] exposes published releases to DataFusion SQL, [`verify`] re-checks published
+//! files from scratch, [`synth`] makes realistic raw data and [`demo`] ties it together.
+
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod location;
+pub mod metrics;
+pub mod query;
+pub mod release;
+pub mod sources;
+pub mod synth;
+pub mod verify;
+pub mod worker;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use worker::{RunSummary, Status, Worker};

@@ -26,10 +26,11 @@ use catalog::{Column, ColumnType, RawObjectRef, Release, ReleaseFile, TableSchem
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::async_writer::{AsyncArrowWriter, ParquetObjectWriter};
+use object_store::buffered::BufWriter as ObjectWriter;
+use parquet::arrow::async_writer::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
-use parquet::format::KeyValue;
+use parquet::file::metadata::KeyValue;
 use policies::batch::staged_schema;
 use policies::report::{ReleaseFacts, ReportFile};
 use policies::{BatchBuilder, DatasetRules, KeyedHasher, Outcome, Policy, QiHistogram, ReleaseReport, Value};
@@ -78,12 +79,16 @@ pub struct ReleaseContext {
     pub max_rows_per_file: usize,
     pub csv_delimiter: u8,
     /// Called with the number of raw bytes read, for progress bars.
-    pub on_bytes: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    pub on_bytes: Option<ByteCounter>,
 }
 
-impl std::fmt::Debug for dyn Fn(u64) + Send + Sync {
+/// A callback told how many raw bytes were read, for progress bars.
+#[derive(Clone)]
+pub struct ByteCounter(pub Arc<dyn Fn(u64) + Send + Sync>);
+
+impl std::fmt::Debug for ByteCounter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<progress callback>")
+        f.write_str("ByteCounter")
     }
 }
 
@@ -232,7 +237,7 @@ pub async fn prepare(ctx: &ReleaseContext, partition: &PartitionKey, objects: Ve
     debug_assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), report.records_out);
     ctx.curated
         .store
-        .put(&dir.child("_report.json"), serde_json::to_vec_pretty(&report)?.into())
+        .put(&dir.clone().join("_report.json"), serde_json::to_vec_pretty(&report)?.into())
         .await?;
 
     let release = Release {
@@ -273,14 +278,14 @@ pub async fn prepare(ctx: &ReleaseContext, partition: &PartitionKey, objects: Ve
 /// A `Read` that reports how many bytes passed through it.
 struct Counting<R> {
     inner: R,
-    on_bytes: Option<Arc<dyn Fn(u64) + Send + Sync>>,
+    on_bytes: Option<ByteCounter>,
 }
 
 impl<R: std::io::Read> std::io::Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         if let Some(f) = &self.on_bytes {
-            f(n as u64);
+            (f.0)(n as u64);
         }
         Ok(n)
     }
@@ -377,7 +382,8 @@ fn pass1(ctx: &ReleaseContext, rules: &DatasetRules, objects: &[RawObject], hand
             }
             Ok(())
         };
-        let mut on_quarantine = |q: Quarantined| chunk_quarantine.push(q);
+        let mut reader_quarantine: Vec<Quarantined> = Vec::new();
+        let mut on_quarantine = |q: Quarantined| reader_quarantine.push(q);
         let mut object_unknown = BTreeSet::new();
         sources::read_object(
             reader.as_mut(),
@@ -393,7 +399,7 @@ fn pass1(ctx: &ReleaseContext, rules: &DatasetRules, objects: &[RawObject], hand
             &mut object_unknown,
         )?;
         unknown_fields.extend(object_unknown);
-        for q in chunk_quarantine {
+        for q in reader_quarantine.into_iter().chain(chunk_quarantine) {
             record_quarantine(q, &mut quarantine_reasons);
         }
     }
@@ -478,7 +484,7 @@ async fn pass2(
     }
     let props = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-        .set_max_row_group_size(ROW_GROUP_ROWS)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_key_value_metadata(Some(kv))
         .set_created_by("stackpro pipeline".into())
         .build();
@@ -506,7 +512,7 @@ async fn pass2(
 
     let reader = FileReader::try_new(std::io::BufReader::new(staged.spill.reopen()?), None)?;
     let mut files = Vec::new();
-    let mut writer: Option<(Path, AsyncArrowWriter<ParquetObjectWriter>, u64)> = None;
+    let mut writer: Option<(Path, AsyncArrowWriter<ObjectWriter>, u64)> = None;
     for batch in reader {
         let batch = batch?;
         let classes = batch
@@ -525,8 +531,8 @@ async fn pass2(
         let mut offset = 0;
         while offset < out.num_rows() {
             if writer.is_none() {
-                let path = dir.child(format!("part-{:05}.parquet", files.len()));
-                let object = ParquetObjectWriter::new(ctx.curated.store.clone(), path.clone());
+                let path = dir.clone().join(format!("part-{:05}.parquet", files.len()));
+                let object = ObjectWriter::new(ctx.curated.store.clone(), path.clone());
                 let w = AsyncArrowWriter::try_new(object, schema.clone(), Some(props.clone()))?;
                 writer = Some((path, w, 0));
             }
@@ -549,7 +555,7 @@ async fn pass2(
     Ok(files)
 }
 
-async fn close_part(ctx: &ReleaseContext, path: Path, writer: AsyncArrowWriter<ParquetObjectWriter>, rows: u64) -> Result<ReleaseFile> {
+async fn close_part(ctx: &ReleaseContext, path: Path, writer: AsyncArrowWriter<ObjectWriter>, rows: u64) -> Result<ReleaseFile> {
     writer.close().await?;
     let head = ctx.curated.store.head(&path).await?;
     Ok(ReleaseFile {

@@ -20,7 +20,7 @@ use crate::location::Location;
 use crate::Result;
 
 /// A release partition: one tenant's records of one dataset on one day.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub struct PartitionKey {
     pub dataset: String,
     pub tenant: String,

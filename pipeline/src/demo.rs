@@ -1,0 +1,142 @@
+//! `stackpro demo`: sample raw data for a few tenants and all three datasets, consent,
+//! a full run, and verification — the fastest way to see the platform work.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use catalog::{ConsentSetting, ConsentStore};
+
+use crate::config::{Config, env};
+use crate::synth::{GenOptions, RawFormat, generate};
+use crate::{Error, Result};
+
+/// One tenant of the demo and what it consents to.
+pub struct DemoTenant {
+    pub tenant: &'static str,
+    pub consents: &'static [&'static str],
+}
+
+/// The demo's tenants: the last one never consented to `contacts`, to show the skip.
+pub const TENANTS: &[DemoTenant] = &[
+    DemoTenant {
+        tenant: "t-0042",
+        consents: &["contacts", "web_events", "orders"],
+    },
+    DemoTenant {
+        tenant: "t-0077",
+        consents: &["contacts", "web_events", "orders"],
+    },
+    DemoTenant {
+        tenant: "t-0100",
+        consents: &["web_events", "orders"],
+    },
+];
+
+/// Per-dataset volume and encoding of the demo (all three encodings are exercised).
+pub const DATASETS: &[(&str, u64, &str)] = &[
+    ("contacts", 4000, "part-0000.ndjson"),
+    ("web_events", 6000, "part-0000.ndjson.gz"),
+    ("orders", 3000, "part-0000.csv"),
+];
+
+/// Writes one generated raw object, compressing by extension.
+pub fn write_raw_object(path: &Path, opts: &GenOptions) -> Result<crate::synth::GenStats> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let format = if name.contains(".csv") { RawFormat::Csv } else { RawFormat::Ndjson };
+    let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
+    let stats = if name.ends_with(".gz") {
+        let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        let s = generate(opts, format, &mut enc)?;
+        enc.finish()?.flush()?;
+        s
+    } else if name.ends_with(".zst") {
+        let mut enc = zstd::stream::write::Encoder::new(file, 3)?;
+        let s = generate(opts, format, &mut enc)?;
+        enc.finish()?.flush()?;
+        s
+    } else {
+        let mut file = file;
+        let s = generate(opts, format, &mut file)?;
+        file.flush()?;
+        s
+    };
+    Ok(stats)
+}
+
+/// The demo key file: created once with 32 random bytes (hex), mode 0600.
+pub fn ensure_demo_key(state: &Path) -> Result<PathBuf> {
+    let path = state.join("hash.key");
+    if path.exists() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(state)?;
+    let key: [u8; 32] = rand::random();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&path)?;
+    f.write_all(hex::encode(key).as_bytes())?;
+    Ok(path)
+}
+
+/// Generates the demo's raw data under `config.raw` (a local folder) for `date`.
+pub fn generate_raw(config: &Config, date: chrono::NaiveDate, seed: u64) -> Result<u64> {
+    let raw = PathBuf::from(config.raw.strip_prefix("file://").unwrap_or(&config.raw));
+    if config.raw.contains("://") && !config.raw.starts_with("file://") {
+        return Err(Error::Config("the demo writes its raw data to a local folder".into()));
+    }
+    let mut records = 0;
+    for (t, tenant) in TENANTS.iter().enumerate() {
+        for (d, (dataset, n, file)) in DATASETS.iter().enumerate() {
+            let source = match *dataset {
+                "contacts" => "web-form",
+                "web_events" => "site",
+                _ => "shop",
+            };
+            let path = raw.join(format!("tenant={}/dataset={dataset}/source={source}/dt={date}/{file}", tenant.tenant));
+            let opts = GenOptions {
+                dataset: dataset.to_string(),
+                records: *n,
+                seed: seed + (t * 10 + d) as u64,
+                dirty: 0.02,
+                tenant: tenant.tenant.to_string(),
+                date,
+                people: None,
+            };
+            records += write_raw_object(&path, &opts)?.records;
+        }
+    }
+    Ok(records)
+}
+
+/// Grants the demo tenants' consents.
+pub async fn grant_consents(consent: &dyn ConsentStore) -> Result<()> {
+    for tenant in TENANTS {
+        for dataset in tenant.consents {
+            consent
+                .set_consent(&ConsentSetting {
+                    tenant: tenant.tenant.to_string(),
+                    dataset: dataset.to_string(),
+                    granted: true,
+                    updated_at: chrono::Utc::now(),
+                    updated_by: "stackpro demo".to_string(),
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Points the hash key at the demo key file unless one is configured.
+pub fn configure_key(config: &mut Config) -> Result<Option<PathBuf>> {
+    if std::env::var(env::HASH_KEY).is_ok_and(|k| !k.is_empty()) || config.hash_key_file.is_some() {
+        return Ok(None);
+    }
+    let path = ensure_demo_key(&config.state)?;
+    config.hash_key_file = Some(path.clone());
+    Ok(Some(path))
+}

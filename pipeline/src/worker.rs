@@ -1,0 +1,311 @@
+//! The ingest worker: finds pending partitions, checks consent, releases and publishes.
+//!
+//! A partition's pending objects are those not yet in the catalog's ledger. A tenant
+//! without consent for a dataset is skipped with a logged reason and its raw data is left
+//! untouched. A withheld release consumes nothing, so later data can complete it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use catalog::{ConsentStore, ConsentStoreExt, DataCatalog, PublishOutcome, SqliteCatalog, SqliteConsentStore};
+use policies::{Outcome, Policy, ReleaseReport};
+use serde::Serialize;
+
+use crate::config::{Config, env};
+use crate::location::Location;
+use crate::metrics::{JsonLinesMetrics, MetricsSink, release_datapoints};
+use crate::release::{self, ReleaseContext};
+use crate::sources::{self, Ignored, PartitionKey, RawObject};
+use crate::{Error, Result};
+
+/// What happened to one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Published,
+    /// Already published by an earlier run: nothing new.
+    AlreadyPublished,
+    /// Under k at every generalization: nothing published, inputs stay pending.
+    Withheld,
+    /// No valid record in the pending objects.
+    Empty,
+    /// The tenant has not consented to this dataset.
+    NoConsent,
+    /// The policy has no rules for this dataset.
+    NoPolicy,
+    /// Every object is already released.
+    NothingNew,
+    Failed,
+}
+
+/// One partition's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionResult {
+    pub partition: PartitionKey,
+    pub status: Status,
+    pub objects: usize,
+    pub report: Option<ReleaseReport>,
+    pub message: Option<String>,
+}
+
+/// A run's results.
+#[derive(Debug, Default, Serialize)]
+pub struct RunSummary {
+    pub partitions: Vec<PartitionResult>,
+    pub ignored: Vec<IgnoredObject>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IgnoredObject {
+    pub url: String,
+    pub reason: String,
+}
+
+impl From<Ignored> for IgnoredObject {
+    fn from(i: Ignored) -> Self {
+        Self { url: i.url, reason: i.reason }
+    }
+}
+
+impl RunSummary {
+    pub fn count(&self, status: Status) -> usize {
+        self.partitions.iter().filter(|p| p.status == status).count()
+    }
+
+    pub fn failed(&self) -> bool {
+        self.count(Status::Failed) > 0
+    }
+}
+
+/// Progress hooks for the CLI.
+pub trait Progress: Send + Sync {
+    /// Work planned: partitions and raw bytes to read.
+    fn start(&self, partitions: usize, bytes: u64);
+    /// Raw bytes read.
+    fn bytes(&self, n: u64);
+    /// A partition is done.
+    fn partition_done(&self, result: &PartitionResult);
+    fn finish(&self);
+}
+
+/// Progress that shows nothing.
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _: usize, _: u64) {}
+    fn bytes(&self, _: u64) {}
+    fn partition_done(&self, _: &PartitionResult) {}
+    fn finish(&self) {}
+}
+
+/// The worker and its backends.
+#[derive(Debug, Clone)]
+pub struct Worker {
+    pub config: Config,
+    pub policy: Arc<Policy>,
+    pub raw: Location,
+    pub curated: Location,
+    pub quarantine: Location,
+    pub catalog: Arc<dyn DataCatalog>,
+    pub consent: Arc<dyn ConsentStore>,
+    pub metrics: Arc<dyn MetricsSink>,
+}
+
+/// Opens the embedded catalog and control plane of a state folder.
+pub fn open_state(config: &Config) -> Result<(Arc<dyn DataCatalog>, Arc<dyn ConsentStore>)> {
+    let catalog = SqliteCatalog::open_in_state_dir(&config.state)?;
+    let consent = SqliteConsentStore::open_in_state_dir(&config.state)?;
+    Ok((Arc::new(catalog), Arc::new(consent)))
+}
+
+impl Worker {
+    /// Opens every backend the configuration names.
+    pub fn open(config: Config) -> Result<Self> {
+        let policy = Arc::new(config.load_policy()?);
+        let (catalog, consent) = open_state(&config)?;
+        Ok(Self {
+            raw: Location::parse(&config.raw)?,
+            curated: Location::parse(&config.curated)?,
+            quarantine: Location::parse(&config.quarantine)?,
+            metrics: Arc::new(JsonLinesMetrics::new(config.metrics_path())),
+            policy,
+            catalog,
+            consent,
+            config,
+        })
+    }
+
+    /// Processes every pending partition. Per-partition failures are reported in the
+    /// summary (and make the CLI exit non-zero); configuration errors stop the run.
+    pub async fn run(&self, progress: &dyn Progress) -> Result<RunSummary> {
+        let hasher = self.config.hasher()?;
+        let (partitions, ignored) = sources::list_raw(&self.raw).await?;
+        for i in &ignored {
+            tracing::warn!(object = %i.url, reason = %i.reason, "ignored raw object");
+        }
+        let mut summary = RunSummary {
+            ignored: ignored.into_iter().map(Into::into).collect(),
+            ..Default::default()
+        };
+
+        // Plan: pending objects per partition.
+        let mut plan: Vec<(PartitionKey, Vec<RawObject>)> = Vec::new();
+        for (key, objects) in partitions {
+            let urls: Vec<String> = objects.iter().map(|o| o.url.clone()).collect();
+            let released = self.catalog.released_objects(&urls).await?;
+            let pending: Vec<RawObject> = objects.into_iter().filter(|o| !released.contains_key(&o.url)).collect();
+            if pending.is_empty() {
+                summary.partitions.push(PartitionResult {
+                    partition: key,
+                    status: Status::NothingNew,
+                    objects: 0,
+                    report: None,
+                    message: None,
+                });
+                continue;
+            }
+            plan.push((key, pending));
+        }
+        let bytes: u64 = plan.iter().flat_map(|(_, o)| o.iter().map(|o| o.size)).sum();
+        progress.start(plan.len(), bytes);
+
+        let progress_ref: &dyn Progress = progress;
+        // SAFETY of lifetimes: the callback only lives for this run; an Arc'd shim forwards
+        // byte counts to the caller's progress through a channel-free atomic.
+        let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let ctx = ReleaseContext {
+            policy: self.policy.clone(),
+            hasher,
+            raw: self.raw.clone(),
+            curated: self.curated.clone(),
+            quarantine: self.quarantine.clone(),
+            max_line_bytes: self.config.max_line_bytes,
+            max_rows_per_file: self.config.max_rows_per_file,
+            csv_delimiter: b',',
+            on_bytes: Some({
+                let counter = counter.clone();
+                release::ByteCounter(Arc::new(move |n| {
+                    counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                }))
+            }),
+        };
+        for (key, objects) in plan {
+            let ticker = {
+                let counter = counter.clone();
+                async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        let n = counter.swap(0, std::sync::atomic::Ordering::Relaxed);
+                        progress_ref.bytes(n);
+                    }
+                }
+            };
+            let work = self.release_partition(&ctx, &key, objects);
+            let result = tokio::select! {
+                r = work => r,
+                () = ticker => unreachable!("the ticker never ends"),
+            };
+            progress.bytes(counter.swap(0, std::sync::atomic::Ordering::Relaxed));
+            progress.partition_done(&result);
+            summary.partitions.push(result);
+        }
+        progress.finish();
+        Ok(summary)
+    }
+
+    async fn release_partition(&self, ctx: &ReleaseContext, key: &PartitionKey, objects: Vec<RawObject>) -> PartitionResult {
+        let n = objects.len();
+        let result = |status, report, message| PartitionResult {
+            partition: key.clone(),
+            status,
+            objects: n,
+            report,
+            message,
+        };
+        if self.policy.dataset(&key.dataset).is_err() {
+            tracing::warn!(partition = %key, policy = %self.policy.id, "skipped: the policy has no rules for this dataset");
+            return result(Status::NoPolicy, None, Some(format!("policy `{}` has no rules for `{}`", self.policy.id, key.dataset)));
+        }
+        match self.consent.is_granted(&key.tenant, &key.dataset).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(partition = %key, "skipped: tenant has not consented to this dataset; raw data left untouched");
+                return result(Status::NoConsent, None, Some("no consent".into()));
+            }
+            Err(e) => return result(Status::Failed, None, Some(format!("consent lookup failed: {e}"))),
+        }
+        let mut ctx = ctx.clone();
+        ctx.csv_delimiter = self.config.csv_delimiter(&key.dataset);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.release_once(&ctx, key, objects.clone()).await {
+                Ok((status, report)) => return result(status, Some(report), None),
+                Err(e) if e.is_retryable() && attempt < 3 => {
+                    tracing::warn!(partition = %key, attempt, error = %e, "retrying release");
+                    tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                }
+                Err(e) => {
+                    tracing::error!(partition = %key, error = %e, "release failed");
+                    return result(Status::Failed, None, Some(e.to_string()));
+                }
+            }
+        }
+    }
+
+    async fn release_once(&self, ctx: &ReleaseContext, key: &PartitionKey, objects: Vec<RawObject>) -> Result<(Status, ReleaseReport)> {
+        let prepared = release::prepare(ctx, key, objects).await?;
+        let status = match (&prepared.report.outcome, &prepared.release) {
+            (Outcome::Release, Some(rel)) => {
+                if std::env::var(env::FAULT).as_deref() == Ok("after-files") {
+                    eprintln!("{}=after-files: aborting before publishing {}", env::FAULT, rel.release_id);
+                    std::process::abort();
+                }
+                self.catalog.upsert_table(&prepared.table).await?;
+                match self.catalog.publish_release(rel).await? {
+                    PublishOutcome::Published => {
+                        tracing::info!(partition = %key, release = %rel.release_id, rows = rel.records_out, "published");
+                        Status::Published
+                    }
+                    PublishOutcome::AlreadyPublished => Status::AlreadyPublished,
+                }
+            }
+            (Outcome::Withheld(reason), _) => {
+                tracing::warn!(partition = %key, %reason, "release withheld: nothing published");
+                Status::Withheld
+            }
+            _ => Status::Empty,
+        };
+        // Metrics are best effort: a metrics outage must not undo a publish.
+        if let Err(e) = self.metrics.put(&release_datapoints(&prepared.report)).await {
+            tracing::error!(partition = %key, error = %e, "could not emit release metrics");
+        }
+        Ok((status, prepared.report))
+    }
+
+    /// Releases by dataset, for listings.
+    pub async fn releases_by_dataset(&self) -> Result<BTreeMap<String, Vec<catalog::Release>>> {
+        let mut out: BTreeMap<String, Vec<catalog::Release>> = BTreeMap::new();
+        for r in self.catalog.releases(&catalog::ReleaseFilter::default()).await? {
+            out.entry(r.dataset.clone()).or_default().push(r);
+        }
+        Ok(out)
+    }
+}
+
+impl From<Error> for PartitionResult {
+    fn from(e: Error) -> Self {
+        PartitionResult {
+            partition: PartitionKey {
+                dataset: String::new(),
+                tenant: String::new(),
+                dt: String::new(),
+            },
+            status: Status::Failed,
+            objects: 0,
+            report: None,
+            message: Some(e.to_string()),
+        }
+    }
+}
