@@ -205,7 +205,10 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -227,8 +230,12 @@ fn init_logging(cli: &Cli) {
         1 => "info",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     match cli.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.compact().init(),
@@ -287,7 +294,8 @@ impl Progress for Bar {
         self.0.inc(n);
     }
     fn partition_done(&self, r: &PartitionResult) {
-        self.0.println(format!("{:<18} {}", format!("{:?}", r.status), r.partition));
+        self.0
+            .println(format!("{:<18} {}", format!("{:?}", r.status), r.partition));
     }
     fn finish(&self) {
         self.0.finish_and_clear();
@@ -296,9 +304,9 @@ impl Progress for Bar {
 
 fn progress_bar() -> Bar {
     let bar = ProgressBar::new(0);
-    if let Ok(style) =
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}")
-    {
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
+    ) {
         bar.set_style(style);
     }
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -314,22 +322,41 @@ async fn run_cmd(config: Config, json: bool) -> Result<ExitCode, Failure> {
     } else {
         print_summary(&summary);
     }
-    Ok(if summary.failed() { ExitCode::from(EXIT_FAILED) } else { ExitCode::SUCCESS })
+    Ok(if summary.failed() {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn print_summary(summary: &pipeline::RunSummary) {
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header([
-        "dataset", "tenant", "dt", "status", "in", "out", "suppressed", "quarantined", "k-violations", "node",
+        "dataset",
+        "tenant",
+        "dt",
+        "status",
+        "in",
+        "out",
+        "suppressed",
+        "quarantined",
+        "k-violations",
+        "node",
     ]);
     for p in &summary.partitions {
         let r = p.report.as_ref();
-        let n = |f: fn(&policies::ReleaseReport) -> u64| r.map(|r| f(r).to_string()).unwrap_or_default();
+        let n = |f: fn(&policies::ReleaseReport) -> u64| {
+            r.map(|r| f(r).to_string()).unwrap_or_default()
+        };
         table.add_row([
             p.partition.dataset.clone(),
             p.partition.tenant.clone(),
             p.partition.dt.clone(),
-            format!("{:?}", p.status) + &p.message.as_ref().map(|m| format!(" ({m})")).unwrap_or_default(),
+            format!("{:?}", p.status)
+                + &p.message
+                    .as_ref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default(),
             n(|r| r.records_in),
             n(|r| r.records_out),
             n(|r| r.suppressed),
@@ -361,10 +388,18 @@ async fn demo_cmd(cli: &Cli, args: &DemoArgs) -> Result<ExitCode, Failure> {
         config.state = args.dir.join("state");
     }
     if let Some(key) = demo::configure_key(&mut config)? {
-        println!("Using the demo hash key in {} (mode 0600; set {} to use your own).", key.display(), env::HASH_KEY);
+        println!(
+            "Using the demo hash key in {} (mode 0600; set {} to use your own).",
+            key.display(),
+            env::HASH_KEY
+        );
     }
     let records = demo::generate_raw(&config, args.date, args.seed)?;
-    println!("Generated {records} raw records for {} tenants under {}", demo::TENANTS.len(), config.raw);
+    println!(
+        "Generated {records} raw records for {} tenants under {}",
+        demo::TENANTS.len(),
+        config.raw
+    );
     let worker = Worker::open(config.clone())?;
     demo::grant_consents(worker.consent.as_ref()).await?;
     println!("Granted consent (t-0100 has not consented to contacts: it will be skipped).");
@@ -378,7 +413,12 @@ async fn demo_cmd(cli: &Cli, args: &DemoArgs) -> Result<ExitCode, Failure> {
         verdict.files,
         verdict.rows,
         verdict.releases.len(),
-        verdict.releases.iter().map(|r| r.smallest_class).min().unwrap_or(0),
+        verdict
+            .releases
+            .iter()
+            .map(|r| r.smallest_class)
+            .min()
+            .unwrap_or(0),
         verdict.pii_findings,
         if verdict.ok() { "OK" } else { "VIOLATIONS" }
     );
@@ -397,12 +437,18 @@ async fn demo_cmd(cli: &Cli, args: &DemoArgs) -> Result<ExitCode, Failure> {
     println!("  catalog, consent  {state}/catalog.sqlite, {state}/control-plane.sqlite");
     println!("  metrics           {}", config.metrics_path().display());
     println!("  releases          stackpro --state {state} releases");
-    println!("  SQL               stackpro --state {state} query \"SELECT tenant, age, count(*) FROM contacts GROUP BY 1, 2\"");
+    println!(
+        "  SQL               stackpro --state {state} query \"SELECT tenant, age, count(*) FROM contacts GROUP BY 1, 2\""
+    );
     println!(
         "  run again         {key_hint}stackpro --state {state} run --raw {} --curated {} --quarantine {}",
         config.raw, config.curated, config.quarantine
     );
-    Ok(if summary.failed() || !verdict.ok() { ExitCode::from(EXIT_FAILED) } else { ExitCode::SUCCESS })
+    Ok(if summary.failed() || !verdict.ok() {
+        ExitCode::from(EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 async fn consent_cmd(cli: &Cli, action: &ConsentAction) -> Result<ExitCode, Failure> {
@@ -426,9 +472,17 @@ async fn consent_cmd(cli: &Cli, action: &ConsentAction) -> Result<ExitCode, Fail
         }
         ConsentAction::List => {
             let mut table = Table::new();
-            table.load_preset(UTF8_FULL_CONDENSED).set_header(["tenant", "dataset", "granted", "updated", "by"]);
+            table
+                .load_preset(UTF8_FULL_CONDENSED)
+                .set_header(["tenant", "dataset", "granted", "updated", "by"]);
             for c in consent.consents().await? {
-                table.add_row([c.tenant, c.dataset, c.granted.to_string(), c.updated_at.to_rfc3339(), c.updated_by]);
+                table.add_row([
+                    c.tenant,
+                    c.dataset,
+                    c.granted.to_string(),
+                    c.updated_at.to_rfc3339(),
+                    c.updated_by,
+                ]);
             }
             println!("{table}");
         }
@@ -438,7 +492,12 @@ async fn consent_cmd(cli: &Cli, action: &ConsentAction) -> Result<ExitCode, Fail
 
 fn gen_cmd(args: &GenArgs) -> Result<ExitCode, Failure> {
     if !synth::DATASETS.contains(&args.dataset.as_str()) {
-        return Err(pipeline::Error::Config(format!("unknown dataset `{}` (one of {:?})", args.dataset, synth::DATASETS)).into());
+        return Err(pipeline::Error::Config(format!(
+            "unknown dataset `{}` (one of {:?})",
+            args.dataset,
+            synth::DATASETS
+        ))
+        .into());
     }
     let opts = synth::GenOptions {
         dataset: args.dataset.clone(),
@@ -449,8 +508,14 @@ fn gen_cmd(args: &GenArgs) -> Result<ExitCode, Failure> {
         date: args.date,
         people: args.people,
     };
-    let name = args.out.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let is_file = [".ndjson", ".jsonl", ".json", ".csv"].iter().any(|e| name.contains(e));
+    let name = args
+        .out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let is_file = [".ndjson", ".jsonl", ".json", ".csv"]
+        .iter()
+        .any(|e| name.contains(e));
     let path = if is_file {
         args.out.clone()
     } else {
@@ -459,26 +524,49 @@ fn gen_cmd(args: &GenArgs) -> Result<ExitCode, Failure> {
             args.tenant, args.dataset, args.date, args.seed
         ))
     };
-    let stats = demo::write_raw_object(&path, &opts).with_context(|| format!("writing {}", path.display()))?;
-    println!("wrote {} records ({} deliberately bad, {} bytes) to {}", stats.records, stats.dirty, stats.bytes, path.display());
+    let stats = demo::write_raw_object(&path, &opts)
+        .with_context(|| format!("writing {}", path.display()))?;
+    println!(
+        "wrote {} records ({} deliberately bad, {} bytes) to {}",
+        stats.records,
+        stats.dirty,
+        stats.bytes,
+        path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 fn policy_check(file: &std::path::Path) -> Result<ExitCode, Failure> {
     let policy = policies::Policy::load(file)?;
     println!("policy {} ({}) is valid", policy.id, policy.hash);
-    println!("k = {}, max suppression = {:.1}%", policy.k, policy.max_suppression * 100.0);
-    println!("retention: raw {} days, curated {} days", policy.retention.raw_days, policy.retention.curated_days);
+    println!(
+        "k = {}, max suppression = {:.1}%",
+        policy.k,
+        policy.max_suppression * 100.0
+    );
+    println!(
+        "retention: raw {} days, curated {} days",
+        policy.retention.raw_days, policy.retention.curated_days
+    );
     for (name, rules) in &policy.datasets {
         let mut table = Table::new();
-        table.load_preset(UTF8_FULL_CONDENSED).set_header(["field", "column", "transform", "levels"]);
+        table.load_preset(UTF8_FULL_CONDENSED).set_header([
+            "field",
+            "column",
+            "transform",
+            "levels",
+        ]);
         for o in &rules.outputs {
             let (what, levels) = match &o.kind {
-                policies::policy::OutputKind::Keep { data_type, .. } => (format!("keep ({data_type:?})"), String::new()),
+                policies::policy::OutputKind::Keep { data_type, .. } => {
+                    (format!("keep ({data_type:?})"), String::new())
+                }
                 policies::policy::OutputKind::Hash => ("hash (HMAC-SHA256)".into(), String::new()),
                 policies::policy::OutputKind::Day => ("truncate to day".into(), String::new()),
                 policies::policy::OutputKind::Level0(_) => ("mask/truncate".into(), String::new()),
-                policies::policy::OutputKind::QuasiIdentifier(h) => ("quasi-identifier".into(), h.height().to_string()),
+                policies::policy::OutputKind::QuasiIdentifier(h) => {
+                    ("quasi-identifier".into(), h.height().to_string())
+                }
             };
             table.add_row([o.field.clone(), o.column.clone(), what, levels]);
         }
@@ -487,7 +575,10 @@ fn policy_check(file: &std::path::Path) -> Result<ExitCode, Failure> {
         }
         println!(
             "\ndataset {name}: subject {}, unnamed fields are dropped\n{table}",
-            rules.subject.map(|s| rules.inputs[s].as_str()).unwrap_or("(none: one per record)")
+            rules
+                .subject
+                .map(|s| rules.inputs[s].as_str())
+                .unwrap_or("(none: one per record)")
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -499,7 +590,14 @@ fn verify_cmd(args: &VerifyArgs) -> Result<ExitCode, Failure> {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {
         let mut table = Table::new();
-        table.load_preset(UTF8_FULL_CONDENSED).set_header(["release", "files", "rows", "classes", "smallest class", "k"]);
+        table.load_preset(UTF8_FULL_CONDENSED).set_header([
+            "release",
+            "files",
+            "rows",
+            "classes",
+            "smallest class",
+            "k",
+        ]);
         for r in &verdict.releases {
             table.add_row([
                 r.release_id.clone(),
@@ -512,7 +610,10 @@ fn verify_cmd(args: &VerifyArgs) -> Result<ExitCode, Failure> {
         }
         println!("{table}");
         for e in &verdict.examples {
-            println!("raw {} in {} column {} row {}", e.kind, e.file, e.column, e.row);
+            println!(
+                "raw {} in {} column {} row {}",
+                e.kind, e.file, e.column, e.row
+            );
         }
         for v in &verdict.violations {
             println!("VIOLATION: {v}");
@@ -521,10 +622,18 @@ fn verify_cmd(args: &VerifyArgs) -> Result<ExitCode, Failure> {
             "{} files, {} rows: {}",
             verdict.files,
             verdict.rows,
-            if verdict.ok() { "OK (k holds, no raw identifiers)" } else { "FAILED" }
+            if verdict.ok() {
+                "OK (k holds, no raw identifiers)"
+            } else {
+                "FAILED"
+            }
         );
     }
-    Ok(if verdict.ok() { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED) })
+    Ok(if verdict.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
 }
 
 async fn releases_cmd(cli: &Cli, args: &ReleasesArgs) -> Result<ExitCode, Failure> {
@@ -542,7 +651,18 @@ async fn releases_cmd(cli: &Cli, args: &ReleasesArgs) -> Result<ExitCode, Failur
     }
     let mut table = Table::new();
     table.load_preset(UTF8_FULL_CONDENSED).set_header([
-        "release", "dataset", "tenant", "dt", "in", "out", "suppressed", "quarantined", "k", "node", "files", "published",
+        "release",
+        "dataset",
+        "tenant",
+        "dt",
+        "in",
+        "out",
+        "suppressed",
+        "quarantined",
+        "k",
+        "node",
+        "files",
+        "published",
     ]);
     for r in &releases {
         table.add_row([
@@ -557,7 +677,8 @@ async fn releases_cmd(cli: &Cli, args: &ReleasesArgs) -> Result<ExitCode, Failur
             r.k.to_string(),
             r.node.clone(),
             r.files.len().to_string(),
-            r.published_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            r.published_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         ]);
     }
     println!("{table}\n{} published releases", releases.len());

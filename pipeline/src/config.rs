@@ -95,7 +95,9 @@ impl Config {
         let candidate = path.map(Path::to_path_buf).or(from_env);
         let mut config = match candidate {
             Some(p) => Self::from_file(&p)?,
-            None if Path::new("stackpro.toml").exists() => Self::from_file(Path::new("stackpro.toml"))?,
+            None if Path::new("stackpro.toml").exists() => {
+                Self::from_file(Path::new("stackpro.toml"))?
+            }
             None => Self::default(),
         };
         config.apply_env(|k| std::env::var(k).ok())?;
@@ -134,9 +136,9 @@ impl Config {
             self.hash_key_file = Some(v.into());
         }
         if let Some(v) = get(env::MAX_LINE_BYTES) {
-            self.max_line_bytes = v
-                .parse()
-                .map_err(|_| Error::Config(format!("{}={v:?} is not a byte count", env::MAX_LINE_BYTES)))?;
+            self.max_line_bytes = v.parse().map_err(|_| {
+                Error::Config(format!("{}={v:?} is not a byte count", env::MAX_LINE_BYTES))
+            })?;
         }
         Ok(())
     }
@@ -151,7 +153,9 @@ impl Config {
         }
         for (name, ds) in &self.datasets {
             if !ds.csv_delimiter.is_ascii() || ds.csv_delimiter == '"' || ds.csv_delimiter == '\n' {
-                return Err(Error::Config(format!("datasets.{name}.csv_delimiter must be one ASCII character other than a quote or newline")));
+                return Err(Error::Config(format!(
+                    "datasets.{name}.csv_delimiter must be one ASCII character other than a quote or newline"
+                )));
             }
         }
         Ok(())
@@ -159,12 +163,16 @@ impl Config {
 
     /// The metrics file path.
     pub fn metrics_path(&self) -> PathBuf {
-        self.metrics_file.clone().unwrap_or_else(|| self.state.join("metrics.jsonl"))
+        self.metrics_file
+            .clone()
+            .unwrap_or_else(|| self.state.join("metrics.jsonl"))
     }
 
     /// The CSV delimiter of a dataset.
     pub fn csv_delimiter(&self, dataset: &str) -> u8 {
-        self.datasets.get(dataset).map_or(b',', |d| d.csv_delimiter as u8)
+        self.datasets
+            .get(dataset)
+            .map_or(b',', |d| d.csv_delimiter as u8)
     }
 
     /// Loads the configured policy, or the bundled default.
@@ -184,9 +192,12 @@ impl Config {
             return Ok(KeyedHasher::new(key.as_bytes())?);
         }
         if let Some(path) = &self.hash_key_file {
-            let key = std::fs::read_to_string(path)
-                .map_err(|e| Error::Config(format!("cannot read hash key file {}: {e}", path.display())))?;
-            return Ok(KeyedHasher::new(key.trim_end_matches(['\r', '\n']).as_bytes())?);
+            let key = std::fs::read_to_string(path).map_err(|e| {
+                Error::Config(format!("cannot read hash key file {}: {e}", path.display()))
+            })?;
+            return Ok(KeyedHasher::new(
+                key.trim_end_matches(['\r', '\n']).as_bytes(),
+            )?);
         }
         Err(Error::Config(format!(
             "no hash key configured: set {} (at least {} bytes) or {} / hash_key_file to a key file",
@@ -203,9 +214,12 @@ mod tests {
 
     #[test]
     fn env_overrides_the_file() {
-        let mut c: Config = toml::from_str("raw = \"/r\"\nmax_line_bytes = 4096\n[datasets.contacts]\ncsv_delimiter = \";\"\n")
-            .expect("toml");
-        c.apply_env(|k| (k == env::RAW).then(|| "/other".to_string())).expect("env");
+        let mut c: Config = toml::from_str(
+            "raw = \"/r\"\nmax_line_bytes = 4096\n[datasets.contacts]\ncsv_delimiter = \";\"\n",
+        )
+        .expect("toml");
+        c.apply_env(|k| (k == env::RAW).then(|| "/other".to_string()))
+            .expect("env");
         assert_eq!(c.raw, "/other");
         assert_eq!(c.max_line_bytes, 4096);
         assert_eq!(c.csv_delimiter("contacts"), b';');

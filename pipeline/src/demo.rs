@@ -44,8 +44,15 @@ pub fn write_raw_object(path: &Path, opts: &GenOptions) -> Result<crate::synth::
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-    let format = if name.contains(".csv") { RawFormat::Csv } else { RawFormat::Ndjson };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let format = if name.contains(".csv") {
+        RawFormat::Csv
+    } else {
+        RawFormat::Ndjson
+    };
     let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let stats = if name.ends_with(".gz") {
         let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
@@ -87,7 +94,9 @@ pub fn ensure_demo_key(state: &Path) -> Result<PathBuf> {
 pub fn generate_raw(config: &Config, date: chrono::NaiveDate, seed: u64) -> Result<u64> {
     let raw = PathBuf::from(config.raw.strip_prefix("file://").unwrap_or(&config.raw));
     if config.raw.contains("://") && !config.raw.starts_with("file://") {
-        return Err(Error::Config("the demo writes its raw data to a local folder".into()));
+        return Err(Error::Config(
+            "the demo writes its raw data to a local folder".into(),
+        ));
     }
     let mut records = 0;
     for (t, tenant) in TENANTS.iter().enumerate() {
@@ -97,7 +106,10 @@ pub fn generate_raw(config: &Config, date: chrono::NaiveDate, seed: u64) -> Resu
                 "web_events" => "site",
                 _ => "shop",
             };
-            let path = raw.join(format!("tenant={}/dataset={dataset}/source={source}/dt={date}/{file}", tenant.tenant));
+            let path = raw.join(format!(
+                "tenant={}/dataset={dataset}/source={source}/dt={date}/{file}",
+                tenant.tenant
+            ));
             let opts = GenOptions {
                 dataset: dataset.to_string(),
                 records: *n,

@@ -6,9 +6,9 @@
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
 
+use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::ObjectStore;
 
 use crate::{Error, Result};
 
@@ -35,7 +35,9 @@ impl Location {
                 "s3" => Err(Error::Config(format!(
                     "`{spec}`: s3:// locations need a build with the `aws` feature (cargo build --features aws)"
                 ))),
-                other => Err(Error::Config(format!("`{spec}`: unsupported scheme `{other}://` (use a folder, file:// or s3://)"))),
+                other => Err(Error::Config(format!(
+                    "`{spec}`: unsupported scheme `{other}://` (use a folder, file:// or s3://)"
+                ))),
             };
         }
         Self::local(FsPath::new(spec))
@@ -43,7 +45,8 @@ impl Location {
 
     /// A local folder root.
     pub fn local(dir: &FsPath) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Config(format!("cannot create folder {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Config(format!("cannot create folder {}: {e}", dir.display())))?;
         let dir = dir
             .canonicalize()
             .map_err(|e| Error::Config(format!("cannot resolve folder {}: {e}", dir.display())))?;

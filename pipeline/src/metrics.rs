@@ -86,7 +86,10 @@ impl MetricsSink for JsonLinesMetrics {
                 std::fs::create_dir_all(dir)?;
             }
             // One write of whole lines with O_APPEND: concurrent workers never interleave lines.
-            let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
             f.write_all(&text)?;
             Ok(())
         })
@@ -113,7 +116,10 @@ mod tests {
         sink.put(std::slice::from_ref(&d)).await.expect("put");
         sink.put(std::slice::from_ref(&d)).await.expect("put");
         let text = std::fs::read_to_string(dir.path().join("m/metrics.jsonl")).expect("read");
-        let lines: Vec<Datapoint> = text.lines().map(|l| serde_json::from_str(l).expect("json")).collect();
+        let lines: Vec<Datapoint> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
         assert_eq!(lines, vec![d.clone(), d]);
     }
 }

@@ -15,7 +15,9 @@ use catalog::{ColumnType, DataCatalog, ReleaseFilter, TableSchema};
 use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::datasource::{ViewTable, provider_as_source};
 use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
@@ -36,7 +38,12 @@ pub struct CatalogSchema {
 impl CatalogSchema {
     /// Snapshots the dataset names (DataFusion lists names synchronously).
     pub async fn try_new(catalog: Arc<dyn DataCatalog>) -> Result<Self> {
-        let names = catalog.tables().await?.into_iter().map(|t| t.dataset).collect();
+        let names = catalog
+            .tables()
+            .await?
+            .into_iter()
+            .map(|t| t.dataset)
+            .collect();
         Ok(Self { catalog, names })
     }
 }
@@ -92,7 +99,8 @@ impl SchemaProvider for CatalogSchema {
                 .iter()
                 .map(|f| ListingTableUrl::parse(&f.path))
                 .collect::<Result<Vec<_>, _>>()?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+                .with_file_extension(".parquet");
             let config = ListingTableConfig::new_with_multi_paths(urls)
                 .with_listing_options(options)
                 .with_schema(schema.clone());
@@ -101,17 +109,28 @@ impl SchemaProvider for CatalogSchema {
             exprs.push(lit(release.tenant.clone()).alias("tenant"));
             exprs.push(lit(release.dt.clone()).alias("dt"));
             exprs.push(lit(release.release_id.clone()).alias("release"));
-            let scan = LogicalPlanBuilder::scan(format!("{name}_{}", release.release_id), provider_as_source(provider), None)?
-                .project(exprs)?;
+            let scan = LogicalPlanBuilder::scan(
+                format!("{name}_{}", release.release_id),
+                provider_as_source(provider),
+                None,
+            )?
+            .project(exprs)?;
             plan = Some(match plan {
                 None => scan,
                 Some(p) => p.union(scan.build()?)?,
             });
         }
         let Some(plan) = plan else {
-            let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
-            fields.extend(PARTITION_COLUMNS.iter().map(|c| Field::new(*c, DataType::Utf8, false)));
-            return Ok(Some(Arc::new(EmptyTable::new(Arc::new(Schema::new(fields))))));
+            let mut fields: Vec<Field> =
+                schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+            fields.extend(
+                PARTITION_COLUMNS
+                    .iter()
+                    .map(|c| Field::new(*c, DataType::Utf8, false)),
+            );
+            return Ok(Some(Arc::new(EmptyTable::new(Arc::new(Schema::new(
+                fields,
+            ))))));
         };
         Ok(Some(Arc::new(ViewTable::new(plan.build()?, None))))
     }
@@ -129,7 +148,10 @@ pub async fn session(catalog: Arc<dyn DataCatalog>) -> Result<SessionContext> {
 }
 
 /// Runs one SQL statement and returns its batches.
-pub async fn sql(catalog: Arc<dyn DataCatalog>, query: &str) -> Result<Vec<arrow::record_batch::RecordBatch>> {
+pub async fn sql(
+    catalog: Arc<dyn DataCatalog>,
+    query: &str,
+) -> Result<Vec<arrow::record_batch::RecordBatch>> {
     let ctx = session(catalog).await?;
     Ok(ctx.sql(query).await?.collect().await?)
 }

@@ -24,16 +24,18 @@ use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 use catalog::{Column, ColumnType, RawObjectRef, Release, ReleaseFile, TableSchema};
 use futures::TryStreamExt;
+use object_store::buffered::BufWriter as ObjectWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use object_store::buffered::BufWriter as ObjectWriter;
 use parquet::arrow::async_writer::AsyncArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
 use policies::batch::staged_schema;
 use policies::report::{ReleaseFacts, ReportFile};
-use policies::{BatchBuilder, DatasetRules, KeyedHasher, Outcome, Policy, QiHistogram, ReleaseReport, Value};
+use policies::{
+    BatchBuilder, DatasetRules, KeyedHasher, Outcome, Policy, QiHistogram, ReleaseReport, Value,
+};
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
@@ -102,9 +104,20 @@ pub struct Prepared {
 }
 
 /// The deterministic id of a release of these inputs under this policy and key.
-pub fn release_id(policy: &Policy, key_id: &str, partition: &PartitionKey, objects: &[RawObject]) -> String {
+pub fn release_id(
+    policy: &Policy,
+    key_id: &str,
+    partition: &PartitionKey,
+    objects: &[RawObject],
+) -> String {
     let mut h = Sha256::new();
-    for part in [&policy.hash, key_id, &partition.dataset, &partition.tenant, &partition.dt] {
+    for part in [
+        &policy.hash,
+        key_id,
+        &partition.dataset,
+        &partition.tenant,
+        &partition.dt,
+    ] {
         h.update(part.as_bytes());
         h.update([0]);
     }
@@ -145,7 +158,11 @@ pub fn table_schema(policy: &Policy, rules: &DatasetRules, curated: &Location) -
     let mut parameters = BTreeMap::new();
     parameters.insert(
         "quasi_identifiers".to_string(),
-        rules.qi_rules().map(|r| r.column.as_str()).collect::<Vec<_>>().join(","),
+        rules
+            .qi_rules()
+            .map(|r| r.column.as_str())
+            .collect::<Vec<_>>()
+            .join(","),
     );
     if let Some(s) = rules.subject_column() {
         parameters.insert("subject_column".to_string(), s.to_string());
@@ -172,7 +189,11 @@ struct Staged {
 }
 
 /// Computes and writes one release (files and report), without publishing it.
-pub async fn prepare(ctx: &ReleaseContext, partition: &PartitionKey, objects: Vec<RawObject>) -> Result<Prepared> {
+pub async fn prepare(
+    ctx: &ReleaseContext,
+    partition: &PartitionKey,
+    objects: Vec<RawObject>,
+) -> Result<Prepared> {
     let rules = ctx.policy.dataset(&partition.dataset)?.clone();
     let id = release_id(&ctx.policy, ctx.hasher.key_id(), partition, &objects);
     let table = table_schema(&ctx.policy, &rules, &ctx.curated);
@@ -184,7 +205,9 @@ pub async fn prepare(ctx: &ReleaseContext, partition: &PartitionKey, objects: Ve
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || pass1(&ctx, &rules, &objects, &handle)).await??
     };
-    let decision = staged.histogram.decide(ctx.policy.k, ctx.policy.max_suppression)?;
+    let decision = staged
+        .histogram
+        .decide(ctx.policy.k, ctx.policy.max_suppression)?;
     tracing::info!(
         partition = %partition, release = %id, records = decision.records, outcome = ?decision.outcome,
         node = %policies::report::node_label(&rules, &decision.node), suppressed = decision.suppressed_records,
@@ -217,7 +240,10 @@ pub async fn prepare(ctx: &ReleaseContext, partition: &PartitionKey, objects: Ve
             "_withheld/dataset={}/tenant={}/dt={}/release={id}.json",
             partition.dataset, partition.tenant, partition.dt
         ));
-        ctx.curated.store.put(&path, serde_json::to_vec_pretty(&report)?.into()).await?;
+        ctx.curated
+            .store
+            .put(&path, serde_json::to_vec_pretty(&report)?.into())
+            .await?;
         return Ok(Prepared {
             report,
             release: None,
@@ -234,10 +260,16 @@ pub async fn prepare(ctx: &ReleaseContext, partition: &PartitionKey, objects: Ve
             bytes: f.size_bytes,
         })
         .collect();
-    debug_assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), report.records_out);
+    debug_assert_eq!(
+        files.iter().map(|f| f.rows).sum::<u64>(),
+        report.records_out
+    );
     ctx.curated
         .store
-        .put(&dir.clone().join("_report.json"), serde_json::to_vec_pretty(&report)?.into())
+        .put(
+            &dir.clone().join("_report.json"),
+            serde_json::to_vec_pretty(&report)?.into(),
+        )
         .await?;
 
     let release = Release {
@@ -291,8 +323,18 @@ impl<R: std::io::Read> std::io::Read for Counting<R> {
     }
 }
 
-fn pass1(ctx: &ReleaseContext, rules: &DatasetRules, objects: &[RawObject], handle: &tokio::runtime::Handle) -> Result<Staged> {
-    let index: FxHashMap<String, usize> = rules.inputs.iter().enumerate().map(|(i, n)| (n.clone(), i)).collect();
+fn pass1(
+    ctx: &ReleaseContext,
+    rules: &DatasetRules,
+    objects: &[RawObject],
+    handle: &tokio::runtime::Handle,
+) -> Result<Staged> {
+    let index: FxHashMap<String, usize> = rules
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.clone(), i))
+        .collect();
     let mut histogram = QiHistogram::new(rules);
     let base = staged_schema(rules);
     let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
@@ -309,7 +351,9 @@ fn pass1(ctx: &ReleaseContext, rules: &DatasetRules, objects: &[RawObject], hand
     let mut record_quarantine = |q: Quarantined, reasons: &mut BTreeMap<String, u64>| {
         *reasons.entry(q.reason_key()).or_default() += 1;
         let line = q.to_json();
-        if let Err(e) = serde_json::to_writer(&mut qwriter, &line).map_err(std::io::Error::from).and_then(|()| qwriter.write_all(b"\n"))
+        if let Err(e) = serde_json::to_writer(&mut qwriter, &line)
+            .map_err(std::io::Error::from)
+            .and_then(|()| qwriter.write_all(b"\n"))
         {
             io_error.get_or_insert(e);
         }
@@ -372,7 +416,12 @@ fn pass1(ctx: &ReleaseContext, rules: &DatasetRules, objects: &[RawObject], hand
                 let mut qi: Vec<Option<&str>> = Vec::with_capacity(staged.quasi_identifiers.len());
                 for row in 0..n {
                     qi.clear();
-                    qi.extend(staged.quasi_identifiers.iter().map(|col| col[row].as_deref()));
+                    qi.extend(
+                        staged
+                            .quasi_identifiers
+                            .iter()
+                            .map(|col| col[row].as_deref()),
+                    );
                     classes.push(histogram.add(&qi, staged.subjects[row])?);
                 }
                 let mut columns: Vec<ArrayRef> = staged.batch.columns().to_vec();
@@ -427,7 +476,12 @@ struct ChunkOut {
 }
 
 /// Parses and transforms a slice of lines (runs on a rayon worker).
-fn transform_lines(rules: &DatasetRules, hasher: &KeyedHasher, index: &FxHashMap<String, usize>, lines: &[Line]) -> Result<ChunkOut> {
+fn transform_lines(
+    rules: &DatasetRules,
+    hasher: &KeyedHasher,
+    index: &FxHashMap<String, usize>,
+    lines: &[Line],
+) -> Result<ChunkOut> {
     let mut builder = BatchBuilder::new(rules, hasher);
     let mut rejected = Vec::new();
     let mut unknown = BTreeSet::new();
@@ -440,7 +494,11 @@ fn transform_lines(rules: &DatasetRules, hasher: &KeyedHasher, index: &FxHashMap
                 .and_then(|()| builder.push(&slots).map_err(|r| (Some(r.field), r.reason))),
             Item::Fields { values, .. } => {
                 slots.clear();
-                slots.extend(values.iter().map(|v| v.as_deref().map_or(Value::Null, |s| Value::Str(s.into()))));
+                slots.extend(
+                    values
+                        .iter()
+                        .map(|v| v.as_deref().map_or(Value::Null, |s| Value::Str(s.into()))),
+                );
                 builder.push(&slots).map_err(|r| (Some(r.field), r.reason))
             }
         };
@@ -476,7 +534,11 @@ async fn pass2(
         KeyValue::new(meta::DT.into(), report.dt.clone()),
         KeyValue::new(
             meta::QUASI_IDENTIFIERS.into(),
-            rules.qi_rules().map(|r| r.column.as_str()).collect::<Vec<_>>().join(","),
+            rules
+                .qi_rules()
+                .map(|r| r.column.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
         ),
     ];
     if let Some(s) = rules.subject_column() {
@@ -536,7 +598,9 @@ async fn pass2(
                 let w = AsyncArrowWriter::try_new(object, schema.clone(), Some(props.clone()))?;
                 writer = Some((path, w, 0));
             }
-            let Some((_, w, rows)) = writer.as_mut() else { break };
+            let Some((_, w, rows)) = writer.as_mut() else {
+                break;
+            };
             let room = (ctx.max_rows_per_file as u64 - *rows) as usize;
             let take = room.min(out.num_rows() - offset);
             w.write(&out.slice(offset, take)).await?;
@@ -555,7 +619,12 @@ async fn pass2(
     Ok(files)
 }
 
-async fn close_part(ctx: &ReleaseContext, path: Path, writer: AsyncArrowWriter<ObjectWriter>, rows: u64) -> Result<ReleaseFile> {
+async fn close_part(
+    ctx: &ReleaseContext,
+    path: Path,
+    writer: AsyncArrowWriter<ObjectWriter>,
+    rows: u64,
+) -> Result<ReleaseFile> {
     writer.close().await?;
     let head = ctx.curated.store.head(&path).await?;
     Ok(ReleaseFile {
@@ -568,7 +637,10 @@ async fn close_part(ctx: &ReleaseContext, path: Path, writer: AsyncArrowWriter<O
 /// Copies a local file to an object store path, streaming (multipart where supported).
 async fn upload_file(to: &Location, path: &Path, file: &std::path::Path) -> Result<()> {
     let mut src = tokio::fs::File::open(file).await?;
-    let mut dst = object_store::buffered::BufWriter::new(to.store.clone() as Arc<dyn ObjectStore>, path.clone());
+    let mut dst = object_store::buffered::BufWriter::new(
+        to.store.clone() as Arc<dyn ObjectStore>,
+        path.clone(),
+    );
     tokio::io::copy(&mut src, &mut dst).await?;
     tokio::io::AsyncWriteExt::shutdown(&mut dst).await?;
     Ok(())

@@ -16,8 +16,8 @@ use policies::Value;
 use rustc_hash::FxHashMap;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 
-use crate::location::Location;
 use crate::Result;
+use crate::location::Location;
 
 /// A release partition: one tenant's records of one dataset on one day.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -29,7 +29,11 @@ pub struct PartitionKey {
 
 impl std::fmt::Display for PartitionKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "dataset={}/tenant={}/dt={}", self.dataset, self.tenant, self.dt)
+        write!(
+            f,
+            "dataset={}/tenant={}/dt={}",
+            self.dataset, self.tenant, self.dt
+        )
     }
 }
 
@@ -92,7 +96,11 @@ pub struct Ignored {
 }
 
 fn is_safe_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) && !s.starts_with('.')
+    !s.is_empty()
+        && s.len() <= 128
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && !s.starts_with('.')
 }
 
 /// Parses `tenant=…/dataset=…/source=…/dt=…/{object}`.
@@ -116,11 +124,20 @@ fn parse_raw_path(path: &Path) -> Result<(PartitionKey, String), String> {
     if chrono::NaiveDate::parse_from_str(&dt, "%Y-%m-%d").is_err() {
         return Err(format!("dt `{dt}` is not a YYYY-MM-DD date"));
     }
-    Ok((PartitionKey { dataset, tenant, dt }, source))
+    Ok((
+        PartitionKey {
+            dataset,
+            tenant,
+            dt,
+        },
+        source,
+    ))
 }
 
 /// Lists raw objects by partition, and what was ignored (with reasons).
-pub async fn list_raw(raw: &Location) -> Result<(BTreeMap<PartitionKey, Vec<RawObject>>, Vec<Ignored>)> {
+pub async fn list_raw(
+    raw: &Location,
+) -> Result<(BTreeMap<PartitionKey, Vec<RawObject>>, Vec<Ignored>)> {
     let mut partitions: BTreeMap<PartitionKey, Vec<RawObject>> = BTreeMap::new();
     let mut ignored = Vec::new();
     let mut listing = raw.store.list(None);
@@ -140,14 +157,17 @@ pub async fn list_raw(raw: &Location) -> Result<(BTreeMap<PartitionKey, Vec<RawO
                     });
                     continue;
                 }
-                partitions.entry(partition.clone()).or_default().push(RawObject {
-                    path: meta.location.clone(),
-                    url,
-                    size: meta.size,
-                    e_tag: meta.e_tag.clone(),
-                    source,
-                    partition,
-                });
+                partitions
+                    .entry(partition.clone())
+                    .or_default()
+                    .push(RawObject {
+                        path: meta.location.clone(),
+                        url,
+                        size: meta.size,
+                        e_tag: meta.e_tag.clone(),
+                        source,
+                        partition,
+                    });
             }
         }
     }
@@ -204,7 +224,10 @@ pub enum Item {
     /// An NDJSON line.
     Json(Vec<u8>),
     /// A CSV record, fields already in the policy's input order, and its raw text.
-    Fields { values: Vec<Option<String>>, raw: Vec<u8> },
+    Fields {
+        values: Vec<Option<String>>,
+        raw: Vec<u8>,
+    },
 }
 
 /// A record with its position.
@@ -216,12 +239,21 @@ pub struct Line {
 }
 
 /// Opens a decompressing reader over a raw object's byte stream.
-pub fn decoder(inner: Box<dyn Read + Send>, compression: Compression) -> std::io::Result<Box<dyn BufRead + Send>> {
+pub fn decoder(
+    inner: Box<dyn Read + Send>,
+    compression: Compression,
+) -> std::io::Result<Box<dyn BufRead + Send>> {
     const BUF: usize = 256 * 1024;
     Ok(match compression {
         Compression::None => Box::new(BufReader::with_capacity(BUF, inner)),
-        Compression::Gzip => Box::new(BufReader::with_capacity(BUF, flate2::read::MultiGzDecoder::new(BufReader::with_capacity(BUF, inner)))),
-        Compression::Zstd => Box::new(BufReader::with_capacity(BUF, zstd::stream::read::Decoder::new(inner)?)),
+        Compression::Gzip => Box::new(BufReader::with_capacity(
+            BUF,
+            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(BUF, inner)),
+        )),
+        Compression::Zstd => Box::new(BufReader::with_capacity(
+            BUF,
+            zstd::stream::read::Decoder::new(inner)?,
+        )),
     })
 }
 
@@ -234,7 +266,11 @@ enum LineRead {
 }
 
 /// Reads up to and excluding `\n` (and a preceding `\r`), keeping at most `limit` bytes.
-fn read_line_limited(r: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<LineRead> {
+fn read_line_limited(
+    r: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<LineRead> {
     buf.clear();
     let mut total: u64 = 0;
     let mut any = false;
@@ -268,7 +304,11 @@ fn read_line_limited(r: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize) -> st
         buf.pop();
         total -= 1;
     }
-    Ok(if total > limit as u64 { LineRead::Oversized(total) } else { LineRead::Line })
+    Ok(if total > limit as u64 {
+        LineRead::Oversized(total)
+    } else {
+        LineRead::Line
+    })
 }
 
 fn memchr(b: &[u8]) -> Option<usize> {
@@ -298,7 +338,9 @@ pub fn read_object(
         on_q(Quarantined {
             object: object_url.to_string(),
             line: number,
-            reason: format!("unreadable object from this line on (truncated or corrupt stream: {e})"),
+            reason: format!(
+                "unreadable object from this line on (truncated or corrupt stream: {e})"
+            ),
             field: None,
             raw: Vec::new(),
             raw_len: 0,
@@ -322,7 +364,9 @@ pub fn read_object(
                         on_quarantine(Quarantined {
                             object: object_url.to_string(),
                             line: number,
-                            reason: format!("line of {len} bytes exceeds the limit of {max_line_bytes}"),
+                            reason: format!(
+                                "line of {len} bytes exceeds the limit of {max_line_bytes}"
+                            ),
                             field: None,
                             raw: std::mem::take(&mut buf),
                             raw_len: len,
@@ -382,7 +426,11 @@ pub fn read_object(
                     Ok(false) => break,
                     Ok(true) => {}
                     Err(e) if e.is_io_error() => {
-                        quarantine_io(number + 1, std::io::Error::other(e.to_string()), on_quarantine);
+                        quarantine_io(
+                            number + 1,
+                            std::io::Error::other(e.to_string()),
+                            on_quarantine,
+                        );
                         break;
                     }
                     Err(e) => {
@@ -402,9 +450,15 @@ pub fn read_object(
                 let raw = join_record(&record, csv_delimiter);
                 let raw_len = raw.len() as u64;
                 let problem = if raw.len() > max_line_bytes {
-                    Some(format!("record of {raw_len} bytes exceeds the limit of {max_line_bytes}"))
+                    Some(format!(
+                        "record of {raw_len} bytes exceeds the limit of {max_line_bytes}"
+                    ))
                 } else if record.len() != headers.len() {
-                    Some(format!("{} fields where the header has {}", record.len(), headers.len()))
+                    Some(format!(
+                        "{} fields where the header has {}",
+                        record.len(),
+                        headers.len()
+                    ))
                 } else {
                     None
                 };
@@ -452,7 +506,11 @@ fn join_record(record: &csv::ByteRecord, delimiter: u8) -> Vec<u8> {
     out
 }
 
-fn csv_values(record: &csv::ByteRecord, slots: &[Option<usize>], n: usize) -> Result<Vec<Option<String>>, String> {
+fn csv_values(
+    record: &csv::ByteRecord,
+    slots: &[Option<usize>],
+    n: usize,
+) -> Result<Vec<Option<String>>, String> {
     let mut values = vec![None; n];
     for (field, slot) in record.iter().zip(slots) {
         let Some(slot) = slot else { continue };
@@ -475,16 +533,20 @@ pub fn parse_json_record<'a>(
     slots.clear();
     slots.resize(index.len(), Value::Null);
     let mut de = serde_json::Deserializer::from_str(text);
-    RecordSeed { index, slots, unknown }
-        .deserialize(&mut de)
-        .and_then(|()| de.end())
-        .map_err(|e| {
-            if e.is_syntax() || e.is_eof() {
-                format!("not valid JSON ({e})")
-            } else {
-                e.to_string()
-            }
-        })
+    RecordSeed {
+        index,
+        slots,
+        unknown,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end())
+    .map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            format!("not valid JSON ({e})")
+        } else {
+            e.to_string()
+        }
+    })
 }
 
 struct RecordSeed<'s, 'a> {
@@ -562,7 +624,9 @@ impl<'de> serde::Deserialize<'de> for ScalarValue<'de> {
                 Ok(ScalarValue(Value::Int(v)))
             }
             fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(ScalarValue(i64::try_from(v).map_or(Value::Float(v as f64), Value::Int)))
+                Ok(ScalarValue(
+                    i64::try_from(v).map_or(Value::Float(v as f64), Value::Int),
+                ))
             }
             fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
                 Ok(ScalarValue(Value::Float(v)))
@@ -582,7 +646,10 @@ impl<'de> serde::Deserialize<'de> for ScalarValue<'de> {
             fn visit_none<E>(self) -> Result<Self::Value, E> {
                 Ok(ScalarValue(Value::Null))
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(ScalarValue(Value::Nested))
             }
@@ -600,7 +667,11 @@ mod tests {
     use super::*;
 
     fn index(names: &[&str]) -> FxHashMap<String, usize> {
-        names.iter().enumerate().map(|(i, n)| (n.to_string(), i)).collect()
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), i))
+            .collect()
     }
 
     #[test]
@@ -613,8 +684,16 @@ mod tests {
         assert_eq!(slots[0], Value::Str(Cow::Owned("a@b.io".into())));
         assert_eq!(slots[1], Value::Int(34));
         assert!(unknown.contains("extra"));
-        for bad in [&b"{\"email\": \"x\", broken"[..], b"[1,2]", b"\xff\xfe", b"{} trailing"] {
-            assert!(parse_json_record(bad, &idx, &mut slots, &mut unknown).is_err(), "{bad:?}");
+        for bad in [
+            &b"{\"email\": \"x\", broken"[..],
+            b"[1,2]",
+            b"\xff\xfe",
+            b"{} trailing",
+        ] {
+            assert!(
+                parse_json_record(bad, &idx, &mut slots, &mut unknown).is_err(),
+                "{bad:?}"
+            );
         }
     }
 
@@ -623,22 +702,46 @@ mod tests {
         let data = format!("short\n{}\nnext\r\nlast", "x".repeat(10_000));
         let mut r = std::io::Cursor::new(data.into_bytes());
         let mut buf = Vec::new();
-        assert!(matches!(read_line_limited(&mut r, &mut buf, 100).expect("read"), LineRead::Line));
+        assert!(matches!(
+            read_line_limited(&mut r, &mut buf, 100).expect("read"),
+            LineRead::Line
+        ));
         assert_eq!(buf, b"short");
-        assert!(matches!(read_line_limited(&mut r, &mut buf, 100).expect("read"), LineRead::Oversized(10_000)));
+        assert!(matches!(
+            read_line_limited(&mut r, &mut buf, 100).expect("read"),
+            LineRead::Oversized(10_000)
+        ));
         assert_eq!(buf.len(), 100);
-        assert!(matches!(read_line_limited(&mut r, &mut buf, 100).expect("read"), LineRead::Line));
+        assert!(matches!(
+            read_line_limited(&mut r, &mut buf, 100).expect("read"),
+            LineRead::Line
+        ));
         assert_eq!(buf, b"next");
-        assert!(matches!(read_line_limited(&mut r, &mut buf, 100).expect("read"), LineRead::Line));
+        assert!(matches!(
+            read_line_limited(&mut r, &mut buf, 100).expect("read"),
+            LineRead::Line
+        ));
         assert_eq!(buf, b"last");
-        assert!(matches!(read_line_limited(&mut r, &mut buf, 100).expect("read"), LineRead::Eof));
+        assert!(matches!(
+            read_line_limited(&mut r, &mut buf, 100).expect("read"),
+            LineRead::Eof
+        ));
     }
 
     #[test]
     fn raw_paths_follow_the_layout() {
-        let ok = Path::from("tenant=t-1/dataset=contacts/source=web-form/dt=2026-11-24/part-0.ndjson");
+        let ok =
+            Path::from("tenant=t-1/dataset=contacts/source=web-form/dt=2026-11-24/part-0.ndjson");
         let (p, source) = parse_raw_path(&ok).expect("layout");
-        assert_eq!((p.tenant.as_str(), p.dataset.as_str(), p.dt.as_str(), source.as_str()), ("t-1", "contacts", "2026-11-24", "web-form"));
+        assert_eq!(
+            (
+                p.tenant.as_str(),
+                p.dataset.as_str(),
+                p.dt.as_str(),
+                source.as_str()
+            ),
+            ("t-1", "contacts", "2026-11-24", "web-form")
+        );
         for bad in [
             "tenant=t-1/dataset=contacts/dt=2026-11-24/x.ndjson",
             "tenant=t-1/dataset=contacts/source=s/dt=2026-13-01/x.ndjson",
@@ -646,8 +749,14 @@ mod tests {
         ] {
             assert!(parse_raw_path(&Path::from(bad)).is_err(), "{bad}");
         }
-        assert_eq!(encoding_of("a.ndjson.gz"), Some((Format::Ndjson, Compression::Gzip)));
-        assert_eq!(encoding_of("a.csv.zst"), Some((Format::Csv, Compression::Zstd)));
+        assert_eq!(
+            encoding_of("a.ndjson.gz"),
+            Some((Format::Ndjson, Compression::Gzip))
+        );
+        assert_eq!(
+            encoding_of("a.csv.zst"),
+            Some((Format::Csv, Compression::Zstd))
+        );
         assert_eq!(encoding_of("a.parquet"), None);
     }
 }

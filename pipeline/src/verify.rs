@@ -67,7 +67,10 @@ fn parquet_files(path: &Path) -> Result<Vec<PathBuf>> {
         return Ok(vec![path.to_path_buf()]);
     }
     if !path.is_dir() {
-        return Err(Error::Config(format!("{} is neither a Parquet file nor a folder", path.display())));
+        return Err(Error::Config(format!(
+            "{} is neither a Parquet file nor a folder",
+            path.display()
+        )));
     }
     let mut out = Vec::new();
     let mut stack = vec![path.to_path_buf()];
@@ -107,7 +110,9 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
         ..Default::default()
     };
     if files.is_empty() {
-        report.violations.push(format!("no Parquet files under {}", path.display()));
+        report
+            .violations
+            .push(format!("no Parquet files under {}", path.display()));
         return Ok(report);
     }
     let mut releases: BTreeMap<String, ReleaseAcc> = BTreeMap::new();
@@ -118,19 +123,28 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
             .metadata()
             .file_metadata()
             .key_value_metadata()
-            .map(|kvs| kvs.iter().filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?))).collect())
+            .map(|kvs| {
+                kvs.iter()
+                    .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+                    .collect()
+            })
             .unwrap_or_default();
         let release_id = kv.get(meta::RELEASE_ID).cloned();
         let k: Option<u64> = kv.get(meta::K).and_then(|k| k.parse().ok());
         let (Some(release_id), Some(k)) = (release_id, k) else {
-            report
-                .violations
-                .push(format!("{shown}: no StackPro release metadata (release id and k), so k cannot be checked"));
+            report.violations.push(format!(
+                "{shown}: no StackPro release metadata (release id and k), so k cannot be checked"
+            ));
             continue;
         };
         let qi_columns: Vec<String> = kv
             .get(meta::QUASI_IDENTIFIERS)
-            .map(|q| q.split(',').filter(|c| !c.is_empty()).map(str::to_string).collect())
+            .map(|q| {
+                q.split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default();
         let subject_column = kv.get(meta::SUBJECT_COLUMN).cloned();
         let acc = releases.entry(release_id).or_default();
@@ -143,14 +157,20 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
             let strings = |name: &str| -> Result<Option<arrow::array::StringArray>> {
                 match batch.column_by_name(name) {
                     None => Ok(None),
-                    Some(c) => Ok(Some(arrow::compute::cast(c, &DataType::Utf8)?.as_string::<i32>().clone())),
+                    Some(c) => Ok(Some(
+                        arrow::compute::cast(c, &DataType::Utf8)?
+                            .as_string::<i32>()
+                            .clone(),
+                    )),
                 }
             };
             let mut qis = Vec::new();
             for c in &qi_columns {
                 match strings(c)? {
                     Some(a) => qis.push(a),
-                    None => report.violations.push(format!("{shown}: quasi-identifier column `{c}` is missing")),
+                    None => report
+                        .violations
+                        .push(format!("{shown}: quasi-identifier column `{c}` is missing")),
                 }
             }
             let subjects = match &subject_column {
@@ -158,7 +178,10 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
                 None => None,
             };
             for row in 0..batch.num_rows() {
-                let key: Vec<Option<String>> = qis.iter().map(|a| (!a.is_null(row)).then(|| a.value(row).to_string())).collect();
+                let key: Vec<Option<String>> = qis
+                    .iter()
+                    .map(|a| (!a.is_null(row)).then(|| a.value(row).to_string()))
+                    .collect();
                 let subject = match &subjects {
                     Some(s) if !s.is_null(row) => fingerprint(s.value(row)),
                     // No subject column: every row is its own subject.
@@ -167,7 +190,9 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
                 acc.classes.entry(key).or_default().insert(subject);
             }
             for (field, column) in schema.fields().iter().zip(batch.columns()) {
-                let Some(values) = column.as_string_opt::<i32>() else { continue };
+                let Some(values) = column.as_string_opt::<i32>() else {
+                    continue;
+                };
                 for (row, v) in values.iter().enumerate() {
                     if let Some(found) = v.and_then(find_pii) {
                         report.pii_findings += 1;
@@ -187,11 +212,17 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
         }
     }
     for (id, acc) in releases {
-        let smallest = acc.classes.values().map(|s| s.len() as u64).min().unwrap_or(0);
+        let smallest = acc
+            .classes
+            .values()
+            .map(|s| s.len() as u64)
+            .min()
+            .unwrap_or(0);
         if acc.rows > 0 && smallest < acc.k {
-            report
-                .violations
-                .push(format!("release {id}: smallest class holds {smallest} distinct subjects, under k={}", acc.k));
+            report.violations.push(format!(
+                "release {id}: smallest class holds {smallest} distinct subjects, under k={}",
+                acc.k
+            ));
         }
         report.releases.push(ReleaseCheck {
             release_id: id,
@@ -203,9 +234,10 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
         });
     }
     if report.pii_findings > 0 {
-        report
-            .violations
-            .push(format!("{} values look like raw emails, phone numbers or IP addresses", report.pii_findings));
+        report.violations.push(format!(
+            "{} values look like raw emails, phone numbers or IP addresses",
+            report.pii_findings
+        ));
     }
     Ok(report)
 }

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use catalog::{ConsentStore, ConsentStoreExt, DataCatalog, PublishOutcome, SqliteCatalog, SqliteConsentStore};
+use catalog::{
+    ConsentStore, ConsentStoreExt, DataCatalog, PublishOutcome, SqliteCatalog, SqliteConsentStore,
+};
 use policies::{Outcome, Policy, ReleaseReport};
 use serde::Serialize;
 
@@ -64,13 +66,19 @@ pub struct IgnoredObject {
 
 impl From<Ignored> for IgnoredObject {
     fn from(i: Ignored) -> Self {
-        Self { url: i.url, reason: i.reason }
+        Self {
+            url: i.url,
+            reason: i.reason,
+        }
     }
 }
 
 impl RunSummary {
     pub fn count(&self, status: Status) -> usize {
-        self.partitions.iter().filter(|p| p.status == status).count()
+        self.partitions
+            .iter()
+            .filter(|p| p.status == status)
+            .count()
     }
 
     pub fn failed(&self) -> bool {
@@ -154,7 +162,10 @@ impl Worker {
         for (key, objects) in partitions {
             let urls: Vec<String> = objects.iter().map(|o| o.url.clone()).collect();
             let released = self.catalog.released_objects(&urls).await?;
-            let pending: Vec<RawObject> = objects.into_iter().filter(|o| !released.contains_key(&o.url)).collect();
+            let pending: Vec<RawObject> = objects
+                .into_iter()
+                .filter(|o| !released.contains_key(&o.url))
+                .collect();
             if pending.is_empty() {
                 summary.partitions.push(PartitionResult {
                     partition: key,
@@ -167,7 +178,10 @@ impl Worker {
             }
             plan.push((key, pending));
         }
-        let bytes: u64 = plan.iter().flat_map(|(_, o)| o.iter().map(|o| o.size)).sum();
+        let bytes: u64 = plan
+            .iter()
+            .flat_map(|(_, o)| o.iter().map(|o| o.size))
+            .sum();
         progress.start(plan.len(), bytes);
 
         let progress_ref: &dyn Progress = progress;
@@ -214,7 +228,12 @@ impl Worker {
         Ok(summary)
     }
 
-    async fn release_partition(&self, ctx: &ReleaseContext, key: &PartitionKey, objects: Vec<RawObject>) -> PartitionResult {
+    async fn release_partition(
+        &self,
+        ctx: &ReleaseContext,
+        key: &PartitionKey,
+        objects: Vec<RawObject>,
+    ) -> PartitionResult {
         let n = objects.len();
         let result = |status, report, message| PartitionResult {
             partition: key.clone(),
@@ -225,7 +244,14 @@ impl Worker {
         };
         if self.policy.dataset(&key.dataset).is_err() {
             tracing::warn!(partition = %key, policy = %self.policy.id, "skipped: the policy has no rules for this dataset");
-            return result(Status::NoPolicy, None, Some(format!("policy `{}` has no rules for `{}`", self.policy.id, key.dataset)));
+            return result(
+                Status::NoPolicy,
+                None,
+                Some(format!(
+                    "policy `{}` has no rules for `{}`",
+                    self.policy.id, key.dataset
+                )),
+            );
         }
         match self.consent.is_granted(&key.tenant, &key.dataset).await {
             Ok(true) => {}
@@ -233,7 +259,13 @@ impl Worker {
                 tracing::warn!(partition = %key, "skipped: tenant has not consented to this dataset; raw data left untouched");
                 return result(Status::NoConsent, None, Some("no consent".into()));
             }
-            Err(e) => return result(Status::Failed, None, Some(format!("consent lookup failed: {e}"))),
+            Err(e) => {
+                return result(
+                    Status::Failed,
+                    None,
+                    Some(format!("consent lookup failed: {e}")),
+                );
+            }
         }
         let mut ctx = ctx.clone();
         ctx.csv_delimiter = self.config.csv_delimiter(&key.dataset);
@@ -254,12 +286,21 @@ impl Worker {
         }
     }
 
-    async fn release_once(&self, ctx: &ReleaseContext, key: &PartitionKey, objects: Vec<RawObject>) -> Result<(Status, ReleaseReport)> {
+    async fn release_once(
+        &self,
+        ctx: &ReleaseContext,
+        key: &PartitionKey,
+        objects: Vec<RawObject>,
+    ) -> Result<(Status, ReleaseReport)> {
         let prepared = release::prepare(ctx, key, objects).await?;
         let status = match (&prepared.report.outcome, &prepared.release) {
             (Outcome::Release, Some(rel)) => {
                 if std::env::var(env::FAULT).as_deref() == Ok("after-files") {
-                    eprintln!("{}=after-files: aborting before publishing {}", env::FAULT, rel.release_id);
+                    eprintln!(
+                        "{}=after-files: aborting before publishing {}",
+                        env::FAULT,
+                        rel.release_id
+                    );
                     std::process::abort();
                 }
                 self.catalog.upsert_table(&prepared.table).await?;
@@ -278,7 +319,11 @@ impl Worker {
             _ => Status::Empty,
         };
         // Metrics are best effort: a metrics outage must not undo a publish.
-        if let Err(e) = self.metrics.put(&release_datapoints(&prepared.report)).await {
+        if let Err(e) = self
+            .metrics
+            .put(&release_datapoints(&prepared.report))
+            .await
+        {
             tracing::error!(partition = %key, error = %e, "could not emit release metrics");
         }
         Ok((status, prepared.report))
@@ -287,7 +332,11 @@ impl Worker {
     /// Releases by dataset, for listings.
     pub async fn releases_by_dataset(&self) -> Result<BTreeMap<String, Vec<catalog::Release>>> {
         let mut out: BTreeMap<String, Vec<catalog::Release>> = BTreeMap::new();
-        for r in self.catalog.releases(&catalog::ReleaseFilter::default()).await? {
+        for r in self
+            .catalog
+            .releases(&catalog::ReleaseFilter::default())
+            .await?
+        {
             out.entry(r.dataset.clone()).or_default().push(r);
         }
         Ok(out)

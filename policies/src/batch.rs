@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder};
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
@@ -158,7 +160,10 @@ impl<'a> BatchBuilder<'a> {
                 reason,
             };
             let produced: Result<Cell, String> = match &rule.kind {
-                OutputKind::Keep { data_type, max_length } => keep(raw, *data_type, *max_length),
+                OutputKind::Keep {
+                    data_type,
+                    max_length,
+                } => keep(raw, *data_type, *max_length),
                 OutputKind::Hash => match raw {
                     v if v.is_missing() => Ok(Cell::Null),
                     Value::Str(s) => {
@@ -173,7 +178,11 @@ impl<'a> BatchBuilder<'a> {
                 OutputKind::Day => match raw {
                     v if v.is_missing() => Ok(Cell::Null),
                     Value::Str(s) => truncate_timestamp(s)
-                        .map(|d| Cell::Date(chrono::Datelike::num_days_from_ce(&d) - UNIX_EPOCH_DAYS_FROM_CE))
+                        .map(|d| {
+                            Cell::Date(
+                                chrono::Datelike::num_days_from_ce(&d) - UNIX_EPOCH_DAYS_FROM_CE,
+                            )
+                        })
                         .ok_or_else(|| "invalid timestamp".to_string()),
                     _ => Err("invalid timestamp".to_string()),
                 },
@@ -277,9 +286,15 @@ fn keep(raw: &Value<'_>, data_type: FieldType, max_length: usize) -> Result<Cell
             other => Err(format!("expected a string, got {}", other.type_name())),
         },
         FieldType::Int64 if raw.is_missing() => Ok(Cell::Null),
-        FieldType::Int64 => raw.to_i64().map(Cell::Int).ok_or_else(|| "expected an integer".to_string()),
+        FieldType::Int64 => raw
+            .to_i64()
+            .map(Cell::Int)
+            .ok_or_else(|| "expected an integer".to_string()),
         FieldType::Float64 if raw.is_missing() => Ok(Cell::Null),
-        FieldType::Float64 => raw.to_f64().map(Cell::Float).ok_or_else(|| "expected a number".to_string()),
+        FieldType::Float64 => raw
+            .to_f64()
+            .map(Cell::Float)
+            .ok_or_else(|| "expected a number".to_string()),
         FieldType::Bool => match raw {
             Value::Bool(b) => Ok(Cell::Bool(*b)),
             Value::Str(s) if s.trim().eq_ignore_ascii_case("true") => Ok(Cell::Bool(true)),
@@ -317,22 +332,50 @@ mod tests {
 
         let mut bad = rec.clone();
         bad[idx("amount")] = s("lots");
-        assert_eq!(b.push(&bad).map_err(|r| r.to_string()), Err("amount: expected a number".into()));
+        assert_eq!(
+            b.push(&bad).map_err(|r| r.to_string()),
+            Err("amount: expected a number".into())
+        );
         let mut bad = rec.clone();
         bad[idx("customer_email")] = s("  ");
-        assert_eq!(b.push(&bad).map_err(|r| r.reason), Err("missing subject".into()));
+        assert_eq!(
+            b.push(&bad).map_err(|r| r.reason),
+            Err("missing subject".into())
+        );
         let mut bad = rec.clone();
         bad[idx("product_category")] = s("call me at +1 415 555 0134");
         assert!(b.push(&bad).is_err());
 
         let staged = b.finish().expect("batch");
-        assert_eq!(staged.batch.num_rows(), 1, "rejected records leave no trace");
-        assert_eq!(staged.quasi_identifiers, vec![vec![Some("94110".to_string())]]);
-        let hashes = staged.batch.column_by_name("customer_hash").expect("column");
-        let hashes = hashes.as_any().downcast_ref::<arrow::array::StringArray>().expect("utf8");
-        assert_eq!(hashes.value(0), "9f8a64fddfed3e3107e1d6dae3523b8c510564fddfc88e90e737e9dac4b140b3");
+        assert_eq!(
+            staged.batch.num_rows(),
+            1,
+            "rejected records leave no trace"
+        );
+        assert_eq!(
+            staged.quasi_identifiers,
+            vec![vec![Some("94110".to_string())]]
+        );
+        let hashes = staged
+            .batch
+            .column_by_name("customer_hash")
+            .expect("column");
+        let hashes = hashes
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .expect("utf8");
+        assert_eq!(
+            hashes.value(0),
+            "9f8a64fddfed3e3107e1d6dae3523b8c510564fddfc88e90e737e9dac4b140b3"
+        );
         let days = staged.batch.column_by_name("ordered_at").expect("column");
-        let days = days.as_any().downcast_ref::<arrow::array::Date32Array>().expect("date");
-        assert_eq!(days.value_as_date(0).map(|d| d.to_string()).as_deref(), Some("2026-11-25"));
+        let days = days
+            .as_any()
+            .downcast_ref::<arrow::array::Date32Array>()
+            .expect("date");
+        assert_eq!(
+            days.value_as_date(0).map(|d| d.to_string()).as_deref(),
+            Some("2026-11-25")
+        );
     }
 }

@@ -19,7 +19,9 @@ fn to_value(j: &Json) -> Value<'static> {
     match j {
         Json::Null => Value::Null,
         Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => n.as_i64().map_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN)), Value::Int),
+        Json::Number(n) => n
+            .as_i64()
+            .map_or_else(|| Value::Float(n.as_f64().unwrap_or(f64::NAN)), Value::Int),
         Json::String(s) => Value::Str(Cow::Owned(s.clone())),
         _ => Value::Nested,
     }
@@ -29,7 +31,11 @@ fn to_value(j: &Json) -> Value<'static> {
 fn contacts_hierarchy(column: &str) -> Hierarchy {
     let policy = Policy::default_v2().expect("policy");
     let rules = policy.dataset("contacts").expect("contacts");
-    let rule = rules.outputs.iter().find(|o| o.column == column).expect("column");
+    let rule = rules
+        .outputs
+        .iter()
+        .find(|o| o.column == column)
+        .expect("column");
     match &rule.kind {
         OutputKind::QuasiIdentifier(h) | OutputKind::Level0(h) => h.clone(),
         OutputKind::Day => Hierarchy::Timestamp,
@@ -46,7 +52,11 @@ fn hash_cases_agree() {
     assert!(!cases.is_empty());
     for c in cases {
         let input = c["in"].as_str().expect("in");
-        assert_eq!(hasher.hash(input), c["out"].as_str().expect("out"), "hash of {input:?}");
+        assert_eq!(
+            hasher.hash(input),
+            c["out"].as_str().expect("out"),
+            "hash of {input:?}"
+        );
     }
 }
 
@@ -63,7 +73,12 @@ fn hierarchy_cases_agree_at_every_level() {
             let level = c["in"][1].as_u64().expect("level") as usize;
             let got = h.apply(&input, field, level);
             match (c.get("out"), c.get("invalid")) {
-                (Some(out), _) => assert_eq!(got, Ok(out.as_str().map(str::to_string)), "{field} {:?} at level {level}", c["in"][0]),
+                (Some(out), _) => assert_eq!(
+                    got,
+                    Ok(out.as_str().map(str::to_string)),
+                    "{field} {:?} at level {level}",
+                    c["in"][0]
+                ),
                 (None, Some(reason)) => {
                     let err = got.expect_err(&format!("{field} {:?} must be invalid", c["in"][0]));
                     assert_eq!(Some(err.reason.as_str()), reason.as_str(), "{field} reason");
@@ -83,8 +98,12 @@ fn timestamp_cases_agree() {
     for c in g["submitted_at"]["cases"].as_array().expect("cases") {
         let got = h.apply(&to_value(&c["in"][0]), "submitted_at", 0);
         match (c.get("out"), c.get("invalid")) {
-            (Some(out), _) => assert_eq!(got, Ok(out.as_str().map(str::to_string)), "{}", c["in"][0]),
-            (None, Some(reason)) => assert_eq!(got.map_err(|e| e.reason).err().as_deref(), reason.as_str()),
+            (Some(out), _) => {
+                assert_eq!(got, Ok(out.as_str().map(str::to_string)), "{}", c["in"][0])
+            }
+            (None, Some(reason)) => {
+                assert_eq!(got.map_err(|e| e.reason).err().as_deref(), reason.as_str())
+            }
             _ => panic!("malformed golden case {c}"),
         }
     }
@@ -93,10 +112,24 @@ fn timestamp_cases_agree() {
 #[test]
 fn every_golden_section_is_checked() {
     let g = golden();
-    let sections: Vec<&String> = g.as_object().expect("object").keys().filter(|k| *k != "about").collect();
+    let sections: Vec<&String> = g
+        .as_object()
+        .expect("object")
+        .keys()
+        .filter(|k| *k != "about")
+        .collect();
     for s in sections {
         assert!(
-            ["hash", "phone", "ip", "age", "zip", "gender", "submitted_at"].contains(&s.as_str()),
+            [
+                "hash",
+                "phone",
+                "ip",
+                "age",
+                "zip",
+                "gender",
+                "submitted_at"
+            ]
+            .contains(&s.as_str()),
             "golden section `{s}` has no test"
         );
     }

@@ -45,7 +45,10 @@ impl KeyedHasher {
         // The fingerprint is itself keyed, so it reveals nothing about the key.
         let mut id_mac = mac.clone();
         id_mac.update(b"stackpro key id v1");
-        let key_id = format!("hmac-sha256:{}", &hex::encode(id_mac.finalize().into_bytes())[..16]);
+        let key_id = format!(
+            "hmac-sha256:{}",
+            &hex::encode(id_mac.finalize().into_bytes())[..16]
+        );
         Ok(Self { mac, key_id })
     }
 
@@ -58,7 +61,10 @@ impl KeyedHasher {
     pub fn digest(&self, value: &str) -> [u8; 32] {
         let trimmed = value.trim();
         let mut mac = self.mac.clone();
-        if trimmed.bytes().any(|b| b.is_ascii_uppercase() || !b.is_ascii()) {
+        if trimmed
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+        {
             mac.update(trimmed.to_lowercase().as_bytes());
         } else {
             mac.update(trimmed.as_bytes());
@@ -88,7 +94,10 @@ mod tests {
 
     #[test]
     fn short_keys_are_refused() {
-        assert!(matches!(KeyedHasher::new(b"short"), Err(Error::InvalidKey(_))));
+        assert!(matches!(
+            KeyedHasher::new(b"short"),
+            Err(Error::InvalidKey(_))
+        ));
     }
 
     #[test]

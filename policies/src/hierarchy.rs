@@ -37,7 +37,11 @@ pub enum HierarchySpec {
     /// US ZIP codes (`94110` or `94110-1234`): keep the first `keep_digits[level]` digits.
     Zip { keep_digits: Vec<u8> },
     /// Integers in `min..=max`: exact at level 0, then bands aligned to multiples of each width.
-    Bands { min: i64, max: i64, widths: Vec<u32> },
+    Bands {
+        min: i64,
+        max: i64,
+        widths: Vec<u32>,
+    },
     /// Value at level 0, `*` above.
     Suppress,
     /// An explicit table, one row per value: `value;level1;level2;…` (ARX's format), in a
@@ -119,10 +123,21 @@ impl TableHierarchy {
 /// A compiled hierarchy, ready to apply.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Hierarchy {
-    Phone { keep: Vec<usize> },
-    Ip { v4: Vec<u8>, v6: Vec<u8> },
-    Zip { keep: Vec<usize> },
-    Bands { min: i64, max: i64, widths: Vec<i64> },
+    Phone {
+        keep: Vec<usize>,
+    },
+    Ip {
+        v4: Vec<u8>,
+        v6: Vec<u8>,
+    },
+    Zip {
+        keep: Vec<usize>,
+    },
+    Bands {
+        min: i64,
+        max: i64,
+        widths: Vec<i64>,
+    },
     Suppress,
     Table(Arc<TableHierarchy>),
     Timestamp,
@@ -149,14 +164,18 @@ impl Hierarchy {
         }
         match self {
             Hierarchy::Phone { keep } => {
-                let s = raw.as_str().ok_or_else(|| InvalidValue::new("invalid phone"))?;
+                let s = raw
+                    .as_str()
+                    .ok_or_else(|| InvalidValue::new("invalid phone"))?;
                 if s.trim().is_empty() {
                     return Ok(None);
                 }
                 mask_phone(s.trim(), keep[0]).map(Some)
             }
             Hierarchy::Ip { v4, v6 } => {
-                let s = raw.as_str().ok_or_else(|| InvalidValue::new("invalid ip"))?;
+                let s = raw
+                    .as_str()
+                    .ok_or_else(|| InvalidValue::new("invalid ip"))?;
                 if s.trim().is_empty() {
                     return Ok(None);
                 }
@@ -203,7 +222,9 @@ impl Hierarchy {
                 if table.rows.contains_key(s) {
                     Ok(Some(s.to_string()))
                 } else {
-                    Err(InvalidValue::new(format!("invalid {field}: not in hierarchy")))
+                    Err(InvalidValue::new(format!(
+                        "invalid {field}: not in hierarchy"
+                    )))
                 }
             }
             Hierarchy::Timestamp => {
@@ -213,7 +234,8 @@ impl Hierarchy {
                 if s.trim().is_empty() {
                     return Ok(None);
                 }
-                let day = truncate_timestamp(s).ok_or_else(|| InvalidValue::new("invalid timestamp"))?;
+                let day =
+                    truncate_timestamp(s).ok_or_else(|| InvalidValue::new("invalid timestamp"))?;
                 Ok(Some(day.format("%Y-%m-%d").to_string()))
             }
         }
@@ -268,7 +290,12 @@ impl Hierarchy {
     }
 
     /// Validates `raw` and returns it at `level`: what the golden vectors describe.
-    pub fn apply(&self, raw: &Value<'_>, field: &str, level: usize) -> Result<Option<String>, InvalidValue> {
+    pub fn apply(
+        &self,
+        raw: &Value<'_>,
+        field: &str,
+        level: usize,
+    ) -> Result<Option<String>, InvalidValue> {
         let v0 = self.level0(raw, field)?;
         Ok(self.generalize(v0.as_deref(), level))
     }
@@ -317,7 +344,9 @@ fn remask_phone(s: &str, keep: usize) -> String {
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
     let s = s.trim();
     if s.contains(':') {
-        let addr = s.split_once('%').map_or(s, |(a, zone)| if zone.is_empty() { "" } else { a });
+        let addr = s
+            .split_once('%')
+            .map_or(s, |(a, zone)| if zone.is_empty() { "" } else { a });
         // An embedded dotted quad follows the IPv4 rules too.
         if let Some((_, tail)) = addr.rsplit_once(':')
             && tail.contains('.')
@@ -359,12 +388,20 @@ pub fn truncate_ip(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> String {
     match ip {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);
-            let mask = if v4_prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(v4_prefix.min(32))) };
+            let mask = if v4_prefix == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(v4_prefix.min(32)))
+            };
             Ipv4Addr::from(bits & mask).to_string()
         }
         IpAddr::V6(v6) => {
             let bits = u128::from(v6);
-            let mask = if v6_prefix == 0 { 0 } else { u128::MAX << (128 - u32::from(v6_prefix.min(128))) };
+            let mask = if v6_prefix == 0 {
+                0
+            } else {
+                u128::MAX << (128 - u32::from(v6_prefix.min(128)))
+            };
             Ipv6Addr::from(bits & mask).to_string()
         }
     }
@@ -410,7 +447,10 @@ impl HierarchySpec {
         }
         match self {
             HierarchySpec::Phone { keep_last_digits } => {
-                if keep_last_digits.is_empty() || !strictly_decreasing(keep_last_digits) || keep_last_digits[0] > 4 {
+                if keep_last_digits.is_empty()
+                    || !strictly_decreasing(keep_last_digits)
+                    || keep_last_digits[0] > 4
+                {
                     return err(
                         "keep_last_digits",
                         "must be a non-empty, strictly decreasing list of digit counts, at most 4",
@@ -420,15 +460,27 @@ impl HierarchySpec {
                     keep: keep_last_digits.iter().map(|&d| usize::from(d)).collect(),
                 })
             }
-            HierarchySpec::Ip { ipv4_prefix, ipv6_prefix } => {
-                if ipv4_prefix.is_empty() || !strictly_decreasing(ipv4_prefix) || ipv4_prefix[0] > 24 {
-                    return err("ipv4_prefix", "must be a non-empty, strictly decreasing list of prefix lengths, at most 24");
+            HierarchySpec::Ip {
+                ipv4_prefix,
+                ipv6_prefix,
+            } => {
+                if ipv4_prefix.is_empty()
+                    || !strictly_decreasing(ipv4_prefix)
+                    || ipv4_prefix[0] > 24
+                {
+                    return err(
+                        "ipv4_prefix",
+                        "must be a non-empty, strictly decreasing list of prefix lengths, at most 24",
+                    );
                 }
                 if ipv6_prefix.len() != ipv4_prefix.len() {
                     return err("ipv6_prefix", "must have as many levels as ipv4_prefix");
                 }
                 if !ipv6_prefix.windows(2).all(|w| w[0] >= w[1]) || ipv6_prefix[0] > 64 {
-                    return err("ipv6_prefix", "must be a non-increasing list of prefix lengths, at most 64");
+                    return err(
+                        "ipv6_prefix",
+                        "must be a non-increasing list of prefix lengths, at most 64",
+                    );
                 }
                 Ok(Hierarchy::Ip {
                     v4: ipv4_prefix.clone(),
@@ -436,8 +488,12 @@ impl HierarchySpec {
                 })
             }
             HierarchySpec::Zip { keep_digits } => {
-                if keep_digits.is_empty() || !strictly_decreasing(keep_digits) || keep_digits[0] > 5 {
-                    return err("keep_digits", "must be a non-empty, strictly decreasing list, at most 5");
+                if keep_digits.is_empty() || !strictly_decreasing(keep_digits) || keep_digits[0] > 5
+                {
+                    return err(
+                        "keep_digits",
+                        "must be a non-empty, strictly decreasing list, at most 5",
+                    );
                 }
                 Ok(Hierarchy::Zip {
                     keep: keep_digits.iter().map(|&d| usize::from(d)).collect(),
@@ -447,7 +503,10 @@ impl HierarchySpec {
                 if min > max {
                     return err("min", "must not exceed max");
                 }
-                if widths.is_empty() || widths[0] < 2 || !widths.windows(2).all(|w| w[1] > w[0] && w[1] % w[0] == 0) {
+                if widths.is_empty()
+                    || widths[0] < 2
+                    || !widths.windows(2).all(|w| w[1] > w[0] && w[1] % w[0] == 0)
+                {
                     return err(
                         "widths",
                         "must be increasing band widths (at least 2), each a multiple of the one before, so bands nest",
@@ -462,7 +521,8 @@ impl HierarchySpec {
             HierarchySpec::Suppress => Ok(Hierarchy::Suppress),
             HierarchySpec::Table { file } => {
                 let text = load_table(file).map_err(|e| ("file".to_string(), e))?;
-                let table = TableHierarchy::parse(&text).map_err(|e| ("file".to_string(), format!("{file}: {e}")))?;
+                let table = TableHierarchy::parse(&text)
+                    .map_err(|e| ("file".to_string(), format!("{file}: {e}")))?;
                 Ok(Hierarchy::Table(Arc::new(table)))
             }
             HierarchySpec::Timestamp { to: TimeUnit::Day } => Ok(Hierarchy::Timestamp),
@@ -483,7 +543,10 @@ mod tests {
         Hierarchy::Phone { keep: vec![4, 2] }
     }
     fn ip() -> Hierarchy {
-        Hierarchy::Ip { v4: vec![24, 16], v6: vec![48, 32] }
+        Hierarchy::Ip {
+            v4: vec![24, 16],
+            v6: vec![48, 32],
+        }
     }
 
     #[test]
@@ -513,23 +576,46 @@ mod tests {
             match want {
                 Some(w) => assert_eq!(got, Ok(Some(w.to_string())), "{input}"),
                 None if input.is_empty() => assert_eq!(got, Ok(None)),
-                None => assert_eq!(got.map_err(|e| e.reason), Err("invalid ip".to_string()), "{input}"),
+                None => assert_eq!(
+                    got.map_err(|e| e.reason),
+                    Err("invalid ip".to_string()),
+                    "{input}"
+                ),
             }
         }
     }
 
     #[test]
     fn phone_rejects_letters_and_wrong_lengths() {
-        for bad in ["n/a", "555-01", "1234567890123456", "+1 415 555 CALL", "415*555*0134"] {
+        for bad in [
+            "n/a",
+            "555-01",
+            "1234567890123456",
+            "+1 415 555 CALL",
+            "415*555*0134",
+        ] {
             assert!(phone().apply(&s(bad), "phone", 0).is_err(), "{bad}");
         }
-        assert_eq!(phone().apply(&Value::Int(4155550134), "phone", 0).map_err(|e| e.reason), Err("invalid phone".into()));
-        assert_eq!(phone().apply(&s("555-0134"), "phone", 0), Ok(Some("***-0134".into())));
+        assert_eq!(
+            phone()
+                .apply(&Value::Int(4155550134), "phone", 0)
+                .map_err(|e| e.reason),
+            Err("invalid phone".into())
+        );
+        assert_eq!(
+            phone().apply(&s("555-0134"), "phone", 0),
+            Ok(Some("***-0134".into()))
+        );
     }
 
     #[test]
     fn nulls_stay_null_below_the_top() {
-        for h in [phone(), ip(), Hierarchy::Suppress, Hierarchy::Zip { keep: vec![5, 3] }] {
+        for h in [
+            phone(),
+            ip(),
+            Hierarchy::Suppress,
+            Hierarchy::Zip { keep: vec![5, 3] },
+        ] {
             let top = h.height() - 1;
             for level in 0..top {
                 assert_eq!(h.apply(&Value::Null, "f", level), Ok(None));
@@ -542,18 +628,28 @@ mod tests {
     fn timestamps_truncate_to_the_utc_day() {
         let day = |t| truncate_timestamp(t).map(|d| d.to_string());
         assert_eq!(day("2026-11-24T15:04:05Z").as_deref(), Some("2026-11-24"));
-        assert_eq!(day("2026-11-24T23:30:00-05:00").as_deref(), Some("2026-11-25"));
-        assert_eq!(day("2026-11-24T15:04:05.123456+00:00").as_deref(), Some("2026-11-24"));
+        assert_eq!(
+            day("2026-11-24T23:30:00-05:00").as_deref(),
+            Some("2026-11-25")
+        );
+        assert_eq!(
+            day("2026-11-24T15:04:05.123456+00:00").as_deref(),
+            Some("2026-11-24")
+        );
         assert_eq!(day("2026-11-24 15:04:05"), None);
         assert_eq!(day("yesterday"), None);
     }
 
     #[test]
     fn tables_parse_and_generalize() {
-        let t = TableHierarchy::parse("# devices\ndesktop;computer;*\nmobile;handheld;*\n").expect("table");
+        let t = TableHierarchy::parse("# devices\ndesktop;computer;*\nmobile;handheld;*\n")
+            .expect("table");
         let h = Hierarchy::Table(Arc::new(t));
         assert_eq!(h.height(), 3);
-        assert_eq!(h.apply(&s("mobile"), "device", 1), Ok(Some("handheld".into())));
+        assert_eq!(
+            h.apply(&s("mobile"), "device", 1),
+            Ok(Some("handheld".into()))
+        );
         assert_eq!(h.apply(&s("mobile"), "device", 2), Ok(Some("*".into())));
         assert!(h.apply(&s("toaster"), "device", 0).is_err());
         assert!(TableHierarchy::parse("a;b\nc;d;e").is_err());
@@ -564,9 +660,22 @@ mod tests {
     #[test]
     fn spec_validation_names_the_field() {
         let mut no_tables = |_: &str| -> Result<String, String> { Err("no".into()) };
-        let bad = HierarchySpec::Bands { min: 0, max: 10, widths: vec![5, 7] };
-        assert_eq!(bad.compile(&mut no_tables).map_err(|e| e.0), Err("widths".to_string()));
-        let bad = HierarchySpec::Ip { ipv4_prefix: vec![24, 16], ipv6_prefix: vec![48] };
-        assert_eq!(bad.compile(&mut no_tables).map_err(|e| e.0), Err("ipv6_prefix".to_string()));
+        let bad = HierarchySpec::Bands {
+            min: 0,
+            max: 10,
+            widths: vec![5, 7],
+        };
+        assert_eq!(
+            bad.compile(&mut no_tables).map_err(|e| e.0),
+            Err("widths".to_string())
+        );
+        let bad = HierarchySpec::Ip {
+            ipv4_prefix: vec![24, 16],
+            ipv6_prefix: vec![48],
+        };
+        assert_eq!(
+            bad.compile(&mut no_tables).map_err(|e| e.0),
+            Err("ipv6_prefix".to_string())
+        );
     }
 }

@@ -69,7 +69,10 @@ pub struct Decision {
 impl Decision {
     /// Whether the records of this base class are suppressed.
     pub fn is_suppressed(&self, class: u32) -> bool {
-        self.suppressed_base.get(class as usize).copied().unwrap_or(true)
+        self.suppressed_base
+            .get(class as usize)
+            .copied()
+            .unwrap_or(true)
     }
 }
 
@@ -99,7 +102,10 @@ const MAX_IDS: usize = u32::MAX as usize;
 impl QiHistogram {
     /// An empty histogram over the dataset's quasi-identifiers.
     pub fn new(rules: &DatasetRules) -> Self {
-        let hierarchies: Vec<Hierarchy> = rules.qi_rules().filter_map(|r| r.hierarchy().cloned()).collect();
+        let hierarchies: Vec<Hierarchy> = rules
+            .qi_rules()
+            .filter_map(|r| r.hierarchy().cloned())
+            .collect();
         let n = hierarchies.len();
         Self {
             names: rules.qi_rules().map(|r| r.column.clone()).collect(),
@@ -139,7 +145,10 @@ impl QiHistogram {
                     None => {
                         let id = self.values[q].len();
                         if id >= MAX_IDS {
-                            return Err(Error::Capacity(format!("too many distinct values of `{}`", self.names[q])));
+                            return Err(Error::Capacity(format!(
+                                "too many distinct values of `{}`",
+                                self.names[q]
+                            )));
                         }
                         let v: Arc<str> = Arc::from(*v);
                         self.dicts[q].insert(v.clone(), id as u32);
@@ -202,7 +211,11 @@ impl QiHistogram {
             // Nodes come in lexicographic order, so the first of the fewest suppressed wins ties.
             let mut best: Option<(Vec<usize>, NodeEval)> = None;
             for (node, eval) in nodes.into_iter().zip(evals) {
-                if eval.suppressed <= limit && best.as_ref().is_none_or(|(_, b)| eval.suppressed < b.suppressed) {
+                if eval.suppressed <= limit
+                    && best
+                        .as_ref()
+                        .is_none_or(|(_, b)| eval.suppressed < b.suppressed)
+                {
                     best = Some((node, eval));
                 }
             }
@@ -234,7 +247,11 @@ impl QiHistogram {
     }
 
     fn distinct_subjects(&self) -> u64 {
-        if self.counts_subjects { self.subjects.len() as u64 } else { self.records }
+        if self.counts_subjects {
+            self.subjects.len() as u64
+        } else {
+            self.records
+        }
     }
 
     fn sorted_pairs(&self) -> Vec<(u32, u32)> {
@@ -243,9 +260,19 @@ impl QiHistogram {
         pairs
     }
 
-    fn decision(&self, outcome: Outcome, node: Vec<usize>, eval: &NodeEval, tables: &LevelTables, evaluated: usize) -> Decision {
+    fn decision(
+        &self,
+        outcome: Outcome,
+        node: Vec<usize>,
+        eval: &NodeEval,
+        tables: &LevelTables,
+        evaluated: usize,
+    ) -> Decision {
         let k_ok = |g: usize| eval.subjects[g] >= eval.k;
-        let released: Vec<u64> = (0..eval.subjects.len()).filter(|&g| k_ok(g)).map(|g| eval.subjects[g]).collect();
+        let released: Vec<u64> = (0..eval.subjects.len())
+            .filter(|&g| k_ok(g))
+            .map(|g| eval.subjects[g])
+            .collect();
         let publishing = outcome == Outcome::Release;
         let suppressed_base = eval
             .class_of_base
@@ -271,10 +298,18 @@ impl QiHistogram {
             node,
             records: self.records,
             distinct_subjects: self.distinct_subjects(),
-            suppressed_records: if publishing { eval.suppressed } else { self.records },
+            suppressed_records: if publishing {
+                eval.suppressed
+            } else {
+                self.records
+            },
             violations: eval.violations,
             classes: if publishing { released.len() as u64 } else { 0 },
-            smallest_class: if publishing { released.iter().copied().min().unwrap_or(0) } else { 0 },
+            smallest_class: if publishing {
+                released.iter().copied().min().unwrap_or(0)
+            } else {
+                0
+            },
             average_class: if publishing && !released.is_empty() {
                 released.iter().sum::<u64>() as f64 / released.len() as f64
             } else {
@@ -289,14 +324,26 @@ impl QiHistogram {
 
     /// For stored base-class ids: the mask of records to publish and the generalized
     /// quasi-identifier columns (policy order), all of the same length as `classes`.
-    pub fn release_columns(&self, decision: &Decision, classes: &UInt32Array) -> (BooleanArray, Vec<ArrayRef>) {
-        let keep: BooleanArray = classes.values().iter().map(|&c| Some(!decision.is_suppressed(c))).collect();
+    pub fn release_columns(
+        &self,
+        decision: &Decision,
+        classes: &UInt32Array,
+    ) -> (BooleanArray, Vec<ArrayRef>) {
+        let keep: BooleanArray = classes
+            .values()
+            .iter()
+            .map(|&c| Some(!decision.is_suppressed(c)))
+            .collect();
         let columns = (0..self.names.len())
             .map(|q| {
                 let mut b = StringBuilder::with_capacity(classes.len(), classes.len() * 8);
                 for &c in classes.values().iter() {
                     let id = self.class_keys.get(c as usize).map_or(0, |k| k[q]);
-                    b.append_option(decision.level_values[q].get(id as usize).and_then(|v| v.as_deref()));
+                    b.append_option(
+                        decision.level_values[q]
+                            .get(id as usize)
+                            .and_then(|v| v.as_deref()),
+                    );
                 }
                 Arc::new(b.finish()) as ArrayRef
             })
@@ -442,7 +489,9 @@ impl EvalContext<'_> {
 
 /// Evaluates nodes on all cores (the engine is CPU-bound and nodes are independent).
 fn evaluate_all(ctx: &EvalContext<'_>, nodes: &[Vec<usize>]) -> Result<Vec<NodeEval>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(nodes.len().max(1));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(nodes.len().max(1));
     if threads <= 1 || nodes.len() < 2 {
         return nodes.iter().map(|n| ctx.evaluate(n)).collect();
     }
@@ -450,11 +499,20 @@ fn evaluate_all(ctx: &EvalContext<'_>, nodes: &[Vec<usize>]) -> Result<Vec<NodeE
     let results: Vec<Result<Vec<NodeEval>>> = std::thread::scope(|s| {
         let handles: Vec<_> = nodes
             .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(|n| ctx.evaluate(n)).collect::<Result<Vec<_>>>()))
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|n| ctx.evaluate(n))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Capacity("a lattice worker panicked".into()))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Capacity("a lattice worker panicked".into())))
+            })
             .collect()
     });
     let mut out = Vec::with_capacity(nodes.len());
@@ -544,7 +602,11 @@ mod tests {
     }
 
     fn orders() -> DatasetRules {
-        Policy::default_v2().expect("policy").dataset("orders").expect("orders").clone()
+        Policy::default_v2()
+            .expect("policy")
+            .dataset("orders")
+            .expect("orders")
+            .clone()
     }
 
     #[test]
@@ -568,13 +630,19 @@ mod tests {
             h.add(&[Some(zip)], Some(i)).expect("add");
         }
         let d = h.decide(20, 0.0).expect("decide");
-        assert_eq!((d.outcome.clone(), d.node.clone()), (Outcome::Release, vec![0]));
+        assert_eq!(
+            (d.outcome.clone(), d.node.clone()),
+            (Outcome::Release, vec![0])
+        );
         assert_eq!((d.smallest_class, d.classes), (20, 2));
         // One more person alone in 94199: needs 941** unless suppressing 1 of 41 is allowed.
         h.add(&[Some("94199")], Some(99)).expect("add");
         assert_eq!(h.decide(20, 0.0).expect("decide").node, vec![1]);
         let d = h.decide(20, 0.05).expect("decide");
-        assert_eq!((d.node.clone(), d.suppressed_records, d.violations), (vec![0], 1, 1));
+        assert_eq!(
+            (d.node.clone(), d.suppressed_records, d.violations),
+            (vec![0], 1, 1)
+        );
         let classes = UInt32Array::from(vec![0, 1, 2]);
         let (keep, cols) = h.release_columns(&d, &classes);
         assert_eq!(keep, BooleanArray::from(vec![true, true, false]));

@@ -40,3 +40,6 @@ pub use value::Value;
 
 #[cfg(test)]
 mod golden;
+
+#[cfg(test)]
+mod proptests;

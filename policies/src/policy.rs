@@ -16,7 +16,10 @@ use crate::{Error, Result};
 
 /// The bundled default policy document.
 pub const DEFAULT_V2_JSON: &str = include_str!("../default-v2.json");
-const DEFAULT_V2_TABLES: &[(&str, &str)] = &[("hierarchies/device.csv", include_str!("../hierarchies/device.csv"))];
+const DEFAULT_V2_TABLES: &[(&str, &str)] = &[(
+    "hierarchies/device.csv",
+    include_str!("../hierarchies/device.csv"),
+)];
 
 /// A policy document as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -177,7 +180,10 @@ pub struct OutputRule {
 /// The transform of an output column.
 #[derive(Debug, Clone)]
 pub enum OutputKind {
-    Keep { data_type: FieldType, max_length: usize },
+    Keep {
+        data_type: FieldType,
+        max_length: usize,
+    },
     Hash,
     /// Truncation of a timestamp to a day (a date column).
     Day,
@@ -240,11 +246,21 @@ impl Policy {
 
     /// Parses and validates a policy document; `load_table` returns the text of a
     /// referenced table file.
-    pub fn from_json(text: &str, load_table: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<Self> {
+    pub fn from_json(
+        text: &str,
+        load_table: &mut dyn FnMut(&str) -> Result<String, String>,
+    ) -> Result<Self> {
         let de = &mut serde_json::Deserializer::from_str(text);
         let doc: PolicyDoc = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
-            Error::invalid(if path == "." { "(document)".into() } else { path }, e.into_inner().to_string())
+            Error::invalid(
+                if path == "." {
+                    "(document)".into()
+                } else {
+                    path
+                },
+                e.into_inner().to_string(),
+            )
         })?;
         let mut hasher = Sha256::new();
         hasher.update(text.as_bytes());
@@ -270,21 +286,27 @@ impl Policy {
 
     /// The rules of `dataset`, or an error saying the policy does not cover it.
     pub fn dataset(&self, dataset: &str) -> Result<&DatasetRules> {
-        self.datasets.get(dataset).ok_or_else(|| Error::UnknownDataset {
-            policy: self.id.clone(),
-            dataset: dataset.to_string(),
-        })
+        self.datasets
+            .get(dataset)
+            .ok_or_else(|| Error::UnknownDataset {
+                policy: self.id.clone(),
+                dataset: dataset.to_string(),
+            })
     }
 }
 
 fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         && s.as_bytes()[0].is_ascii_lowercase()
 }
 
-fn compile(doc: &PolicyDoc, load_table: &mut dyn FnMut(&str) -> Result<String, String>) -> Result<Policy> {
+fn compile(
+    doc: &PolicyDoc,
+    load_table: &mut dyn FnMut(&str) -> Result<String, String>,
+) -> Result<Policy> {
     if doc.id.trim().is_empty() {
         return Err(Error::invalid("id", "must not be empty"));
     }
@@ -304,7 +326,10 @@ fn compile(doc: &PolicyDoc, load_table: &mut dyn FnMut(&str) -> Result<String, S
     for (name, ds) in &doc.datasets {
         let base = format!("datasets.{name}");
         if !is_identifier(name) {
-            return Err(Error::invalid(&base, "dataset names are lowercase identifiers"));
+            return Err(Error::invalid(
+                &base,
+                "dataset names are lowercase identifiers",
+            ));
         }
         datasets.insert(name.clone(), compile_dataset(name, ds, &base, load_table)?);
     }
@@ -334,7 +359,10 @@ fn compile_dataset(
             return Err(Error::invalid(format!("{path}.name"), "must not be empty"));
         }
         if inputs.contains(&f.name) {
-            return Err(Error::invalid(format!("{path}.name"), format!("field `{}` is named twice", f.name)));
+            return Err(Error::invalid(
+                format!("{path}.name"),
+                format!("field `{}` is named twice", f.name),
+            ));
         }
         let input = inputs.len();
         inputs.push(f.name.clone());
@@ -345,24 +373,40 @@ fn compile_dataset(
                 Err(Error::invalid(format!("{path}.{key}"), msg.to_string()))
             }
         };
-        let compile_hierarchy = |load_table: &mut dyn FnMut(&str) -> Result<String, String>| -> Result<Hierarchy> {
-            let spec = f
-                .hierarchy
-                .as_ref()
-                .ok_or_else(|| Error::invalid(format!("{path}.hierarchy"), "is required for this action"))?;
-            spec.compile(load_table)
-                .map_err(|(sub, msg)| Error::invalid(format!("{path}.hierarchy.{sub}"), msg))
-        };
+        let compile_hierarchy =
+            |load_table: &mut dyn FnMut(&str) -> Result<String, String>| -> Result<Hierarchy> {
+                let spec = f.hierarchy.as_ref().ok_or_else(|| {
+                    Error::invalid(format!("{path}.hierarchy"), "is required for this action")
+                })?;
+                spec.compile(load_table)
+                    .map_err(|(sub, msg)| Error::invalid(format!("{path}.hierarchy.{sub}"), msg))
+            };
         let kind = match f.action {
             Action::Drop => {
-                needs(f.output.is_none(), "output", "a dropped field has no output")?;
-                needs(f.hierarchy.is_none(), "hierarchy", "a dropped field has no hierarchy")?;
+                needs(
+                    f.output.is_none(),
+                    "output",
+                    "a dropped field has no output",
+                )?;
+                needs(
+                    f.hierarchy.is_none(),
+                    "hierarchy",
+                    "a dropped field has no hierarchy",
+                )?;
                 dropped.push(f.name.clone());
                 continue;
             }
             Action::Keep => {
-                needs(f.hierarchy.is_none(), "hierarchy", "`keep` takes no hierarchy")?;
-                needs(!f.quasi_identifier, "quasi_identifier", "use `generalize` for a quasi-identifier")?;
+                needs(
+                    f.hierarchy.is_none(),
+                    "hierarchy",
+                    "`keep` takes no hierarchy",
+                )?;
+                needs(
+                    !f.quasi_identifier,
+                    "quasi_identifier",
+                    "use `generalize` for a quasi-identifier",
+                )?;
                 let data_type = f.data_type.unwrap_or(FieldType::String);
                 needs(
                     f.max_length.is_none() || data_type == FieldType::String,
@@ -375,7 +419,11 @@ fn compile_dataset(
                 }
             }
             Action::Hash => {
-                needs(f.hierarchy.is_none(), "hierarchy", "`hash` takes no hierarchy")?;
+                needs(
+                    f.hierarchy.is_none(),
+                    "hierarchy",
+                    "`hash` takes no hierarchy",
+                )?;
                 needs(
                     f.output.as_deref().is_some_and(|o| o != f.name),
                     "output",
@@ -384,7 +432,11 @@ fn compile_dataset(
                 OutputKind::Hash
             }
             Action::Mask | Action::Truncate | Action::Generalize => {
-                needs(f.data_type.is_none(), "type", "transformed fields are strings (or dates)")?;
+                needs(
+                    f.data_type.is_none(),
+                    "type",
+                    "transformed fields are strings (or dates)",
+                )?;
                 let h = compile_hierarchy(load_table)?;
                 let is_timestamp = matches!(h, Hierarchy::Timestamp);
                 let allowed = match f.action {
@@ -392,9 +444,17 @@ fn compile_dataset(
                     Action::Truncate => matches!(h, Hierarchy::Ip { .. } | Hierarchy::Timestamp),
                     _ => !is_timestamp,
                 };
-                needs(allowed, "hierarchy.type", "this hierarchy type does not fit the action")?;
+                needs(
+                    allowed,
+                    "hierarchy.type",
+                    "this hierarchy type does not fit the action",
+                )?;
                 let qi = f.quasi_identifier || f.action == Action::Generalize;
-                needs(!(qi && is_timestamp), "quasi_identifier", "timestamps are truncated, not generalized")?;
+                needs(
+                    !(qi && is_timestamp),
+                    "quasi_identifier",
+                    "timestamps are truncated, not generalized",
+                )?;
                 if is_timestamp {
                     OutputKind::Day
                 } else if qi {
@@ -413,7 +473,10 @@ fn compile_dataset(
             ));
         }
         if outputs.iter().any(|o| o.column == column) {
-            return Err(Error::invalid(format!("{path}.output"), format!("column `{column}` is produced twice")));
+            return Err(Error::invalid(
+                format!("{path}.output"),
+                format!("column `{column}` is produced twice"),
+            ));
         }
         outputs.push(OutputRule {
             column,
@@ -424,17 +487,28 @@ fn compile_dataset(
         });
     }
     if outputs.is_empty() {
-        return Err(Error::invalid(format!("{base}.fields"), "the dataset publishes no field"));
+        return Err(Error::invalid(
+            format!("{base}.fields"),
+            "the dataset publishes no field",
+        ));
     }
     let subject = match &ds.subject {
         None => None,
         Some(s) => {
-            let idx = inputs
+            let idx = inputs.iter().position(|n| n == s).ok_or_else(|| {
+                Error::invalid(
+                    format!("{base}.subject"),
+                    format!("`{s}` is not one of the dataset's fields"),
+                )
+            })?;
+            if !outputs
                 .iter()
-                .position(|n| n == s)
-                .ok_or_else(|| Error::invalid(format!("{base}.subject"), format!("`{s}` is not one of the dataset's fields")))?;
-            if !outputs.iter().any(|o| o.input == idx && matches!(o.kind, OutputKind::Hash)) {
-                return Err(Error::invalid(format!("{base}.subject"), format!("the subject `{s}` must be a hashed field")));
+                .any(|o| o.input == idx && matches!(o.kind, OutputKind::Hash))
+            {
+                return Err(Error::invalid(
+                    format!("{base}.subject"),
+                    format!("the subject `{s}` must be a hashed field"),
+                ));
             }
             Some(idx)
         }
@@ -473,37 +547,67 @@ mod tests {
         let qis: Vec<&str> = contacts.qi_rules().map(|o| o.column.as_str()).collect();
         assert_eq!(qis, ["phone", "ip", "zip", "age", "gender"]);
         assert_eq!(contacts.subject_column(), Some("email_hash"));
-        assert!(contacts.outputs.iter().all(|o| o.column != "email" && o.column != "name"));
+        assert!(
+            contacts
+                .outputs
+                .iter()
+                .all(|o| o.column != "email" && o.column != "name")
+        );
         assert_eq!(contacts.dropped, ["name", "message", "user_agent"]);
         assert!(p.hash.starts_with("sha256:"));
         assert!(p.dataset("web_events").is_ok() && p.dataset("orders").is_ok());
-        assert!(matches!(p.dataset("payroll"), Err(Error::UnknownDataset { .. })));
+        assert!(matches!(
+            p.dataset("payroll"),
+            Err(Error::UnknownDataset { .. })
+        ));
     }
 
     #[test]
     fn errors_name_the_bad_field() {
         let base = |fields: &str| {
-            format!(r#"{{"id":"p","k":5,"datasets":{{"d":{{"subject":"email","fields":[{{"name":"email","action":"hash","output":"email_hash"}},{fields}]}}}}}}"#)
+            format!(
+                r#"{{"id":"p","k":5,"datasets":{{"d":{{"subject":"email","fields":[{{"name":"email","action":"hash","output":"email_hash"}},{fields}]}}}}}}"#
+            )
         };
-        assert_eq!(err_path(&base(r#"{"name":"age","action":"generalise"}"#)), "datasets.d.fields[1].action");
         assert_eq!(
-            err_path(&base(r#"{"name":"age","action":"generalize","hierarchy":{"type":"bands","min":0,"max":9,"widths":[5,7]}}"#)),
+            err_path(&base(r#"{"name":"age","action":"generalise"}"#)),
+            "datasets.d.fields[1].action"
+        );
+        assert_eq!(
+            err_path(&base(
+                r#"{"name":"age","action":"generalize","hierarchy":{"type":"bands","min":0,"max":9,"widths":[5,7]}}"#
+            )),
             "datasets.d.fields[1].hierarchy.widths"
         );
-        assert_eq!(err_path(&base(r#"{"name":"age","action":"generalize"}"#)), "datasets.d.fields[1].hierarchy");
-        assert_eq!(err_path(&base(r#"{"name":"email","action":"keep"}"#)), "datasets.d.fields[1].name");
-        assert_eq!(err_path(&base(r#"{"name":"x","action":"keep","colour":"red"}"#)), "datasets.d.fields[1].colour");
         assert_eq!(
-            err_path(&base(r#"{"name":"d","action":"generalize","hierarchy":{"type":"table","file":"missing.csv"}}"#)),
+            err_path(&base(r#"{"name":"age","action":"generalize"}"#)),
+            "datasets.d.fields[1].hierarchy"
+        );
+        assert_eq!(
+            err_path(&base(r#"{"name":"email","action":"keep"}"#)),
+            "datasets.d.fields[1].name"
+        );
+        assert_eq!(
+            err_path(&base(r#"{"name":"x","action":"keep","colour":"red"}"#)),
+            "datasets.d.fields[1].colour"
+        );
+        assert_eq!(
+            err_path(&base(
+                r#"{"name":"d","action":"generalize","hierarchy":{"type":"table","file":"missing.csv"}}"#
+            )),
             "datasets.d.fields[1].hierarchy.file"
         );
         assert_eq!(err_path(r#"{"id":"p","k":1,"datasets":{}}"#), "k");
         assert_eq!(
-            err_path(r#"{"id":"p","k":5,"datasets":{"d":{"subject":"who","fields":[{"name":"a","action":"keep"}]}}}"#),
+            err_path(
+                r#"{"id":"p","k":5,"datasets":{"d":{"subject":"who","fields":[{"name":"a","action":"keep"}]}}}"#
+            ),
             "datasets.d.subject"
         );
         assert_eq!(
-            err_path(r#"{"id":"p","k":5,"datasets":{"d":{"fields":[{"name":"email","action":"hash"}]}}}"#),
+            err_path(
+                r#"{"id":"p","k":5,"datasets":{"d":{"fields":[{"name":"email","action":"hash"}]}}}"#
+            ),
             "datasets.d.fields[0].output"
         );
     }

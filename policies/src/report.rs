@@ -93,9 +93,19 @@ pub struct ReleaseFacts {
 
 impl ReleaseReport {
     /// Assembles the report of a decided release (files are added once written).
-    pub fn new(policy: &Policy, rules: &DatasetRules, decision: &Decision, facts: ReleaseFacts) -> Self {
+    pub fn new(
+        policy: &Policy,
+        rules: &DatasetRules,
+        decision: &Decision,
+        facts: ReleaseFacts,
+    ) -> Self {
         let quarantined: u64 = facts.quarantine_reasons.values().sum();
-        let mut dropped: Vec<String> = rules.dropped.iter().cloned().chain(facts.unknown_fields).collect();
+        let mut dropped: Vec<String> = rules
+            .dropped
+            .iter()
+            .cloned()
+            .chain(facts.unknown_fields)
+            .collect();
         dropped.sort();
         dropped.dedup();
         let published = decision.outcome == Outcome::Release;
@@ -112,7 +122,11 @@ impl ReleaseReport {
             outcome: decision.outcome.clone(),
             records_in: decision.records + quarantined,
             records_valid: decision.records,
-            records_out: if published { decision.records - decision.suppressed_records } else { 0 },
+            records_out: if published {
+                decision.records - decision.suppressed_records
+            } else {
+                0
+            },
             suppressed: decision.suppressed_records,
             quarantined,
             quarantine_reasons: facts.quarantine_reasons,

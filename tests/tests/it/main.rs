@@ -1,1 +1,403 @@
-//! e2e
+//! End to end through the `stackpro` binary on the embedded default (local folders,
+//! SQLite): what an operator does, checked the way a buyer would read the output.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use arrow::array::{Array, AsArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+const KEY: &str = "e2e-test-key-0123456789abcdef";
+
+/// The `stackpro` binary built beside this test (cargo test --workspace builds it).
+fn stackpro_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let dir = exe.parent().and_then(Path::parent).expect("target dir");
+    let bin = dir.join(format!("stackpro{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` so the CLI is built",
+        bin.display()
+    );
+    bin
+}
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(stackpro_bin());
+        c.args(args)
+            .current_dir(self.dir.path())
+            .env("STACKPRO_STATE", self.path("state"))
+            .env("STACKPRO_RAW", self.path("raw"))
+            .env("STACKPRO_CURATED", self.path("curated"))
+            .env("STACKPRO_QUARANTINE", self.path("quarantine"))
+            .env("STACKPRO_HASH_KEY", KEY)
+            .env_remove("STACKPRO_CONFIG")
+            .env_remove("STACKPRO_FAULT")
+            .env_remove("RUST_LOG");
+        c
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run stackpro")
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "stackpro {args:?} failed: {}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+    fn gen(&self, dataset: &str, tenant: &str, records: u64, file: &str, dirty: f64) {
+        let out = self.path(&format!("raw/tenant={tenant}/dataset={dataset}/source=test/dt=2026-11-24/{file}"));
+        self.ok(&[
+            "gen", "--dataset", dataset, "--records", &records.to_string(), "--tenant", tenant, "--out",
+            out.to_str().expect("utf8"), "--dirty", &dirty.to_string(), "--seed", "11",
+        ]);
+    }
+    fn grant(&self, tenant: &str, dataset: &str) {
+        self.ok(&["consent", "grant", "--tenant", tenant, "--dataset", dataset]);
+    }
+    fn releases(&self) -> Vec<serde_json::Value> {
+        serde_json::from_str(&self.ok(&["releases", "--json"])).expect("releases json")
+    }
+    fn parquet_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.path("curated")];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else { continue };
+            for e in entries {
+                let p = e.expect("entry").path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|e| e == "parquet") {
+                    out.push(p);
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+}
+
+fn run_json(env: &Env) -> serde_json::Value {
+    serde_json::from_str(&env.ok(&["run", "--json"])).expect("run summary json")
+}
+
+fn statuses(summary: &serde_json::Value) -> Vec<String> {
+    summary["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| p["status"].as_str().expect("status").to_string())
+        .collect()
+}
+
+#[test]
+fn demo_publishes_verified_releases_and_skips_tenants_without_consent() {
+    let env = Env::new();
+    let out = env.cmd(&["demo", "--dir", "data"]).env_remove("STACKPRO_HASH_KEY").env_remove("STACKPRO_STATE").output().expect("demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("verify:") && stdout.contains(": OK"), "{stdout}");
+    assert!(stdout.contains("NoConsent"), "t-0100 contacts must be skipped: {stdout}");
+    let key = env.path("data/state/hash.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).expect("key file").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "the demo key file must be private");
+    }
+    let key_text = std::fs::read_to_string(&key).expect("key");
+    let curated = env.path("data/curated");
+    assert!(!curated.join("dataset=contacts/tenant=t-0100").exists(), "no consent, no files");
+    let mut seen_datasets = std::collections::BTreeSet::new();
+    for f in walk(&curated) {
+        let bytes = std::fs::read(&f).expect("read");
+        assert!(!contains(&bytes, key_text.trim().as_bytes()), "{} contains the hash key", f.display());
+        if f.extension().is_some_and(|e| e == "parquet") {
+            let dataset = f.to_string_lossy().split("dataset=").nth(1).and_then(|s| s.split('/').next()).map(str::to_string);
+            seen_datasets.insert(dataset.expect("dataset in path"));
+        }
+    }
+    assert_eq!(seen_datasets.into_iter().collect::<Vec<_>>(), ["contacts", "orders", "web_events"]);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_second_run_publishes_nothing_new_and_output_reads_back() {
+    let env = Env::new();
+    env.gen("contacts", "t-1", 3000, "a.ndjson", 0.0);
+    env.gen("orders", "t-1", 2000, "b.csv", 0.0);
+    env.grant("t-1", "contacts");
+    env.grant("t-1", "orders");
+    let first = run_json(&env);
+    assert_eq!(statuses(&first), ["published", "published"], "{first:#}");
+    let releases = env.releases();
+    assert_eq!(releases.len(), 2);
+    let files_before: Vec<(PathBuf, std::time::SystemTime)> = env
+        .parquet_files()
+        .into_iter()
+        .map(|p| {
+            let m = std::fs::metadata(&p).expect("meta").modified().expect("mtime");
+            (p, m)
+        })
+        .collect();
+
+    let second = run_json(&env);
+    assert_eq!(statuses(&second), ["nothing_new", "nothing_new"], "{second:#}");
+    assert_eq!(env.releases(), releases, "the catalog is unchanged");
+    let files_after: Vec<(PathBuf, std::time::SystemTime)> = env
+        .parquet_files()
+        .into_iter()
+        .map(|p| {
+            let m = std::fs::metadata(&p).expect("meta").modified().expect("mtime");
+            (p, m)
+        })
+        .collect();
+    assert_eq!(files_before, files_after, "no file was rewritten");
+
+    // Read back with the parquet crate, as a buyer would.
+    let contacts = env.parquet_files().into_iter().find(|p| p.to_string_lossy().contains("dataset=contacts")).expect("contacts file");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&contacts).expect("open")).expect("parquet");
+    let kv: HashMap<String, String> = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .expect("metadata")
+        .iter()
+        .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
+        .collect();
+    assert_eq!(kv.get("stackpro.policy_id").map(String::as_str), Some("default-v2"));
+    assert_eq!(kv.get("stackpro.k").map(String::as_str), Some("20"));
+    assert!(kv.get("stackpro.key_id").is_some_and(|k| k.starts_with("hmac-sha256:") && !k.contains(KEY)));
+    let columns: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+    for forbidden in ["email", "name", "message", "user_agent", "tenant_id"] {
+        assert!(!columns.contains(&forbidden.to_string()), "{forbidden} was published: {columns:?}");
+    }
+    let rows: usize = builder
+        .build()
+        .expect("reader")
+        .map(|b| {
+            let b = b.expect("batch");
+            let hashes = b.column_by_name("email_hash").expect("email_hash").as_string::<i32>().clone();
+            assert!(hashes.iter().flatten().all(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit())));
+            b.num_rows()
+        })
+        .sum();
+    let out: u64 = releases
+        .iter()
+        .find(|r| r["dataset"] == "contacts")
+        .and_then(|r| r["records_out"].as_u64())
+        .expect("records_out");
+    assert_eq!(rows as u64, out);
+    assert!(out > 2500, "most records are released: {out}");
+    let verify = env.ok(&["verify", env.path("curated").to_str().expect("utf8")]);
+    assert!(verify.contains("OK"), "{verify}");
+
+    // SQL sees exactly the published rows.
+    let q = env.ok(&["query", "SELECT count(*) AS n FROM contacts WHERE tenant = 't-1'"]);
+    assert!(q.contains(&format!("| {out}")), "{q}");
+}
+
+#[test]
+fn a_crash_before_the_catalog_entry_leaves_nothing_visible_and_the_next_run_completes_it() {
+    let env = Env::new();
+    env.gen("contacts", "t-1", 2000, "a.ndjson", 0.0);
+    env.grant("t-1", "contacts");
+    let crashed = env.cmd(&["run"]).env("STACKPRO_FAULT", "after-files").output().expect("run");
+    assert!(!crashed.status.success(), "the fault must stop the process");
+    assert!(!env.parquet_files().is_empty(), "files were written before the crash");
+    assert!(env.releases().is_empty(), "nothing was published");
+    let q = env.ok(&["query", "SELECT count(*) AS n FROM contacts"]);
+    assert!(!q.contains("| 1") && !q.contains("| 2"), "no rows visible: {q}");
+
+    let rerun = run_json(&env);
+    assert_eq!(statuses(&rerun), ["published"], "{rerun:#}");
+    let releases = env.releases();
+    assert_eq!(releases.len(), 1);
+    let release_dirs: std::collections::BTreeSet<PathBuf> =
+        env.parquet_files().iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect();
+    assert_eq!(release_dirs.len(), 1, "the rerun rewrote the same release: {release_dirs:?}");
+    assert!(env.ok(&["verify", env.path("curated").to_str().expect("utf8")]).contains("OK"));
+}
+
+#[test]
+fn garbage_truncated_gzip_and_oversized_lines_are_quarantined_with_reasons() {
+    let env = Env::new();
+    env.gen("contacts", "t-1", 2500, "good.ndjson", 0.05);
+    let dir = env.path("raw/tenant=t-1/dataset=contacts/source=test/dt=2026-11-24");
+    // A gzip object cut in the middle.
+    let good = std::fs::read(dir.join("good.ndjson")).expect("good");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&good[..good.len() / 2]).expect("gzip");
+    let gz = gz.finish().expect("gzip");
+    std::fs::write(dir.join("cut.ndjson.gz"), &gz[..gz.len() * 2 / 3]).expect("write");
+    // Garbage and an oversized line.
+    let mut junk = File::create(dir.join("junk.ndjson")).expect("junk");
+    writeln!(junk, "this is not json").expect("w");
+    writeln!(junk, "{{\"email\": \"a@b.io\", \"message\": \"{}\"}}", "x".repeat(3 << 20)).expect("w");
+    junk.write_all(b"{\"email\": \"\xff\xfe@b.io\"}\n").expect("w");
+    drop(junk);
+    env.grant("t-1", "contacts");
+
+    let summary = run_json(&env);
+    assert_eq!(statuses(&summary), ["published"], "{summary:#}");
+    let report = &summary["partitions"][0]["report"];
+    let quarantined = report["quarantined"].as_u64().expect("quarantined");
+    let reasons = report["quarantine_reasons"].as_object().expect("reasons");
+    let reason_text = serde_json::to_string(reasons).expect("json");
+    for expected in ["not valid JSON", "exceeds the limit", "invalid UTF-8", "truncated or corrupt", "invalid ip", "missing subject"] {
+        assert!(reason_text.contains(expected), "no `{expected}` among {reason_text}");
+    }
+    assert_eq!(
+        report["records_in"].as_u64(),
+        Some(report["records_valid"].as_u64().expect("valid") + quarantined),
+        "every record is counted"
+    );
+    // The quarantine file keeps each record with its reason and position.
+    let qfiles: Vec<PathBuf> = walk(&env.path("quarantine"));
+    assert_eq!(qfiles.len(), 1, "{qfiles:?}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&qfiles[0])
+        .expect("quarantine")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len() as u64, quarantined);
+    assert!(lines.iter().all(|l| l["reason"].is_string() && l["object"].is_string() && l["line"].is_u64()));
+    assert!(lines.iter().any(|l| l["raw_truncated"] == true), "the oversized line is kept, cut");
+    assert!(lines.iter().any(|l| l["raw_hex"].is_string()), "invalid UTF-8 is kept as hex");
+    assert!(env.ok(&["verify", env.path("curated").to_str().expect("utf8")]).contains("OK"));
+}
+
+#[test]
+fn without_consent_nothing_is_published_and_raw_data_stays() {
+    let env = Env::new();
+    env.gen("contacts", "t-9", 2000, "a.ndjson", 0.0);
+    let summary = run_json(&env);
+    assert_eq!(statuses(&summary), ["no_consent"]);
+    assert!(env.parquet_files().is_empty());
+    assert!(env.path("raw/tenant=t-9/dataset=contacts/source=test/dt=2026-11-24/a.ndjson").exists());
+    env.ok(&["consent", "grant", "--tenant", "t-9", "--dataset", "contacts"]);
+    env.ok(&["consent", "revoke", "--tenant", "t-9", "--dataset", "contacts"]);
+    assert_eq!(statuses(&run_json(&env)), ["no_consent"], "a revoked consent is no consent");
+}
+
+#[test]
+fn too_few_people_withhold_the_release() {
+    let env = Env::new();
+    let out = env.path("raw/tenant=t-2/dataset=orders/source=test/dt=2026-11-24/few.ndjson");
+    env.ok(&["gen", "--dataset", "orders", "--records", "500", "--people", "10", "--tenant", "t-2", "--out", out.to_str().expect("utf8")]);
+    env.grant("t-2", "orders");
+    let summary = run_json(&env);
+    assert_eq!(statuses(&summary), ["withheld"], "{summary:#}");
+    assert!(env.parquet_files().is_empty(), "a withheld release writes no Parquet");
+    assert!(env.releases().is_empty());
+    let metrics = std::fs::read_to_string(env.path("state/metrics.jsonl")).expect("metrics");
+    assert!(metrics.contains("\"KAnonViolations\""), "{metrics}");
+}
+
+#[test]
+fn misconfiguration_exits_2_with_a_clear_message() {
+    let env = Env::new();
+    let out = env.cmd(&["run"]).env_remove("STACKPRO_HASH_KEY").output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("STACKPRO_HASH_KEY"));
+
+    std::fs::write(env.path("bad.json"), r#"{"id":"p","k":20,"datasets":{"d":{"fields":[{"name":"a","action":"kep"}]}}}"#).expect("write");
+    let out = env.run(&["policy", "check", env.path("bad.json").to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("datasets.d.fields[0].action"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let ok = env.ok(&["policy", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/default-v2.json")]);
+    assert!(ok.contains("default-v2") && ok.contains("quasi-identifier"));
+    for cmd in ["demo", "run", "consent", "gen", "policy", "verify", "releases", "query"] {
+        let help = env.ok(&[cmd, "--help"]);
+        assert!(help.contains("Usage"), "{cmd} --help");
+    }
+}
+
+#[test]
+fn verify_fails_on_raw_identifiers_and_small_classes() {
+    use arrow::array::{ArrayRef, StringArray};
+    use arrow::record_batch::RecordBatch;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::KeyValue;
+    use parquet::file::properties::WriterProperties;
+    use std::sync::Arc;
+
+    let env = Env::new();
+    let write = |name: &str, zip: Vec<&str>, subject: Vec<String>, note: Vec<&str>| {
+        let batch = RecordBatch::try_from_iter([
+            ("zip", Arc::new(StringArray::from(zip)) as ArrayRef),
+            ("email_hash", Arc::new(StringArray::from(subject)) as ArrayRef),
+            ("note", Arc::new(StringArray::from(note)) as ArrayRef),
+        ])
+        .expect("batch");
+        let props = WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![
+                KeyValue::new("stackpro.release_id".into(), name.to_string()),
+                KeyValue::new("stackpro.k".into(), "20".to_string()),
+                KeyValue::new("stackpro.quasi_identifiers".into(), "zip".to_string()),
+                KeyValue::new("stackpro.subject_column".into(), "email_hash".to_string()),
+            ]))
+            .build();
+        let path = env.path(&format!("{name}.parquet"));
+        let mut w = ArrowWriter::try_new(File::create(&path).expect("create"), batch.schema(), Some(props)).expect("writer");
+        w.write(&batch).expect("write");
+        w.close().expect("close");
+        path
+    };
+    let n = 25;
+    let good = write("good", vec!["941**"; n], (0..n).map(|i| format!("s{i}")).collect(), vec!["pricing"; n]);
+    assert!(env.ok(&["verify", good.to_str().expect("utf8")]).contains("OK"));
+    // 25 rows but only 5 people: under k in distinct subjects.
+    let few = write("few", vec!["941**"; n], (0..n).map(|i| format!("s{}", i % 5)).collect(), vec!["pricing"; n]);
+    let out = env.run(&["verify", few.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("5 distinct subjects"));
+    let mut notes = vec!["pricing"; n];
+    notes[3] = "reach me at ana.ruiz@example.com";
+    let leak = write("leak", vec!["941**"; n], (0..n).map(|i| format!("s{i}")).collect(), notes);
+    let out = env.run(&["verify", leak.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("raw email") && !text.contains("ana.ruiz"), "the finding is named, the value is not: {text}");
+}
