@@ -1,1 +1,103 @@
-fn main() {}
+//! Criterion benchmarks per transform: hashing, phone masking, IP truncation, ZIP, age
+//! bands, timestamp truncation, a whole record through the batch builder, and the
+//! k-anonymity decision. `cargo bench -p benches --bench transforms`
+
+use std::borrow::Cow;
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use policies::hierarchy::Hierarchy;
+use policies::policy::OutputKind;
+use policies::{BatchBuilder, KeyedHasher, Policy, QiHistogram, Value};
+
+fn hierarchy(policy: &Policy, column: &str) -> Hierarchy {
+    let rules = policy.dataset("contacts").expect("contacts");
+    match &rules
+        .outputs
+        .iter()
+        .find(|o| o.column == column)
+        .expect("column")
+        .kind
+    {
+        OutputKind::QuasiIdentifier(h) | OutputKind::Level0(h) => h.clone(),
+        _ => Hierarchy::Timestamp,
+    }
+}
+
+fn transforms(c: &mut Criterion) {
+    let policy = Policy::default_v2().expect("policy");
+    let hasher = KeyedHasher::new(b"bench-key-0123456789").expect("key");
+    c.bench_function("hash/email", |b| {
+        b.iter(|| hasher.hash(black_box(" Ana.Ruiz@Example.com ")))
+    });
+    for (column, input, level) in [
+        ("phone", "+1 (415) 555-0134", 1),
+        ("ip", "203.0.113.57", 1),
+        ("ip", "2001:DB8:85A3:8D3:1319:8A2E:370:7348", 1),
+        ("zip", "94110-1234", 1),
+        ("submitted_at", "2026-11-24T23:30:00-05:00", 0),
+    ] {
+        let h = hierarchy(&policy, column);
+        let v = Value::Str(Cow::Borrowed(input));
+        c.bench_function(&format!("{column}/{input}"), |b| {
+            b.iter(|| h.apply(black_box(&v), column, level))
+        });
+    }
+    let age = hierarchy(&policy, "age");
+    c.bench_function("age/34", |b| {
+        b.iter(|| age.apply(black_box(&Value::Int(34)), "age", 2))
+    });
+
+    let rules = policy.dataset("contacts").expect("contacts");
+    let idx = |name: &str| rules.inputs.iter().position(|n| n == name).expect("field");
+    let mut rec = vec![Value::Null; rules.inputs.len()];
+    for (f, v) in [
+        ("event_id", "3e2392bc-7431-4f9f-a4a9-6946bbff2831"),
+        ("submitted_at", "2026-11-24T15:04:05Z"),
+        ("email", "Ana.Ruiz@Example.com"),
+        ("phone", "+1 (415) 555-0134"),
+        ("ip", "203.0.113.57"),
+        ("zip", "94110"),
+        ("gender", "F"),
+        ("country", "US"),
+        ("source", "web-form"),
+        ("interest", "pricing"),
+    ] {
+        rec[idx(f)] = Value::Str(Cow::Borrowed(v));
+    }
+    rec[idx("age")] = Value::Int(34);
+    rec[idx("lead_score")] = Value::Int(72);
+    c.bench_function("record/contacts", |b| {
+        let mut builder = BatchBuilder::new(rules, &hasher);
+        b.iter(|| {
+            builder.push(black_box(&rec)).expect("valid");
+            if builder.len() >= 4096 {
+                black_box(builder.finish().expect("batch"));
+            }
+        })
+    });
+
+    // The lattice search over 20,000 records from 4,000 people.
+    let mut hist = QiHistogram::new(rules);
+    for i in 0..20_000u64 {
+        let p = i % 4000;
+        let phone = format!("***-***-{:04}", p);
+        let ip = format!("10.{}.{}.0", p % 7, p % 250);
+        let zip = format!("941{:02}", p % 40);
+        let age = (20 + p % 50).to_string();
+        let qi = [
+            Some(phone.as_str()),
+            Some(ip.as_str()),
+            Some(zip.as_str()),
+            Some(age.as_str()),
+            Some(if p % 2 == 0 { "F" } else { "M" }),
+        ];
+        hist.add(&qi, Some(p)).expect("add");
+    }
+    c.bench_function("kanon/decide 20k records 4k people", |b| {
+        b.iter(|| hist.decide(20, 0.05).expect("decide"))
+    });
+}
+
+criterion_group!(benches, transforms);
+criterion_main!(benches);

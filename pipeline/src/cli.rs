@@ -194,7 +194,8 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
         let error = e.into();
         let config = error
             .downcast_ref::<pipeline::Error>()
-            .is_some_and(|e| matches!(e, pipeline::Error::Config(_) | pipeline::Error::Policy(_)));
+            .is_some_and(|e| matches!(e, pipeline::Error::Config(_) | pipeline::Error::Policy(_)))
+            || error.downcast_ref::<policies::Error>().is_some();
         Failure {
             code: if config { EXIT_CONFIG } else { EXIT_FAILED },
             error,

@@ -295,6 +295,8 @@ impl Worker {
         let prepared = release::prepare(ctx, key, objects).await?;
         let status = match (&prepared.report.outcome, &prepared.release) {
             (Outcome::Release, Some(rel)) => {
+                // The table (schema only) may exist before any release: it shows no rows.
+                self.catalog.upsert_table(&prepared.table).await?;
                 if std::env::var(env::FAULT).as_deref() == Ok("after-files") {
                     eprintln!(
                         "{}=after-files: aborting before publishing {}",
@@ -303,7 +305,6 @@ impl Worker {
                     );
                     std::process::abort();
                 }
-                self.catalog.upsert_table(&prepared.table).await?;
                 match self.catalog.publish_release(rel).await? {
                     PublishOutcome::Published => {
                         tracing::info!(partition = %key, release = %rel.release_id, rows = rel.records_out, "published");

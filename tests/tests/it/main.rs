@@ -66,11 +66,24 @@ impl Env {
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
-    fn gen(&self, dataset: &str, tenant: &str, records: u64, file: &str, dirty: f64) {
-        let out = self.path(&format!("raw/tenant={tenant}/dataset={dataset}/source=test/dt=2026-11-24/{file}"));
+    fn generate(&self, dataset: &str, tenant: &str, records: u64, file: &str, dirty: f64) {
+        let out = self.path(&format!(
+            "raw/tenant={tenant}/dataset={dataset}/source=test/dt=2026-11-24/{file}"
+        ));
         self.ok(&[
-            "gen", "--dataset", dataset, "--records", &records.to_string(), "--tenant", tenant, "--out",
-            out.to_str().expect("utf8"), "--dirty", &dirty.to_string(), "--seed", "11",
+            "gen",
+            "--dataset",
+            dataset,
+            "--records",
+            &records.to_string(),
+            "--tenant",
+            tenant,
+            "--out",
+            out.to_str().expect("utf8"),
+            "--dirty",
+            &dirty.to_string(),
+            "--seed",
+            "11",
         ]);
     }
     fn grant(&self, tenant: &str, dataset: &str) {
@@ -83,7 +96,9 @@ impl Env {
         let mut out = Vec::new();
         let mut stack = vec![self.path("curated")];
         while let Some(d) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&d) else { continue };
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
             for e in entries {
                 let p = e.expect("entry").path();
                 if p.is_dir() {
@@ -114,31 +129,65 @@ fn statuses(summary: &serde_json::Value) -> Vec<String> {
 #[test]
 fn demo_publishes_verified_releases_and_skips_tenants_without_consent() {
     let env = Env::new();
-    let out = env.cmd(&["demo", "--dir", "data"]).env_remove("STACKPRO_HASH_KEY").env_remove("STACKPRO_STATE").output().expect("demo");
+    let out = env
+        .cmd(&["demo", "--dir", "data"])
+        .env_remove("STACKPRO_HASH_KEY")
+        .env_remove("STACKPRO_STATE")
+        .output()
+        .expect("demo");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "demo failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("verify:") && stdout.contains(": OK"), "{stdout}");
-    assert!(stdout.contains("NoConsent"), "t-0100 contacts must be skipped: {stdout}");
+    assert!(
+        out.status.success(),
+        "demo failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("verify:") && stdout.contains(": OK"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("NoConsent"),
+        "t-0100 contacts must be skipped: {stdout}"
+    );
     let key = env.path("data/state/hash.key");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&key).expect("key file").permissions().mode() & 0o777;
+        let mode = std::fs::metadata(&key)
+            .expect("key file")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "the demo key file must be private");
     }
     let key_text = std::fs::read_to_string(&key).expect("key");
     let curated = env.path("data/curated");
-    assert!(!curated.join("dataset=contacts/tenant=t-0100").exists(), "no consent, no files");
+    assert!(
+        !curated.join("dataset=contacts/tenant=t-0100").exists(),
+        "no consent, no files"
+    );
     let mut seen_datasets = std::collections::BTreeSet::new();
     for f in walk(&curated) {
         let bytes = std::fs::read(&f).expect("read");
-        assert!(!contains(&bytes, key_text.trim().as_bytes()), "{} contains the hash key", f.display());
+        assert!(
+            !contains(&bytes, key_text.trim().as_bytes()),
+            "{} contains the hash key",
+            f.display()
+        );
         if f.extension().is_some_and(|e| e == "parquet") {
-            let dataset = f.to_string_lossy().split("dataset=").nth(1).and_then(|s| s.split('/').next()).map(str::to_string);
+            let dataset = f
+                .to_string_lossy()
+                .split("dataset=")
+                .nth(1)
+                .and_then(|s| s.split('/').next())
+                .map(str::to_string);
             seen_datasets.insert(dataset.expect("dataset in path"));
         }
     }
-    assert_eq!(seen_datasets.into_iter().collect::<Vec<_>>(), ["contacts", "orders", "web_events"]);
+    assert_eq!(
+        seen_datasets.into_iter().collect::<Vec<_>>(),
+        ["contacts", "orders", "web_events"]
+    );
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {
@@ -164,8 +213,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn a_second_run_publishes_nothing_new_and_output_reads_back() {
     let env = Env::new();
-    env.gen("contacts", "t-1", 3000, "a.ndjson", 0.0);
-    env.gen("orders", "t-1", 2000, "b.csv", 0.0);
+    env.generate("contacts", "t-1", 3000, "a.ndjson", 0.0);
+    env.generate("orders", "t-1", 2000, "b.csv", 0.0);
     env.grant("t-1", "contacts");
     env.grant("t-1", "orders");
     let first = run_json(&env);
@@ -176,27 +225,42 @@ fn a_second_run_publishes_nothing_new_and_output_reads_back() {
         .parquet_files()
         .into_iter()
         .map(|p| {
-            let m = std::fs::metadata(&p).expect("meta").modified().expect("mtime");
+            let m = std::fs::metadata(&p)
+                .expect("meta")
+                .modified()
+                .expect("mtime");
             (p, m)
         })
         .collect();
 
     let second = run_json(&env);
-    assert_eq!(statuses(&second), ["nothing_new", "nothing_new"], "{second:#}");
+    assert_eq!(
+        statuses(&second),
+        ["nothing_new", "nothing_new"],
+        "{second:#}"
+    );
     assert_eq!(env.releases(), releases, "the catalog is unchanged");
     let files_after: Vec<(PathBuf, std::time::SystemTime)> = env
         .parquet_files()
         .into_iter()
         .map(|p| {
-            let m = std::fs::metadata(&p).expect("meta").modified().expect("mtime");
+            let m = std::fs::metadata(&p)
+                .expect("meta")
+                .modified()
+                .expect("mtime");
             (p, m)
         })
         .collect();
     assert_eq!(files_before, files_after, "no file was rewritten");
 
     // Read back with the parquet crate, as a buyer would.
-    let contacts = env.parquet_files().into_iter().find(|p| p.to_string_lossy().contains("dataset=contacts")).expect("contacts file");
-    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&contacts).expect("open")).expect("parquet");
+    let contacts = env
+        .parquet_files()
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("dataset=contacts"))
+        .expect("contacts file");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&contacts).expect("open"))
+        .expect("parquet");
     let kv: HashMap<String, String> = builder
         .metadata()
         .file_metadata()
@@ -205,20 +269,43 @@ fn a_second_run_publishes_nothing_new_and_output_reads_back() {
         .iter()
         .filter_map(|kv| Some((kv.key.clone(), kv.value.clone()?)))
         .collect();
-    assert_eq!(kv.get("stackpro.policy_id").map(String::as_str), Some("default-v2"));
+    assert_eq!(
+        kv.get("stackpro.policy_id").map(String::as_str),
+        Some("default-v2")
+    );
     assert_eq!(kv.get("stackpro.k").map(String::as_str), Some("20"));
-    assert!(kv.get("stackpro.key_id").is_some_and(|k| k.starts_with("hmac-sha256:") && !k.contains(KEY)));
-    let columns: Vec<String> = builder.schema().fields().iter().map(|f| f.name().clone()).collect();
+    assert!(
+        kv.get("stackpro.key_id")
+            .is_some_and(|k| k.starts_with("hmac-sha256:") && !k.contains(KEY))
+    );
+    let columns: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     for forbidden in ["email", "name", "message", "user_agent", "tenant_id"] {
-        assert!(!columns.contains(&forbidden.to_string()), "{forbidden} was published: {columns:?}");
+        assert!(
+            !columns.contains(&forbidden.to_string()),
+            "{forbidden} was published: {columns:?}"
+        );
     }
     let rows: usize = builder
         .build()
         .expect("reader")
         .map(|b| {
             let b = b.expect("batch");
-            let hashes = b.column_by_name("email_hash").expect("email_hash").as_string::<i32>().clone();
-            assert!(hashes.iter().flatten().all(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit())));
+            let hashes = b
+                .column_by_name("email_hash")
+                .expect("email_hash")
+                .as_string::<i32>()
+                .clone();
+            assert!(
+                hashes
+                    .iter()
+                    .flatten()
+                    .all(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+            );
             b.num_rows()
         })
         .sum();
@@ -233,36 +320,59 @@ fn a_second_run_publishes_nothing_new_and_output_reads_back() {
     assert!(verify.contains("OK"), "{verify}");
 
     // SQL sees exactly the published rows.
-    let q = env.ok(&["query", "SELECT count(*) AS n FROM contacts WHERE tenant = 't-1'"]);
+    let q = env.ok(&[
+        "query",
+        "SELECT count(*) AS n FROM contacts WHERE tenant = 't-1'",
+    ]);
     assert!(q.contains(&format!("| {out}")), "{q}");
 }
 
 #[test]
 fn a_crash_before_the_catalog_entry_leaves_nothing_visible_and_the_next_run_completes_it() {
     let env = Env::new();
-    env.gen("contacts", "t-1", 2000, "a.ndjson", 0.0);
+    env.generate("contacts", "t-1", 2000, "a.ndjson", 0.0);
     env.grant("t-1", "contacts");
-    let crashed = env.cmd(&["run"]).env("STACKPRO_FAULT", "after-files").output().expect("run");
+    let crashed = env
+        .cmd(&["run"])
+        .env("STACKPRO_FAULT", "after-files")
+        .output()
+        .expect("run");
     assert!(!crashed.status.success(), "the fault must stop the process");
-    assert!(!env.parquet_files().is_empty(), "files were written before the crash");
+    assert!(
+        !env.parquet_files().is_empty(),
+        "files were written before the crash"
+    );
     assert!(env.releases().is_empty(), "nothing was published");
     let q = env.ok(&["query", "SELECT count(*) AS n FROM contacts"]);
-    assert!(!q.contains("| 1") && !q.contains("| 2"), "no rows visible: {q}");
+    assert!(
+        !q.contains("| 1") && !q.contains("| 2"),
+        "no rows visible: {q}"
+    );
 
     let rerun = run_json(&env);
     assert_eq!(statuses(&rerun), ["published"], "{rerun:#}");
     let releases = env.releases();
     assert_eq!(releases.len(), 1);
-    let release_dirs: std::collections::BTreeSet<PathBuf> =
-        env.parquet_files().iter().filter_map(|p| p.parent().map(Path::to_path_buf)).collect();
-    assert_eq!(release_dirs.len(), 1, "the rerun rewrote the same release: {release_dirs:?}");
-    assert!(env.ok(&["verify", env.path("curated").to_str().expect("utf8")]).contains("OK"));
+    let release_dirs: std::collections::BTreeSet<PathBuf> = env
+        .parquet_files()
+        .iter()
+        .filter_map(|p| p.parent().map(Path::to_path_buf))
+        .collect();
+    assert_eq!(
+        release_dirs.len(),
+        1,
+        "the rerun rewrote the same release: {release_dirs:?}"
+    );
+    assert!(
+        env.ok(&["verify", env.path("curated").to_str().expect("utf8")])
+            .contains("OK")
+    );
 }
 
 #[test]
 fn garbage_truncated_gzip_and_oversized_lines_are_quarantined_with_reasons() {
     let env = Env::new();
-    env.gen("contacts", "t-1", 2500, "good.ndjson", 0.05);
+    env.generate("contacts", "t-1", 2500, "good.ndjson", 0.05);
     let dir = env.path("raw/tenant=t-1/dataset=contacts/source=test/dt=2026-11-24");
     // A gzip object cut in the middle.
     let good = std::fs::read(dir.join("good.ndjson")).expect("good");
@@ -273,8 +383,14 @@ fn garbage_truncated_gzip_and_oversized_lines_are_quarantined_with_reasons() {
     // Garbage and an oversized line.
     let mut junk = File::create(dir.join("junk.ndjson")).expect("junk");
     writeln!(junk, "this is not json").expect("w");
-    writeln!(junk, "{{\"email\": \"a@b.io\", \"message\": \"{}\"}}", "x".repeat(3 << 20)).expect("w");
-    junk.write_all(b"{\"email\": \"\xff\xfe@b.io\"}\n").expect("w");
+    writeln!(
+        junk,
+        "{{\"email\": \"a@b.io\", \"message\": \"{}\"}}",
+        "x".repeat(3 << 20)
+    )
+    .expect("w");
+    junk.write_all(b"{\"email\": \"\xff\xfe@b.io\"}\n")
+        .expect("w");
     drop(junk);
     env.grant("t-1", "contacts");
 
@@ -284,8 +400,18 @@ fn garbage_truncated_gzip_and_oversized_lines_are_quarantined_with_reasons() {
     let quarantined = report["quarantined"].as_u64().expect("quarantined");
     let reasons = report["quarantine_reasons"].as_object().expect("reasons");
     let reason_text = serde_json::to_string(reasons).expect("json");
-    for expected in ["not valid JSON", "exceeds the limit", "invalid UTF-8", "truncated or corrupt", "invalid ip", "missing subject"] {
-        assert!(reason_text.contains(expected), "no `{expected}` among {reason_text}");
+    for expected in [
+        "not valid JSON",
+        "exceeds the limit",
+        "invalid UTF-8",
+        "truncated or corrupt",
+        "invalid ip",
+        "missing subject",
+    ] {
+        assert!(
+            reason_text.contains(expected),
+            "no `{expected}` among {reason_text}"
+        );
     }
     assert_eq!(
         report["records_in"].as_u64(),
@@ -301,34 +427,83 @@ fn garbage_truncated_gzip_and_oversized_lines_are_quarantined_with_reasons() {
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect();
     assert_eq!(lines.len() as u64, quarantined);
-    assert!(lines.iter().all(|l| l["reason"].is_string() && l["object"].is_string() && l["line"].is_u64()));
-    assert!(lines.iter().any(|l| l["raw_truncated"] == true), "the oversized line is kept, cut");
-    assert!(lines.iter().any(|l| l["raw_hex"].is_string()), "invalid UTF-8 is kept as hex");
-    assert!(env.ok(&["verify", env.path("curated").to_str().expect("utf8")]).contains("OK"));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["reason"].is_string() && l["object"].is_string() && l["line"].is_u64())
+    );
+    assert!(
+        lines.iter().any(|l| l["raw_truncated"] == true),
+        "the oversized line is kept, cut"
+    );
+    assert!(
+        lines.iter().any(|l| l["raw_hex"].is_string()),
+        "invalid UTF-8 is kept as hex"
+    );
+    assert!(
+        env.ok(&["verify", env.path("curated").to_str().expect("utf8")])
+            .contains("OK")
+    );
 }
 
 #[test]
 fn without_consent_nothing_is_published_and_raw_data_stays() {
     let env = Env::new();
-    env.gen("contacts", "t-9", 2000, "a.ndjson", 0.0);
+    env.generate("contacts", "t-9", 2000, "a.ndjson", 0.0);
     let summary = run_json(&env);
     assert_eq!(statuses(&summary), ["no_consent"]);
     assert!(env.parquet_files().is_empty());
-    assert!(env.path("raw/tenant=t-9/dataset=contacts/source=test/dt=2026-11-24/a.ndjson").exists());
-    env.ok(&["consent", "grant", "--tenant", "t-9", "--dataset", "contacts"]);
-    env.ok(&["consent", "revoke", "--tenant", "t-9", "--dataset", "contacts"]);
-    assert_eq!(statuses(&run_json(&env)), ["no_consent"], "a revoked consent is no consent");
+    assert!(
+        env.path("raw/tenant=t-9/dataset=contacts/source=test/dt=2026-11-24/a.ndjson")
+            .exists()
+    );
+    env.ok(&[
+        "consent",
+        "grant",
+        "--tenant",
+        "t-9",
+        "--dataset",
+        "contacts",
+    ]);
+    env.ok(&[
+        "consent",
+        "revoke",
+        "--tenant",
+        "t-9",
+        "--dataset",
+        "contacts",
+    ]);
+    assert_eq!(
+        statuses(&run_json(&env)),
+        ["no_consent"],
+        "a revoked consent is no consent"
+    );
 }
 
 #[test]
 fn too_few_people_withhold_the_release() {
     let env = Env::new();
     let out = env.path("raw/tenant=t-2/dataset=orders/source=test/dt=2026-11-24/few.ndjson");
-    env.ok(&["gen", "--dataset", "orders", "--records", "500", "--people", "10", "--tenant", "t-2", "--out", out.to_str().expect("utf8")]);
+    env.ok(&[
+        "gen",
+        "--dataset",
+        "orders",
+        "--records",
+        "500",
+        "--people",
+        "10",
+        "--tenant",
+        "t-2",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
     env.grant("t-2", "orders");
     let summary = run_json(&env);
     assert_eq!(statuses(&summary), ["withheld"], "{summary:#}");
-    assert!(env.parquet_files().is_empty(), "a withheld release writes no Parquet");
+    assert!(
+        env.parquet_files().is_empty(),
+        "a withheld release writes no Parquet"
+    );
     assert!(env.releases().is_empty());
     let metrics = std::fs::read_to_string(env.path("state/metrics.jsonl")).expect("metrics");
     assert!(metrics.contains("\"KAnonViolations\""), "{metrics}");
@@ -337,18 +512,40 @@ fn too_few_people_withhold_the_release() {
 #[test]
 fn misconfiguration_exits_2_with_a_clear_message() {
     let env = Env::new();
-    let out = env.cmd(&["run"]).env_remove("STACKPRO_HASH_KEY").output().expect("run");
+    let out = env
+        .cmd(&["run"])
+        .env_remove("STACKPRO_HASH_KEY")
+        .output()
+        .expect("run");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("STACKPRO_HASH_KEY"));
 
-    std::fs::write(env.path("bad.json"), r#"{"id":"p","k":20,"datasets":{"d":{"fields":[{"name":"a","action":"kep"}]}}}"#).expect("write");
-    let out = env.run(&["policy", "check", env.path("bad.json").to_str().expect("utf8")]);
+    std::fs::write(
+        env.path("bad.json"),
+        r#"{"id":"p","k":20,"datasets":{"d":{"fields":[{"name":"a","action":"kep"}]}}}"#,
+    )
+    .expect("write");
+    let out = env.run(&[
+        "policy",
+        "check",
+        env.path("bad.json").to_str().expect("utf8"),
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("datasets.d.fields[0].action"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("datasets.d.fields[0].action"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    let ok = env.ok(&["policy", "check", concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/default-v2.json")]);
+    let ok = env.ok(&[
+        "policy",
+        "check",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/default-v2.json"),
+    ]);
     assert!(ok.contains("default-v2") && ok.contains("quasi-identifier"));
-    for cmd in ["demo", "run", "consent", "gen", "policy", "verify", "releases", "query"] {
+    for cmd in [
+        "demo", "run", "consent", "gen", "policy", "verify", "releases", "query",
+    ] {
         let help = env.ok(&[cmd, "--help"]);
         assert!(help.contains("Usage"), "{cmd} --help");
     }
@@ -367,7 +564,10 @@ fn verify_fails_on_raw_identifiers_and_small_classes() {
     let write = |name: &str, zip: Vec<&str>, subject: Vec<String>, note: Vec<&str>| {
         let batch = RecordBatch::try_from_iter([
             ("zip", Arc::new(StringArray::from(zip)) as ArrayRef),
-            ("email_hash", Arc::new(StringArray::from(subject)) as ArrayRef),
+            (
+                "email_hash",
+                Arc::new(StringArray::from(subject)) as ArrayRef,
+            ),
             ("note", Arc::new(StringArray::from(note)) as ArrayRef),
         ])
         .expect("batch");
@@ -380,24 +580,50 @@ fn verify_fails_on_raw_identifiers_and_small_classes() {
             ]))
             .build();
         let path = env.path(&format!("{name}.parquet"));
-        let mut w = ArrowWriter::try_new(File::create(&path).expect("create"), batch.schema(), Some(props)).expect("writer");
+        let mut w = ArrowWriter::try_new(
+            File::create(&path).expect("create"),
+            batch.schema(),
+            Some(props),
+        )
+        .expect("writer");
         w.write(&batch).expect("write");
         w.close().expect("close");
         path
     };
     let n = 25;
-    let good = write("good", vec!["941**"; n], (0..n).map(|i| format!("s{i}")).collect(), vec!["pricing"; n]);
-    assert!(env.ok(&["verify", good.to_str().expect("utf8")]).contains("OK"));
+    let good = write(
+        "good",
+        vec!["941**"; n],
+        (0..n).map(|i| format!("s{i}")).collect(),
+        vec!["pricing"; n],
+    );
+    assert!(
+        env.ok(&["verify", good.to_str().expect("utf8")])
+            .contains("OK")
+    );
     // 25 rows but only 5 people: under k in distinct subjects.
-    let few = write("few", vec!["941**"; n], (0..n).map(|i| format!("s{}", i % 5)).collect(), vec!["pricing"; n]);
+    let few = write(
+        "few",
+        vec!["941**"; n],
+        (0..n).map(|i| format!("s{}", i % 5)).collect(),
+        vec!["pricing"; n],
+    );
     let out = env.run(&["verify", few.to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("5 distinct subjects"));
     let mut notes = vec!["pricing"; n];
     notes[3] = "reach me at ana.ruiz@example.com";
-    let leak = write("leak", vec!["941**"; n], (0..n).map(|i| format!("s{i}")).collect(), notes);
+    let leak = write(
+        "leak",
+        vec!["941**"; n],
+        (0..n).map(|i| format!("s{i}")).collect(),
+        notes,
+    );
     let out = env.run(&["verify", leak.to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("raw email") && !text.contains("ana.ruiz"), "the finding is named, the value is not: {text}");
+    assert!(
+        text.contains("raw email") && !text.contains("ana.ruiz"),
+        "the finding is named, the value is not: {text}"
+    );
 }
