@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use benches::{human_bytes, peak_rss_bytes};
-use catalog::{ConsentSetting, ConsentStore};
+use catalog::ConsentSetting;
 use pipeline::synth::{GenOptions, RawFormat, generate};
 use pipeline::worker::NoProgress;
 use pipeline::{Config, Worker};

@@ -453,7 +453,6 @@ fn pass1(
         }
     }
     spill_writer.finish()?;
-    drop(record_quarantine);
     if let Some(e) = io_error {
         return Err(e.into());
     }
