@@ -93,21 +93,10 @@ impl Env {
         serde_json::from_str(&self.ok(&["releases", "--json"])).expect("releases json")
     }
     fn parquet_files(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut stack = vec![self.path("curated")];
-        while let Some(d) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for e in entries {
-                let p = e.expect("entry").path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|e| e == "parquet") {
-                    out.push(p);
-                }
-            }
-        }
+        let mut out: Vec<PathBuf> = walk(&self.path("curated"))
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+            .collect();
         out.sort();
         out
     }
@@ -194,7 +183,10 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("read_dir") {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
             let p = e.expect("entry").path();
             if p.is_dir() {
                 stack.push(p);
