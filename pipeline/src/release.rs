@@ -220,7 +220,7 @@ pub async fn prepare(
         dt: partition.dt.clone(),
         key_id: ctx.hasher.key_id().to_string(),
         quarantine_reasons: staged.quarantine_reasons.clone(),
-        unknown_fields: staged.unknown_fields.iter().cloned().collect(),
+        unknown_fields: publishable_field_names(&staged.unknown_fields),
         inputs: objects.iter().map(|o| o.url.clone()).collect(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
@@ -305,6 +305,27 @@ pub async fn prepare(
         release: Some(release),
         table,
     })
+}
+
+/// Unknown input field names as they may appear in the (published) report: producers are
+/// untrusted, so a key that is not a plain identifier, or that looks like an email, phone or
+/// IP, is never echoed; it is counted instead.
+fn publishable_field_names(names: &BTreeSet<String>) -> Vec<String> {
+    let plain = |n: &str| {
+        !n.is_empty()
+            && n.len() <= 64
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+            && policies::pii::find_pii(n).is_none()
+    };
+    let mut out: Vec<String> = names.iter().filter(|n| plain(n)).cloned().collect();
+    let hidden = names.len() - out.len();
+    if hidden > 0 {
+        out.push(format!(
+            "({hidden} field names withheld: not plain identifiers)"
+        ));
+    }
+    out
 }
 
 /// A `Read` that reports how many bytes passed through it.
@@ -643,4 +664,24 @@ async fn upload_file(to: &Location, path: &Path, file: &std::path::Path) -> Resu
     tokio::io::copy(&mut src, &mut dst).await?;
     tokio::io::AsyncWriteExt::shutdown(&mut dst).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_names_from_producers_never_leak_identifiers() {
+        let names: BTreeSet<String> = ["extra", "ana.ruiz@example.com", "4155550134", "utm_source"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            publishable_field_names(&names),
+            [
+                "extra",
+                "utm_source",
+                "(2 field names withheld: not plain identifiers)"
+            ]
+        );
+    }
 }

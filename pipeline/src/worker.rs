@@ -4,7 +4,6 @@
 //! without consent for a dataset is skipped with a logged reason and its raw data is left
 //! untouched. A withheld release consumes nothing, so later data can complete it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,12 +13,12 @@ use catalog::{
 use policies::{Outcome, Policy, ReleaseReport};
 use serde::Serialize;
 
+use crate::Result;
 use crate::config::{Config, env};
 use crate::location::Location;
 use crate::metrics::{JsonLinesMetrics, MetricsSink, release_datapoints};
 use crate::release::{self, ReleaseContext};
 use crate::sources::{self, Ignored, PartitionKey, RawObject};
-use crate::{Error, Result};
 
 /// What happened to one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -185,8 +184,8 @@ impl Worker {
         progress.start(plan.len(), bytes);
 
         let progress_ref: &dyn Progress = progress;
-        // SAFETY of lifetimes: the callback only lives for this run; an Arc'd shim forwards
-        // byte counts to the caller's progress through a channel-free atomic.
+        // Readers run on blocking threads; they add to an atomic that a ticker forwards to
+        // the caller's progress every 100 ms.
         let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let ctx = ReleaseContext {
             policy: self.policy.clone(),
@@ -328,34 +327,5 @@ impl Worker {
             tracing::error!(partition = %key, error = %e, "could not emit release metrics");
         }
         Ok((status, prepared.report))
-    }
-
-    /// Releases by dataset, for listings.
-    pub async fn releases_by_dataset(&self) -> Result<BTreeMap<String, Vec<catalog::Release>>> {
-        let mut out: BTreeMap<String, Vec<catalog::Release>> = BTreeMap::new();
-        for r in self
-            .catalog
-            .releases(&catalog::ReleaseFilter::default())
-            .await?
-        {
-            out.entry(r.dataset.clone()).or_default().push(r);
-        }
-        Ok(out)
-    }
-}
-
-impl From<Error> for PartitionResult {
-    fn from(e: Error) -> Self {
-        PartitionResult {
-            partition: PartitionKey {
-                dataset: String::new(),
-                tenant: String::new(),
-                dt: String::new(),
-            },
-            status: Status::Failed,
-            objects: 0,
-            report: None,
-            message: Some(e.to_string()),
-        }
     }
 }

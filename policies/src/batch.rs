@@ -195,8 +195,7 @@ impl<'a> BatchBuilder<'a> {
                         self.qi_cells.push(v);
                         continue;
                     }
-                    Err(e) if rule.on_invalid == OnInvalid::Null => {
-                        let _ = e;
+                    Err(_) if rule.on_invalid == OnInvalid::Null => {
                         self.qi_cells.push(None);
                         continue;
                     }
