@@ -64,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let before = peak_rss_bytes();
     let (elapsed, summary) = runtime.block_on(async {
-        let worker = Worker::open(config)?;
+        let worker = Worker::open(config).await?;
         worker
             .consent
             .set_consent(&ConsentSetting {

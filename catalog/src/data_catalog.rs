@@ -65,4 +65,18 @@ pub trait DataCatalog: Send + Sync + std::fmt::Debug {
     /// its ledger rows so its raw objects are never released again. Returns
     /// whether the release existed.
     async fn remove_release(&self, release_id: &str) -> Result<bool>;
+
+    /// Completes publishes that committed but stopped before every projection of the
+    /// release was written (on AWS: the Glue partitions and Lake Formation tags). Workers
+    /// call it before planning. Returns how many releases it completed. Backends whose
+    /// publish is a single transaction have nothing to do.
+    async fn reconcile(&self) -> Result<u64> {
+        Ok(0)
+    }
+
+    /// The most raw objects one release may consume, if the backend has a limit (a
+    /// DynamoDB transaction holds 100 items); the worker splits larger partitions.
+    fn max_inputs_per_release(&self) -> Option<usize> {
+        None
+    }
 }

@@ -21,6 +21,14 @@ pub enum Error {
     /// that already belongs to another release. Nothing was written.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An AWS service call failed (only with the `aws` feature). `retryable` is set for
+    /// throttling, timeouts and 5xx answers.
+    #[error("aws {service}: {message}")]
+    Aws {
+        service: &'static str,
+        message: String,
+        retryable: bool,
+    },
     /// The request or the stored data is malformed: a missing table, a value out
     /// of range, a row that does not decode. Nothing was written.
     #[error("invalid: {0}")]
@@ -40,6 +48,7 @@ impl Error {
                 e.sqlite_error_code(),
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
+            Self::Aws { retryable, .. } => *retryable,
             _ => false,
         }
     }

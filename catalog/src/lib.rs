@@ -3,8 +3,9 @@
 //!
 //! Each concern is a small trait — [`DataCatalog`], [`ConsentStore`] — with an
 //! embedded SQLite implementation beside it ([`SqliteCatalog`],
-//! [`SqliteConsentStore`]); AWS implementations (Glue, DynamoDB) will follow
-//! behind the `aws` feature and pass the same [`conformance`] suites.
+//! [`SqliteConsentStore`]) and an AWS one behind the `aws` feature (`aws::GlueCatalog`:
+//! Glue tables and partitions, Lake Formation tags, a DynamoDB ledger;
+//! `aws::DynamoConsentStore`). Both pass the same [`conformance`] suites.
 //!
 //! # Guarantees
 //!
@@ -36,6 +37,9 @@
 //! # }
 //! ```
 
+#[cfg(feature = "aws")]
+pub mod aws;
+pub mod aws_settings;
 pub mod conformance;
 pub mod consent;
 pub mod data_catalog;
@@ -43,6 +47,7 @@ pub mod error;
 pub mod model;
 pub mod sqlite;
 
+pub use aws_settings::{AwsSettings, Backend};
 pub use consent::*;
 pub use data_catalog::*;
 pub use error::{Error, Result};

@@ -12,7 +12,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// The Hive-style partition keys of every curated dataset, outermost first,
@@ -159,6 +163,73 @@ impl Release {
             (release.to_owned(), self.release_id.clone()),
         ]
     }
+}
+
+impl TableSchema {
+    /// Rejects schemas Glue would reject (empty or repeated names, a column named like a
+    /// partition key), before any backend is touched.
+    pub fn validate(&self) -> Result<()> {
+        let schema = self;
+        path_segment("dataset", &schema.dataset)?;
+        let mut seen = HashSet::new();
+        let names = schema
+            .columns
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain(schema.partition_keys.iter().map(String::as_str));
+        for name in names {
+            if name.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "table {}: empty column or partition key name",
+                    schema.dataset
+                )));
+            }
+            if !seen.insert(name) {
+                return Err(Error::Invalid(format!(
+                    "table {}: column or partition key {name:?} appears twice",
+                    schema.dataset
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Release {
+    /// Rejects malformed releases (see [`DataCatalog::publish_release`](crate::DataCatalog::publish_release)),
+    /// before any backend is touched.
+    pub fn validate(&self) -> Result<()> {
+        let release = self;
+        path_segment("release_id", &release.release_id)?;
+        path_segment("dataset", &release.dataset)?;
+        path_segment("tenant", &release.tenant)?;
+        let dt_ok =
+            release.dt.len() == 10 && NaiveDate::parse_from_str(&release.dt, "%Y-%m-%d").is_ok();
+        if !dt_ok {
+            return Err(Error::Invalid(format!(
+                "release {}: dt {:?} is not YYYY-MM-DD",
+                release.release_id, release.dt
+            )));
+        }
+        let mut seen = HashSet::new();
+        if let Some(dup) = release.inputs.iter().find(|input| !seen.insert(&input.key)) {
+            return Err(Error::Invalid(format!(
+                "release {}: input {} is listed twice",
+                release.release_id, dup.key
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A partition value becomes a path segment (`tenant=…/`): non-empty, no `/`.
+fn path_segment(what: &str, value: &str) -> Result<()> {
+    if value.is_empty() || value.contains('/') {
+        return Err(Error::Invalid(format!(
+            "{what} {value:?} must be a non-empty path segment without '/'"
+        )));
+    }
+    Ok(())
 }
 
 /// Which releases to list; `None` fields match everything.

@@ -72,6 +72,15 @@ enum Command {
     Releases(ReleasesArgs),
     /// Run SQL over the published releases (each dataset is a table).
     Query(QueryArgs),
+    /// Create or update every AWS resource the configuration names (buckets with
+    /// versioning, SSE-KMS and lifecycle rules; Glue database; LF-tag keys; DynamoDB
+    /// tables). Idempotent. Needs the `aws` feature.
+    Setup(SetupArgs),
+    /// Retention: remove what the policy's ages say has expired.
+    Retention {
+        #[command(subcommand)]
+        action: RetentionAction,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -87,8 +96,9 @@ struct DemoArgs {
     seed: u64,
 }
 
+/// The object roots and policy a command works on (flags override the configuration).
 #[derive(Args, Debug)]
-struct RunArgs {
+struct RootArgs {
     /// Raw records root (folder, file:// or s3:// URL).
     #[arg(long, env = env::RAW)]
     raw: Option<String>,
@@ -101,7 +111,58 @@ struct RunArgs {
     /// Policy document (default: the bundled default-v2).
     #[arg(long, env = env::POLICY)]
     policy: Option<PathBuf>,
+}
+
+impl RootArgs {
+    fn apply(&self, config: &mut Config) {
+        if let Some(v) = &self.raw {
+            config.raw = v.clone();
+        }
+        if let Some(v) = &self.curated {
+            config.curated = v.clone();
+        }
+        if let Some(v) = &self.quarantine {
+            config.quarantine = v.clone();
+        }
+        if let Some(v) = &self.policy {
+            config.policy = Some(v.clone());
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    #[command(flatten)]
+    roots: RootArgs,
     /// Print the run summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct SetupArgs {
+    #[command(flatten)]
+    roots: RootArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum RetentionAction {
+    /// Delete raw and quarantined objects past `retention.raw_days` and releases past
+    /// `retention.curated_days` (catalog entry, then files), and report what was removed.
+    Sweep(SweepArgs),
+}
+
+#[derive(Args, Debug)]
+struct SweepArgs {
+    #[command(flatten)]
+    roots: RootArgs,
+    /// Only report what would be removed.
+    #[arg(long)]
+    dry_run: bool,
+    /// Judge ages as of this day instead of now (preview a future sweep with --dry-run).
+    #[arg(long)]
+    as_of: Option<chrono::NaiveDate>,
+    /// Print the report as JSON on stdout.
     #[arg(long)]
     json: bool,
 }
@@ -256,18 +317,7 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Demo(args) => demo_cmd(&cli, args).await,
         Command::Run(args) => {
             let mut config = load_config(&cli)?;
-            if let Some(v) = &args.raw {
-                config.raw = v.clone();
-            }
-            if let Some(v) = &args.curated {
-                config.curated = v.clone();
-            }
-            if let Some(v) = &args.quarantine {
-                config.quarantine = v.clone();
-            }
-            if let Some(v) = &args.policy {
-                config.policy = Some(v.clone());
-            }
+            args.roots.apply(&mut config);
             // Refuse before touching anything when no key is configured.
             config.hasher()?;
             run_cmd(config, args.json).await
@@ -280,6 +330,18 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Verify(args) => verify_cmd(args),
         Command::Releases(args) => releases_cmd(&cli, args).await,
         Command::Query(args) => query_cmd(&cli, args).await,
+        Command::Setup(args) => {
+            let mut config = load_config(&cli)?;
+            args.roots.apply(&mut config);
+            setup_cmd(config).await
+        }
+        Command::Retention {
+            action: RetentionAction::Sweep(args),
+        } => {
+            let mut config = load_config(&cli)?;
+            args.roots.apply(&mut config);
+            sweep_cmd(config, args).await
+        }
     }
 }
 
@@ -315,7 +377,7 @@ fn progress_bar() -> Bar {
 }
 
 async fn run_cmd(config: Config, json: bool) -> Result<ExitCode, Failure> {
-    let worker = Worker::open(config)?;
+    let worker = Worker::open(config).await?;
     let bar = progress_bar();
     let summary = worker.run(&bar).await?;
     if json {
@@ -401,7 +463,7 @@ async fn demo_cmd(cli: &Cli, args: &DemoArgs) -> Result<ExitCode, Failure> {
         demo::TENANTS.len(),
         config.raw
     );
-    let worker = Worker::open(config.clone())?;
+    let worker = Worker::open(config.clone()).await?;
     demo::grant_consents(worker.consent.as_ref()).await?;
     println!("Granted consent (t-0100 has not consented to contacts: it will be skipped).");
     let bar = progress_bar();
@@ -454,7 +516,7 @@ async fn demo_cmd(cli: &Cli, args: &DemoArgs) -> Result<ExitCode, Failure> {
 
 async fn consent_cmd(cli: &Cli, action: &ConsentAction) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
-    let (_, consent) = pipeline::worker::open_state(&config)?;
+    let consent = pipeline::Backends::connect(&config).await?.consent;
     let set = |args: &ConsentArgs, granted: bool| ConsentSetting {
         tenant: args.tenant.clone(),
         dataset: args.dataset.clone(),
@@ -639,7 +701,7 @@ fn verify_cmd(args: &VerifyArgs) -> Result<ExitCode, Failure> {
 
 async fn releases_cmd(cli: &Cli, args: &ReleasesArgs) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
-    let (catalog, _) = pipeline::worker::open_state(&config)?;
+    let catalog = pipeline::Backends::connect(&config).await?.catalog;
     let releases = catalog
         .releases(&ReleaseFilter {
             dataset: args.dataset.clone(),
@@ -688,8 +750,99 @@ async fn releases_cmd(cli: &Cli, args: &ReleasesArgs) -> Result<ExitCode, Failur
 
 async fn query_cmd(cli: &Cli, args: &QueryArgs) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
-    let (catalog, _) = pipeline::worker::open_state(&config)?;
+    let catalog = pipeline::Backends::connect(&config).await?.catalog;
     let batches = pipeline::query::sql(Arc::clone(&catalog), &args.sql).await?;
     println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "aws")]
+async fn setup_cmd(config: Config) -> Result<ExitCode, Failure> {
+    let steps = pipeline::aws::setup(&config).await?;
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["resource", "change"]);
+    for s in &steps {
+        table.add_row([s.resource.clone(), s.change.to_string()]);
+    }
+    println!("{table}");
+    let changed = steps
+        .iter()
+        .filter(|s| s.change != catalog::aws::Change::Unchanged)
+        .count();
+    println!("{} resources, {changed} changed", steps.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "aws"))]
+async fn setup_cmd(_config: Config) -> Result<ExitCode, Failure> {
+    Err(pipeline::Error::Config(
+        "`stackpro setup` creates AWS resources and needs a build with the `aws` feature \
+         (cargo build --features aws); the embedded default needs no setup"
+            .into(),
+    )
+    .into())
+}
+
+async fn sweep_cmd(config: Config, args: &SweepArgs) -> Result<ExitCode, Failure> {
+    let now = match args.as_of {
+        Some(day) => day
+            .and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc())
+            .context("--as-of is out of range")?,
+        None => chrono::Utc::now(),
+    };
+    let worker = Worker::open(config).await?;
+    let report = pipeline::retention::sweep(&worker, now, args.dry_run).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    let mut table = Table::new();
+    table
+        .load_preset(UTF8_FULL_CONDENSED)
+        .set_header(["kind", "what", "age reference"]);
+    for (kind, list) in [
+        ("raw", &report.raw),
+        ("quarantine", &report.quarantine),
+        ("curated (no release)", &report.curated_orphans),
+    ] {
+        for o in list {
+            table.add_row([
+                kind.to_string(),
+                o.url.clone(),
+                o.last_modified
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ]);
+        }
+    }
+    for r in &report.releases {
+        table.add_row([
+            "release".to_string(),
+            format!(
+                "{} ({} {} {}, {} files)",
+                r.release_id, r.dataset, r.tenant, r.dt, r.files
+            ),
+            r.published_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        ]);
+    }
+    if table.row_count() > 0 {
+        println!("{table}");
+    }
+    println!(
+        "{verb}: {} raw objects, {} quarantined objects, {} releases, {} unowned curated objects ({} bytes of objects)",
+        report.raw.len(),
+        report.quarantine.len(),
+        report.releases.len(),
+        report.curated_orphans.len(),
+        report.bytes()
+    );
     Ok(ExitCode::SUCCESS)
 }

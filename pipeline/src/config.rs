@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use catalog::{AwsSettings, Backend};
 use policies::KeyedHasher;
 use serde::Deserialize;
 
@@ -24,6 +25,8 @@ pub mod env {
     pub const HASH_KEY: &str = "STACKPRO_HASH_KEY";
     pub const HASH_KEY_FILE: &str = "STACKPRO_HASH_KEY_FILE";
     pub const MAX_LINE_BYTES: &str = "STACKPRO_MAX_LINE_BYTES";
+    /// `embedded` (SQLite, the default) or `aws` (Glue, Lake Formation, DynamoDB, CloudWatch).
+    pub const BACKEND: &str = "STACKPRO_BACKEND";
     /// Test-only fault injection: `after-files` aborts the process after a release's files
     /// are written and before its catalog entry, to prove atomic publish.
     pub const FAULT: &str = "STACKPRO_FAULT";
@@ -54,6 +57,11 @@ pub struct Config {
     pub max_rows_per_file: usize,
     /// Per-dataset input settings.
     pub datasets: BTreeMap<String, DatasetConfig>,
+    /// Where the catalog, control plane and metrics live: `embedded` or `aws`.
+    pub backend: Backend,
+    /// Names and endpoint of the AWS resources (used by `s3://` locations and the `aws`
+    /// backend).
+    pub aws: AwsSettings,
 }
 
 /// Input settings of one dataset.
@@ -83,6 +91,8 @@ impl Default for Config {
             max_line_bytes: 1 << 20,
             max_rows_per_file: 1_000_000,
             datasets: BTreeMap::new(),
+            backend: Backend::Embedded,
+            aws: AwsSettings::default(),
         }
     }
 }
@@ -135,6 +145,18 @@ impl Config {
         if let Some(v) = get(env::HASH_KEY_FILE) {
             self.hash_key_file = Some(v.into());
         }
+        if let Some(v) = get(env::BACKEND) {
+            self.backend = match v.as_str() {
+                "embedded" => Backend::Embedded,
+                "aws" => Backend::Aws,
+                other => {
+                    return Err(Error::Config(format!(
+                        "{}={other:?}: expected `embedded` or `aws`",
+                        env::BACKEND
+                    )));
+                }
+            };
+        }
         if let Some(v) = get(env::MAX_LINE_BYTES) {
             self.max_line_bytes = v.parse().map_err(|_| {
                 Error::Config(format!("{}={v:?} is not a byte count", env::MAX_LINE_BYTES))
@@ -145,6 +167,12 @@ impl Config {
 
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<()> {
+        if self.backend == Backend::Aws && !cfg!(feature = "aws") {
+            return Err(Error::Config(
+                "backend = \"aws\" needs a build with the `aws` feature (cargo build --features aws)"
+                    .into(),
+            ));
+        }
         if self.max_line_bytes < 256 {
             return Err(Error::Config("max_line_bytes must be at least 256".into()));
         }

@@ -9,7 +9,11 @@
 //!
 //! [`query`] exposes published releases to DataFusion SQL, [`verify`] re-checks published
 //! files from scratch, [`synth`] makes realistic raw data and [`demo`] ties it together.
+//! [`retention`] sweeps expired objects and releases; with the `aws` feature, `aws` adds
+//! `s3://` locations, CloudWatch metrics and `stackpro setup`.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -17,6 +21,7 @@ pub mod location;
 pub mod metrics;
 pub mod query;
 pub mod release;
+pub mod retention;
 pub mod sources;
 pub mod synth;
 pub mod verify;
@@ -24,4 +29,4 @@ pub mod worker;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use worker::{RunSummary, Status, Worker};
+pub use worker::{Backends, RunSummary, Status, Worker};

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use catalog::{
-    ConsentStore, ConsentStoreExt, DataCatalog, PublishOutcome, SqliteCatalog, SqliteConsentStore,
+    Backend, ConsentStore, ConsentStoreExt, DataCatalog, PublishOutcome, SqliteCatalog,
+    SqliteConsentStore,
 };
 use policies::{Outcome, Policy, ReleaseReport};
 use serde::Serialize;
@@ -119,23 +120,63 @@ pub struct Worker {
     pub metrics: Arc<dyn MetricsSink>,
 }
 
-/// Opens the embedded catalog and control plane of a state folder.
-pub fn open_state(config: &Config) -> Result<(Arc<dyn DataCatalog>, Arc<dyn ConsentStore>)> {
-    let catalog = SqliteCatalog::open_in_state_dir(&config.state)?;
-    let consent = SqliteConsentStore::open_in_state_dir(&config.state)?;
-    Ok((Arc::new(catalog), Arc::new(consent)))
+/// The catalog, control plane and metrics sink the configuration selects.
+#[derive(Debug, Clone)]
+pub struct Backends {
+    pub catalog: Arc<dyn DataCatalog>,
+    pub consent: Arc<dyn ConsentStore>,
+    pub metrics: Arc<dyn MetricsSink>,
+}
+
+impl Backends {
+    /// Embedded: SQLite files in the state folder and a JSON-lines metrics file. AWS: Glue
+    /// + Lake Formation + DynamoDB and CloudWatch (needs the `aws` feature).
+    pub async fn connect(config: &Config) -> Result<Self> {
+        match config.backend {
+            Backend::Embedded => {
+                let catalog = SqliteCatalog::open_in_state_dir(&config.state)?;
+                let consent = SqliteConsentStore::open_in_state_dir(&config.state)?;
+                Ok(Self {
+                    catalog: Arc::new(catalog),
+                    consent: Arc::new(consent),
+                    metrics: Arc::new(JsonLinesMetrics::new(config.metrics_path())),
+                })
+            }
+            #[cfg(feature = "aws")]
+            Backend::Aws => {
+                let sdk = catalog::aws::sdk_config(&config.aws).await;
+                Ok(Self {
+                    catalog: Arc::new(catalog::aws::GlueCatalog::new(&sdk, &config.aws)),
+                    consent: Arc::new(catalog::aws::DynamoConsentStore::new(
+                        catalog::aws::DynamoDbClient::new(&sdk),
+                        &config.aws.consent_table,
+                    )),
+                    metrics: Arc::new(crate::aws::CloudWatchMetrics::new(&sdk)),
+                })
+            }
+            #[cfg(not(feature = "aws"))]
+            Backend::Aws => Err(crate::Error::Config(
+                "backend = \"aws\" needs a build with the `aws` feature (cargo build --features aws)"
+                    .into(),
+            )),
+        }
+    }
 }
 
 impl Worker {
     /// Opens every backend the configuration names.
-    pub fn open(config: Config) -> Result<Self> {
+    pub async fn open(config: Config) -> Result<Self> {
         let policy = Arc::new(config.load_policy()?);
-        let (catalog, consent) = open_state(&config)?;
+        let Backends {
+            catalog,
+            consent,
+            metrics,
+        } = Backends::connect(&config).await?;
         Ok(Self {
-            raw: Location::parse(&config.raw)?,
-            curated: Location::parse(&config.curated)?,
-            quarantine: Location::parse(&config.quarantine)?,
-            metrics: Arc::new(JsonLinesMetrics::new(config.metrics_path())),
+            raw: Location::open(&config.raw, &config.aws)?,
+            curated: Location::open(&config.curated, &config.aws)?,
+            quarantine: Location::open(&config.quarantine, &config.aws)?,
+            metrics,
             policy,
             catalog,
             consent,
@@ -147,6 +188,13 @@ impl Worker {
     /// summary (and make the CLI exit non-zero); configuration errors stop the run.
     pub async fn run(&self, progress: &dyn Progress) -> Result<RunSummary> {
         let hasher = self.config.hasher()?;
+        let completed = self.catalog.reconcile().await?;
+        if completed > 0 {
+            tracing::info!(
+                releases = completed,
+                "completed publishes interrupted after their commit"
+            );
+        }
         let (partitions, ignored) = sources::list_raw(&self.raw).await?;
         for i in &ignored {
             tracing::warn!(object = %i.url, reason = %i.reason, "ignored raw object");
@@ -175,7 +223,15 @@ impl Worker {
                 });
                 continue;
             }
-            plan.push((key, pending));
+            // Backends with a per-release input limit get the partition in several releases.
+            let per_release = self.catalog.max_inputs_per_release().unwrap_or(usize::MAX);
+            if pending.len() > per_release {
+                for chunk in pending.chunks(per_release) {
+                    plan.push((key.clone(), chunk.to_vec()));
+                }
+            } else {
+                plan.push((key, pending));
+            }
         }
         let bytes: u64 = plan
             .iter()

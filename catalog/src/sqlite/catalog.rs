@@ -8,11 +8,10 @@
 //!   It has no foreign key to `releases` on purpose: its rows outlive
 //!   their release, so retention never makes a raw object releasable again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 
 use async_trait::async_trait;
-use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::{Db, Schema, format_time, get, get_json, get_time, get_u32, get_u64, to_i64};
@@ -131,7 +130,7 @@ impl SqliteCatalog {
 #[async_trait]
 impl DataCatalog for SqliteCatalog {
     async fn upsert_table(&self, schema: &TableSchema) -> Result<()> {
-        validate_table(schema)?;
+        schema.validate()?;
         let schema = schema.clone();
         self.db.call(move |conn| upsert_table(conn, &schema)).await
     }
@@ -151,7 +150,7 @@ impl DataCatalog for SqliteCatalog {
     }
 
     async fn publish_release(&self, release: &Release) -> Result<PublishOutcome> {
-        validate_release(release)?;
+        release.validate()?;
         let release = release.clone();
         self.db.call(move |conn| publish(conn, &release)).await
     }
@@ -213,65 +212,6 @@ impl DataCatalog for SqliteCatalog {
             })
             .await
     }
-}
-
-/// Rejects schemas Glue would reject, before touching the database.
-fn validate_table(schema: &TableSchema) -> Result<()> {
-    path_segment("dataset", &schema.dataset)?;
-    let mut seen = HashSet::new();
-    let names = schema
-        .columns
-        .iter()
-        .map(|c| c.name.as_str())
-        .chain(schema.partition_keys.iter().map(String::as_str));
-    for name in names {
-        if name.is_empty() {
-            return Err(Error::Invalid(format!(
-                "table {}: empty column or partition key name",
-                schema.dataset
-            )));
-        }
-        if !seen.insert(name) {
-            return Err(Error::Invalid(format!(
-                "table {}: column or partition key {name:?} appears twice",
-                schema.dataset
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Rejects malformed releases, before touching the database.
-fn validate_release(release: &Release) -> Result<()> {
-    path_segment("release_id", &release.release_id)?;
-    path_segment("dataset", &release.dataset)?;
-    path_segment("tenant", &release.tenant)?;
-    let dt_ok =
-        release.dt.len() == 10 && NaiveDate::parse_from_str(&release.dt, "%Y-%m-%d").is_ok();
-    if !dt_ok {
-        return Err(Error::Invalid(format!(
-            "release {}: dt {:?} is not YYYY-MM-DD",
-            release.release_id, release.dt
-        )));
-    }
-    let mut seen = HashSet::new();
-    if let Some(dup) = release.inputs.iter().find(|input| !seen.insert(&input.key)) {
-        return Err(Error::Invalid(format!(
-            "release {}: input {} is listed twice",
-            release.release_id, dup.key
-        )));
-    }
-    Ok(())
-}
-
-/// A partition value becomes a path segment (`tenant=…/`): non-empty, no `/`.
-fn path_segment(what: &str, value: &str) -> Result<()> {
-    if value.is_empty() || value.contains('/') {
-        return Err(Error::Invalid(format!(
-            "{what} {value:?} must be a non-empty path segment without '/'"
-        )));
-    }
-    Ok(())
 }
 
 fn upsert_table(conn: &Connection, schema: &TableSchema) -> Result<()> {

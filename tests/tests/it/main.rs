@@ -10,6 +10,10 @@ use std::process::{Command, Output};
 use arrow::array::AsArray;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+#[cfg(feature = "aws")]
+mod aws;
+mod retention;
+
 const KEY: &str = "e2e-test-key-0123456789abcdef";
 
 /// The `stackpro` binary built beside this test (cargo test --workspace builds it).
@@ -48,6 +52,7 @@ impl Env {
             .env("STACKPRO_QUARANTINE", self.path("quarantine"))
             .env("STACKPRO_HASH_KEY", KEY)
             .env_remove("STACKPRO_CONFIG")
+            .env_remove("STACKPRO_BACKEND")
             .env_remove("STACKPRO_FAULT")
             .env_remove("RUST_LOG");
         c

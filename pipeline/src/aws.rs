@@ -1,0 +1,533 @@
+//! AWS pieces of the worker (feature `aws`): `s3://` locations through `object_store` with
+//! credentials from the standard AWS chain, the CloudWatch metrics sink, and `stackpro
+//! setup`, which creates or updates every AWS resource idempotently.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use aws_config::SdkConfig;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
+use aws_sdk_s3::types::{
+    BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus,
+    CreateBucketConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
+    LifecycleRuleFilter, NoncurrentVersionExpiration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    VersioningConfiguration,
+};
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+use catalog::AwsSettings;
+use catalog::aws::{Change, DynamoConsentStore, GlueCatalog};
+use object_store::CredentialProvider;
+use object_store::aws::{AmazonS3Builder, AwsCredential};
+use tokio::sync::{Mutex, OnceCell};
+
+use crate::location::Location;
+use crate::metrics::{Datapoint, MetricsSink};
+use crate::{Config, Error, Result};
+
+fn aws_error(service: &str, op: &str, e: impl std::error::Error) -> Error {
+    Error::Config(format!("aws {service} {op}: {}", DisplayErrorContext(&e)))
+}
+
+/// `bucket` and key prefix (no leading or trailing `/`) of an `s3://` URL.
+pub fn split_s3_url(url: &str) -> Result<(String, String)> {
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| Error::Config(format!("`{url}` is not an s3:// URL")))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(Error::Config(format!("`{url}`: no bucket name")));
+    }
+    Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
+}
+
+/// An `s3://bucket[/prefix]` location. Region and endpoint come from the settings (or
+/// the environment); path-style requests, so emulators and dotted bucket names work.
+pub fn s3_location(url: &str, settings: &AwsSettings) -> Result<Location> {
+    let (bucket, prefix) = split_s3_url(url)?;
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(&bucket)
+        .with_virtual_hosted_style_request(false)
+        .with_credentials(Arc::new(SdkCredentials::default()));
+    if let Some(region) = settings
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+    {
+        builder = builder.with_region(region);
+    }
+    if let Some(endpoint) = settings.effective_endpoint() {
+        builder = builder
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_endpoint(endpoint);
+    }
+    let store: Arc<dyn object_store::ObjectStore> = Arc::new(builder.build()?);
+    let store: Arc<dyn object_store::ObjectStore> = if prefix.is_empty() {
+        store
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(
+            store,
+            object_store::path::Path::from(prefix.as_str()),
+        ))
+    };
+    let url = if prefix.is_empty() {
+        format!("s3://{bucket}")
+    } else {
+        format!("s3://{bucket}/{prefix}")
+    };
+    Ok(Location {
+        store,
+        url,
+        local_dir: None,
+    })
+}
+
+/// Bridges the AWS SDK's default credential chain (environment, profile, SSO, web
+/// identity, ECS and instance roles) into `object_store`, which on its own reads only a
+/// subset of it. Credentials are cached until five minutes before they expire.
+#[derive(Debug, Default)]
+struct SdkCredentials {
+    chain: OnceCell<aws_config::default_provider::credentials::DefaultCredentialsChain>,
+    cached: Mutex<Option<(Arc<AwsCredential>, Option<SystemTime>)>>,
+}
+
+#[async_trait]
+impl CredentialProvider for SdkCredentials {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        let mut cached = self.cached.lock().await;
+        if let Some((cred, expiry)) = cached.as_ref() {
+            let fresh = expiry.is_none_or(|t| t > SystemTime::now() + Duration::from_secs(300));
+            if fresh {
+                return Ok(Arc::clone(cred));
+            }
+        }
+        let chain = self
+            .chain
+            .get_or_init(|| async {
+                aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+                    .build()
+                    .await
+            })
+            .await;
+        let creds =
+            chain
+                .provide_credentials()
+                .await
+                .map_err(|e| object_store::Error::Generic {
+                    store: "S3",
+                    source: Box::new(e),
+                })?;
+        let cred = Arc::new(AwsCredential {
+            key_id: creds.access_key_id().to_owned(),
+            secret_key: creds.secret_access_key().to_owned(),
+            token: creds.session_token().map(str::to_owned),
+        });
+        *cached = Some((Arc::clone(&cred), creds.expiry()));
+        Ok(cred)
+    }
+}
+
+/// CloudWatch `PutMetricData`, batched within the API limits (1,000 datums per call).
+#[derive(Debug, Clone)]
+pub struct CloudWatchMetrics {
+    client: aws_sdk_cloudwatch::Client,
+}
+
+impl CloudWatchMetrics {
+    /// Datums per `PutMetricData` call (the API allows 1,000 and 1 MB; ours are small).
+    pub const BATCH: usize = 1000;
+
+    pub fn new(sdk: &SdkConfig) -> Self {
+        Self {
+            client: aws_sdk_cloudwatch::Client::new(sdk),
+        }
+    }
+}
+
+fn datum(d: &Datapoint) -> Result<MetricDatum> {
+    let timestamp = aws_smithy_types::DateTime::from_str(
+        &d.timestamp,
+        aws_smithy_types::date_time::Format::DateTime,
+    )
+    .map_err(|e| Error::Config(format!("metric timestamp {:?}: {e}", d.timestamp)))?;
+    Ok(MetricDatum::builder()
+        .metric_name(&d.name)
+        .value(d.value)
+        .unit(StandardUnit::from(d.unit.as_str()))
+        .timestamp(timestamp)
+        .set_dimensions(Some(
+            d.dimensions
+                .iter()
+                .map(|(name, value)| Dimension::builder().name(name).value(value).build())
+                .collect(),
+        ))
+        .build())
+}
+
+#[async_trait]
+impl MetricsSink for CloudWatchMetrics {
+    async fn put(&self, datapoints: &[Datapoint]) -> Result<()> {
+        let mut by_namespace: HashMap<&str, Vec<MetricDatum>> = HashMap::new();
+        for d in datapoints {
+            by_namespace
+                .entry(&d.namespace)
+                .or_default()
+                .push(datum(d)?);
+        }
+        for (namespace, data) in by_namespace {
+            for batch in data.chunks(Self::BATCH) {
+                self.client
+                    .put_metric_data()
+                    .namespace(namespace)
+                    .set_metric_data(Some(batch.to_vec()))
+                    .send()
+                    .await
+                    .map_err(|e| aws_error("cloudwatch", "PutMetricData", e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One line of the setup report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupStep {
+    pub resource: String,
+    pub change: Change,
+}
+
+/// Retention of a bucket prefix: expire current objects after `days`, and (on versioned
+/// buckets) noncurrent versions after `days` too.
+struct Retention<'a> {
+    prefix: &'a str,
+    days: i32,
+    versioned: bool,
+}
+
+/// The S3 side of setup.
+struct S3Setup {
+    client: aws_sdk_s3::Client,
+    region: Option<String>,
+}
+
+impl S3Setup {
+    async fn ensure_bucket(&self, bucket: &str) -> Result<Change> {
+        match self.client.head_bucket().bucket(bucket).send().await {
+            Ok(_) => return Ok(Change::Unchanged),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_not_found()) => {}
+            Err(e) => return Err(aws_error("s3", "HeadBucket", e)),
+        }
+        let mut create = self.client.create_bucket().bucket(bucket);
+        if let Some(region) = self.region.as_deref().filter(|r| *r != "us-east-1") {
+            create = create.create_bucket_configuration(
+                CreateBucketConfiguration::builder()
+                    .location_constraint(BucketLocationConstraint::from(region))
+                    .build(),
+            );
+        }
+        match create.send().await {
+            Ok(_) => Ok(Change::Created),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_bucket_already_owned_by_you()) =>
+            {
+                Ok(Change::Unchanged)
+            }
+            Err(e) => Err(aws_error("s3", "CreateBucket", e)),
+        }
+    }
+
+    async fn ensure_versioning(&self, bucket: &str) -> Result<Change> {
+        let enabled = match self
+            .client
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(out) => out.status() == Some(&BucketVersioningStatus::Enabled),
+            // A successful answer whose root element the SDK refuses: moto names it
+            // `GetBucketVersioningResponse` instead of `VersioningConfiguration`. Read the
+            // status element ourselves; anything else counts as not enabled (enabling is
+            // idempotent).
+            Err(e) if e.raw_response().is_some_and(|r| r.status().is_success()) => e
+                .raw_response()
+                .and_then(|r| r.body().bytes())
+                .is_some_and(|body| {
+                    String::from_utf8_lossy(body).contains("<Status>Enabled</Status>")
+                }),
+            Err(e) => return Err(aws_error("s3", "GetBucketVersioning", e)),
+        };
+        if enabled {
+            return Ok(Change::Unchanged);
+        }
+        self.client
+            .put_bucket_versioning()
+            .bucket(bucket)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("s3", "PutBucketVersioning", e))?;
+        Ok(Change::Updated)
+    }
+
+    async fn ensure_kms_encryption(&self, bucket: &str, key: Option<&str>) -> Result<Change> {
+        let current = match self
+            .client
+            .get_bucket_encryption()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(out) => out
+                .server_side_encryption_configuration()
+                .map(|c| c.rules().to_vec())
+                .unwrap_or_default(),
+            Err(e)
+                if e.as_service_error().and_then(|se| se.code())
+                    == Some("ServerSideEncryptionConfigurationNotFoundError") =>
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(aws_error("s3", "GetBucketEncryption", e)),
+        };
+        let matches = current.iter().any(|rule| {
+            rule.apply_server_side_encryption_by_default()
+                .is_some_and(|d| {
+                    d.sse_algorithm() == &ServerSideEncryption::AwsKms
+                        && d.kms_master_key_id() == key
+                })
+        });
+        if matches {
+            return Ok(Change::Unchanged);
+        }
+        let default = ServerSideEncryptionByDefault::builder()
+            .sse_algorithm(ServerSideEncryption::AwsKms)
+            .set_kms_master_key_id(key.map(str::to_owned))
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let config = ServerSideEncryptionConfiguration::builder()
+            .rules(
+                ServerSideEncryptionRule::builder()
+                    .apply_server_side_encryption_by_default(default)
+                    // S3 Bucket Keys cut KMS request costs by orders of magnitude.
+                    .bucket_key_enabled(true)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| Error::Config(e.to_string()))?;
+        self.client
+            .put_bucket_encryption()
+            .bucket(bucket)
+            .server_side_encryption_configuration(config)
+            .send()
+            .await
+            .map_err(|e| aws_error("s3", "PutBucketEncryption", e))?;
+        Ok(if current.is_empty() {
+            Change::Created
+        } else {
+            Change::Updated
+        })
+    }
+
+    fn rule_id(prefix: &str) -> String {
+        if prefix.is_empty() {
+            "stackpro-retention".into()
+        } else {
+            format!("stackpro-retention-{}", prefix.replace('/', "-"))
+        }
+    }
+
+    /// Sets our expiration rule(s) for the given prefixes, keeping every other rule.
+    async fn ensure_lifecycle(&self, bucket: &str, wanted: &[Retention<'_>]) -> Result<Change> {
+        let current = match self
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(out) => out.rules().to_vec(),
+            Err(e)
+                if e.as_service_error().and_then(|se| se.code())
+                    == Some("NoSuchLifecycleConfiguration") =>
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(aws_error("s3", "GetBucketLifecycleConfiguration", e)),
+        };
+        let shape = |r: &LifecycleRule| {
+            (
+                r.id().map(str::to_owned),
+                r.status().clone(),
+                r.filter().and_then(|f| f.prefix()).map(str::to_owned),
+                r.expiration().and_then(|e| e.days()),
+                r.noncurrent_version_expiration()
+                    .and_then(|n| n.noncurrent_days()),
+            )
+        };
+        let mut ours = Vec::new();
+        for w in wanted {
+            let prefix = if w.prefix.is_empty() {
+                String::new()
+            } else {
+                format!("{}/", w.prefix)
+            };
+            let mut rule = LifecycleRule::builder()
+                .id(Self::rule_id(w.prefix))
+                .status(ExpirationStatus::Enabled)
+                .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+                .expiration(LifecycleExpiration::builder().days(w.days).build());
+            if w.versioned {
+                rule = rule.noncurrent_version_expiration(
+                    NoncurrentVersionExpiration::builder()
+                        .noncurrent_days(w.days)
+                        .build(),
+                );
+            }
+            ours.push(rule.build().map_err(|e| Error::Config(e.to_string()))?);
+        }
+        let our_ids: Vec<Option<String>> = ours.iter().map(|r| r.id().map(str::to_owned)).collect();
+        let unchanged = ours
+            .iter()
+            .all(|want| current.iter().any(|have| shape(have) == shape(want)));
+        if unchanged {
+            return Ok(Change::Unchanged);
+        }
+        let mut rules: Vec<LifecycleRule> = current
+            .iter()
+            .filter(|r| !our_ids.contains(&r.id().map(str::to_owned)))
+            .cloned()
+            .collect();
+        rules.extend(ours);
+        self.client
+            .put_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .set_rules(Some(rules))
+                    .build()
+                    .map_err(|e| Error::Config(e.to_string()))?,
+            )
+            .send()
+            .await
+            .map_err(|e| aws_error("s3", "PutBucketLifecycleConfiguration", e))?;
+        Ok(if current.is_empty() {
+            Change::Created
+        } else {
+            Change::Updated
+        })
+    }
+}
+
+/// Creates or updates, idempotently, every AWS resource the configuration names: the
+/// `s3://` buckets (curated: versioned, SSE-KMS by default; all: retention lifecycle from
+/// the policy), the Glue database, the DynamoDB tables and the Lake Formation tag keys.
+/// A second run reports every step `unchanged`.
+pub async fn setup(config: &Config) -> Result<Vec<SetupStep>> {
+    let policy = config.load_policy()?;
+    let sdk = catalog::aws::sdk_config(&config.aws).await;
+    let s3 = S3Setup {
+        client: aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        ),
+        region: sdk.region().map(ToString::to_string),
+    };
+    let mut steps = Vec::new();
+    let mut step = |resource: String, change: Change| {
+        steps.push(SetupStep { resource, change });
+    };
+
+    // Buckets, in order raw, quarantine, curated; several roots may share a bucket.
+    let raw_days = i32::try_from(policy.retention.raw_days).unwrap_or(i32::MAX);
+    let curated_days = i32::try_from(policy.retention.curated_days).unwrap_or(i32::MAX);
+    // bucket → its roots: (key prefix, expiry days, curated?)
+    type Roots = Vec<(String, i32, bool)>;
+    let mut buckets: Vec<(String, Roots)> = Vec::new();
+    for (url, days, curated) in [
+        (&config.raw, raw_days, false),
+        (&config.quarantine, raw_days, false),
+        (&config.curated, curated_days, true),
+    ] {
+        if !url.starts_with("s3://") {
+            continue;
+        }
+        let (bucket, prefix) = split_s3_url(url)?;
+        match buckets.iter_mut().find(|(b, _)| *b == bucket) {
+            Some((_, prefixes)) => prefixes.push((prefix, days, curated)),
+            None => buckets.push((bucket, vec![(prefix, days, curated)])),
+        }
+    }
+    for (bucket, prefixes) in &buckets {
+        step(
+            format!("s3 bucket {bucket}"),
+            s3.ensure_bucket(bucket).await?,
+        );
+        let curated = prefixes.iter().any(|(_, _, c)| *c);
+        if curated {
+            step(
+                format!("s3 bucket {bucket}: versioning"),
+                s3.ensure_versioning(bucket).await?,
+            );
+            step(
+                format!("s3 bucket {bucket}: default encryption SSE-KMS"),
+                s3.ensure_kms_encryption(bucket, config.aws.kms_key_id.as_deref())
+                    .await?,
+            );
+        }
+        let wanted: Vec<Retention<'_>> = prefixes
+            .iter()
+            .map(|(prefix, days, _)| Retention {
+                prefix,
+                days: *days,
+                versioned: curated,
+            })
+            .collect();
+        let days: Vec<String> = prefixes
+            .iter()
+            .map(|(p, d, _)| {
+                format!(
+                    "{}{d} days",
+                    if p.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{p}/: ")
+                    }
+                )
+            })
+            .collect();
+        step(
+            format!("s3 bucket {bucket}: lifecycle expiry ({})", days.join(", ")),
+            s3.ensure_lifecycle(bucket, &wanted).await?,
+        );
+    }
+
+    let catalog = GlueCatalog::new(&sdk, &config.aws);
+    for (resource, change) in catalog.ensure_resources().await? {
+        step(resource, change);
+    }
+    let consent = DynamoConsentStore::new(aws_sdk_dynamodb_client(&sdk), &config.aws.consent_table);
+    step(
+        format!("dynamodb table {}", consent.table()),
+        consent.ensure_table().await?,
+    );
+    Ok(steps)
+}
+
+/// A DynamoDB client on the shared configuration.
+pub fn aws_sdk_dynamodb_client(sdk: &SdkConfig) -> catalog::aws::DynamoDbClient {
+    catalog::aws::DynamoDbClient::new(sdk)
+}
