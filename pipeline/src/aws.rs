@@ -211,6 +211,15 @@ struct Retention<'a> {
     versioned: bool,
 }
 
+/// Days a noncurrent version of a curated object is kept.
+const NONCURRENT_DAYS: i32 = 7;
+
+/// Extra days the curated lifecycle rule waits past `retention.curated_days`: files are
+/// written just before their release is published, so expiring them exactly at the age
+/// could delete a release's files before `retention sweep` takes it out of the catalog.
+/// The rule is the backstop; the sweep (catalog first, then files) is the normal path.
+const CURATED_GRACE_DAYS: i32 = 1;
+
 /// The S3 side of setup.
 struct S3Setup {
     client: aws_sdk_s3::Client,
@@ -341,11 +350,12 @@ impl S3Setup {
         })
     }
 
+    /// One rule id per root prefix (roots never overlap: see `Config::validate`).
     fn rule_id(prefix: &str) -> String {
         if prefix.is_empty() {
             "stackpro-retention".into()
         } else {
-            format!("stackpro-retention-{}", prefix.replace('/', "-"))
+            format!("stackpro-retention:{prefix}")
         }
     }
 
@@ -390,9 +400,11 @@ impl S3Setup {
                 .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
                 .expiration(LifecycleExpiration::builder().days(w.days).build());
             if w.versioned {
+                // Versions replaced or deleted (by the sweep or this rule) stay a week, to
+                // recover from a bad overwrite, then go: retention must not double.
                 rule = rule.noncurrent_version_expiration(
                     NoncurrentVersionExpiration::builder()
-                        .noncurrent_days(w.days)
+                        .noncurrent_days(NONCURRENT_DAYS.min(w.days))
                         .build(),
                 );
             }
@@ -453,7 +465,9 @@ pub async fn setup(config: &Config) -> Result<Vec<SetupStep>> {
 
     // Buckets, in order raw, quarantine, curated; several roots may share a bucket.
     let raw_days = i32::try_from(policy.retention.raw_days).unwrap_or(i32::MAX);
-    let curated_days = i32::try_from(policy.retention.curated_days).unwrap_or(i32::MAX);
+    let curated_days = i32::try_from(policy.retention.curated_days)
+        .unwrap_or(i32::MAX)
+        .saturating_add(CURATED_GRACE_DAYS);
     // bucket → its roots: (key prefix, expiry days, curated?)
     type Roots = Vec<(String, i32, bool)>;
     let mut buckets: Vec<(String, Roots)> = Vec::new();

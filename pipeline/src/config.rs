@@ -179,6 +179,22 @@ impl Config {
         if self.max_rows_per_file == 0 {
             return Err(Error::Config("max_rows_per_file must be positive".into()));
         }
+        let roots = [
+            ("raw", &self.raw),
+            ("curated", &self.curated),
+            ("quarantine", &self.quarantine),
+        ];
+        for (i, (name_a, a)) in roots.iter().enumerate() {
+            for (name_b, b) in &roots[i + 1..] {
+                let (ka, kb) = (root_key(a), root_key(b));
+                if ka.starts_with(&kb) || kb.starts_with(&ka) {
+                    return Err(Error::Config(format!(
+                        "{name_a} ({a}) and {name_b} ({b}) overlap: each root needs its own \
+                         folder or bucket prefix, or retention and listing would mix them"
+                    )));
+                }
+            }
+        }
         for (name, ds) in &self.datasets {
             if !ds.csv_delimiter.is_ascii() || ds.csv_delimiter == '"' || ds.csv_delimiter == '\n' {
                 return Err(Error::Config(format!(
@@ -236,6 +252,21 @@ impl Config {
     }
 }
 
+/// A root as a comparable string ending in `/`: the URL for `s3://`, the absolute path
+/// for folders (so `./data/raw` and `data/raw` compare equal).
+fn root_key(spec: &str) -> String {
+    let spec = spec.trim();
+    let key = if let Some(rest) = spec.strip_prefix("file://") {
+        std::path::absolute(rest).map_or_else(|_| rest.to_owned(), |p| p.display().to_string())
+    } else if spec.contains("://") {
+        spec.to_owned()
+    } else {
+        std::path::absolute(spec).map_or_else(|_| spec.to_owned(), |p| p.display().to_string())
+    };
+    let key = key.replace("/./", "/");
+    format!("{}/", key.trim_end_matches('/'))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -252,6 +283,39 @@ mod tests {
         assert_eq!(c.max_line_bytes, 4096);
         assert_eq!(c.csv_delimiter("contacts"), b';');
         assert_eq!(c.csv_delimiter("orders"), b',');
+    }
+
+    #[test]
+    fn overlapping_roots_are_refused() {
+        let overlapping = [
+            ("s3://b", "s3://b/curated", "s3://q"),
+            ("./data", "./data/curated", "./q"),
+            ("s3://b/raw", "s3://c", "s3://b/raw"),
+        ];
+        for (raw, curated, quarantine) in overlapping {
+            let c = Config {
+                raw: raw.into(),
+                curated: curated.into(),
+                quarantine: quarantine.into(),
+                ..Config::default()
+            };
+            assert!(
+                matches!(c.validate(), Err(Error::Config(m)) if m.contains("overlap")),
+                "{raw} {curated} {quarantine}"
+            );
+        }
+        let siblings = Config {
+            raw: "s3://b/raw".into(),
+            curated: "s3://b/raw-curated".into(),
+            quarantine: "s3://b2".into(),
+            ..Config::default()
+        };
+        siblings
+            .validate()
+            .expect("siblings sharing a name prefix do not overlap");
+        Config::default()
+            .validate()
+            .expect("the defaults are valid");
     }
 
     #[test]

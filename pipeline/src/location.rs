@@ -80,9 +80,14 @@ impl Location {
     }
 
     /// The path under this root of a URL produced by [`Location::url_of`].
+    ///
+    /// `None` for URLs outside the root (including siblings that merely share a prefix,
+    /// such as `s3://b2/…` under `s3://b`) and for the root itself.
     pub fn path_of(&self, url: &str) -> Option<Path> {
         url.strip_prefix(&self.url)
+            .and_then(|rest| rest.strip_prefix('/'))
             .map(|rest| rest.trim_start_matches('/'))
+            .filter(|rest| !rest.is_empty())
             .and_then(|rest| Path::parse(rest).ok())
     }
 }
@@ -177,6 +182,23 @@ mod tests {
         let file_url = format!("file://{}", dir.path().display());
         let again = Location::parse(&file_url).expect("file:// URL");
         assert_eq!(again.url, location.url);
+    }
+
+    #[test]
+    fn path_of_only_maps_urls_inside_the_root() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let location = Location::parse(&dir.path().join("b").display().to_string()).expect("local");
+        let inside = format!("{}/dataset=x/part-0.parquet", location.url);
+        assert_eq!(
+            location.path_of(&inside),
+            Some(Path::from("dataset=x/part-0.parquet"))
+        );
+        assert_eq!(
+            location.path_of(&format!("{}2/dataset=x", location.url)),
+            None
+        );
+        assert_eq!(location.path_of(&location.url), None);
+        assert_eq!(location.path_of(&format!("{}/", location.url)), None);
     }
 
     #[test]

@@ -224,7 +224,11 @@ impl Worker {
                 continue;
             }
             // Backends with a per-release input limit get the partition in several releases.
-            let per_release = self.catalog.max_inputs_per_release().unwrap_or(usize::MAX);
+            let per_release = self
+                .catalog
+                .max_inputs_per_release()
+                .unwrap_or(usize::MAX)
+                .max(1);
             if pending.len() > per_release {
                 for chunk in pending.chunks(per_release) {
                     plan.push((key.clone(), chunk.to_vec()));

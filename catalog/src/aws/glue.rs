@@ -20,13 +20,14 @@
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
 //! | release | `release` | release id | `json` (the [`Release`]), `dataset`, `tenant`, `dt` |
-//! | ledger row | `object#{raw url}` | `ledger` | `release_id`, `size`, `e_tag` |
+//! | ledger row | `object#{raw url}` (`object#sha256:{hex}` past 1,500 bytes) | `ledger` | `key` (the URL), `release_id`, `size`, `e_tag` |
 //! | pending projection | `pending` | release id | — |
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_config::SdkConfig;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem};
 use aws_sdk_glue::types::{
     Column as GlueColumn, DatabaseInput, PartitionInput, SerDeInfo, StorageDescriptor, Table,
@@ -58,6 +59,7 @@ const P_POLICY_HASH: &str = "stackpro.policy_hash";
 const P_K: &str = "stackpro.k";
 const P_DATASET: &str = "stackpro.dataset";
 const P_TENANT: &str = "stackpro.tenant";
+const P_SOURCES: &str = "stackpro.sources";
 const KIND_DATASET: &str = "dataset";
 const KIND_TENANT: &str = "tenant";
 
@@ -300,39 +302,61 @@ impl GlueCatalog {
             &location,
             parameters,
         )?;
+        // Sources over the table's whole history: a table carries one value per tag key, so
+        // it is tagged `source=…` only while every release in it came from one source, and
+        // the tag is removed for good once a second source arrives.
+        let previous: BTreeSet<String> = existing
+            .as_ref()
+            .and_then(|t| t.parameters())
+            .and_then(|p| p.get(P_SOURCES))
+            .map(|v| {
+                v.split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut sources = previous.clone();
+        sources.extend(release.inputs.iter().filter_map(|i| source_of(&i.key)));
+        let mut input = input;
+        if let Some(params) = input.parameters.as_mut() {
+            params.insert(
+                P_SOURCES.into(),
+                sources.iter().cloned().collect::<Vec<_>>().join(","),
+            );
+        }
         let up_to_date = existing.as_ref().is_some_and(|t| same_table(t, &input));
         if !up_to_date {
             self.put_glue_table(input, existing.is_some()).await?;
         }
-
-        let sources: BTreeSet<String> = release
-            .inputs
-            .iter()
-            .filter_map(|i| source_of(&i.key))
-            .collect();
         let mut tags = BTreeMap::from([
             ("dataset".to_owned(), release.dataset.clone()),
             ("tenant".to_owned(), release.tenant.clone()),
         ]);
-        // A resource carries one value per key: tag the source only when unambiguous.
-        if sources.len() == 1 {
-            tags.extend(sources.iter().map(|s| ("source".to_owned(), s.clone())));
+        if let [only] = sources.iter().collect::<Vec<_>>()[..] {
+            tags.insert("source".to_owned(), only.clone());
         }
         for (key, value) in &tags {
             self.lf.ensure_tag(key, std::slice::from_ref(value)).await?;
         }
         if sources.len() > 1 {
             self.lf
-                .ensure_tag("source", &sources.into_iter().collect::<Vec<_>>())
+                .ensure_tag("source", &sources.iter().cloned().collect::<Vec<_>>())
                 .await?;
+            if let [was] = previous.iter().collect::<Vec<_>>()[..] {
+                self.lf
+                    .untag_table(&self.database, &name, "source", was)
+                    .await?;
+            }
         }
-        if !up_to_date || existing.is_none() {
-            self.lf.tag_table(&self.database, &name, &tags).await?;
-        }
+        // Every time, not only on creation: assigning is idempotent, and a table whose
+        // tagging once failed must not stay unreachable through grants.
+        self.lf.tag_table(&self.database, &name, &tags).await?;
         Ok(name)
     }
 
-    /// Makes the Glue side of a committed release exist: tenant table, tags, partitions.
+    /// Makes the Glue side of a committed release exist: tenant table, tags, partitions;
+    /// then deletes its pending marker.
     async fn project(&self, release: &Release) -> Result<()> {
         let schema = self.table(&release.dataset).await?.ok_or_else(|| {
             Error::Invalid(format!(
@@ -350,15 +374,71 @@ impl GlueCatalog {
             .await?;
         self.create_partition(&tenant_table, &schema, release, &values[1..])
             .await?;
+        // Retention may have removed the release while we projected it: never leave
+        // partitions pointing at deleted files.
+        if self.release(&release.release_id).await?.is_none() {
+            self.delete_partition(&release.dataset, &values).await?;
+            self.delete_partition(&tenant_table, &values[1..]).await?;
+        }
+        self.delete_item("pending", &release.release_id).await
+    }
+
+    /// Projects a just-committed release, retrying briefly. If Glue stays unavailable the
+    /// release is still committed: its pending marker stays and the next `reconcile`
+    /// (every worker run) completes it, so this never fails the publish.
+    async fn project_after_commit(&self, release: &Release) {
+        for attempt in 1..=3_u32 {
+            match self.project(release).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(
+                        release = %release.release_id,
+                        attempt,
+                        error = %e,
+                        "release committed but its Glue partitions are not written yet"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+                }
+            }
+        }
+    }
+
+    async fn delete_item(&self, pk: &str, sk: &str) -> Result<()> {
         self.ddb
             .delete_item()
             .table_name(&self.ledger_table)
-            .key("pk", AttributeValue::S("pending".into()))
-            .key("sk", AttributeValue::S(release.release_id.clone()))
+            .set_key(Some(Self::item_key(pk, sk)))
             .send()
             .await
             .map_err(|e| sdk_error(DYNAMODB, "DeleteItem", e))?;
         Ok(())
+    }
+
+    async fn has_pending_marker(&self, release_id: &str) -> Result<bool> {
+        let out = self
+            .ddb
+            .get_item()
+            .table_name(&self.ledger_table)
+            .set_key(Some(Self::item_key("pending", release_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error(DYNAMODB, "GetItem", e))?;
+        Ok(out.item().is_some())
+    }
+
+    /// The ledger item key of a raw object URL. DynamoDB partition keys hold 2,048 bytes:
+    /// longer URLs are keyed by their SHA-256 (the item keeps the URL in `key`).
+    fn ledger_pk(url: &str) -> String {
+        if url.len() <= 1500 {
+            format!("object#{url}")
+        } else {
+            use sha2::Digest;
+            format!(
+                "object#sha256:{}",
+                hex::encode(sha2::Sha256::digest(url.as_bytes()))
+            )
+        }
     }
 
     async fn create_partition(
@@ -691,6 +771,11 @@ impl DataCatalog for GlueCatalog {
             parameters,
         )?;
         let existing = self.glue_table(&schema.dataset).await?;
+        // Every release upserts its table: write only on change, since each UpdateTable
+        // adds a table version and Glue caps versions per table.
+        if existing.as_ref().is_some_and(|t| same_table(t, &input)) {
+            return Ok(());
+        }
         self.put_glue_table(input, existing.is_some()).await?;
         if existing.is_none() {
             let dataset = BTreeMap::from([("dataset".to_owned(), schema.dataset.clone())]);
@@ -750,14 +835,22 @@ impl DataCatalog for GlueCatalog {
             }
         }
         if self.release(&release.release_id).await?.is_some() {
+            // Committed earlier; finish its projection if that was interrupted.
+            if self.has_pending_marker(&release.release_id).await? {
+                self.project_after_commit(release).await;
+            }
             return Ok(PublishOutcome::AlreadyPublished);
         }
-        if self.table(&release.dataset).await?.is_none() {
+        let Some(schema) = self.table(&release.dataset).await? else {
             return Err(Error::Invalid(format!(
                 "release {}: dataset {} has no table",
                 release.release_id, release.dataset
             )));
-        }
+        };
+        // Before the commit, so that what can fail for good (a tenant table name taken by
+        // another tenant, tag limits) fails with nothing published. An empty tenant table
+        // shows no rows.
+        self.ensure_tenant_table(&schema, release).await?;
 
         let put = |item: HashMap<String, AttributeValue>, condition: Option<&str>| {
             Put::builder()
@@ -776,7 +869,8 @@ impl DataCatalog for GlueCatalog {
             put(Self::item_key("pending", &release.release_id), None)?,
         ];
         for input in &release.inputs {
-            let mut item = Self::item_key(&format!("object#{}", input.key), "ledger");
+            let mut item = Self::item_key(&Self::ledger_pk(&input.key), "ledger");
+            item.insert("key".into(), AttributeValue::S(input.key.clone()));
             item.insert(
                 "release_id".into(),
                 AttributeValue::S(release.release_id.clone()),
@@ -787,17 +881,33 @@ impl DataCatalog for GlueCatalog {
             }
             items.push(put(item, Some("attribute_not_exists(pk)"))?);
         }
+        // The token makes an SDK retry of a transaction that did commit a no-op success.
+        let token = {
+            use sha2::Digest;
+            let digest = hex::encode(sha2::Sha256::digest(release.release_id.as_bytes()));
+            digest[..36].to_owned()
+        };
         let committed = self
             .ddb
             .transact_write_items()
             .set_transact_items(Some(items))
+            .client_request_token(token)
             .send()
             .await;
         if let Err(e) = committed {
-            let cancelled = e
-                .as_service_error()
-                .is_some_and(|se| se.is_transaction_canceled_exception());
-            if !cancelled {
+            let condition_failed = e.as_service_error().is_some_and(|se| match se {
+                TransactWriteItemsError::TransactionCanceledException(c) => {
+                    let reasons = c.cancellation_reasons();
+                    // moto may omit the reasons; the re-reads below then decide.
+                    reasons.is_empty()
+                        || reasons
+                            .iter()
+                            .any(|r| r.code() == Some("ConditionalCheckFailed"))
+                }
+                _ => false,
+            });
+            if !condition_failed {
+                // Throttling, a transaction conflict, validation: not a ledger conflict.
                 return Err(sdk_error(DYNAMODB, "TransactWriteItems", e));
             }
             // A condition failed: the release itself (published concurrently) or an input.
@@ -817,7 +927,7 @@ impl DataCatalog for GlueCatalog {
                 taken.join(", ")
             )));
         }
-        self.project(release).await?;
+        self.project_after_commit(release).await;
         Ok(PublishOutcome::Published)
     }
 
@@ -871,7 +981,7 @@ impl DataCatalog for GlueCatalog {
                     .set_keys(Some(
                         chunk
                             .iter()
-                            .map(|k| Self::item_key(&format!("object#{k}"), "ledger"))
+                            .map(|k| Self::item_key(&Self::ledger_pk(k), "ledger"))
                             .collect(),
                     ))
                     .consistent_read(true)
@@ -894,7 +1004,7 @@ impl DataCatalog for GlueCatalog {
                     .into_iter()
                     .flatten()
                 {
-                    let key = s(item, "pk")?.trim_start_matches("object#").to_owned();
+                    let key = s(item, "key")?.to_owned();
                     found.insert(key, s(item, "release_id")?.to_owned());
                 }
                 // Unprocessed keys (throttling) are asked again, with a short back-off.
@@ -933,13 +1043,7 @@ impl DataCatalog for GlueCatalog {
         let tenant_table = Self::tenant_table_name(&release.dataset, &release.tenant);
         self.delete_partition(&tenant_table, &values[1..]).await?;
         for pk in ["release", "pending"] {
-            self.ddb
-                .delete_item()
-                .table_name(&self.ledger_table)
-                .set_key(Some(Self::item_key(pk, release_id)))
-                .send()
-                .await
-                .map_err(|e| sdk_error(DYNAMODB, "DeleteItem", e))?;
+            self.delete_item(pk, release_id).await?;
         }
         Ok(true)
     }
@@ -948,20 +1052,21 @@ impl DataCatalog for GlueCatalog {
         let mut completed = 0;
         for item in self.query_partition("pending").await? {
             let id = s(&item, "sk")?;
-            match self.release(id).await? {
-                Some(release) => self.project(&release).await?,
-                None => {
-                    // Removed after commit: nothing to project, drop the marker.
-                    self.ddb
-                        .delete_item()
-                        .table_name(&self.ledger_table)
-                        .set_key(Some(Self::item_key("pending", id)))
-                        .send()
-                        .await
-                        .map_err(|e| sdk_error(DYNAMODB, "DeleteItem", e))?;
-                }
+            let done = match self.release(id).await? {
+                Some(release) => self.project(&release).await,
+                // Removed after commit: nothing to project, drop the marker.
+                None => self.delete_item("pending", id).await,
+            };
+            match done {
+                Ok(()) => completed += 1,
+                // One release Glue refuses must not stop every later run: it stays pending
+                // (committed, listed by `releases`, not yet in Glue) and is retried next time.
+                Err(e) => tracing::error!(
+                    release = %id,
+                    error = %e,
+                    "could not complete the Glue side of a committed release"
+                ),
             }
-            completed += 1;
         }
         Ok(completed)
     }

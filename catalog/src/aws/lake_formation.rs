@@ -41,7 +41,16 @@ impl LfTagExpression {
     /// Parses `key=v1,v2 AND key2=v3` (the `AND` is case-insensitive).
     pub fn parse(text: &str) -> Result<Self> {
         let mut terms = BTreeMap::new();
-        for term in text.split(" AND ").flat_map(|t| t.split(" and ")) {
+        // Terms are joined by the word AND, in any case.
+        let mut term_texts: Vec<String> = vec![String::new()];
+        for word in text.split_whitespace() {
+            if word.eq_ignore_ascii_case("and") {
+                term_texts.push(String::new());
+            } else if let Some(last) = term_texts.last_mut() {
+                last.push_str(word);
+            }
+        }
+        for term in &term_texts {
             let (key, values) = term.trim().split_once('=').ok_or_else(|| {
                 Error::Invalid(format!("tag expression term `{term}` is not key=value"))
             })?;
@@ -159,7 +168,7 @@ impl LakeFormation {
                 let initial: Vec<String> = if values.is_empty() {
                     vec!["none".to_owned()]
                 } else {
-                    values.to_vec()
+                    values.iter().take(50).cloned().collect()
                 };
                 let created = self
                     .client
@@ -169,7 +178,11 @@ impl LakeFormation {
                     .send()
                     .await;
                 match created {
-                    Ok(_) => true,
+                    Ok(_) => {
+                        self.add_values(key, values.get(50..).unwrap_or_default())
+                            .await?;
+                        true
+                    }
                     // The API models no "already exists" error: if another worker created
                     // the key meanwhile, add our values to it; otherwise report the failure.
                     Err(e) => match self.tag_values(key).await? {
@@ -209,16 +222,39 @@ impl LakeFormation {
     }
 
     async fn add_values(&self, key: &str, values: &[String]) -> Result<()> {
-        if values.is_empty() {
-            return Ok(());
+        // UpdateLFTag takes at most 50 values per call.
+        for batch in values.chunks(50) {
+            self.client
+                .update_lf_tag()
+                .tag_key(key)
+                .set_tag_values_to_add(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| sdk_error(SERVICE, "UpdateLFTag", e))?;
         }
-        self.client
-            .update_lf_tag()
+        Ok(())
+    }
+
+    /// Removes the assignment `key=value` from a table.
+    pub async fn untag_table(
+        &self,
+        database: &str,
+        table: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<()> {
+        let pair = LfTagPair::builder()
             .tag_key(key)
-            .set_tag_values_to_add(Some(values.to_vec()))
+            .tag_values(value)
+            .build()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        self.client
+            .remove_lf_tags_from_resource()
+            .resource(Self::table_resource(database, table)?)
+            .lf_tags(pair)
             .send()
             .await
-            .map_err(|e| sdk_error(SERVICE, "UpdateLFTag", e))?;
+            .map_err(|e| sdk_error(SERVICE, "RemoveLFTagsFromResource", e))?;
         Ok(())
     }
 

@@ -613,7 +613,11 @@ async fn setup_then_a_release_from_s3_to_s3_is_read_back_with_the_sdk() {
             rules
         }
     };
-    assert_eq!(expiry(curated.clone()).await, vec![(String::new(), 730)]);
+    assert_eq!(
+        expiry(curated.clone()).await,
+        vec![(String::new(), 731)],
+        "730 days and one day of grace, so the sweep removes the catalog entry first"
+    );
     assert_eq!(expiry(raw.clone()).await, vec![(String::new(), 90)]);
     assert_eq!(
         expiry(aws.bucket("quarantine")).await,
