@@ -49,24 +49,7 @@ pub fn split_s3_url(url: &str) -> Result<(String, String)> {
 /// the environment); path-style requests, so emulators and dotted bucket names work.
 pub fn s3_location(url: &str, settings: &AwsSettings) -> Result<Location> {
     let (bucket, prefix) = split_s3_url(url)?;
-    let mut builder = AmazonS3Builder::from_env()
-        .with_bucket_name(&bucket)
-        .with_virtual_hosted_style_request(false)
-        .with_credentials(Arc::new(SdkCredentials::default()));
-    if let Some(region) = settings
-        .region
-        .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-    {
-        builder = builder.with_region(region);
-    }
-    if let Some(endpoint) = settings.effective_endpoint() {
-        builder = builder
-            .with_allow_http(endpoint.starts_with("http://"))
-            .with_endpoint(endpoint);
-    }
-    let store: Arc<dyn object_store::ObjectStore> = Arc::new(builder.build()?);
+    let (_, store) = s3_bucket_store(url, settings)?;
     let store: Arc<dyn object_store::ObjectStore> = if prefix.is_empty() {
         store
     } else {
@@ -85,6 +68,33 @@ pub fn s3_location(url: &str, settings: &AwsSettings) -> Result<Location> {
         url,
         local_dir: None,
     })
+}
+
+/// The whole bucket of an `s3://` URL as an object store, with its root URL
+/// (`s3://bucket`), for readers that resolve full URLs (DataFusion).
+pub fn s3_bucket_store(
+    url: &str,
+    settings: &AwsSettings,
+) -> Result<(String, Arc<dyn object_store::ObjectStore>)> {
+    let (bucket, _) = split_s3_url(url)?;
+    let mut builder = AmazonS3Builder::from_env()
+        .with_bucket_name(&bucket)
+        .with_virtual_hosted_style_request(false)
+        .with_credentials(Arc::new(SdkCredentials::default()));
+    if let Some(region) = settings
+        .region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+    {
+        builder = builder.with_region(region);
+    }
+    if let Some(endpoint) = settings.effective_endpoint() {
+        builder = builder
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_endpoint(endpoint);
+    }
+    Ok((format!("s3://{bucket}"), Arc::new(builder.build()?)))
 }
 
 /// Bridges the AWS SDK's default credential chain (environment, profile, SSO, web

@@ -751,7 +751,18 @@ async fn releases_cmd(cli: &Cli, args: &ReleasesArgs) -> Result<ExitCode, Failur
 async fn query_cmd(cli: &Cli, args: &QueryArgs) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
     let catalog = pipeline::Backends::connect(&config).await?.catalog;
-    let batches = pipeline::query::sql(Arc::clone(&catalog), &args.sql).await?;
+    #[cfg(feature = "aws")]
+    let stores = if config.curated.starts_with("s3://") {
+        vec![pipeline::aws::s3_bucket_store(
+            &config.curated,
+            &config.aws,
+        )?]
+    } else {
+        Vec::new()
+    };
+    #[cfg(not(feature = "aws"))]
+    let stores = Vec::new();
+    let batches = pipeline::query::sql(Arc::clone(&catalog), stores, &args.sql).await?;
     println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -136,9 +136,17 @@ impl SchemaProvider for CatalogSchema {
     }
 }
 
+/// Object stores the session reads release files from, by URL root (`s3://bucket`);
+/// local files need none.
+pub type Stores = Vec<(String, Arc<dyn object_store::ObjectStore>)>;
+
 /// A session whose default schema is the catalog: `SELECT … FROM contacts` just works.
-pub async fn session(catalog: Arc<dyn DataCatalog>) -> Result<SessionContext> {
+pub async fn session(catalog: Arc<dyn DataCatalog>, stores: Stores) -> Result<SessionContext> {
     let ctx = SessionContext::new();
+    for (root, store) in stores {
+        let url = datafusion::execution::object_store::ObjectStoreUrl::parse(&root)?;
+        ctx.register_object_store(url.as_ref(), store);
+    }
     let schema = CatalogSchema::try_new(catalog).await?;
     let default_catalog = ctx
         .catalog("datafusion")
@@ -150,8 +158,9 @@ pub async fn session(catalog: Arc<dyn DataCatalog>) -> Result<SessionContext> {
 /// Runs one SQL statement and returns its batches.
 pub async fn sql(
     catalog: Arc<dyn DataCatalog>,
+    stores: Stores,
     query: &str,
 ) -> Result<Vec<arrow::record_batch::RecordBatch>> {
-    let ctx = session(catalog).await?;
+    let ctx = session(catalog, stores).await?;
     Ok(ctx.sql(query).await?.collect().await?)
 }

@@ -835,6 +835,13 @@ async fn setup_then_a_release_from_s3_to_s3_is_read_back_with_the_sdk() {
     assert_eq!(walk(&download).len(), parquet.len());
     aws.ok(&["verify", download.to_str().expect("utf8")]);
 
+    // SQL over the published release reads the S3 files through the catalog.
+    let counted = aws.ok(&["query", "SELECT count(*) AS n FROM contacts"]);
+    assert!(
+        counted.contains(&format!("| {records_out}")),
+        "the query counts the published rows ({records_out}):\n{counted}"
+    );
+
     // A second run publishes nothing new.
     let again: serde_json::Value =
         serde_json::from_str(&aws.ok(&["run", "--json"])).expect("summary");
