@@ -15,6 +15,12 @@ use pipeline::worker::NoProgress;
 use pipeline::{Config, Worker};
 
 fn main() -> anyhow::Result<()> {
+    // RUST_LOG=pipeline=info shows per-phase timings of the release (pass 1, decide, pass 2).
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .compact()
+        .init();
     // `cargo bench` passes `--bench`; this harness takes no other arguments.
     let records: u64 = std::env::var("THROUGHPUT_RECORDS")
         .ok()

@@ -198,6 +198,7 @@ pub async fn prepare(
     let id = release_id(&ctx.policy, ctx.hasher.key_id(), partition, &objects);
     let table = table_schema(&ctx.policy, &rules, &ctx.curated);
 
+    let started = std::time::Instant::now();
     let staged = {
         let ctx = ctx.clone();
         let rules = rules.clone();
@@ -205,12 +206,16 @@ pub async fn prepare(
         let handle = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || pass1(&ctx, &rules, &objects, &handle)).await??
     };
+    let pass1_done = std::time::Instant::now();
     let decision = staged
         .histogram
         .decide(ctx.policy.k, ctx.policy.max_suppression)?;
     tracing::info!(
         partition = %partition, release = %id, records = decision.records, outcome = ?decision.outcome,
         node = %policies::report::node_label(&rules, &decision.node), suppressed = decision.suppressed_records,
+        base_classes = staged.histogram.base_classes(),
+        pass1_ms = (pass1_done - started).as_millis() as u64,
+        decide_ms = pass1_done.elapsed().as_millis() as u64,
         "release decided"
     );
 
@@ -251,7 +256,14 @@ pub async fn prepare(
         });
     }
 
+    let pass2_started = std::time::Instant::now();
     let files = pass2(ctx, &rules, &staged, &decision, &report, &dir).await?;
+    tracing::info!(
+        partition = %partition, release = %id,
+        pass2_ms = pass2_started.elapsed().as_millis() as u64,
+        files = files.len(),
+        "release files written"
+    );
     report.files = files
         .iter()
         .map(|f| ReportFile {
