@@ -356,6 +356,13 @@ impl<R: std::io::Read> std::io::Read for Counting<R> {
     }
 }
 
+/// Pass 1: reads, parses and transforms every record, counting the quasi-identifier
+/// histogram and spilling the transformed rows to a local Arrow IPC file.
+///
+/// Three stages overlap, joined by bounded channels: this thread reads and splits lines; a
+/// transform thread has rayon parse and transform each chunk in parallel; a counting
+/// thread adds each transformed batch to the histogram and spills it. The histogram is
+/// the only state that must be updated in order, so it gets a thread of its own.
 fn pass1(
     ctx: &ReleaseContext,
     rules: &DatasetRules,
@@ -368,30 +375,120 @@ fn pass1(
         .enumerate()
         .map(|(i, n)| (n.clone(), i))
         .collect();
-    let mut histogram = QiHistogram::new(rules);
     let base = staged_schema(rules);
     let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(CLASS_COLUMN, DataType::UInt32, false));
     let spill_schema = Arc::new(Schema::new(fields));
     let spill = tempfile::NamedTempFile::new()?;
-    let mut spill_writer = FileWriter::try_new(BufWriter::new(spill.reopen()?), &spill_schema)?;
+    let spill_writer = FileWriter::try_new(BufWriter::new(spill.reopen()?), &spill_schema)?;
+    let histogram = QiHistogram::new(rules);
     let quarantine = tempfile::NamedTempFile::new()?;
     let mut qwriter = BufWriter::new(quarantine.reopen()?);
     let mut quarantine_reasons: BTreeMap<String, u64> = BTreeMap::new();
     let mut unknown_fields = BTreeSet::new();
     let mut io_error: Option<std::io::Error> = None;
 
-    let mut record_quarantine = |q: Quarantined, reasons: &mut BTreeMap<String, u64>| {
-        *reasons.entry(q.reason_key()).or_default() += 1;
-        let line = q.to_json();
-        if let Err(e) = serde_json::to_writer(&mut qwriter, &line)
-            .map_err(std::io::Error::from)
-            .and_then(|()| qwriter.write_all(b"\n"))
-        {
-            io_error.get_or_insert(e);
+    // Two transformed chunks in flight at most: bounded memory, enough to overlap.
+    let (to_counter, from_reader) = std::sync::mpsc::sync_channel::<policies::StagedBatch>(2);
+    let (histogram, spill_writer, read_result) = std::thread::scope(|scope| {
+        let counter = scope.spawn({
+            let spill_schema = spill_schema.clone();
+            move || -> Result<_> {
+                let mut histogram = histogram;
+                let mut spill_writer = spill_writer;
+                for staged in from_reader {
+                    let n = staged.batch.num_rows();
+                    let mut classes = Vec::with_capacity(n);
+                    let mut qi: Vec<Option<&str>> =
+                        Vec::with_capacity(staged.quasi_identifiers.len());
+                    for row in 0..n {
+                        qi.clear();
+                        qi.extend(
+                            staged
+                                .quasi_identifiers
+                                .iter()
+                                .map(|col| col[row].as_deref()),
+                        );
+                        classes.push(histogram.add(&qi, staged.subjects[row])?);
+                    }
+                    let mut columns: Vec<ArrayRef> = staged.batch.columns().to_vec();
+                    columns.push(Arc::new(UInt32Array::from(classes)));
+                    let batch = RecordBatch::try_new(spill_schema.clone(), columns)?;
+                    spill_writer.write(&batch)?;
+                }
+                Ok((histogram, spill_writer))
+            }
+        });
+        let (to_transform, from_reader) = std::sync::mpsc::sync_channel::<Vec<Line>>(2);
+        let transformer = scope.spawn({
+            let index = &index;
+            move || transform_all(ctx, rules, objects, index, from_reader, to_counter)
+        });
+        let mut record_quarantine = |q: Quarantined| {
+            *quarantine_reasons.entry(q.reason_key()).or_default() += 1;
+            let line = q.to_json();
+            if let Err(e) = serde_json::to_writer(&mut qwriter, &line)
+                .map_err(std::io::Error::from)
+                .and_then(|()| qwriter.write_all(b"\n"))
+            {
+                io_error.get_or_insert(e);
+            }
+        };
+        let read_result = read_all(
+            ctx,
+            rules,
+            objects,
+            handle,
+            &to_transform,
+            &mut record_quarantine,
+            &mut unknown_fields,
+        );
+        // Closing the channels ends the transforming, then the counting thread. Their own
+        // errors explain best why the reader could not send, so they come first.
+        drop(to_transform);
+        let transformed = transformer
+            .join()
+            .unwrap_or_else(|_| Err(Error::Task("the transform thread panicked".into())));
+        let counted = counter
+            .join()
+            .unwrap_or_else(|_| Err(Error::Task("the histogram thread panicked".into())));
+        let (histogram, spill_writer) = counted?;
+        let (rejected, unknown) = transformed?;
+        for q in rejected {
+            record_quarantine(q);
         }
-    };
+        unknown_fields.extend(unknown);
+        Ok::<_, Error>((histogram, spill_writer, read_result))
+    })?;
+    read_result?;
+    let mut spill_writer = spill_writer;
+    spill_writer.finish()?;
+    if let Some(e) = io_error {
+        return Err(e.into());
+    }
+    qwriter.flush()?;
+    drop(qwriter);
+    Ok(Staged {
+        histogram,
+        spill,
+        quarantine,
+        quarantine_reasons,
+        unknown_fields,
+    })
+}
 
+/// The reading stage of pass 1: decodes every object and sends its lines, in chunks, to
+/// the transform thread. Records the reader itself rejects (oversized, not UTF-8, broken
+/// compression) are quarantined here.
+fn read_all(
+    ctx: &ReleaseContext,
+    rules: &DatasetRules,
+    objects: &[RawObject],
+    handle: &tokio::runtime::Handle,
+    to_transform: &std::sync::mpsc::SyncSender<Vec<Line>>,
+    record_quarantine: &mut dyn FnMut(Quarantined),
+    unknown_fields: &mut BTreeSet<String>,
+) -> Result<()> {
     for (object_index, object) in objects.iter().enumerate() {
         let Some((format, compression)) = object.encoding() else {
             continue;
@@ -406,67 +503,24 @@ fn pass1(
         let mut reader = match sources::decoder(Box::new(counted), compression) {
             Ok(r) => r,
             Err(e) => {
-                record_quarantine(
-                    Quarantined {
-                        object: object.url.clone(),
-                        line: 0,
-                        reason: format!("unreadable object: {e}"),
-                        field: None,
-                        raw: Vec::new(),
-                        raw_len: 0,
-                    },
-                    &mut quarantine_reasons,
-                );
+                record_quarantine(Quarantined {
+                    object: object.url.clone(),
+                    line: 0,
+                    reason: format!("unreadable object: {e}"),
+                    field: None,
+                    raw: Vec::new(),
+                    raw_len: 0,
+                });
                 continue;
             }
         };
-        let mut chunk_quarantine: Vec<Quarantined> = Vec::new();
         let mut on_chunk = |lines: Vec<Line>| -> Result<()> {
-            let outputs: Vec<ChunkOut> = lines
-                .par_chunks(TASK_LINES)
-                .map(|part| transform_lines(rules, &ctx.hasher, &index, part))
-                .collect::<Result<Vec<_>>>()?;
-            for out in outputs {
-                for (line_index, reason) in out.rejected {
-                    let line = &lines[line_index];
-                    let (raw, len) = match &line.item {
-                        Item::Json(b) => (b.clone(), b.len() as u64),
-                        Item::Fields { raw, .. } => (raw.clone(), raw.len() as u64),
-                    };
-                    chunk_quarantine.push(Quarantined {
-                        object: objects[line.object as usize].url.clone(),
-                        line: line.number,
-                        reason: reason.1,
-                        field: reason.0,
-                        raw,
-                        raw_len: len,
-                    });
-                }
-                unknown_fields.extend(out.unknown);
-                let staged = out.staged;
-                let n = staged.batch.num_rows();
-                let mut classes = Vec::with_capacity(n);
-                let mut qi: Vec<Option<&str>> = Vec::with_capacity(staged.quasi_identifiers.len());
-                for row in 0..n {
-                    qi.clear();
-                    qi.extend(
-                        staged
-                            .quasi_identifiers
-                            .iter()
-                            .map(|col| col[row].as_deref()),
-                    );
-                    classes.push(histogram.add(&qi, staged.subjects[row])?);
-                }
-                let mut columns: Vec<ArrayRef> = staged.batch.columns().to_vec();
-                columns.push(Arc::new(UInt32Array::from(classes)));
-                let batch = RecordBatch::try_new(spill_schema.clone(), columns)?;
-                spill_writer.write(&batch)?;
-            }
-            Ok(())
+            to_transform
+                .send(lines)
+                .map_err(|_| Error::Task("the transform thread stopped".into()))
         };
         let mut reader_quarantine: Vec<Quarantined> = Vec::new();
         let mut on_quarantine = |q: Quarantined| reader_quarantine.push(q);
-        let mut object_unknown = BTreeSet::new();
         sources::read_object(
             reader.as_mut(),
             format,
@@ -478,26 +532,57 @@ fn pass1(
             READ_CHUNK,
             &mut on_chunk,
             &mut on_quarantine,
-            &mut object_unknown,
+            unknown_fields,
         )?;
-        unknown_fields.extend(object_unknown);
-        for q in reader_quarantine.into_iter().chain(chunk_quarantine) {
-            record_quarantine(q, &mut quarantine_reasons);
+        for q in reader_quarantine {
+            record_quarantine(q);
         }
     }
-    spill_writer.finish()?;
-    if let Some(e) = io_error {
-        return Err(e.into());
+    Ok(())
+}
+
+/// The transform stage of pass 1: parses and transforms each chunk of lines on rayon and
+/// sends the batches on, in order. Returns the records it rejected (to quarantine) and
+/// the unknown field names it saw.
+fn transform_all(
+    ctx: &ReleaseContext,
+    rules: &DatasetRules,
+    objects: &[RawObject],
+    index: &FxHashMap<String, usize>,
+    from_reader: std::sync::mpsc::Receiver<Vec<Line>>,
+    to_counter: std::sync::mpsc::SyncSender<policies::StagedBatch>,
+) -> Result<(Vec<Quarantined>, BTreeSet<String>)> {
+    let mut rejected_records = Vec::new();
+    let mut unknown = BTreeSet::new();
+    for lines in from_reader {
+        let outputs: Vec<ChunkOut> = lines
+            .par_chunks(TASK_LINES)
+            .map(|part| transform_lines(rules, &ctx.hasher, index, part))
+            .collect::<Result<Vec<_>>>()?;
+        // Chunk `i` of `par_chunks` starts at line `i * TASK_LINES`.
+        for (chunk, out) in outputs.into_iter().enumerate() {
+            for (line_index, reason) in out.rejected {
+                let line = &lines[chunk * TASK_LINES + line_index];
+                let (raw, len) = match &line.item {
+                    Item::Json(b) => (b.clone(), b.len() as u64),
+                    Item::Fields { raw, .. } => (raw.clone(), raw.len() as u64),
+                };
+                rejected_records.push(Quarantined {
+                    object: objects[line.object as usize].url.clone(),
+                    line: line.number,
+                    reason: reason.1,
+                    field: reason.0,
+                    raw,
+                    raw_len: len,
+                });
+            }
+            unknown.extend(out.unknown);
+            to_counter
+                .send(out.staged)
+                .map_err(|_| Error::Task("the histogram thread stopped".into()))?;
+        }
     }
-    qwriter.flush()?;
-    drop(qwriter);
-    Ok(Staged {
-        histogram,
-        spill,
-        quarantine,
-        quarantine_reasons,
-        unknown_fields,
-    })
+    Ok((rejected_records, unknown))
 }
 
 struct ChunkOut {
@@ -518,7 +603,8 @@ fn transform_lines(
     let mut rejected = Vec::new();
     let mut unknown = BTreeSet::new();
     let mut slots: Vec<Value<'_>> = Vec::with_capacity(rules.inputs.len());
-    // Lines of this chunk are at `offset..offset+len` of the caller's vector.
+    // Rejections are indexed by position in `lines`, this task's slice of the chunk; the
+    // caller adds the slice's offset.
     for (i, line) in lines.iter().enumerate() {
         let result = match &line.item {
             Item::Json(bytes) => sources::parse_json_record(bytes, index, &mut slots, &mut unknown)

@@ -624,3 +624,46 @@ fn verify_fails_on_raw_identifiers_and_small_classes() {
         "the finding is named, the value is not: {text}"
     );
 }
+
+#[test]
+fn a_quarantined_record_keeps_its_own_line_number_and_bytes_deep_into_a_large_object() {
+    // Records are transformed in parallel tasks of a few thousand lines; a rejection late
+    // in a chunk must still point at its own line, not at a line of the first task.
+    let env = Env::new();
+    env.generate("contacts", "t-1", 6000, "big.ndjson", 0.0);
+    let path = env.path("raw/tenant=t-1/dataset=contacts/source=test/dt=2026-11-24/big.ndjson");
+    let text = std::fs::read_to_string(&path).expect("raw");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let bad = [(3001_usize, "late garbage one"), (5999, "late garbage two")];
+    for (number, garbage) in bad {
+        lines[number - 1] = garbage.to_owned();
+    }
+    std::fs::write(&path, lines.join("\n") + "\n").expect("rewrite");
+    env.grant("t-1", "contacts");
+    assert_eq!(statuses(&run_json(&env)), ["published"]);
+
+    let mut found: Vec<(u64, String)> = walk(&env.path("quarantine"))
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .expect("quarantine file")
+                .lines()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("quarantine json"))
+                .collect::<Vec<_>>()
+        })
+        .map(|q| {
+            (
+                q["line"].as_u64().expect("line"),
+                q["raw"].as_str().expect("raw").to_owned(),
+            )
+        })
+        .collect();
+    found.sort();
+    assert_eq!(
+        found,
+        bad.iter()
+            .map(|(n, g)| (*n as u64, (*g).to_owned()))
+            .collect::<Vec<_>>(),
+        "each quarantined record carries its own line number and raw bytes"
+    );
+}
