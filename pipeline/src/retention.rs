@@ -127,8 +127,11 @@ pub async fn sweep(worker: &Worker, now: DateTime<Utc>, dry_run: bool) -> Result
                 release.release_id, release.location, worker.curated.url
             ))
         })?;
+        // In a dry run an expired release's files stay, so they are not "unowned" either.
+        if release.published_at >= curated_cutoff || dry_run {
+            live.push(prefix.clone());
+        }
         if release.published_at >= curated_cutoff {
-            live.push(prefix);
             continue;
         }
         if !dry_run {
@@ -150,16 +153,6 @@ pub async fn sweep(worker: &Worker, now: DateTime<Utc>, dry_run: bool) -> Result
             published_at: release.published_at,
             files: release.files.len(),
         });
-    }
-    // In a dry run the expired releases are still "live" on disk; don't list their files twice.
-    if dry_run {
-        for r in &report.releases {
-            if let Some(release) = worker.catalog.release(&r.release_id).await?
-                && let Some(prefix) = worker.curated.path_of(&release.location)
-            {
-                live.push(prefix);
-            }
-        }
     }
     for (path, object) in expired(&worker.curated, curated_cutoff, &live).await? {
         if !dry_run {

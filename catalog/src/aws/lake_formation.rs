@@ -111,6 +111,15 @@ impl std::fmt::Display for LfTagExpression {
     }
 }
 
+/// Those of `values` that `existing` lacks.
+fn missing(values: &[String], existing: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .filter(|v| !existing.contains(v))
+        .cloned()
+        .collect()
+}
+
 /// The Lake Formation side of the catalog.
 #[derive(Debug)]
 pub struct LakeFormation {
@@ -187,12 +196,7 @@ impl LakeFormation {
                     // the key meanwhile, add our values to it; otherwise report the failure.
                     Err(e) => match self.tag_values(key).await? {
                         Some(existing) => {
-                            let to_add: Vec<String> = values
-                                .iter()
-                                .filter(|v| !existing.contains(v))
-                                .cloned()
-                                .collect();
-                            self.add_values(key, &to_add).await?;
+                            self.add_values(key, &missing(values, &existing)).await?;
                             true
                         }
                         None => return Err(sdk_error(SERVICE, "CreateLFTag", e)),
@@ -200,11 +204,7 @@ impl LakeFormation {
                 }
             }
             Some(existing) => {
-                let to_add: Vec<String> = values
-                    .iter()
-                    .filter(|v| !existing.contains(v))
-                    .cloned()
-                    .collect();
+                let to_add = missing(values, &existing);
                 if to_add.is_empty() {
                     false
                 } else {

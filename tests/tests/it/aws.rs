@@ -17,7 +17,7 @@ use catalog::conformance::{consent_store_suite, data_catalog_suite, sample_relea
 use catalog::{DataCatalog, PublishOutcome};
 use pipeline::metrics::{Datapoint, MetricsSink};
 
-use super::{Env, KEY, stackpro_bin, walk};
+use super::{Env, KEY, stackpro_bin, stdout_of_success, walk};
 
 /// Why the emulator tests are ignored in a build without it.
 const NEEDS_EMULATOR: &str = "needs moto_server: set STACKPRO_TEST_AWS_ENDPOINT=http://127.0.0.1:PORT when building the tests (bash .ci/run does)";
@@ -521,15 +521,7 @@ impl AwsEnv {
         c
     }
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.cmd(args).output().expect("run stackpro");
-        assert!(
-            out.status.success(),
-            "stackpro {args:?} failed: {}\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout_of_success(self.cmd(args), args)
     }
     fn bucket(&self, kind: &str) -> String {
         format!("stackpro-{kind}-{}", self.unique)

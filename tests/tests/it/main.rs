@@ -61,15 +61,7 @@ impl Env {
         self.cmd(args).output().expect("run stackpro")
     }
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "stackpro {args:?} failed: {}\nstdout: {}\nstderr: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        stdout_of_success(self.cmd(args), args)
     }
     fn generate(&self, dataset: &str, tenant: &str, records: u64, file: &str, dirty: f64) {
         let out = self.path(&format!(
@@ -105,6 +97,19 @@ impl Env {
         out.sort();
         out
     }
+}
+
+/// Runs `cmd` (stackpro with `args`), asserts it succeeded and returns its stdout.
+fn stdout_of_success(mut cmd: Command, args: &[&str]) -> String {
+    let out = cmd.output().expect("run stackpro");
+    assert!(
+        out.status.success(),
+        "stackpro {args:?} failed: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn run_json(env: &Env) -> serde_json::Value {
