@@ -365,20 +365,31 @@ impl GlueCatalog {
             ))
         })?;
         let tenant_table = self.ensure_tenant_table(&schema, release).await?;
+        self.project_partitions(release, &schema, &tenant_table)
+            .await
+    }
+
+    /// The partitions of a release whose tenant table is ready, then its marker.
+    async fn project_partitions(
+        &self,
+        release: &Release,
+        schema: &TableSchema,
+        tenant_table: &str,
+    ) -> Result<()> {
         let values = [
             release.tenant.clone(),
             release.dt.clone(),
             release.release_id.clone(),
         ];
-        self.create_partition(&release.dataset, &schema, release, &values)
+        self.create_partition(&release.dataset, schema, release, &values)
             .await?;
-        self.create_partition(&tenant_table, &schema, release, &values[1..])
+        self.create_partition(tenant_table, schema, release, &values[1..])
             .await?;
         // Retention may have removed the release while we projected it: never leave
         // partitions pointing at deleted files.
         if self.release(&release.release_id).await?.is_none() {
             self.delete_partition(&release.dataset, &values).await?;
-            self.delete_partition(&tenant_table, &values[1..]).await?;
+            self.delete_partition(tenant_table, &values[1..]).await?;
         }
         self.delete_item("pending", &release.release_id).await
     }
@@ -386,9 +397,16 @@ impl GlueCatalog {
     /// Projects a just-committed release, retrying briefly. If Glue stays unavailable the
     /// release is still committed: its pending marker stays and the next `reconcile`
     /// (every worker run) completes it, so this never fails the publish.
-    async fn project_after_commit(&self, release: &Release) {
+    async fn project_after_commit(&self, release: &Release, ready: Option<(&TableSchema, &str)>) {
         for attempt in 1..=3_u32 {
-            match self.project(release).await {
+            let projected = match ready {
+                // Prepared before the commit: only the partitions are left.
+                Some((schema, tenant_table)) if attempt == 1 => {
+                    self.project_partitions(release, schema, tenant_table).await
+                }
+                _ => self.project(release).await,
+            };
+            match projected {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(
@@ -837,7 +855,7 @@ impl DataCatalog for GlueCatalog {
         if self.release(&release.release_id).await?.is_some() {
             // Committed earlier; finish its projection if that was interrupted.
             if self.has_pending_marker(&release.release_id).await? {
-                self.project_after_commit(release).await;
+                self.project_after_commit(release, None).await;
             }
             return Ok(PublishOutcome::AlreadyPublished);
         }
@@ -850,7 +868,7 @@ impl DataCatalog for GlueCatalog {
         // Before the commit, so that what can fail for good (a tenant table name taken by
         // another tenant, tag limits) fails with nothing published. An empty tenant table
         // shows no rows.
-        self.ensure_tenant_table(&schema, release).await?;
+        let tenant_table = self.ensure_tenant_table(&schema, release).await?;
 
         let put = |item: HashMap<String, AttributeValue>, condition: Option<&str>| {
             Put::builder()
@@ -927,7 +945,8 @@ impl DataCatalog for GlueCatalog {
                 taken.join(", ")
             )));
         }
-        self.project_after_commit(release).await;
+        self.project_after_commit(release, Some((&schema, &tenant_table)))
+            .await;
         Ok(PublishOutcome::Published)
     }
 
