@@ -397,20 +397,7 @@ fn pass1(
                 let mut histogram = histogram;
                 let mut spill_writer = spill_writer;
                 for staged in from_reader {
-                    let n = staged.batch.num_rows();
-                    let mut classes = Vec::with_capacity(n);
-                    let mut qi: Vec<Option<&str>> =
-                        Vec::with_capacity(staged.quasi_identifiers.len());
-                    for row in 0..n {
-                        qi.clear();
-                        qi.extend(
-                            staged
-                                .quasi_identifiers
-                                .iter()
-                                .map(|col| col[row].as_deref()),
-                        );
-                        classes.push(histogram.add(&qi, staged.subjects[row])?);
-                    }
+                    let classes = histogram.add_all(&staged.quasi_identifiers, &staged.subjects)?;
                     let mut columns: Vec<ArrayRef> = staged.batch.columns().to_vec();
                     columns.push(Arc::new(UInt32Array::from(classes)));
                     let batch = RecordBatch::try_new(spill_schema.clone(), columns)?;

@@ -6,6 +6,7 @@
 //! beside the batch for the k-anonymity engine; they are generalized only once the
 //! release's node is chosen.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
@@ -16,6 +17,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::hash::{KeyedHasher, subject_key};
 use crate::hierarchy::truncate_timestamp;
+use crate::kanon::QiKeys;
 use crate::policy::{DatasetRules, FieldType, OnInvalid, OutputKind};
 use crate::value::Value;
 use crate::{Result, pii};
@@ -76,8 +78,8 @@ pub fn staged_schema(rules: &DatasetRules) -> SchemaRef {
 #[derive(Debug)]
 pub struct StagedBatch {
     pub batch: RecordBatch,
-    /// Per quasi-identifier (policy order), per record: the level-0 value.
-    pub quasi_identifiers: Vec<Vec<Option<String>>>,
+    /// Per record: the level-0 quasi-identifier values (policy order), as histogram keys.
+    pub quasi_identifiers: QiKeys,
     /// Per record: the subject key (`None` when the dataset has no subject field).
     pub subjects: Vec<Option<u64>>,
 }
@@ -90,9 +92,11 @@ enum Column {
     Date(Date32Builder),
 }
 
-enum Cell {
+enum Cell<'v> {
     Null,
-    Str(String),
+    Str(Cow<'v, str>),
+    /// A keyed hash, hex-encoded only when appended (no allocation per record).
+    Digest([u8; 32]),
     Int(i64),
     Float(f64),
     Bool(bool),
@@ -105,10 +109,8 @@ pub struct BatchBuilder<'a> {
     hasher: &'a KeyedHasher,
     schema: SchemaRef,
     columns: Vec<Column>,
-    qi: Vec<Vec<Option<String>>>,
+    qi: QiKeys,
     subjects: Vec<Option<u64>>,
-    cells: Vec<Cell>,
-    qi_cells: Vec<Option<String>>,
 }
 
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
@@ -132,10 +134,8 @@ impl<'a> BatchBuilder<'a> {
             hasher,
             schema: staged_schema(rules),
             columns,
-            qi: vec![Vec::new(); rules.quasi_identifiers.len()],
+            qi: QiKeys::default(),
             subjects: Vec::new(),
-            cells: Vec::new(),
-            qi_cells: Vec::new(),
         }
     }
 
@@ -150,8 +150,16 @@ impl<'a> BatchBuilder<'a> {
 
     /// Transforms one record whose values follow [`DatasetRules::inputs`] order.
     pub fn push(&mut self, values: &[Value<'_>]) -> Result<(), Rejection> {
-        self.cells.clear();
-        self.qi_cells.clear();
+        let result = self.transform(values);
+        if result.is_err() {
+            self.qi.discard_record();
+        }
+        result
+    }
+
+    fn transform(&mut self, values: &[Value<'_>]) -> Result<(), Rejection> {
+        // At most this many non-QI outputs per dataset stay on the stack.
+        let mut cells: smallvec::SmallVec<[Cell<'_>; 16]> = smallvec::SmallVec::new();
         let mut subject = None;
         for rule in &self.rules.outputs {
             let raw = values.get(rule.input).unwrap_or(&Value::Null);
@@ -171,7 +179,7 @@ impl<'a> BatchBuilder<'a> {
                         if Some(rule.input) == self.rules.subject {
                             subject = Some(subject_key(&digest));
                         }
-                        Ok(Cell::Str(hex::encode(digest)))
+                        Ok(Cell::Digest(digest))
                     }
                     other => Err(format!("expected a string, got {}", other.type_name())),
                 },
@@ -188,23 +196,23 @@ impl<'a> BatchBuilder<'a> {
                 },
                 OutputKind::Level0(h) => h
                     .level0(raw, &rule.field)
-                    .map(|v| v.map_or(Cell::Null, Cell::Str))
+                    .map(|v| v.map_or(Cell::Null, |s| Cell::Str(Cow::Owned(s))))
                     .map_err(|e| e.reason),
                 OutputKind::QuasiIdentifier(h) => match h.level0(raw, &rule.field) {
                     Ok(v) => {
-                        self.qi_cells.push(v);
+                        self.qi.push_value(v.as_deref());
                         continue;
                     }
                     Err(_) if rule.on_invalid == OnInvalid::Null => {
-                        self.qi_cells.push(None);
+                        self.qi.push_value(None);
                         continue;
                     }
                     Err(e) => Err(e.reason),
                 },
             };
             match produced {
-                Ok(cell) => self.cells.push(cell),
-                Err(_) if rule.on_invalid == OnInvalid::Null => self.cells.push(Cell::Null),
+                Ok(cell) => cells.push(cell),
+                Err(_) if rule.on_invalid == OnInvalid::Null => cells.push(Cell::Null),
                 Err(reason) => return Err(reject(reason)),
             }
         }
@@ -216,9 +224,20 @@ impl<'a> BatchBuilder<'a> {
                 reason: "missing subject".into(),
             });
         }
-        for (col, cell) in self.columns.iter_mut().zip(self.cells.drain(..)) {
+        for (col, cell) in self.columns.iter_mut().zip(cells) {
             match (col, cell) {
                 (Column::Str(b), Cell::Str(s)) => b.append_value(s),
+                (Column::Str(b), Cell::Digest(d)) => {
+                    let mut hex = [0u8; 64];
+                    // 64 bytes is exactly the room 32 bytes need; ASCII hex is valid UTF-8.
+                    if hex::encode_to_slice(d, &mut hex).is_ok()
+                        && let Ok(text) = std::str::from_utf8(&hex)
+                    {
+                        b.append_value(text);
+                    } else {
+                        b.append_null();
+                    }
+                }
                 (Column::Str(b), _) => b.append_null(),
                 (Column::Int(b), Cell::Int(i)) => b.append_value(i),
                 (Column::Int(b), _) => b.append_null(),
@@ -230,9 +249,7 @@ impl<'a> BatchBuilder<'a> {
                 (Column::Date(b), _) => b.append_null(),
             }
         }
-        for (q, v) in self.qi.iter_mut().zip(self.qi_cells.drain(..)) {
-            q.push(v);
-        }
+        self.qi.end_record();
         self.subjects.push(subject);
         Ok(())
     }
@@ -258,16 +275,19 @@ impl<'a> BatchBuilder<'a> {
             arrays,
             &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows)),
         )?;
-        let n = self.qi.len();
         Ok(StagedBatch {
             batch,
-            quasi_identifiers: std::mem::replace(&mut self.qi, vec![Vec::new(); n]),
+            quasi_identifiers: std::mem::take(&mut self.qi),
             subjects: std::mem::take(&mut self.subjects),
         })
     }
 }
 
-fn keep(raw: &Value<'_>, data_type: FieldType, max_length: usize) -> Result<Cell, String> {
+fn keep<'v>(
+    raw: &'v Value<'_>,
+    data_type: FieldType,
+    max_length: usize,
+) -> Result<Cell<'v>, String> {
     if matches!(raw, Value::Null) {
         return Ok(Cell::Null);
     }
@@ -280,7 +300,7 @@ fn keep(raw: &Value<'_>, data_type: FieldType, max_length: usize) -> Result<Cell
                 if let Some(found) = pii::find_pii(s) {
                     return Err(format!("looks like a raw {}", found.kind.as_str()));
                 }
-                Ok(Cell::Str(s.to_string()))
+                Ok(Cell::Str(Cow::Borrowed(s.as_ref())))
             }
             other => Err(format!("expected a string, got {}", other.type_name())),
         },
@@ -308,7 +328,6 @@ fn keep(raw: &Value<'_>, data_type: FieldType, max_length: usize) -> Result<Cell
 mod tests {
     use super::*;
     use crate::Policy;
-    use std::borrow::Cow;
 
     fn s(v: &str) -> Value<'_> {
         Value::Str(Cow::Borrowed(v))
@@ -352,8 +371,8 @@ mod tests {
             "rejected records leave no trace"
         );
         assert_eq!(
-            staged.quasi_identifiers,
-            vec![vec![Some("94110".to_string())]]
+            staged.quasi_identifiers.record(0).collect::<Vec<_>>(),
+            vec![Some("94110")]
         );
         let hashes = staged
             .batch

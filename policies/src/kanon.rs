@@ -23,6 +23,7 @@
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, StringBuilder, UInt32Array};
+use hashbrown::HashTable;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -85,13 +86,20 @@ pub struct QiHistogram {
     dicts: Vec<FxHashMap<Arc<str>, u32>>,
     /// Per QI: id → level-0 value.
     values: Vec<Vec<Option<Arc<str>>>>,
-    classes: FxHashMap<Box<[u32]>, u32>,
-    class_keys: Vec<Box<[u32]>>,
+    /// Base classes, found by their encoded key (see [`QiKeys`]); holds class ids.
+    classes: HashTable<u32>,
+    /// Per class: the hash of its encoded key (to grow `classes`).
+    class_hashes: Vec<u64>,
+    /// Per class: where its encoded key sits in `key_bytes`.
+    class_key_ends: Vec<usize>,
+    key_bytes: Vec<u8>,
+    /// Per class, per QI (stride `names.len()`): the level-0 value id.
+    class_ids: Vec<u32>,
     class_records: Vec<u64>,
-    /// Subject key → dense id; empty when every record is its own subject.
-    subjects: FxHashMap<u64, u32>,
-    /// Distinct (subject id, base class) pairs.
-    pairs: rustc_hash::FxHashSet<(u32, u32)>,
+    /// (subject key, base class), compacted (sorted, deduplicated) from time to time so
+    /// memory follows the distinct pairs, not the records.
+    pairs: Vec<(u64, u32)>,
+    compacted_pairs: usize,
     counts_subjects: bool,
     records: u64,
 }
@@ -112,11 +120,14 @@ impl QiHistogram {
             hierarchies,
             dicts: vec![FxHashMap::default(); n],
             values: vec![vec![None]; n],
-            classes: FxHashMap::default(),
-            class_keys: Vec::new(),
+            classes: HashTable::new(),
+            class_hashes: Vec::new(),
+            class_key_ends: Vec::new(),
+            key_bytes: Vec::new(),
+            class_ids: Vec::new(),
             class_records: Vec::new(),
-            subjects: FxHashMap::default(),
-            pairs: Default::default(),
+            pairs: Vec::new(),
+            compacted_pairs: 0,
             counts_subjects: rules.subject.is_some(),
             records: 0,
         }
@@ -129,18 +140,67 @@ impl QiHistogram {
 
     /// Distinct base classes so far.
     pub fn base_classes(&self) -> usize {
-        self.class_keys.len()
+        self.class_records.len()
     }
 
     /// Adds one record: its level-0 QI values (policy order) and subject key (`None`
     /// when the dataset has no subject field). Returns its base class.
     pub fn add(&mut self, qi: &[Option<&str>], subject: Option<u64>) -> Result<u32> {
         debug_assert_eq!(qi.len(), self.names.len());
-        let mut key: smallvec_key::Key = smallvec_key::Key::new();
-        for (q, v) in qi.iter().enumerate() {
+        let mut keys = QiKeys::default();
+        for v in qi {
+            keys.push_value(*v);
+        }
+        keys.end_record();
+        self.add_keyed(keys.key(0), keys.hash(0), subject)
+    }
+
+    /// Adds every record of a batch of encoded keys (as [`QiKeys`] builds them, hashes
+    /// included: that work is done where the records are transformed, in parallel).
+    /// Returns each record's base class.
+    pub fn add_all(&mut self, keys: &QiKeys, subjects: &[Option<u64>]) -> Result<Vec<u32>> {
+        debug_assert_eq!(keys.len(), subjects.len());
+        (0..keys.len())
+            .map(|row| self.add_keyed(keys.key(row), keys.hash(row), subjects[row]))
+            .collect()
+    }
+
+    fn add_keyed(&mut self, key: &[u8], hash: u64, subject: Option<u64>) -> Result<u32> {
+        let class = {
+            let (bytes, ends) = (&self.key_bytes, &self.class_key_ends);
+            let key_of = |c: u32| {
+                let c = c as usize;
+                &bytes[if c == 0 { 0 } else { ends[c - 1] }..ends[c]]
+            };
+            self.classes.find(hash, |&c| key_of(c) == key).copied()
+        };
+        let class = match class {
+            Some(c) => c,
+            None => self.new_class(key, hash)?,
+        };
+        self.class_records[class as usize] += 1;
+        self.records += 1;
+        if self.counts_subjects {
+            self.pairs.push((subject.unwrap_or(self.records), class));
+            if self.pairs.len() >= 2 * self.compacted_pairs.max(1 << 20) {
+                self.compact_pairs();
+            }
+        }
+        Ok(class)
+    }
+
+    /// Interns a key seen for the first time: its values get ids, it gets a class.
+    fn new_class(&mut self, key: &[u8], hash: u64) -> Result<u32> {
+        let c = self.class_records.len();
+        if c >= MAX_IDS {
+            return Err(Error::Capacity("too many equivalence classes".into()));
+        }
+        let mut count = 0;
+        for (q, v) in QiKeys::values(key).enumerate() {
+            count += 1;
             let id = match v {
                 None => 0,
-                Some(v) => match self.dicts[q].get(*v) {
+                Some(v) => match self.dicts[q].get(v) {
                     Some(id) => *id,
                     None => {
                         let id = self.values[q].len();
@@ -150,49 +210,47 @@ impl QiHistogram {
                                 self.names[q]
                             )));
                         }
-                        let v: Arc<str> = Arc::from(*v);
+                        let v: Arc<str> = Arc::from(v);
                         self.dicts[q].insert(v.clone(), id as u32);
                         self.values[q].push(Some(v));
                         id as u32
                     }
                 },
             };
-            key.push(id);
+            self.class_ids.push(id);
         }
-        let class = match self.classes.get(key.as_slice()) {
-            Some(c) => *c,
-            None => {
-                let c = self.class_keys.len();
-                if c >= MAX_IDS {
-                    return Err(Error::Capacity("too many equivalence classes".into()));
-                }
-                let boxed: Box<[u32]> = key.as_slice().into();
-                self.classes.insert(boxed.clone(), c as u32);
-                self.class_keys.push(boxed);
-                self.class_records.push(0);
-                c as u32
-            }
-        };
-        self.class_records[class as usize] += 1;
-        self.records += 1;
-        if self.counts_subjects {
-            let subject = subject.unwrap_or(self.records);
-            let next = self.subjects.len() as u32;
-            let sid = *self.subjects.entry(subject).or_insert(next);
-            self.pairs.insert((sid, class));
+        if count != self.names.len() {
+            self.class_ids.truncate(c * self.names.len());
+            return Err(Error::Capacity(format!(
+                "a record has {count} quasi-identifier values where the policy names {}",
+                self.names.len()
+            )));
         }
-        Ok(class)
+        self.key_bytes.extend_from_slice(key);
+        self.class_key_ends.push(self.key_bytes.len());
+        self.class_hashes.push(hash);
+        self.class_records.push(0);
+        let hashes = &self.class_hashes;
+        self.classes
+            .insert_unique(hash, c as u32, |&c| hashes[c as usize]);
+        Ok(c as u32)
+    }
+
+    fn compact_pairs(&mut self) {
+        self.pairs.sort_unstable();
+        self.pairs.dedup();
+        self.compacted_pairs = self.pairs.len();
     }
 
     /// Searches the lattice and decides the release.
     pub fn decide(&self, k: u32, max_suppression: f64) -> Result<Decision> {
         let heights: Vec<usize> = self.hierarchies.iter().map(Hierarchy::height).collect();
         let tables = LevelTables::build(&self.hierarchies, &self.values);
-        let pairs = self.sorted_pairs();
+        let subjects = self.subject_index();
         let ctx = EvalContext {
             hist: self,
             tables: &tables,
-            pairs: &pairs,
+            subjects: &subjects,
             k: u64::from(k),
         };
         let limit = (max_suppression * self.records as f64).floor() as u64;
@@ -226,8 +284,7 @@ impl QiHistogram {
             let reason = format!(
                 "no generalization meets k={k} within the suppression limit of {limit} records \
                  ({} distinct subjects; fully generalized, {} records would be suppressed)",
-                self.distinct_subjects(),
-                eval.suppressed
+                eval.distinct_subjects, eval.suppressed
             );
             return Ok(self.decision(Outcome::Withheld(reason), top, &eval, &tables, evaluated));
         };
@@ -246,18 +303,30 @@ impl QiHistogram {
         Ok(self.decision(Outcome::Release, node, &eval, &tables, evaluated))
     }
 
-    fn distinct_subjects(&self) -> u64 {
+    /// Who counts where: subjects seen in one base class only are counted per class;
+    /// the (few) subjects seen in several keep their list of classes.
+    fn subject_index(&self) -> SubjectIndex {
+        let mut single = vec![0u32; self.class_records.len()];
+        let mut multi_ends = Vec::new();
+        let mut multi_classes = Vec::new();
         if self.counts_subjects {
-            self.subjects.len() as u64
-        } else {
-            self.records
+            let mut pairs = self.pairs.clone();
+            pairs.sort_unstable();
+            pairs.dedup();
+            for group in pairs.chunk_by(|a, b| a.0 == b.0) {
+                if let [(_, class)] = group {
+                    single[*class as usize] += 1;
+                } else {
+                    multi_classes.extend(group.iter().map(|&(_, c)| c));
+                    multi_ends.push(multi_classes.len());
+                }
+            }
         }
-    }
-
-    fn sorted_pairs(&self) -> Vec<(u32, u32)> {
-        let mut pairs: Vec<(u32, u32)> = self.pairs.iter().copied().collect();
-        pairs.sort_unstable();
-        pairs
+        SubjectIndex {
+            single,
+            multi_ends,
+            multi_classes,
+        }
     }
 
     fn decision(
@@ -297,7 +366,7 @@ impl QiHistogram {
             outcome,
             node,
             records: self.records,
-            distinct_subjects: self.distinct_subjects(),
+            distinct_subjects: eval.distinct_subjects,
             suppressed_records: if publishing {
                 eval.suppressed
             } else {
@@ -338,7 +407,11 @@ impl QiHistogram {
             .map(|q| {
                 let mut b = StringBuilder::with_capacity(classes.len(), classes.len() * 8);
                 for &c in classes.values().iter() {
-                    let id = self.class_keys.get(c as usize).map_or(0, |k| k[q]);
+                    let id = self
+                        .class_ids
+                        .get(c as usize * self.names.len() + q)
+                        .copied()
+                        .unwrap_or(0);
                     b.append_option(
                         decision.level_values[q]
                             .get(id as usize)
@@ -399,15 +472,25 @@ impl LevelTables {
     }
 }
 
+/// Distinct subjects per base class, arranged for counting at any node.
+struct SubjectIndex {
+    /// Per base class: subjects seen in that class only.
+    single: Vec<u32>,
+    /// Subjects seen in several base classes: their classes, back to back (ends below).
+    multi_classes: Vec<u32>,
+    multi_ends: Vec<usize>,
+}
+
 struct EvalContext<'a> {
     hist: &'a QiHistogram,
     tables: &'a LevelTables,
-    pairs: &'a [(u32, u32)],
+    subjects: &'a SubjectIndex,
     k: u64,
 }
 
 struct NodeEval {
     k: u64,
+    distinct_subjects: u64,
     suppressed: u64,
     violations: u64,
     class_of_base: Vec<u32>,
@@ -416,8 +499,12 @@ struct NodeEval {
 
 impl EvalContext<'_> {
     /// Classes of the generalized node: records and distinct subjects per class.
+    ///
+    /// Cost: one hash lookup per base class, plus one step per class of each subject seen
+    /// in more than one base class; subjects of a single base class are pre-counted.
     fn evaluate(&self, node: &[usize]) -> Result<NodeEval> {
         let hist = self.hist;
+        let n_qi = hist.names.len();
         // Pack the generalized key of a base class into a u128: bits per QI from the
         // cardinality of its level.
         let widths: Vec<u32> = node
@@ -431,43 +518,62 @@ impl EvalContext<'_> {
                 hist.names.join(", ")
             )));
         }
+        let level_ids: Vec<&[u32]> = node
+            .iter()
+            .enumerate()
+            .map(|(q, &l)| self.tables.ids[q][l].as_slice())
+            .collect();
+        let base_classes = hist.class_records.len();
         let mut gen_ids: FxHashMap<u128, u32> = FxHashMap::default();
-        let mut class_of_base = Vec::with_capacity(hist.class_keys.len());
+        let mut class_of_base = Vec::with_capacity(base_classes);
         let mut records: Vec<u64> = Vec::new();
-        for (c, key) in hist.class_keys.iter().enumerate() {
+        let mut subjects: Vec<u64> = Vec::new();
+        for c in 0..base_classes {
+            let key = &hist.class_ids[c * n_qi..(c + 1) * n_qi];
             let mut packed: u128 = 0;
-            for (q, &id0) in key.iter().enumerate() {
-                let g = self.tables.ids[q][node[q]][id0 as usize];
-                packed = (packed << widths[q]) | u128::from(g);
+            for q in 0..n_qi {
+                packed = (packed << widths[q]) | u128::from(level_ids[q][key[q] as usize]);
             }
             let next = gen_ids.len() as u32;
             let g = *gen_ids.entry(packed).or_insert(next);
             if g as usize == records.len() {
                 records.push(0);
+                subjects.push(0);
             }
             records[g as usize] += hist.class_records[c];
+            subjects[g as usize] += u64::from(self.subjects.single[c]);
             class_of_base.push(g);
         }
-        let subjects = if hist.counts_subjects {
-            let mut subjects = vec![0u64; records.len()];
-            let mut group: Vec<u32> = Vec::new();
-            let mut i = 0;
-            while i < self.pairs.len() {
-                let sid = self.pairs[i].0;
-                group.clear();
-                while i < self.pairs.len() && self.pairs[i].0 == sid {
-                    group.push(class_of_base[self.pairs[i].1 as usize]);
-                    i += 1;
+        let distinct_subjects = if hist.counts_subjects {
+            let index = self.subjects;
+            let mut seen: Vec<u32> = Vec::new();
+            let mut start = 0;
+            for &end in &index.multi_ends {
+                seen.clear();
+                let bases = &index.multi_classes[start..end];
+                if bases.len() <= 16 {
+                    // A subject's classes are usually few: a linear check beats a set.
+                    for &base in bases {
+                        let g = class_of_base[base as usize];
+                        if !seen.contains(&g) {
+                            seen.push(g);
+                            subjects[g as usize] += 1;
+                        }
+                    }
+                } else {
+                    seen.extend(bases.iter().map(|&b| class_of_base[b as usize]));
+                    seen.sort_unstable();
+                    seen.dedup();
+                    for &g in &seen {
+                        subjects[g as usize] += 1;
+                    }
                 }
-                group.sort_unstable();
-                group.dedup();
-                for &g in &group {
-                    subjects[g as usize] += 1;
-                }
+                start = end;
             }
-            subjects
+            index.single.iter().map(|&n| u64::from(n)).sum::<u64>() + index.multi_ends.len() as u64
         } else {
-            records.clone()
+            subjects.clone_from(&records);
+            hist.records
         };
         let mut suppressed = 0;
         let mut violations = 0;
@@ -479,6 +585,7 @@ impl EvalContext<'_> {
         }
         Ok(NodeEval {
             k: self.k,
+            distinct_subjects,
             suppressed,
             violations,
             class_of_base,
@@ -549,42 +656,102 @@ fn nodes_with_sum(heights: &[usize], sum: usize) -> Vec<Vec<usize>> {
     out
 }
 
-/// A small fixed-capacity key buffer so interning a record allocates nothing.
-mod smallvec_key {
-    const INLINE: usize = 16;
+/// The level-0 quasi-identifier values of a run of records, one byte key per record, with
+/// its hash: what [`QiHistogram::add_all`] takes. Building keys and hashing them is done
+/// where records are transformed (in parallel), so the histogram does one lookup per record.
+///
+/// Encoding, per value in policy order: `0` for null, or `1`, the length as a u32
+/// (little-endian) and the UTF-8 bytes. It is unambiguous, so equal keys mean equal values.
+#[derive(Debug, Default, Clone)]
+pub struct QiKeys {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    hashes: Vec<u64>,
+}
 
-    pub enum Key {
-        Inline([u32; INLINE], usize),
-        Heap(Vec<u32>),
+impl QiKeys {
+    /// Records whose key is complete.
+    pub fn len(&self) -> usize {
+        self.ends.len()
     }
 
-    impl Key {
-        pub fn new() -> Self {
-            Key::Inline([0; INLINE], 0)
-        }
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
 
-        pub fn push(&mut self, v: u32) {
-            match self {
-                Key::Inline(buf, len) if *len < INLINE => {
-                    buf[*len] = v;
-                    *len += 1;
-                }
-                Key::Inline(buf, len) => {
-                    let mut heap = buf[..*len].to_vec();
-                    heap.push(v);
-                    *self = Key::Heap(heap);
-                }
-                Key::Heap(h) => h.push(v),
-            }
-        }
+    fn start(&self) -> usize {
+        self.ends.last().copied().unwrap_or(0)
+    }
 
-        pub fn as_slice(&self) -> &[u32] {
-            match self {
-                Key::Inline(buf, len) => &buf[..*len],
-                Key::Heap(h) => h,
+    /// Appends the next value of the current record.
+    pub fn push_value(&mut self, value: Option<&str>) {
+        match value {
+            None => self.bytes.push(0),
+            Some(v) => {
+                self.bytes.push(1);
+                // Values are bounded by the line limit, far below 4 GiB.
+                self.bytes
+                    .extend_from_slice(&(v.len() as u32).to_le_bytes());
+                self.bytes.extend_from_slice(v.as_bytes());
             }
         }
     }
+
+    /// Completes the current record's key.
+    pub fn end_record(&mut self) {
+        let start = self.start();
+        self.hashes.push(key_hash(&self.bytes[start..]));
+        self.ends.push(self.bytes.len());
+    }
+
+    /// Drops the values pushed since the last completed record (a rejected record).
+    pub fn discard_record(&mut self) {
+        let start = self.start();
+        self.bytes.truncate(start);
+    }
+
+    /// The key of record `row`.
+    pub fn key(&self, row: usize) -> &[u8] {
+        let start = if row == 0 { 0 } else { self.ends[row - 1] };
+        &self.bytes[start..self.ends[row]]
+    }
+
+    pub fn hash(&self, row: usize) -> u64 {
+        self.hashes[row]
+    }
+
+    /// The values of record `row`, in policy order.
+    pub fn record(&self, row: usize) -> impl Iterator<Item = Option<&str>> {
+        Self::values(self.key(row))
+    }
+
+    /// Decodes a key. Keys come from [`QiKeys::push_value`] only; should one be malformed
+    /// the values stop early, which the histogram reports as an error.
+    fn values(key: &[u8]) -> impl Iterator<Item = Option<&str>> {
+        let mut rest = key;
+        std::iter::from_fn(move || {
+            let (&tag, tail) = rest.split_first()?;
+            if tag == 0 {
+                rest = tail;
+                return Some(None);
+            }
+            let len = u32::from_le_bytes(tail.get(..4)?.try_into().ok()?) as usize;
+            let value = std::str::from_utf8(tail.get(4..4 + len)?).ok()?;
+            rest = &tail[4 + len..];
+            Some(Some(value))
+        })
+    }
+}
+
+/// The hash of an encoded key, seeded once per process: producers are untrusted, so a
+/// fixed hash would let crafted values collide on purpose and slow a release down.
+fn key_hash(key: &[u8]) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static SEED: std::sync::LazyLock<usize> =
+        std::sync::LazyLock::new(|| std::hash::RandomState::new().hash_one(0u8) as usize);
+    let mut h = rustc_hash::FxHasher::with_seed(*SEED);
+    h.write(key);
+    h.finish()
 }
 
 #[cfg(test)]
@@ -619,6 +786,50 @@ mod tests {
         let d = h.decide(20, 0.05).expect("decide");
         assert!(matches!(d.outcome, Outcome::Withheld(_)), "{d:?}");
         assert_eq!(d.suppressed_records, 25);
+    }
+
+    #[test]
+    fn a_subject_in_several_classes_counts_once_where_they_merge() {
+        // `spread` zips under 941**, each record of a person in every zip: at level 0 each
+        // zip holds all 25 people; merged into 941** they are still 25 people, not
+        // 25 × spread. Spreads of 2 and 20 take both paths of the per-subject count.
+        for spread in [2u64, 20] {
+            let mut h = QiHistogram::new(&orders());
+            for person in 0..25u64 {
+                for z in 0..spread {
+                    let zip = format!("941{z:02}");
+                    h.add(&[Some(&zip)], Some(person)).expect("add");
+                }
+            }
+            let d = h.decide(25, 0.0).expect("decide");
+            assert_eq!(
+                (d.outcome.clone(), d.node.clone()),
+                (Outcome::Release, vec![0])
+            );
+            assert_eq!((d.smallest_class, d.distinct_subjects), (25, 25));
+            let d = h.decide(26, 0.0).expect("decide");
+            assert!(
+                matches!(d.outcome, Outcome::Withheld(_)),
+                "spread {spread}: {d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_round_trip_and_tell_null_from_empty() {
+        let mut keys = QiKeys::default();
+        keys.push_value(Some("94110"));
+        keys.push_value(None);
+        keys.end_record();
+        keys.push_value(Some(""));
+        keys.discard_record();
+        keys.push_value(Some(""));
+        keys.push_value(Some("x"));
+        keys.end_record();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys.record(0).collect::<Vec<_>>(), [Some("94110"), None]);
+        assert_eq!(keys.record(1).collect::<Vec<_>>(), [Some(""), Some("x")]);
+        assert_ne!(keys.key(0), keys.key(1));
     }
 
     #[test]

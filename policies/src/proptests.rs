@@ -115,11 +115,7 @@ proptest! {
         }
         let staged = builder.finish().expect("batch");
         let mut hist = QiHistogram::new(rules);
-        let mut classes = Vec::new();
-        for row in 0..staged.batch.num_rows() {
-            let qi: Vec<Option<&str>> = staged.quasi_identifiers.iter().map(|c| c[row].as_deref()).collect();
-            classes.push(hist.add(&qi, staged.subjects[row]).expect("add"));
-        }
+        let classes = hist.add_all(&staged.quasi_identifiers, &staged.subjects).expect("add");
         let decision = hist.decide(k, max_suppression).expect("decide");
         let n = picks.len() as u64;
         let limit = (max_suppression * n as f64).floor() as u64;
