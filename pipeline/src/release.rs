@@ -42,7 +42,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::location::Location;
-use crate::sources::{self, Item, Line, PartitionKey, Quarantined, RawObject};
+use crate::sources::{self, Chunk, Item, Line, PartitionKey, Quarantined, RawObject};
 use crate::{Error, Result};
 
 /// Parquet key-value metadata keys written into every curated file.
@@ -406,7 +406,7 @@ fn pass1(
                 Ok((histogram, spill_writer))
             }
         });
-        let (to_transform, from_reader) = std::sync::mpsc::sync_channel::<Vec<Line>>(2);
+        let (to_transform, from_reader) = std::sync::mpsc::sync_channel::<Chunk>(2);
         let transformer = scope.spawn({
             let index = &index;
             move || transform_all(ctx, rules, objects, index, from_reader, to_counter)
@@ -472,7 +472,7 @@ fn read_all(
     rules: &DatasetRules,
     objects: &[RawObject],
     handle: &tokio::runtime::Handle,
-    to_transform: &std::sync::mpsc::SyncSender<Vec<Line>>,
+    to_transform: &std::sync::mpsc::SyncSender<Chunk>,
     record_quarantine: &mut dyn FnMut(Quarantined),
     unknown_fields: &mut BTreeSet<String>,
 ) -> Result<()> {
@@ -501,9 +501,9 @@ fn read_all(
                 continue;
             }
         };
-        let mut on_chunk = |lines: Vec<Line>| -> Result<()> {
+        let mut on_chunk = |chunk: Chunk| -> Result<()> {
             to_transform
-                .send(lines)
+                .send(chunk)
                 .map_err(|_| Error::Task("the transform thread stopped".into()))
         };
         let mut reader_quarantine: Vec<Quarantined> = Vec::new();
@@ -536,31 +536,29 @@ fn transform_all(
     rules: &DatasetRules,
     objects: &[RawObject],
     index: &FxHashMap<String, usize>,
-    from_reader: std::sync::mpsc::Receiver<Vec<Line>>,
+    from_reader: std::sync::mpsc::Receiver<Chunk>,
     to_counter: std::sync::mpsc::SyncSender<policies::StagedBatch>,
 ) -> Result<(Vec<Quarantined>, BTreeSet<String>)> {
     let mut rejected_records = Vec::new();
     let mut unknown = BTreeSet::new();
-    for lines in from_reader {
-        let outputs: Vec<ChunkOut> = lines
+    for chunk in from_reader {
+        let outputs: Vec<ChunkOut> = chunk
+            .lines
             .par_chunks(TASK_LINES)
-            .map(|part| transform_lines(rules, &ctx.hasher, index, part))
+            .map(|part| transform_lines(rules, &ctx.hasher, index, &chunk.text, part))
             .collect::<Result<Vec<_>>>()?;
-        // Chunk `i` of `par_chunks` starts at line `i * TASK_LINES`.
-        for (chunk, out) in outputs.into_iter().enumerate() {
+        // Part `i` of `par_chunks` starts at line `i * TASK_LINES`.
+        for (part, out) in outputs.into_iter().enumerate() {
             for (line_index, reason) in out.rejected {
-                let line = &lines[chunk * TASK_LINES + line_index];
-                let (raw, len) = match &line.item {
-                    Item::Json(b) => (b.clone(), b.len() as u64),
-                    Item::Fields { raw, .. } => (raw.clone(), raw.len() as u64),
-                };
+                let line = &chunk.lines[part * TASK_LINES + line_index];
+                let raw = chunk.raw(line).to_vec();
                 rejected_records.push(Quarantined {
-                    object: objects[line.object as usize].url.clone(),
+                    object: objects[chunk.object as usize].url.clone(),
                     line: line.number,
                     reason: reason.1,
                     field: reason.0,
+                    raw_len: raw.len() as u64,
                     raw,
-                    raw_len: len,
                 });
             }
             unknown.extend(out.unknown);
@@ -584,6 +582,7 @@ fn transform_lines(
     rules: &DatasetRules,
     hasher: &KeyedHasher,
     index: &FxHashMap<String, usize>,
+    text: &[u8],
     lines: &[Line],
 ) -> Result<ChunkOut> {
     let mut builder = BatchBuilder::new(rules, hasher);
@@ -594,9 +593,11 @@ fn transform_lines(
     // caller adds the slice's offset.
     for (i, line) in lines.iter().enumerate() {
         let result = match &line.item {
-            Item::Json(bytes) => sources::parse_json_record(bytes, index, &mut slots, &mut unknown)
-                .map_err(|reason| (None, reason))
-                .and_then(|()| builder.push(&slots).map_err(|r| (Some(r.field), r.reason))),
+            Item::Json(range) => {
+                sources::parse_json_record(&text[range.clone()], index, &mut slots, &mut unknown)
+                    .map_err(|reason| (None, reason))
+                    .and_then(|()| builder.push(&slots).map_err(|r| (Some(r.field), r.reason)))
+            }
             Item::Fields { values, .. } => {
                 slots.clear();
                 slots.extend(

@@ -221,8 +221,8 @@ impl Quarantined {
 /// One record as read, before parsing.
 #[derive(Debug, Clone)]
 pub enum Item {
-    /// An NDJSON line.
-    Json(Vec<u8>),
+    /// An NDJSON line: its bytes in the chunk's [`Chunk::text`].
+    Json(std::ops::Range<usize>),
     /// A CSV record, fields already in the policy's input order, and its raw text.
     Fields {
         values: Vec<Option<String>>,
@@ -233,10 +233,33 @@ pub enum Item {
 /// A record with its position.
 #[derive(Debug, Clone)]
 pub struct Line {
-    pub object: u32,
     pub number: u64,
     pub item: Item,
 }
+
+/// Records of one object, handed on together. NDJSON lines share one buffer, so reading
+/// allocates per chunk, not per line.
+#[derive(Debug, Clone, Default)]
+pub struct Chunk {
+    /// Index of the object in the release's inputs.
+    pub object: u32,
+    /// The NDJSON lines, back to back.
+    pub text: Vec<u8>,
+    pub lines: Vec<Line>,
+}
+
+impl Chunk {
+    /// The raw bytes of a record, as quarantine keeps them.
+    pub fn raw<'a>(&'a self, line: &'a Line) -> &'a [u8] {
+        match &line.item {
+            Item::Json(range) => &self.text[range.clone()],
+            Item::Fields { raw, .. } => raw,
+        }
+    }
+}
+
+/// A chunk is handed on at this many bytes of text even if it holds fewer lines.
+const CHUNK_BYTES: usize = 8 << 20;
 
 /// Opens a decompressing reader over a raw object's byte stream.
 pub fn decoder(
@@ -265,13 +288,14 @@ enum LineRead {
     Eof,
 }
 
-/// Reads up to and excluding `\n` (and a preceding `\r`), keeping at most `limit` bytes.
+/// Appends the next line to `buf`, up to and excluding `\n` (and a preceding `\r`),
+/// keeping at most `limit` bytes of it.
 fn read_line_limited(
     r: &mut dyn BufRead,
     buf: &mut Vec<u8>,
     limit: usize,
 ) -> std::io::Result<LineRead> {
-    buf.clear();
+    let start = buf.len();
     let mut total: u64 = 0;
     let mut any = false;
     loop {
@@ -284,12 +308,12 @@ fn read_line_limited(
             break;
         }
         any = true;
-        let (chunk, done) = match memchr(available) {
+        let (chunk, done) = match memchr::memchr(b'\n', available) {
             Some(i) => (&available[..i], Some(i + 1)),
             None => (available, None),
         };
         total += chunk.len() as u64;
-        let room = limit.saturating_sub(buf.len());
+        let room = limit.saturating_sub(buf.len() - start);
         buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
         let consumed = done.unwrap_or(chunk.len());
         r.consume(consumed);
@@ -300,7 +324,7 @@ fn read_line_limited(
     if !any {
         return Ok(LineRead::Eof);
     }
-    if buf.last() == Some(&b'\r') && total <= limit as u64 {
+    if buf.len() > start && buf.last() == Some(&b'\r') && total <= limit as u64 {
         buf.pop();
         total -= 1;
     }
@@ -309,10 +333,6 @@ fn read_line_limited(
     } else {
         LineRead::Line
     })
-}
-
-fn memchr(b: &[u8]) -> Option<usize> {
-    b.iter().position(|&c| c == b'\n')
 }
 
 /// Streams the records of one object, `chunk` lines at a time, to `on_chunk`; problems go
@@ -328,11 +348,16 @@ pub fn read_object(
     csv_delimiter: u8,
     max_line_bytes: usize,
     chunk: usize,
-    on_chunk: &mut dyn FnMut(Vec<Line>) -> Result<()>,
+    on_chunk: &mut dyn FnMut(Chunk) -> Result<()>,
     on_quarantine: &mut dyn FnMut(Quarantined),
     unknown_fields: &mut BTreeSet<String>,
 ) -> Result<u64> {
-    let mut lines: Vec<Line> = Vec::with_capacity(chunk);
+    let new_chunk = || Chunk {
+        object: object_index,
+        text: Vec::new(),
+        lines: Vec::with_capacity(chunk),
+    };
+    let mut current = new_chunk();
     let mut number: u64 = 0;
     let quarantine_io = |number: u64, e: std::io::Error, on_q: &mut dyn FnMut(Quarantined)| {
         on_q(Quarantined {
@@ -347,48 +372,47 @@ pub fn read_object(
         })
     };
     match format {
-        Format::Ndjson => {
-            let mut buf = Vec::with_capacity(4096);
-            loop {
-                let read = match read_line_limited(reader, &mut buf, max_line_bytes) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        quarantine_io(number + 1, e, on_quarantine);
-                        break;
+        Format::Ndjson => loop {
+            let start = current.text.len();
+            let read = match read_line_limited(reader, &mut current.text, max_line_bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    current.text.truncate(start);
+                    quarantine_io(number + 1, e, on_quarantine);
+                    break;
+                }
+            };
+            match read {
+                LineRead::Eof => break,
+                LineRead::Oversized(len) => {
+                    number += 1;
+                    on_quarantine(Quarantined {
+                        object: object_url.to_string(),
+                        line: number,
+                        reason: format!(
+                            "line of {len} bytes exceeds the limit of {max_line_bytes}"
+                        ),
+                        field: None,
+                        raw: current.text.split_off(start),
+                        raw_len: len,
+                    });
+                }
+                LineRead::Line => {
+                    number += 1;
+                    if current.text[start..].iter().all(u8::is_ascii_whitespace) {
+                        current.text.truncate(start);
+                        continue;
                     }
-                };
-                match read {
-                    LineRead::Eof => break,
-                    LineRead::Oversized(len) => {
-                        number += 1;
-                        on_quarantine(Quarantined {
-                            object: object_url.to_string(),
-                            line: number,
-                            reason: format!(
-                                "line of {len} bytes exceeds the limit of {max_line_bytes}"
-                            ),
-                            field: None,
-                            raw: std::mem::take(&mut buf),
-                            raw_len: len,
-                        });
-                    }
-                    LineRead::Line => {
-                        number += 1;
-                        if buf.iter().all(u8::is_ascii_whitespace) {
-                            continue;
-                        }
-                        lines.push(Line {
-                            object: object_index,
-                            number,
-                            item: Item::Json(std::mem::replace(&mut buf, Vec::with_capacity(512))),
-                        });
-                        if lines.len() >= chunk {
-                            on_chunk(std::mem::replace(&mut lines, Vec::with_capacity(chunk)))?;
-                        }
+                    current.lines.push(Line {
+                        number,
+                        item: Item::Json(start..current.text.len()),
+                    });
+                    if current.lines.len() >= chunk || current.text.len() >= CHUNK_BYTES {
+                        on_chunk(std::mem::replace(&mut current, new_chunk()))?;
                     }
                 }
             }
-        }
+        },
         Format::Csv => {
             let mut csv = csv::ReaderBuilder::new()
                 .delimiter(csv_delimiter)
@@ -468,13 +492,12 @@ pub fn read_object(
                 };
                 match values {
                     Ok(values) => {
-                        lines.push(Line {
-                            object: object_index,
+                        current.lines.push(Line {
                             number,
                             item: Item::Fields { values, raw },
                         });
-                        if lines.len() >= chunk {
-                            on_chunk(std::mem::replace(&mut lines, Vec::with_capacity(chunk)))?;
+                        if current.lines.len() >= chunk {
+                            on_chunk(std::mem::replace(&mut current, new_chunk()))?;
                         }
                     }
                     Err(reason) => on_quarantine(Quarantined {
@@ -489,8 +512,8 @@ pub fn read_object(
             }
         }
     }
-    if !lines.is_empty() {
-        on_chunk(lines)?;
+    if !current.lines.is_empty() {
+        on_chunk(current)?;
     }
     Ok(number)
 }
@@ -701,27 +724,31 @@ mod tests {
     fn oversized_lines_are_cut_not_buffered() {
         let data = format!("short\n{}\nnext\r\nlast", "x".repeat(10_000));
         let mut r = std::io::Cursor::new(data.into_bytes());
-        let mut buf = Vec::new();
+        let mut buf = b"kept".to_vec();
         assert!(matches!(
             read_line_limited(&mut r, &mut buf, 100).expect("read"),
             LineRead::Line
         ));
-        assert_eq!(buf, b"short");
+        assert_eq!(buf, b"keptshort", "lines are appended");
+        buf.clear();
         assert!(matches!(
             read_line_limited(&mut r, &mut buf, 100).expect("read"),
             LineRead::Oversized(10_000)
         ));
         assert_eq!(buf.len(), 100);
+        buf.clear();
         assert!(matches!(
             read_line_limited(&mut r, &mut buf, 100).expect("read"),
             LineRead::Line
         ));
         assert_eq!(buf, b"next");
+        buf.clear();
         assert!(matches!(
             read_line_limited(&mut r, &mut buf, 100).expect("read"),
             LineRead::Line
         ));
         assert_eq!(buf, b"last");
+        buf.clear();
         assert!(matches!(
             read_line_limited(&mut r, &mut buf, 100).expect("read"),
             LineRead::Eof

@@ -261,46 +261,62 @@ impl QiHistogram {
             let eval = ctx.evaluate(&top)?;
             return Ok(self.decision(Outcome::Empty, top, &eval, &tables, 1));
         }
-        let mut evaluated = 0usize;
-        let mut best_at = |sum: usize| -> Result<Option<(Vec<usize>, NodeEval)>> {
-            let nodes = nodes_with_sum(&heights, sum);
-            evaluated += nodes.len();
-            let evals = evaluate_all(&ctx, &nodes)?;
-            // Nodes come in lexicographic order, so the first of the fewest suppressed wins ties.
-            let mut best: Option<(Vec<usize>, NodeEval)> = None;
-            for (node, eval) in nodes.into_iter().zip(evals) {
-                if eval.suppressed <= limit
-                    && best
-                        .as_ref()
-                        .is_none_or(|(_, b)| eval.suppressed < b.suppressed)
-                {
-                    best = Some((node, eval));
-                }
-            }
-            Ok(best)
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut search = Search {
+            ctx: &ctx,
+            heights: &heights,
+            limit,
+            threads,
+            fits: Vec::new(),
+            fails: Vec::new(),
+            evaluated: 0,
         };
-        let Some(mut found) = best_at(max_sum)? else {
+        if !search.exists_at(max_sum)? {
             let eval = ctx.evaluate(&top)?;
             let reason = format!(
                 "no generalization meets k={k} within the suppression limit of {limit} records \
                  ({} distinct subjects; fully generalized, {} records would be suppressed)",
                 eval.distinct_subjects, eval.suppressed
             );
+            let evaluated = search.evaluated + 1;
             return Ok(self.decision(Outcome::Withheld(reason), top, &eval, &tables, evaluated));
-        };
+        }
         let (mut lo, mut hi) = (0usize, max_sum);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            match best_at(mid)? {
-                Some(f) => {
-                    hi = mid;
-                    found = f;
-                }
-                None => lo = mid + 1,
+            if search.exists_at(mid)? {
+                hi = mid;
+            } else {
+                lo = mid + 1;
             }
         }
-        let (node, eval) = found;
+        let (node, eval) = search.best_at(lo)?;
+        let evaluated = search.evaluated;
         Ok(self.decision(Outcome::Release, node, &eval, &tables, evaluated))
+    }
+
+    /// Records suppressed at `node` under `k`, counted directly (for tests of the search).
+    #[cfg(test)]
+    pub(crate) fn suppressed_at(&self, k: u32, node: &[usize]) -> u64 {
+        let tables = LevelTables::build(&self.hierarchies, &self.values);
+        let subjects = self.subject_index();
+        let ctx = EvalContext {
+            hist: self,
+            tables: &tables,
+            subjects: &subjects,
+            k: u64::from(k),
+        };
+        ctx.evaluate(node).map_or(u64::MAX, |e| e.suppressed)
+    }
+
+    /// Every lattice node, for tests of the search.
+    #[cfg(test)]
+    pub(crate) fn all_nodes(&self) -> Vec<Vec<usize>> {
+        let heights: Vec<usize> = self.hierarchies.iter().map(Hierarchy::height).collect();
+        let max: usize = heights.iter().map(|h| h - 1).sum();
+        (0..=max)
+            .flat_map(|s| nodes_with_sum(&heights, s))
+            .collect()
     }
 
     /// Who counts where: subjects seen in one base class only are counted per class;
@@ -524,7 +540,15 @@ impl EvalContext<'_> {
             .map(|(q, &l)| self.tables.ids[q][l].as_slice())
             .collect();
         let base_classes = hist.class_records.len();
+        // Most nodes pack into 64 bits: half the table, half the cache misses.
+        let narrow = widths.iter().sum::<u32>() <= 64;
+        let mut gen_ids64: FxHashMap<u64, u32> = FxHashMap::default();
         let mut gen_ids: FxHashMap<u128, u32> = FxHashMap::default();
+        if narrow {
+            gen_ids64.reserve(base_classes);
+        } else {
+            gen_ids.reserve(base_classes);
+        }
         let mut class_of_base = Vec::with_capacity(base_classes);
         let mut records: Vec<u64> = Vec::new();
         let mut subjects: Vec<u64> = Vec::new();
@@ -534,8 +558,13 @@ impl EvalContext<'_> {
             for q in 0..n_qi {
                 packed = (packed << widths[q]) | u128::from(level_ids[q][key[q] as usize]);
             }
-            let next = gen_ids.len() as u32;
-            let g = *gen_ids.entry(packed).or_insert(next);
+            let g = if narrow {
+                let next = gen_ids64.len() as u32;
+                *gen_ids64.entry(packed as u64).or_insert(next)
+            } else {
+                let next = gen_ids.len() as u32;
+                *gen_ids.entry(packed).or_insert(next)
+            };
             if g as usize == records.len() {
                 records.push(0);
                 subjects.push(0);
@@ -591,6 +620,88 @@ impl EvalContext<'_> {
             class_of_base,
             subjects,
         })
+    }
+}
+
+/// The lattice search, remembering what it learned: generalizing never suppresses more,
+/// so a node above one that fits fits too, and a node below one that fails fails too.
+/// Those nodes are decided without counting their classes.
+struct Search<'a, 'c> {
+    ctx: &'a EvalContext<'c>,
+    heights: &'a [usize],
+    limit: u64,
+    threads: usize,
+    fits: Vec<Vec<usize>>,
+    fails: Vec<Vec<usize>>,
+    evaluated: usize,
+}
+
+/// Whether `a` is at or below `b` in the lattice (no level higher).
+fn at_or_below(a: &[usize], b: &[usize]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x <= y)
+}
+
+impl Search<'_, '_> {
+    fn known_to_fail(&self, node: &[usize]) -> bool {
+        self.fails.iter().any(|f| at_or_below(node, f))
+    }
+
+    /// Whether some node with this level sum fits, evaluating as few as needed.
+    fn exists_at(&mut self, sum: usize) -> Result<bool> {
+        let nodes = nodes_with_sum(self.heights, sum);
+        if nodes
+            .iter()
+            .any(|n| self.fits.iter().any(|f| at_or_below(f, n)))
+        {
+            return Ok(true);
+        }
+        let candidates: Vec<Vec<usize>> = nodes
+            .into_iter()
+            .filter(|n| !self.known_to_fail(n))
+            .collect();
+        for batch in candidates.chunks(self.threads.max(1)) {
+            let evals = evaluate_all(self.ctx, batch)?;
+            self.evaluated += batch.len();
+            let mut any = false;
+            for (node, eval) in batch.iter().zip(evals) {
+                if eval.suppressed <= self.limit {
+                    self.fits.push(node.clone());
+                    any = true;
+                } else {
+                    self.fails.push(node.clone());
+                }
+            }
+            if any {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The best node with this level sum: fewest suppressed records, then the first in
+    /// lexicographic order. Some node with this sum must fit.
+    fn best_at(&mut self, sum: usize) -> Result<(Vec<usize>, NodeEval)> {
+        let candidates: Vec<Vec<usize>> = nodes_with_sum(self.heights, sum)
+            .into_iter()
+            .filter(|n| !self.known_to_fail(n))
+            .collect();
+        let mut best: Option<(Vec<usize>, NodeEval)> = None;
+        // Candidates come in lexicographic order, so the first of the fewest suppressed
+        // wins ties. Batches keep memory to a few evaluations at a time.
+        for batch in candidates.chunks(self.threads.max(1)) {
+            let evals = evaluate_all(self.ctx, batch)?;
+            self.evaluated += batch.len();
+            for (node, eval) in batch.iter().zip(evals) {
+                if eval.suppressed <= self.limit
+                    && best
+                        .as_ref()
+                        .is_none_or(|(_, b)| eval.suppressed < b.suppressed)
+                {
+                    best = Some((node.clone(), eval));
+                }
+            }
+        }
+        best.ok_or_else(|| Error::Capacity(format!("no node with level sum {sum} fits")))
     }
 }
 

@@ -119,6 +119,22 @@ proptest! {
         let decision = hist.decide(k, max_suppression).expect("decide");
         let n = picks.len() as u64;
         let limit = (max_suppression * n as f64).floor() as u64;
+
+        // The pruned search agrees with counting every node: the least level sum that
+        // fits, then the fewest suppressed, then the first in lexicographic order.
+        let exhaustive = hist
+            .all_nodes()
+            .into_iter()
+            .map(|node| (node.iter().sum::<usize>(), hist.suppressed_at(k, &node), node))
+            .filter(|(_, suppressed, _)| *suppressed <= limit)
+            .min();
+        match exhaustive {
+            Some((_, suppressed, node)) => {
+                prop_assert_eq!(&decision.outcome, &Outcome::Release);
+                prop_assert_eq!((&decision.node, decision.suppressed_records), (&node, suppressed));
+            }
+            None => prop_assert!(matches!(decision.outcome, Outcome::Withheld(_))),
+        }
         if decision.outcome != Outcome::Release {
             prop_assert!(matches!(decision.outcome, Outcome::Withheld(_)));
             return Ok(());
