@@ -26,8 +26,7 @@ use catalog::{Column, ColumnType, RawObjectRef, Release, ReleaseFile, TableSchem
 use futures::TryStreamExt;
 use object_store::buffered::BufWriter as ObjectWriter;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt};
-use parquet::arrow::async_writer::AsyncArrowWriter;
+use object_store::{GetResultPayload, ObjectStore, ObjectStoreExt};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -388,15 +387,16 @@ fn pass1(
     let mut unknown_fields = BTreeSet::new();
     let mut io_error: Option<std::io::Error> = None;
 
-    // Two transformed chunks in flight at most: bounded memory, enough to overlap.
-    let (to_counter, from_reader) = std::sync::mpsc::sync_channel::<policies::StagedBatch>(2);
+    // Two transformed chunks in flight at most: bounded memory, and the transform stage
+    // goes on with the next chunk while this one is counted.
+    let (to_counter, from_reader) = std::sync::mpsc::sync_channel::<Vec<policies::StagedBatch>>(2);
     let (histogram, spill_writer, read_result) = std::thread::scope(|scope| {
         let counter = scope.spawn({
             let spill_schema = spill_schema.clone();
             move || -> Result<_> {
                 let mut histogram = histogram;
                 let mut spill_writer = spill_writer;
-                for staged in from_reader {
+                for staged in from_reader.into_iter().flatten() {
                     let classes = histogram.add_all(&staged.quasi_identifiers, &staged.subjects)?;
                     let mut columns: Vec<ArrayRef> = staged.batch.columns().to_vec();
                     columns.push(Arc::new(UInt32Array::from(classes)));
@@ -481,10 +481,22 @@ fn read_all(
             continue;
         };
         let get = handle.block_on(ctx.raw.store.get(&object.path))?;
-        let stream = get.into_stream().map_err(std::io::Error::other);
-        let bridge = SyncIoBridge::new_with_handle(StreamReader::new(stream), handle.clone());
+        // A local object comes as an open file: read it directly. Its stream would come in
+        // 8 KiB pieces, each a hop through tokio's blocking pool, costing more than parsing.
+        let range = get.range.clone();
+        let inner: Box<dyn std::io::Read + Send> = match get.payload {
+            GetResultPayload::File(mut file, _) => {
+                // Exactly the object as listed, even if it grows meanwhile.
+                std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(range.start))?;
+                Box::new(std::io::Read::take(file, range.end - range.start))
+            }
+            GetResultPayload::Stream(stream) => Box::new(SyncIoBridge::new_with_handle(
+                StreamReader::new(stream.map_err(std::io::Error::other)),
+                handle.clone(),
+            )),
+        };
         let counted = Counting {
-            inner: bridge,
+            inner,
             on_bytes: ctx.on_bytes.clone(),
         };
         let mut reader = match sources::decoder(Box::new(counted), compression) {
@@ -537,7 +549,7 @@ fn transform_all(
     objects: &[RawObject],
     index: &FxHashMap<String, usize>,
     from_reader: std::sync::mpsc::Receiver<Chunk>,
-    to_counter: std::sync::mpsc::SyncSender<policies::StagedBatch>,
+    to_counter: std::sync::mpsc::SyncSender<Vec<policies::StagedBatch>>,
 ) -> Result<(Vec<Quarantined>, BTreeSet<String>)> {
     let mut rejected_records = Vec::new();
     let mut unknown = BTreeSet::new();
@@ -547,6 +559,7 @@ fn transform_all(
             .par_chunks(TASK_LINES)
             .map(|part| transform_lines(rules, &ctx.hasher, index, &chunk.text, part))
             .collect::<Result<Vec<_>>>()?;
+        let mut batches = Vec::with_capacity(outputs.len());
         // Part `i` of `par_chunks` starts at line `i * TASK_LINES`.
         for (part, out) in outputs.into_iter().enumerate() {
             for (line_index, reason) in out.rejected {
@@ -562,10 +575,11 @@ fn transform_all(
                 });
             }
             unknown.extend(out.unknown);
-            to_counter
-                .send(out.staged)
-                .map_err(|_| Error::Task("the histogram thread stopped".into()))?;
+            batches.push(out.staged);
         }
+        to_counter
+            .send(batches)
+            .map_err(|_| Error::Task("the histogram thread stopped".into()))?;
     }
     Ok((rejected_records, unknown))
 }
@@ -680,7 +694,10 @@ async fn pass2(
 
     let reader = FileReader::try_new(std::io::BufReader::new(staged.spill.reopen()?), None)?;
     let mut files = Vec::new();
-    let mut writer: Option<(Path, AsyncArrowWriter<ObjectWriter>, u64)> = None;
+    let mut part: Option<PartWriter> = None;
+    // Rows of the row group being gathered, as filtered batches (encoded once it is full).
+    let mut pending: Vec<RecordBatch> = Vec::new();
+    let mut pending_rows = 0usize;
     for batch in reader {
         let batch = batch?;
         let classes = batch
@@ -698,46 +715,129 @@ async fn pass2(
         let out = filter_record_batch(&RecordBatch::try_new(schema.clone(), columns)?, &keep)?;
         let mut offset = 0;
         while offset < out.num_rows() {
-            if writer.is_none() {
-                let path = dir.clone().join(format!("part-{:05}.parquet", files.len()));
-                let object = ObjectWriter::new(ctx.curated.store.clone(), path.clone());
-                let w = AsyncArrowWriter::try_new(object, schema.clone(), Some(props.clone()))?;
-                writer = Some((path, w, 0));
-            }
-            let Some((_, w, rows)) = writer.as_mut() else {
-                break;
+            let writer = match part.as_mut() {
+                Some(w) => w,
+                None => {
+                    let path = dir.clone().join(format!("part-{:05}.parquet", files.len()));
+                    part.insert(PartWriter::new(ctx, path, &schema, &props)?)
+                }
             };
-            let room = (ctx.max_rows_per_file as u64 - *rows) as usize;
+            let room_in_file = ctx.max_rows_per_file - writer.rows - pending_rows;
+            let room = room_in_file.min(ROW_GROUP_ROWS - pending_rows);
             let take = room.min(out.num_rows() - offset);
-            w.write(&out.slice(offset, take)).await?;
-            *rows += take as u64;
+            pending.push(out.slice(offset, take));
+            pending_rows += take;
             offset += take;
-            if *rows >= ctx.max_rows_per_file as u64
-                && let Some((path, w, rows)) = writer.take()
+            if pending_rows == ROW_GROUP_ROWS || take == room_in_file {
+                writer
+                    .write_row_group(std::mem::take(&mut pending), pending_rows)
+                    .await?;
+                pending_rows = 0;
+            }
+            if writer.rows >= ctx.max_rows_per_file
+                && let Some(done) = part.take()
             {
-                files.push(close_part(ctx, path, w, rows).await?);
+                files.push(done.close(ctx).await?);
             }
         }
     }
-    if let Some((path, w, rows)) = writer.take() {
-        files.push(close_part(ctx, path, w, rows).await?);
+    if let Some(mut writer) = part.take() {
+        if pending_rows > 0 {
+            writer.write_row_group(pending, pending_rows).await?;
+        }
+        files.push(writer.close(ctx).await?);
     }
     Ok(files)
 }
 
-async fn close_part(
-    ctx: &ReleaseContext,
+/// One curated Parquet file being written. Each row group's columns are encoded in
+/// parallel (rayon, off the async runtime), then appended and streamed to the store:
+/// encoding and compressing is the costly part of writing, and columns are independent.
+struct PartWriter {
     path: Path,
-    writer: AsyncArrowWriter<ObjectWriter>,
-    rows: u64,
-) -> Result<ReleaseFile> {
-    writer.close().await?;
-    let head = ctx.curated.store.head(&path).await?;
-    Ok(ReleaseFile {
-        path: ctx.curated.url_of(&path),
-        size_bytes: head.size,
-        rows,
-    })
+    schema: arrow::datatypes::SchemaRef,
+    file: parquet::file::writer::SerializedFileWriter<Vec<u8>>,
+    factory: parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
+    out: ObjectWriter,
+    rows: usize,
+    row_groups: usize,
+}
+
+impl PartWriter {
+    fn new(
+        ctx: &ReleaseContext,
+        path: Path,
+        schema: &arrow::datatypes::SchemaRef,
+        props: &WriterProperties,
+    ) -> Result<Self> {
+        // `ArrowWriter` sets up the file as usual (Arrow schema in the footer metadata);
+        // its lower-level halves then let columns be encoded separately.
+        let (file, factory) =
+            parquet::arrow::ArrowWriter::try_new(Vec::new(), schema.clone(), Some(props.clone()))?
+                .into_serialized_writer()?;
+        Ok(Self {
+            out: ObjectWriter::new(ctx.curated.store.clone(), path.clone()),
+            path,
+            schema: schema.clone(),
+            file,
+            factory,
+            rows: 0,
+            row_groups: 0,
+        })
+    }
+
+    async fn write_row_group(&mut self, batches: Vec<RecordBatch>, rows: usize) -> Result<()> {
+        let writers = self.factory.create_column_writers(self.row_groups)?;
+        let schema = self.schema.clone();
+        let chunks = tokio::task::spawn_blocking(move || {
+            // Flat schema: one leaf, hence one writer, per field.
+            writers
+                .into_par_iter()
+                .zip(schema.fields().to_vec())
+                .enumerate()
+                .map(|(i, (mut writer, field))| {
+                    for batch in &batches {
+                        for leaf in
+                            parquet::arrow::arrow_writer::compute_leaves(&field, batch.column(i))?
+                        {
+                            writer.write(&leaf)?;
+                        }
+                    }
+                    writer.close()
+                })
+                .collect::<parquet::errors::Result<Vec<_>>>()
+        })
+        .await
+        .map_err(|e| Error::Task(format!("parquet encoding stopped: {e}")))??;
+        let mut row_group = self.file.next_row_group()?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
+        self.row_groups += 1;
+        self.rows += rows;
+        self.drain().await
+    }
+
+    /// Streams what the file writer has produced so far to the store.
+    async fn drain(&mut self) -> Result<()> {
+        self.file.flush()?;
+        let bytes = std::mem::take(self.file.inner_mut());
+        tokio::io::AsyncWriteExt::write_all(&mut self.out, &bytes).await?;
+        Ok(())
+    }
+
+    async fn close(mut self, ctx: &ReleaseContext) -> Result<ReleaseFile> {
+        self.file.finish()?;
+        self.drain().await?;
+        tokio::io::AsyncWriteExt::shutdown(&mut self.out).await?;
+        let head = ctx.curated.store.head(&self.path).await?;
+        Ok(ReleaseFile {
+            path: ctx.curated.url_of(&self.path),
+            size_bytes: head.size,
+            rows: self.rows as u64,
+        })
+    }
 }
 
 /// Copies a local file to an object store path, streaming (multipart where supported).

@@ -354,7 +354,11 @@ pub fn read_object(
 ) -> Result<u64> {
     let new_chunk = || Chunk {
         object: object_index,
-        text: Vec::new(),
+        // Sized up front: growing by doubling would copy each chunk about twice more.
+        text: match format {
+            Format::Ndjson => Vec::with_capacity(CHUNK_BYTES + (64 << 10)),
+            Format::Csv => Vec::new(),
+        },
         lines: Vec::with_capacity(chunk),
     };
     let mut current = new_chunk();
