@@ -105,6 +105,11 @@ fn main() -> anyhow::Result<()> {
         report.suppressed,
         report.quarantined
     );
+    println!(
+        "  curated         {} Parquet in {} file(s)",
+        human_bytes(report.files.iter().map(|f| f.bytes).sum()),
+        report.files.len()
+    );
     println!("  elapsed         {secs:.2} s");
     println!("  records/s       {:.0}", report.records_in as f64 / secs);
     println!("  MB/s (raw)      {:.1}", stats.bytes as f64 / 1e6 / secs);

@@ -665,7 +665,10 @@ async fn pass2(
         kv.push(KeyValue::new(meta::SUBJECT_COLUMN.into(), s.to_string()));
     }
     let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
+        // Level 1: on 1M contacts records it wrote 51.9 MiB in about half the time level 3
+        // took for 52.4 MiB (hashes and ids are near-random; longer match searches find
+        // nothing more).
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_key_value_metadata(Some(kv))
         .set_created_by("stackpro pipeline".into())

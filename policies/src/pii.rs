@@ -122,23 +122,25 @@ pub fn find_pii(text: &str) -> Option<Finding> {
 /// Every identifier in `text`, non-overlapping, ordered by start offset.
 pub fn find_all_pii(text: &str) -> Vec<Finding> {
     let bytes = text.as_bytes();
-    let mut has_digit = false;
+    // One pass of counting decides which scanners can possibly match: a phone needs
+    // seven digits, an IPv4 address three dots, an email `@`, an IPv6 address `:`.
+    let (mut digits, mut dots) = (0usize, 0usize);
     let mut has_at = false;
     let mut has_colon = false;
     for &b in bytes {
-        has_digit |= b.is_ascii_digit();
+        digits += usize::from(b.is_ascii_digit());
+        dots += usize::from(b == b'.');
         has_at |= b == b'@';
         has_colon |= b == b':';
     }
     let mut found = Vec::new();
-    if !(has_digit || has_at || has_colon) {
-        return found;
-    }
     if has_at {
         scan_emails(text, &mut found);
     }
-    if has_digit {
+    if digits >= MIN_PHONE_DIGITS {
         scan_phones(bytes, &mut found);
+    }
+    if digits >= 4 && dots >= 3 {
         scan_ipv4(bytes, &mut found);
     }
     if has_colon {
@@ -213,7 +215,7 @@ fn is_word_byte(b: u8) -> bool {
 
 fn scan_phones(b: &[u8], out: &mut Vec<Finding>) {
     let n = b.len();
-    let mut groups: Vec<Group> = Vec::new();
+    let mut groups: smallvec::SmallVec<[Group; 8]> = smallvec::SmallVec::new();
     let mut i = 0;
     while i < n {
         if !b[i].is_ascii_digit() {
@@ -242,7 +244,10 @@ fn scan_phones(b: &[u8], out: &mut Vec<Finding>) {
             }
             break;
         }
-        judge_core(b, &groups, out);
+        // No part of a core with fewer digits than a phone can be one.
+        if groups.iter().map(Group::len).sum::<usize>() >= MIN_PHONE_DIGITS {
+            judge_core(b, &groups, out);
+        }
         i = p;
     }
 }
