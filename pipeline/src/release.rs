@@ -212,7 +212,7 @@ pub async fn prepare(
     tracing::info!(
         partition = %partition, release = %id, records = decision.records, outcome = ?decision.outcome,
         node = %policies::report::node_label(&rules, &decision.node), suppressed = decision.suppressed_records,
-        base_classes = staged.histogram.base_classes(),
+        base_classes = staged.histogram.base_classes(), nodes_evaluated = decision.nodes_evaluated,
         pass1_ms = (pass1_done - started).as_millis() as u64,
         decide_ms = pass1_done.elapsed().as_millis() as u64,
         "release decided"

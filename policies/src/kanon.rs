@@ -540,38 +540,54 @@ impl EvalContext<'_> {
             .map(|(q, &l)| self.tables.ids[q][l].as_slice())
             .collect();
         let base_classes = hist.class_records.len();
-        // Most nodes pack into 64 bits: half the table, half the cache misses.
-        let narrow = widths.iter().sum::<u32>() <= 64;
-        let mut gen_ids64: FxHashMap<u64, u32> = FxHashMap::default();
-        let mut gen_ids: FxHashMap<u128, u32> = FxHashMap::default();
-        if narrow {
-            gen_ids64.reserve(base_classes);
-        } else {
-            gen_ids.reserve(base_classes);
-        }
-        let mut class_of_base = Vec::with_capacity(base_classes);
-        let mut records: Vec<u64> = Vec::new();
-        let mut subjects: Vec<u64> = Vec::new();
-        for c in 0..base_classes {
+        let packed_key = |c: usize| -> u128 {
             let key = &hist.class_ids[c * n_qi..(c + 1) * n_qi];
             let mut packed: u128 = 0;
             for q in 0..n_qi {
                 packed = (packed << widths[q]) | u128::from(level_ids[q][key[q] as usize]);
             }
-            let g = if narrow {
-                let next = gen_ids64.len() as u32;
-                *gen_ids64.entry(packed as u64).or_insert(next)
-            } else {
-                let next = gen_ids.len() as u32;
-                *gen_ids.entry(packed).or_insert(next)
-            };
+            packed
+        };
+        let mut class_of_base = vec![0u32; base_classes];
+        let mut records: Vec<u64> = Vec::new();
+        let mut subjects: Vec<u64> = Vec::new();
+        let mut add = |c: usize, g: u32, records: &mut Vec<u64>, subjects: &mut Vec<u64>| {
             if g as usize == records.len() {
                 records.push(0);
                 subjects.push(0);
             }
             records[g as usize] += hist.class_records[c];
             subjects[g as usize] += u64::from(self.subjects.single[c]);
-            class_of_base.push(g);
+            class_of_base[c] = g;
+        };
+        let class_bits = usize::BITS - base_classes.leading_zeros();
+        if widths.iter().sum::<u32>() + class_bits <= 64 {
+            // Key and class id share one u64; sorting groups equal keys. A sort streams
+            // through memory where a hash table of this size misses the cache on every
+            // insert, and this loop runs for every node the search evaluates.
+            let mut keyed: Vec<u64> = (0..base_classes)
+                .map(|c| ((packed_key(c) as u64) << class_bits) | c as u64)
+                .collect();
+            keyed.sort_unstable();
+            let mask = (1u64 << class_bits) - 1;
+            let mut previous = None;
+            let mut g = 0u32;
+            for v in keyed {
+                let key = v >> class_bits;
+                if previous.is_some_and(|p| p != key) {
+                    g += 1;
+                }
+                previous = Some(key);
+                add((v & mask) as usize, g, &mut records, &mut subjects);
+            }
+        } else {
+            let mut gen_ids: FxHashMap<u128, u32> = FxHashMap::default();
+            gen_ids.reserve(base_classes);
+            for c in 0..base_classes {
+                let next = gen_ids.len() as u32;
+                let g = *gen_ids.entry(packed_key(c)).or_insert(next);
+                add(c, g, &mut records, &mut subjects);
+            }
         }
         let distinct_subjects = if hist.counts_subjects {
             let index = self.subjects;
