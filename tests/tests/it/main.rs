@@ -672,3 +672,50 @@ fn a_quarantined_record_keeps_its_own_line_number_and_bytes_deep_into_a_large_ob
         "each quarantined record carries its own line number and raw bytes"
     );
 }
+
+#[test]
+fn a_release_over_max_rows_per_file_is_split_into_readable_parts() {
+    let env = Env::new();
+    std::fs::write(env.path("stackpro.toml"), "max_rows_per_file = 700\n").expect("config");
+    env.generate("contacts", "t-1", 3000, "a.ndjson", 0.0);
+    env.grant("t-1", "contacts");
+    let summary = run_json(&env);
+    assert_eq!(statuses(&summary), ["published"], "{summary:#}");
+    let releases = env.releases();
+    let out = releases[0]["records_out"].as_u64().expect("records_out");
+    let files = env.parquet_files();
+    assert_eq!(files.len() as u64, out.div_ceil(700), "{files:?}");
+    let mut total = 0u64;
+    for (i, file) in files.iter().enumerate() {
+        assert!(
+            file.ends_with(format!("part-{i:05}.parquet")),
+            "{}",
+            file.display()
+        );
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(file).expect("open"))
+            .expect("parquet");
+        let declared = reader.metadata().file_metadata().num_rows() as u64;
+        let rows: u64 = reader
+            .build()
+            .expect("reader")
+            .map(|b| b.expect("batch").num_rows() as u64)
+            .sum();
+        assert_eq!(rows, declared);
+        assert!(
+            rows > 0 && rows <= 700,
+            "{} holds {rows} rows",
+            file.display()
+        );
+        total += rows;
+    }
+    assert_eq!(total, out, "every published row is in exactly one part");
+    let listed: Vec<u64> = releases[0]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["rows"].as_u64().expect("rows"))
+        .collect();
+    assert_eq!(listed.iter().sum::<u64>(), out);
+    let verify = env.ok(&["verify", env.path("curated").to_str().expect("utf8")]);
+    assert!(verify.contains("OK"), "{verify}");
+}
