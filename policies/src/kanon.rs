@@ -3,9 +3,11 @@
 //! It works in two passes over a release so that memory is bounded by the
 //! quasi-identifier histogram, not by the data:
 //!
-//! 1. [`QiHistogram::add`] takes each record's level-0 quasi-identifier values and its
-//!    subject key, interns them, and returns the record's *base class* (its equivalence
-//!    class at level 0). The caller stores that class id beside the record.
+//! 1. [`QiHistogram::add_all`] takes records' level-0 quasi-identifier values (encoded and
+//!    hashed as [`QiKeys`] where the records were transformed) and subject keys, and
+//!    returns each record's *base class* (its equivalence class at level 0). The caller
+//!    stores that class id beside the record. [`QiHistogram::add`] does the same for one
+//!    record given as plain values.
 //! 2. [`QiHistogram::decide`] searches the generalization lattice for the least
 //!    generalized node (lowest sum of levels; ties: fewest suppressed records, then the
 //!    lexicographically smallest level vector in the policy's QI order) at which the
@@ -18,7 +20,9 @@
 //!
 //! Search: generalizing merges classes, so the number of suppressed records never grows
 //! along a lattice edge. Hence "some node with level sum s fits" is monotone in s, and the
-//! least level sum is found by binary search, evaluating every node of the probed sums.
+//! least level sum is found by binary search. The same monotonicity decides many nodes
+//! without counting: a node above one that fits fits, a node below one that fails fails.
+//! Only at the least sum is every undecided node counted, for the tie rule.
 
 use std::sync::Arc;
 
