@@ -599,7 +599,7 @@ fn transform_lines(
     text: &[u8],
     lines: &[Line],
 ) -> Result<ChunkOut> {
-    let mut builder = BatchBuilder::new(rules, hasher);
+    let mut builder = BatchBuilder::with_capacity(rules, hasher, lines.len());
     let mut rejected = Vec::new();
     let mut unknown = BTreeSet::new();
     let mut slots: Vec<Value<'_>> = Vec::with_capacity(rules.inputs.len());

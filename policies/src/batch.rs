@@ -117,16 +117,26 @@ const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 
 impl<'a> BatchBuilder<'a> {
     pub fn new(rules: &'a DatasetRules, hasher: &'a KeyedHasher) -> Self {
+        Self::with_capacity(rules, hasher, 1024)
+    }
+
+    /// A builder with room for `records` records before its columns grow.
+    pub fn with_capacity(rules: &'a DatasetRules, hasher: &'a KeyedHasher, records: usize) -> Self {
+        // A guess at the average string size: hashes take 64 bytes, ids about 36.
+        const STRING_BYTES: usize = 32;
         let columns = rules
             .outputs
             .iter()
             .filter(|o| !matches!(o.kind, OutputKind::QuasiIdentifier(_)))
             .map(|o| match output_type(&o.kind) {
-                DataType::Int64 => Column::Int(Int64Builder::new()),
-                DataType::Float64 => Column::Float(Float64Builder::new()),
-                DataType::Boolean => Column::Bool(BooleanBuilder::new()),
-                DataType::Date32 => Column::Date(Date32Builder::new()),
-                _ => Column::Str(StringBuilder::new()),
+                DataType::Int64 => Column::Int(Int64Builder::with_capacity(records)),
+                DataType::Float64 => Column::Float(Float64Builder::with_capacity(records)),
+                DataType::Boolean => Column::Bool(BooleanBuilder::with_capacity(records)),
+                DataType::Date32 => Column::Date(Date32Builder::with_capacity(records)),
+                _ => Column::Str(StringBuilder::with_capacity(
+                    records,
+                    records * STRING_BYTES,
+                )),
             })
             .collect();
         Self {
@@ -135,7 +145,7 @@ impl<'a> BatchBuilder<'a> {
             schema: staged_schema(rules),
             columns,
             qi: QiKeys::default(),
-            subjects: Vec::new(),
+            subjects: Vec::with_capacity(records),
         }
     }
 
