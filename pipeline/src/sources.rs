@@ -15,6 +15,7 @@ use object_store::path::Path;
 use policies::Value;
 use rustc_hash::FxHashMap;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::error::Category;
 
 use crate::Result;
 use crate::location::Location;
@@ -567,12 +568,13 @@ pub fn parse_json_record<'a>(
     }
     .deserialize(&mut de)
     .and_then(|()| de.end())
-    .map_err(|e| {
-        if e.is_syntax() || e.is_eof() {
-            format!("not valid JSON ({e})")
-        } else {
-            e.to_string()
-        }
+    .map_err(|e| match e.classify() {
+        // Syntax messages name a position, never a value.
+        Category::Syntax | Category::Eof => format!("not valid JSON ({e})"),
+        // The one data error here is a line that is JSON but not an object. serde's
+        // message would quote it (`invalid type: string "ana@…"`), and reasons are
+        // counted in the published report, so it is named without the value.
+        Category::Data | Category::Io => "not a JSON object".to_string(),
     })
 }
 
@@ -711,6 +713,12 @@ mod tests {
         assert_eq!(slots[0], Value::Str(Cow::Owned("a@b.io".into())));
         assert_eq!(slots[1], Value::Int(34));
         assert!(unknown.contains("extra"));
+        // A line that is JSON but not an object is refused without quoting it: reasons
+        // reach the published report.
+        let reason =
+            parse_json_record(br#""ana.ruiz@example.com""#, &idx, &mut slots, &mut unknown)
+                .expect_err("not an object");
+        assert_eq!(reason, "not a JSON object");
         for bad in [
             &b"{\"email\": \"x\", broken"[..],
             b"[1,2]",
