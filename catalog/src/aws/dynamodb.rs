@@ -218,26 +218,18 @@ impl ConsentStore for DynamoConsentStore {
     }
 
     async fn consents(&self) -> Result<Vec<ConsentSetting>> {
-        let mut all = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(SERVICE, "Scan", e))?;
-            for item in out.items() {
-                all.push(decode(item)?);
-            }
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
+        let items = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error(SERVICE, "Scan", e))?;
+        let mut all = items.iter().map(decode).collect::<Result<Vec<_>>>()?;
         all.sort_by(|a, b| (&a.tenant, &a.dataset).cmp(&(&b.tenant, &b.dataset)));
         Ok(all)
     }

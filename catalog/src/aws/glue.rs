@@ -209,24 +209,19 @@ impl GlueCatalog {
     }
 
     async fn glue_tables(&self) -> Result<Vec<Table>> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .glue
-                .get_tables()
-                .database_name(&self.database)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(GLUE, "GetTables", e))?;
-            all.extend(out.table_list().iter().cloned());
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
-        Ok(all)
+        let pages = self
+            .glue
+            .get_tables()
+            .database_name(&self.database)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error(GLUE, "GetTables", e))?;
+        Ok(pages
+            .iter()
+            .flat_map(|p| p.table_list().iter().cloned())
+            .collect())
     }
 
     /// Creates or updates a Glue table so it equals `input`.
@@ -518,24 +513,20 @@ impl GlueCatalog {
 
     /// Partition values of the Glue partitions of `table` (for checks and operators).
     pub async fn partition_values(&self, table: &str) -> Result<Vec<Vec<String>>> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .glue
-                .get_partitions()
-                .database_name(&self.database)
-                .table_name(table)
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(GLUE, "GetPartitions", e))?;
-            all.extend(out.partitions().iter().map(|p| p.values().to_vec()));
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
+        let pages = self
+            .glue
+            .get_partitions()
+            .database_name(&self.database)
+            .table_name(table)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error(GLUE, "GetPartitions", e))?;
+        let mut all: Vec<Vec<String>> = pages
+            .iter()
+            .flat_map(|p| p.partitions().iter().map(|p| p.values().to_vec()))
+            .collect();
         all.sort();
         Ok(all)
     }
@@ -548,27 +539,18 @@ impl GlueCatalog {
     }
 
     async fn query_partition(&self, pk: &str) -> Result<Vec<HashMap<String, AttributeValue>>> {
-        let mut all = Vec::new();
-        let mut start: Option<HashMap<String, AttributeValue>> = None;
-        loop {
-            let out = self
-                .ddb
-                .query()
-                .table_name(&self.ledger_table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(DYNAMODB, "Query", e))?;
-            all.extend(out.items().iter().cloned());
-            match out.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => break,
-            }
-        }
-        Ok(all)
+        self.ddb
+            .query()
+            .table_name(&self.ledger_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error(DYNAMODB, "Query", e))
     }
 
     fn release_item(release: &Release) -> Result<HashMap<String, AttributeValue>> {

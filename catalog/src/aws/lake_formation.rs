@@ -357,39 +357,32 @@ impl LakeFormation {
     pub async fn granted_expressions(&self, principal: &str) -> Result<Vec<String>> {
         // ListPermissions filters by principal only together with a resource, so list
         // everything and filter here.
-        let mut expressions = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let out = self
-                .client
-                .list_permissions()
-                .set_next_token(token.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error(SERVICE, "ListPermissions", e))?;
-            expressions.extend(
-                out.principal_resource_permissions()
+        let pages = self
+            .client
+            .list_permissions()
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| sdk_error(SERVICE, "ListPermissions", e))?;
+        let expressions = pages
+            .iter()
+            .flat_map(|out| out.principal_resource_permissions())
+            .filter(|p| {
+                p.principal()
+                    .and_then(|p| p.data_lake_principal_identifier())
+                    == Some(principal)
+            })
+            .filter_map(|p| p.resource().and_then(|r| r.lf_tag_policy()))
+            .map(|policy| {
+                policy
+                    .expression()
                     .iter()
-                    .filter(|p| {
-                        p.principal()
-                            .and_then(|p| p.data_lake_principal_identifier())
-                            == Some(principal)
-                    })
-                    .filter_map(|p| p.resource().and_then(|r| r.lf_tag_policy()))
-                    .map(|policy| {
-                        policy
-                            .expression()
-                            .iter()
-                            .map(|t| format!("{}={}", t.tag_key(), t.tag_values().join(",")))
-                            .collect::<Vec<_>>()
-                            .join(" AND ")
-                    }),
-            );
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
-            }
-        }
+                    .map(|t| format!("{}={}", t.tag_key(), t.tag_values().join(",")))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            })
+            .collect();
         Ok(expressions)
     }
 }
