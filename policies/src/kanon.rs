@@ -299,9 +299,12 @@ impl QiHistogram {
         Ok(self.decision(Outcome::Release, node, &eval, &tables, evaluated))
     }
 
-    /// Records suppressed at `node` under `k`, counted directly (for tests of the search).
+    /// Every lattice node with the records it suppresses under `k`, each counted
+    /// directly: what the pruned search must agree with (tests only).
     #[cfg(test)]
-    pub(crate) fn suppressed_at(&self, k: u32, node: &[usize]) -> u64 {
+    pub(crate) fn suppressed_at_every_node(&self, k: u32) -> Vec<(Vec<usize>, u64)> {
+        let heights: Vec<usize> = self.hierarchies.iter().map(Hierarchy::height).collect();
+        let max: usize = heights.iter().map(|h| h - 1).sum();
         let tables = LevelTables::build(&self.hierarchies, &self.values);
         let subjects = self.subject_index();
         let ctx = EvalContext {
@@ -310,16 +313,12 @@ impl QiHistogram {
             subjects: &subjects,
             k: u64::from(k),
         };
-        ctx.evaluate(node).map_or(u64::MAX, |e| e.suppressed)
-    }
-
-    /// Every lattice node, for tests of the search.
-    #[cfg(test)]
-    pub(crate) fn all_nodes(&self) -> Vec<Vec<usize>> {
-        let heights: Vec<usize> = self.hierarchies.iter().map(Hierarchy::height).collect();
-        let max: usize = heights.iter().map(|h| h - 1).sum();
         (0..=max)
             .flat_map(|s| nodes_with_sum(&heights, s))
+            .map(|node| {
+                let suppressed = ctx.evaluate(&node).map_or(u64::MAX, |e| e.suppressed);
+                (node, suppressed)
+            })
             .collect()
     }
 

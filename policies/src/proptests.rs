@@ -123,9 +123,9 @@ proptest! {
         // The pruned search agrees with counting every node: the least level sum that
         // fits, then the fewest suppressed, then the first in lexicographic order.
         let exhaustive = hist
-            .all_nodes()
+            .suppressed_at_every_node(k)
             .into_iter()
-            .map(|node| (node.iter().sum::<usize>(), hist.suppressed_at(k, &node), node))
+            .map(|(node, suppressed)| (node.iter().sum::<usize>(), suppressed, node))
             .filter(|(_, suppressed, _)| *suppressed <= limit)
             .min();
         match exhaustive {
