@@ -14,6 +14,10 @@ use pipeline::synth::{GenOptions, RawFormat, generate};
 use pipeline::worker::NoProgress;
 use pipeline::{Config, Worker};
 
+// The same allocator as the `stackpro` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     // RUST_LOG=pipeline=info shows per-phase timings of the release (pass 1, decide, pass 2).
     tracing_subscriber::fmt()

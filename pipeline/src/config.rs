@@ -55,6 +55,9 @@ pub struct Config {
     pub max_line_bytes: usize,
     /// Rows per curated Parquet file before a new part starts.
     pub max_rows_per_file: usize,
+    /// Transformed rows a release keeps in memory between its two passes; past this
+    /// many bytes they are spilled to a local temporary file.
+    pub staging_memory_bytes: usize,
     /// Per-dataset input settings.
     pub datasets: BTreeMap<String, DatasetConfig>,
     /// Where the catalog, control plane and metrics live: `embedded` or `aws`.
@@ -90,6 +93,9 @@ impl Default for Config {
             hash_key_file: None,
             max_line_bytes: 1 << 20,
             max_rows_per_file: 1_000_000,
+            // About 2M contacts records: a release of up to that size makes no local I/O
+            // between its passes, and peak memory stays well under 1 GiB at any size.
+            staging_memory_bytes: 512 << 20,
             datasets: BTreeMap::new(),
             backend: Backend::Embedded,
             aws: AwsSettings::default(),

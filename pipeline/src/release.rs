@@ -3,11 +3,12 @@
 //! Steps, and the invariant each protects:
 //! 1. **Pass 1** (blocking thread, all cores): stream every object, parse and transform each
 //!    record under the policy; bad records go to a quarantine file with their reason
-//!    (invariant 4). Transformed records are spilled to a local Arrow IPC file with their
-//!    base equivalence class; only the quasi-identifier histogram stays in memory.
+//!    (invariant 4). Transformed records are staged with their base equivalence class:
+//!    in memory up to `staging_memory_bytes`, the rest in a local Arrow IPC spill file, so
+//!    memory is bounded by the quasi-identifier histogram plus that budget.
 //! 2. **Decide**: the k-anonymity engine chooses the node or withholds (invariant 1).
-//! 3. **Pass 2**: read the spill back, generalize, drop suppressed records, write zstd
-//!    Parquet parts under `release={id}/`, then the report beside them.
+//! 3. **Pass 2**: take the staged rows back, generalize, drop suppressed records, write
+//!    zstd Parquet parts under `release={id}/`, then the report beside them.
 //! 4. **Publish**: only now the catalog entry is written, in one transaction with the ledger
 //!    of consumed raw objects (invariants 2 and 3). A crash before this leaves files nobody
 //!    can see; the release id is derived from the inputs, so the next run rewrites the same
@@ -41,7 +42,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::location::Location;
-use crate::sources::{self, Chunk, Item, Line, PartitionKey, Quarantined, RawObject};
+use crate::sources::{self, Chunk, ChunkPool, Item, Line, PartitionKey, Quarantined, RawObject};
 use crate::{Error, Result};
 
 /// Parquet key-value metadata keys written into every curated file.
@@ -78,6 +79,8 @@ pub struct ReleaseContext {
     pub quarantine: Location,
     pub max_line_bytes: usize,
     pub max_rows_per_file: usize,
+    /// Bytes of transformed rows kept in memory between the passes before spilling.
+    pub staging_memory_bytes: usize,
     pub csv_delimiter: u8,
     /// Called with the number of raw bytes read, for progress bars.
     pub on_bytes: Option<ByteCounter>,
@@ -181,7 +184,7 @@ pub fn table_schema(policy: &Policy, rules: &DatasetRules, curated: &Location) -
 /// What pass 1 leaves behind.
 struct Staged {
     histogram: QiHistogram,
-    spill: tempfile::NamedTempFile,
+    rows: StagedRows,
     quarantine: tempfile::NamedTempFile,
     quarantine_reasons: BTreeMap<String, u64>,
     unknown_fields: BTreeSet<String>,
@@ -213,6 +216,7 @@ pub async fn prepare(
         partition = %partition, release = %id, records = decision.records, outcome = ?decision.outcome,
         node = %policies::report::node_label(&rules, &decision.node), suppressed = decision.suppressed_records,
         base_classes = staged.histogram.base_classes(), nodes_evaluated = decision.nodes_evaluated,
+        spilled = staged.rows.spilled(),
         pass1_ms = (pass1_done - started).as_millis() as u64,
         decide_ms = pass1_done.elapsed().as_millis() as u64,
         "release decided"
@@ -256,7 +260,7 @@ pub async fn prepare(
     }
 
     let pass2_started = std::time::Instant::now();
-    let files = pass2(ctx, &rules, &staged, &decision, &report, &dir).await?;
+    let files = pass2(ctx, &rules, staged.rows, Arc::new(decision), &report, &dir).await?;
     tracing::info!(
         partition = %partition, release = %id,
         pass2_ms = pass2_started.elapsed().as_millis() as u64,
@@ -356,11 +360,11 @@ impl<R: std::io::Read> std::io::Read for Counting<R> {
 }
 
 /// Pass 1: reads, parses and transforms every record, counting the quasi-identifier
-/// histogram and spilling the transformed rows to a local Arrow IPC file.
+/// histogram and staging the transformed rows (see [`StagedRows`]).
 ///
 /// Three stages overlap, joined by bounded channels: this thread reads and splits lines; a
 /// transform thread has rayon parse and transform each chunk in parallel; a counting
-/// thread adds each transformed batch to the histogram and spills it. The histogram is
+/// thread adds each transformed batch to the histogram and stages it. The histogram is
 /// the only state that must be updated in order, so it gets a thread of its own.
 fn pass1(
     ctx: &ReleaseContext,
@@ -377,9 +381,8 @@ fn pass1(
     let base = staged_schema(rules);
     let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(CLASS_COLUMN, DataType::UInt32, false));
-    let spill_schema = Arc::new(Schema::new(fields));
-    let spill = tempfile::NamedTempFile::new()?;
-    let spill_writer = FileWriter::try_new(BufWriter::new(spill.reopen()?), &spill_schema)?;
+    let rows_schema = Arc::new(Schema::new(fields));
+    let rows = StagedRows::new(rows_schema.clone(), ctx.staging_memory_bytes);
     let histogram = QiHistogram::new(rules);
     let quarantine = tempfile::NamedTempFile::new()?;
     let mut qwriter = BufWriter::new(quarantine.reopen()?);
@@ -390,26 +393,27 @@ fn pass1(
     // Two transformed chunks in flight at most: bounded memory, and the transform stage
     // goes on with the next chunk while this one is counted.
     let (to_counter, from_reader) = std::sync::mpsc::sync_channel::<Vec<policies::StagedBatch>>(2);
-    let (histogram, spill_writer, read_result) = std::thread::scope(|scope| {
+    let (histogram, rows, read_result) = std::thread::scope(|scope| {
         let counter = scope.spawn({
-            let spill_schema = spill_schema.clone();
+            let rows_schema = rows_schema.clone();
             move || -> Result<_> {
                 let mut histogram = histogram;
-                let mut spill_writer = spill_writer;
+                let mut rows = rows;
                 for staged in from_reader.into_iter().flatten() {
                     let classes = histogram.add_all(&staged.quasi_identifiers, &staged.subjects)?;
                     let mut columns: Vec<ArrayRef> = staged.batch.columns().to_vec();
                     columns.push(Arc::new(UInt32Array::from(classes)));
-                    let batch = RecordBatch::try_new(spill_schema.clone(), columns)?;
-                    spill_writer.write(&batch)?;
+                    rows.push(RecordBatch::try_new(rows_schema.clone(), columns)?)?;
                 }
-                Ok((histogram, spill_writer))
+                Ok((histogram, rows))
             }
         });
         let (to_transform, from_reader) = std::sync::mpsc::sync_channel::<Chunk>(2);
+        let pool = ChunkPool::default();
         let transformer = scope.spawn({
             let index = &index;
-            move || transform_all(ctx, rules, objects, index, from_reader, to_counter)
+            let pool = pool.clone();
+            move || transform_all(ctx, rules, objects, index, from_reader, to_counter, &pool)
         });
         let mut record_quarantine = |q: Quarantined| {
             *quarantine_reasons.entry(q.reason_key()).or_default() += 1;
@@ -427,6 +431,7 @@ fn pass1(
             objects,
             handle,
             &to_transform,
+            &pool,
             &mut record_quarantine,
             &mut unknown_fields,
         );
@@ -439,17 +444,17 @@ fn pass1(
         let counted = counter
             .join()
             .unwrap_or_else(|_| Err(Error::Task("the histogram thread panicked".into())));
-        let (histogram, spill_writer) = counted?;
+        let (histogram, rows) = counted?;
         let (rejected, unknown) = transformed?;
         for q in rejected {
             record_quarantine(q);
         }
         unknown_fields.extend(unknown);
-        Ok::<_, Error>((histogram, spill_writer, read_result))
+        Ok::<_, Error>((histogram, rows, read_result))
     })?;
     read_result?;
-    let mut spill_writer = spill_writer;
-    spill_writer.finish()?;
+    let mut rows = rows;
+    rows.finish()?;
     if let Some(e) = io_error {
         return Err(e.into());
     }
@@ -457,7 +462,7 @@ fn pass1(
     drop(qwriter);
     Ok(Staged {
         histogram,
-        spill,
+        rows,
         quarantine,
         quarantine_reasons,
         unknown_fields,
@@ -473,6 +478,7 @@ fn read_all(
     objects: &[RawObject],
     handle: &tokio::runtime::Handle,
     to_transform: &std::sync::mpsc::SyncSender<Chunk>,
+    pool: &ChunkPool,
     record_quarantine: &mut dyn FnMut(Quarantined),
     unknown_fields: &mut BTreeSet<String>,
 ) -> Result<()> {
@@ -529,6 +535,7 @@ fn read_all(
             ctx.csv_delimiter,
             ctx.max_line_bytes,
             READ_CHUNK,
+            pool,
             &mut on_chunk,
             &mut on_quarantine,
             unknown_fields,
@@ -550,6 +557,7 @@ fn transform_all(
     index: &FxHashMap<String, usize>,
     from_reader: std::sync::mpsc::Receiver<Chunk>,
     to_counter: std::sync::mpsc::SyncSender<Vec<policies::StagedBatch>>,
+    pool: &ChunkPool,
 ) -> Result<(Vec<Quarantined>, BTreeSet<String>)> {
     let mut rejected_records = Vec::new();
     let mut unknown = BTreeSet::new();
@@ -577,6 +585,7 @@ fn transform_all(
             unknown.extend(out.unknown);
             batches.push(out.staged);
         }
+        pool.give(chunk);
         to_counter
             .send(batches)
             .map_err(|_| Error::Task("the histogram thread stopped".into()))?;
@@ -636,8 +645,8 @@ fn transform_lines(
 async fn pass2(
     ctx: &ReleaseContext,
     rules: &DatasetRules,
-    staged: &Staged,
-    decision: &policies::Decision,
+    rows: StagedRows,
+    decision: Arc<policies::Decision>,
     report: &ReleaseReport,
     dir: &Path,
 ) -> Result<Vec<ReleaseFile>> {
@@ -675,13 +684,14 @@ async fn pass2(
         .build();
 
     // Where each output column comes from: a staged column or a generalized QI.
+    #[derive(Clone, Copy)]
     enum Source {
         Staged(usize),
         Qi(usize),
     }
     let mut staged_i = 0;
     let mut qi_i = 0;
-    let sources: Vec<Source> = rules
+    let sources: Arc<[Source]> = rules
         .outputs
         .iter()
         .map(|o| {
@@ -694,53 +704,89 @@ async fn pass2(
             }
         })
         .collect();
+    // The published rows of one staged batch, in curated column order.
+    let publish = {
+        let schema = schema.clone();
+        move |batch: RecordBatch, decision: &policies::Decision| -> Result<RecordBatch> {
+            let classes = batch
+                .column_by_name(CLASS_COLUMN)
+                .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+                .ok_or_else(|| Error::Task("staged rows lost their class column".into()))?;
+            let (keep, qi_columns) = decision.release_columns(classes)?;
+            let kept = filter_record_batch(&batch, &keep)?;
+            let columns: Vec<ArrayRef> = sources
+                .iter()
+                .map(|s| match *s {
+                    Source::Staged(i) => kept.column(i).clone(),
+                    Source::Qi(i) => qi_columns[i].clone(),
+                })
+                .collect();
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        }
+    };
 
-    let reader = FileReader::try_new(std::io::BufReader::new(staged.spill.reopen()?), None)?;
+    let mut staged_batches = rows.into_batches()?;
     let mut files = Vec::new();
     let mut part: Option<PartWriter> = None;
-    // Rows of the row group being gathered, as filtered batches (encoded once it is full).
+    // Rows of the row group being gathered, as published batches (encoded once full).
     let mut pending: Vec<RecordBatch> = Vec::new();
     let mut pending_rows = 0usize;
-    for batch in reader {
-        let batch = batch?;
-        let classes = batch
-            .column_by_name(CLASS_COLUMN)
-            .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
-            .ok_or_else(|| Error::Task("spill file lost its class column".into()))?;
-        let (keep, qi_columns) = staged.histogram.release_columns(decision, classes);
-        let columns: Vec<ArrayRef> = sources
-            .iter()
-            .map(|s| match s {
-                Source::Staged(i) => batch.column(*i).clone(),
-                Source::Qi(i) => qi_columns[*i].clone(),
-            })
-            .collect();
-        let out = filter_record_batch(&RecordBatch::try_new(schema.clone(), columns)?, &keep)?;
-        let mut offset = 0;
-        while offset < out.num_rows() {
-            let writer = match part.as_mut() {
-                Some(w) => w,
-                None => {
-                    let path = dir.clone().join(format!("part-{:05}.parquet", files.len()));
-                    part.insert(PartWriter::new(ctx, path, &schema, &props)?)
+    loop {
+        // About a row group of staged rows at a time, generalized and filtered on all
+        // cores, off the async runtime (a spilled release reads its file here).
+        let (rest, published) = tokio::task::spawn_blocking({
+            let decision = decision.clone();
+            let publish = publish.clone();
+            move || -> Result<_> {
+                let mut group = Vec::new();
+                let mut group_rows = 0;
+                while group_rows < ROW_GROUP_ROWS
+                    && let Some(batch) = staged_batches.next()
+                {
+                    let batch = batch?;
+                    group_rows += batch.num_rows();
+                    group.push(batch);
                 }
-            };
-            let room_in_file = ctx.max_rows_per_file - writer.rows - pending_rows;
-            let room = room_in_file.min(ROW_GROUP_ROWS - pending_rows);
-            let take = room.min(out.num_rows() - offset);
-            pending.push(out.slice(offset, take));
-            pending_rows += take;
-            offset += take;
-            if pending_rows == ROW_GROUP_ROWS || take == room_in_file {
-                writer
-                    .write_row_group(std::mem::take(&mut pending), pending_rows)
-                    .await?;
-                pending_rows = 0;
+                let published = group
+                    .into_par_iter()
+                    .map(|b| publish(b, &decision))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok((staged_batches, published))
             }
-            if writer.rows >= ctx.max_rows_per_file
-                && let Some(done) = part.take()
-            {
-                files.push(done.close(ctx).await?);
+        })
+        .await
+        .map_err(|e| Error::Task(format!("preparing rows stopped: {e}")))??;
+        staged_batches = rest;
+        if published.is_empty() {
+            break;
+        }
+        for out in published {
+            let mut offset = 0;
+            while offset < out.num_rows() {
+                let writer = match part.as_mut() {
+                    Some(w) => w,
+                    None => {
+                        let path = dir.clone().join(format!("part-{:05}.parquet", files.len()));
+                        part.insert(PartWriter::new(ctx, path, &schema, &props)?)
+                    }
+                };
+                let room_in_file = ctx.max_rows_per_file - writer.rows - pending_rows;
+                let room = room_in_file.min(ROW_GROUP_ROWS - pending_rows);
+                let take = room.min(out.num_rows() - offset);
+                pending.push(out.slice(offset, take));
+                pending_rows += take;
+                offset += take;
+                if pending_rows == ROW_GROUP_ROWS || take == room_in_file {
+                    writer
+                        .write_row_group(std::mem::take(&mut pending), pending_rows)
+                        .await?;
+                    pending_rows = 0;
+                }
+                if writer.rows >= ctx.max_rows_per_file
+                    && let Some(done) = part.take()
+                {
+                    files.push(done.close(ctx).await?);
+                }
             }
         }
     }
@@ -751,6 +797,85 @@ async fn pass2(
         files.push(writer.close(ctx).await?);
     }
     Ok(files)
+}
+
+/// The transformed rows of a release between its passes, each with its base class: in
+/// memory up to a budget, the rest in a local Arrow IPC spill file. Memory stays bounded
+/// whatever the size of the release, and a release that fits makes no local I/O.
+struct StagedRows {
+    schema: arrow::datatypes::SchemaRef,
+    budget: usize,
+    memory: Vec<RecordBatch>,
+    memory_bytes: usize,
+    spill: Option<(
+        tempfile::NamedTempFile,
+        FileWriter<BufWriter<std::fs::File>>,
+    )>,
+}
+
+/// Staged batches in the order they were staged.
+type StagedBatches = Box<dyn Iterator<Item = Result<RecordBatch>> + Send>;
+
+impl StagedRows {
+    fn new(schema: arrow::datatypes::SchemaRef, budget: usize) -> Self {
+        Self {
+            schema,
+            budget,
+            memory: Vec::new(),
+            memory_bytes: 0,
+            spill: None,
+        }
+    }
+
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        let bytes = batch.get_array_memory_size();
+        if self.spill.is_none() && self.memory_bytes + bytes <= self.budget {
+            self.memory_bytes += bytes;
+            self.memory.push(batch);
+            return Ok(());
+        }
+        let (_, writer) = match &mut self.spill {
+            Some(spill) => spill,
+            None => {
+                let file = tempfile::NamedTempFile::new()?;
+                let writer = FileWriter::try_new(BufWriter::new(file.reopen()?), &self.schema)?;
+                tracing::debug!(
+                    in_memory_bytes = self.memory_bytes,
+                    "staged rows spill to disk"
+                );
+                self.spill.insert((file, writer))
+            }
+        };
+        writer.write(&batch)?;
+        Ok(())
+    }
+
+    /// Completes the spill file, if any.
+    fn finish(&mut self) -> Result<()> {
+        if let Some((_, writer)) = &mut self.spill {
+            writer.finish()?;
+        }
+        Ok(())
+    }
+
+    /// Whether some rows went to the spill file.
+    fn spilled(&self) -> bool {
+        self.spill.is_some()
+    }
+
+    /// Every staged batch, in order: those held in memory came first.
+    fn into_batches(self) -> Result<StagedBatches> {
+        let memory = self.memory.into_iter().map(Ok);
+        let Some((file, _)) = self.spill else {
+            return Ok(Box::new(memory));
+        };
+        let reader = FileReader::try_new(std::io::BufReader::new(file.reopen()?), None)?;
+        // The reader owns the temporary file, which is deleted once the batches are read.
+        Ok(Box::new(memory.chain(reader.map(move |b| {
+            let _spill_file = &file;
+            b.map_err(Error::from)
+        }))))
+    }
 }
 
 /// One curated Parquet file being written. Each row group's columns are encoded in

@@ -255,6 +255,7 @@ impl Worker {
             quarantine: self.quarantine.clone(),
             max_line_bytes: self.config.max_line_bytes,
             max_rows_per_file: self.config.max_rows_per_file,
+            staging_memory_bytes: self.config.staging_memory_bytes,
             csv_delimiter: b',',
             on_bytes: Some({
                 let counter = counter.clone();

@@ -122,8 +122,6 @@ impl<'a> BatchBuilder<'a> {
 
     /// A builder with room for `records` records before its columns grow.
     pub fn with_capacity(rules: &'a DatasetRules, hasher: &'a KeyedHasher, records: usize) -> Self {
-        // A guess at the average string size: hashes take 64 bytes, ids about 36.
-        const STRING_BYTES: usize = 32;
         let columns = rules
             .outputs
             .iter()
@@ -133,10 +131,16 @@ impl<'a> BatchBuilder<'a> {
                 DataType::Float64 => Column::Float(Float64Builder::with_capacity(records)),
                 DataType::Boolean => Column::Bool(BooleanBuilder::with_capacity(records)),
                 DataType::Date32 => Column::Date(Date32Builder::with_capacity(records)),
-                _ => Column::Str(StringBuilder::with_capacity(
-                    records,
-                    records * STRING_BYTES,
-                )),
+                _ => {
+                    // A guess at the average size: hashes take 64 bytes; kept strings
+                    // are often ids near their limit, or short codes.
+                    let bytes = match &o.kind {
+                        OutputKind::Hash => 64,
+                        OutputKind::Keep { max_length, .. } => (*max_length).min(40),
+                        _ => 16,
+                    };
+                    Column::Str(StringBuilder::with_capacity(records, records * bytes))
+                }
             })
             .collect();
         Self {
@@ -144,7 +148,8 @@ impl<'a> BatchBuilder<'a> {
             hasher,
             schema: staged_schema(rules),
             columns,
-            qi: QiKeys::default(),
+            // A guess: a tag and a length (5 bytes) and about 8 bytes of value per QI.
+            qi: QiKeys::with_capacity(records, 13 * rules.qi_rules().count()),
             subjects: Vec::with_capacity(records),
         }
     }

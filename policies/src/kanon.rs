@@ -12,7 +12,7 @@
 //!    generalized node (lowest sum of levels; ties: fewest suppressed records, then the
 //!    lexicographically smallest level vector in the policy's QI order) at which the
 //!    records of classes holding fewer than k **distinct subjects** stay within the
-//!    suppression limit. Then [`QiHistogram::release_columns`] turns stored class ids into
+//!    suppression limit. Then [`Decision::release_columns`] turns stored class ids into
 //!    the published (generalized) columns and the mask of records to keep.
 //!
 //! Guarantee: every class of a released [`Decision`] holds at least k distinct subjects;
@@ -26,7 +26,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, StringBuilder, UInt32Array};
+use arrow::array::{ArrayRef, BooleanArray, StringArray, UInt32Array};
+use arrow::buffer::BooleanBuffer;
 use hashbrown::HashTable;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -68,7 +69,11 @@ pub struct Decision {
     pub information_loss: f64,
     pub nodes_evaluated: usize,
     suppressed_base: Vec<bool>,
-    level_values: Vec<Vec<Option<Arc<str>>>>,
+    /// Per QI: the distinct generalized values at the chosen level, indexed by
+    /// `class_values`.
+    published_values: Vec<ArrayRef>,
+    /// Per QI, per base class: the index of the class's generalized value.
+    class_values: Vec<Vec<u32>>,
 }
 
 impl Decision {
@@ -78,6 +83,35 @@ impl Decision {
             .get(class as usize)
             .copied()
             .unwrap_or(true)
+    }
+
+    /// For the stored base-class ids of staged records: the mask of records to publish,
+    /// and the generalized quasi-identifier columns (policy order) of the published
+    /// records only.
+    ///
+    /// Each column is a `take` from the few distinct generalized values of its level, by
+    /// a per-class index computed once per release.
+    pub fn release_columns(&self, classes: &UInt32Array) -> Result<(BooleanArray, Vec<ArrayRef>)> {
+        let classes = classes.values();
+        let keep = BooleanArray::new(
+            BooleanBuffer::collect_bool(classes.len(), |i| !self.is_suppressed(classes[i])),
+            None,
+        );
+        let kept: Vec<usize> = classes
+            .iter()
+            .filter(|&&c| !self.is_suppressed(c))
+            .map(|&c| c as usize)
+            .collect();
+        let columns = self
+            .published_values
+            .iter()
+            .zip(&self.class_values)
+            .map(|(values, of_class)| {
+                let indices = UInt32Array::from_iter_values(kept.iter().map(|&c| of_class[c]));
+                arrow::compute::take(values.as_ref(), &indices, None)
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok((keep, columns))
     }
 }
 
@@ -367,11 +401,23 @@ impl QiHistogram {
             .iter()
             .map(|&g| !publishing || !k_ok(g as usize))
             .collect();
-        let level_values = node
-            .iter()
-            .enumerate()
-            .map(|(q, &level)| tables.strings[q][level].clone())
-            .collect();
+        let n_qi = self.names.len();
+        let mut published_values: Vec<ArrayRef> = Vec::with_capacity(n_qi);
+        let mut class_values = Vec::with_capacity(n_qi);
+        for (q, &level) in node.iter().enumerate() {
+            let ids = &tables.ids[q][level];
+            // One representative string per generalized id.
+            let mut distinct: Vec<Option<&str>> = vec![None; tables.cardinality[q][level] as usize];
+            for (v, &g) in ids.iter().enumerate() {
+                distinct[g as usize] = tables.strings[q][level][v].as_deref();
+            }
+            published_values.push(Arc::new(StringArray::from(distinct)));
+            class_values.push(
+                (0..self.class_records.len())
+                    .map(|c| ids[self.class_ids[c * n_qi + q] as usize])
+                    .collect(),
+            );
+        }
         let information_loss = if node.is_empty() {
             0.0
         } else {
@@ -406,41 +452,9 @@ impl QiHistogram {
             information_loss,
             nodes_evaluated: evaluated,
             suppressed_base,
-            level_values,
+            published_values,
+            class_values,
         }
-    }
-
-    /// For stored base-class ids: the mask of records to publish and the generalized
-    /// quasi-identifier columns (policy order), all of the same length as `classes`.
-    pub fn release_columns(
-        &self,
-        decision: &Decision,
-        classes: &UInt32Array,
-    ) -> (BooleanArray, Vec<ArrayRef>) {
-        let keep: BooleanArray = classes
-            .values()
-            .iter()
-            .map(|&c| Some(!decision.is_suppressed(c)))
-            .collect();
-        let columns = (0..self.names.len())
-            .map(|q| {
-                let mut b = StringBuilder::with_capacity(classes.len(), classes.len() * 8);
-                for &c in classes.values().iter() {
-                    let id = self
-                        .class_ids
-                        .get(c as usize * self.names.len() + q)
-                        .copied()
-                        .unwrap_or(0);
-                    b.append_option(
-                        decision.level_values[q]
-                            .get(id as usize)
-                            .and_then(|v| v.as_deref()),
-                    );
-                }
-                Arc::new(b.finish()) as ArrayRef
-            })
-            .collect();
-        (keep, columns)
     }
 }
 
@@ -800,6 +814,15 @@ pub struct QiKeys {
 }
 
 impl QiKeys {
+    /// Room for `records` keys of about `key_bytes` bytes each before growing.
+    pub fn with_capacity(records: usize, key_bytes: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(records * key_bytes),
+            ends: Vec::with_capacity(records),
+            hashes: Vec::with_capacity(records),
+        }
+    }
+
     /// Records whose key is complete.
     pub fn len(&self) -> usize {
         self.ends.len()
@@ -985,9 +1008,16 @@ mod tests {
             (vec![0], 1, 1)
         );
         let classes = UInt32Array::from(vec![0, 1, 2]);
-        let (keep, cols) = h.release_columns(&d, &classes);
+        let (keep, cols) = d.release_columns(&classes).expect("columns");
         assert_eq!(keep, BooleanArray::from(vec![true, true, false]));
-        assert_eq!(cols[0].len(), 3);
+        let zips = cols[0]
+            .as_any()
+            .downcast_ref::<StringArray>()
+            .expect("utf8");
+        assert_eq!(
+            zips.iter().collect::<Vec<_>>(),
+            vec![Some("94110"), Some("94112")]
+        );
     }
 
     #[test]

@@ -674,6 +674,71 @@ fn a_quarantined_record_keeps_its_own_line_number_and_bytes_deep_into_a_large_ob
 }
 
 #[test]
+fn a_release_whose_staged_rows_spill_to_disk_publishes_what_one_held_in_memory_does() {
+    // The same raw data and key, staged in memory (the default budget) and with no memory
+    // budget at all, so every transformed batch goes through the spill file.
+    let release = |config: Option<&str>| {
+        let env = Env::new();
+        if let Some(config) = config {
+            std::fs::write(env.path("stackpro.toml"), config).expect("config");
+        }
+        env.generate("contacts", "t-1", 6000, "a.ndjson", 0.02);
+        env.grant("t-1", "contacts");
+        let out = env
+            .cmd(&["run", "--json"])
+            .env("RUST_LOG", "pipeline::release=debug")
+            .output()
+            .expect("run stackpro");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+        assert_eq!(statuses(&summary), ["published"], "{summary:#}");
+        let spilled = String::from_utf8_lossy(&out.stderr).contains("staged rows spill to disk");
+        let rows: Vec<arrow::record_batch::RecordBatch> = env
+            .parquet_files()
+            .iter()
+            .flat_map(|f| {
+                ParquetRecordBatchReaderBuilder::try_new(File::open(f).expect("open"))
+                    .expect("parquet")
+                    .build()
+                    .expect("reader")
+                    .map(|b| b.expect("batch"))
+            })
+            .collect();
+        let report = &env.releases()[0];
+        let figures = [
+            "records_in",
+            "records_out",
+            "suppressed",
+            "quarantined",
+            "node",
+        ]
+        .map(|f| report[f].clone());
+        (
+            spilled,
+            figures,
+            arrow::compute::concat_batches(&rows[0].schema(), &rows).expect("concat"),
+        )
+    };
+    let (in_memory_spilled, in_memory_figures, in_memory_rows) = release(None);
+    let (spilled, figures, rows) = release(Some("staging_memory_bytes = 0\n"));
+    assert!(
+        !in_memory_spilled,
+        "6000 records fit the default staging budget"
+    );
+    assert!(
+        spilled,
+        "with no staging budget the rows go through the spill file"
+    );
+    assert_eq!(figures, in_memory_figures);
+    assert!(rows.num_rows() > 5000, "{} rows", rows.num_rows());
+    assert_eq!(rows, in_memory_rows, "the same rows, in the same order");
+}
+
+#[test]
 fn a_release_over_max_rows_per_file_is_split_into_readable_parts() {
     let env = Env::new();
     std::fs::write(env.path("stackpro.toml"), "max_rows_per_file = 700\n").expect("config");
