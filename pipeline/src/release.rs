@@ -472,6 +472,7 @@ fn pass1(
 /// The reading stage of pass 1: decodes every object and sends its lines, in chunks, to
 /// the transform thread. Records the reader itself rejects (oversized, not UTF-8, broken
 /// compression) are quarantined here.
+#[allow(clippy::too_many_arguments)]
 fn read_all(
     ctx: &ReleaseContext,
     rules: &DatasetRules,
