@@ -111,6 +111,8 @@ pub struct BatchBuilder<'a> {
     columns: Vec<Column>,
     qi: QiKeys,
     subjects: Vec<Option<u64>>,
+    /// Where each quasi-identifier's level-0 value is written before it joins the key.
+    scratch: String,
 }
 
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
@@ -151,6 +153,7 @@ impl<'a> BatchBuilder<'a> {
             // A guess: a tag and a length (5 bytes) and about 8 bytes of value per QI.
             qi: QiKeys::with_capacity(records, 13 * rules.qi_rules().count()),
             subjects: Vec::with_capacity(records),
+            scratch: String::new(),
         }
     }
 
@@ -213,9 +216,9 @@ impl<'a> BatchBuilder<'a> {
                     .level0(raw, &rule.field)
                     .map(|v| v.map_or(Cell::Null, |s| Cell::Str(Cow::Owned(s))))
                     .map_err(|e| e.reason),
-                OutputKind::QuasiIdentifier(h) => match h.level0(raw, &rule.field) {
-                    Ok(v) => {
-                        self.qi.push_value(v.as_deref());
+                OutputKind::QuasiIdentifier(h) => match h.level0_into(raw, &rule.field, &mut self.scratch) {
+                    Ok(present) => {
+                        self.qi.push_value(present.then_some(self.scratch.as_str()));
                         continue;
                     }
                     Err(_) if rule.on_invalid == OnInvalid::Null => {
@@ -309,7 +312,8 @@ fn keep<'v>(
     match data_type {
         FieldType::String => match raw {
             Value::Str(s) => {
-                if s.chars().count() > max_length {
+                // A string of at most `max_length` bytes has at most that many characters.
+                if s.len() > max_length && s.chars().count() > max_length {
                     return Err(format!("longer than {max_length} characters"));
                 }
                 if let Some(found) = pii::find_pii(s) {

@@ -159,86 +159,98 @@ impl Hierarchy {
 
     /// Validates and normalizes a raw value to level 0. `Ok(None)` for a missing value.
     pub fn level0(&self, raw: &Value<'_>, field: &str) -> Result<Option<String>, InvalidValue> {
+        let mut out = String::new();
+        Ok(self.level0_into(raw, field, &mut out)?.then_some(out))
+    }
+
+    /// [`Hierarchy::level0`] written into `out` (cleared first), so that a caller
+    /// transforming many records reuses one buffer. `Ok(false)` for a missing value.
+    pub fn level0_into(
+        &self,
+        raw: &Value<'_>,
+        field: &str,
+        out: &mut String,
+    ) -> Result<bool, InvalidValue> {
+        out.clear();
         if matches!(raw, Value::Null) {
-            return Ok(None);
+            return Ok(false);
         }
+        let text = || raw.as_str().map(str::trim);
         match self {
             Hierarchy::Phone { keep } => {
-                let s = raw
-                    .as_str()
-                    .ok_or_else(|| InvalidValue::new("invalid phone"))?;
-                if s.trim().is_empty() {
-                    return Ok(None);
+                let s = text().ok_or_else(|| InvalidValue::new("invalid phone"))?;
+                if s.is_empty() {
+                    return Ok(false);
                 }
-                mask_phone(s.trim(), keep[0]).map(Some)
+                mask_phone_into(s, keep[0], out)?;
             }
             Hierarchy::Ip { v4, v6 } => {
-                let s = raw
-                    .as_str()
-                    .ok_or_else(|| InvalidValue::new("invalid ip"))?;
-                if s.trim().is_empty() {
-                    return Ok(None);
+                let s = text().ok_or_else(|| InvalidValue::new("invalid ip"))?;
+                if s.is_empty() {
+                    return Ok(false);
                 }
                 let ip = parse_ip(s).ok_or_else(|| InvalidValue::new("invalid ip"))?;
-                Ok(Some(truncate_ip(ip, v4[0], v6[0])))
+                truncate_ip_into(ip, v4[0], v6[0], out);
             }
             Hierarchy::Zip { keep } => {
-                let s = match raw {
-                    Value::Str(s) => s.trim().to_string(),
-                    Value::Int(i) if *i >= 0 => format!("{i:05}"),
-                    _ => return Err(InvalidValue::new("invalid zip")),
+                let invalid = || InvalidValue::new("invalid zip");
+                // An integer ZIP is its five digits, leading zeros restored.
+                let mut padded = [b'0'; 5];
+                let zip5 = match raw {
+                    Value::Str(s) if s.trim().is_empty() => return Ok(false),
+                    Value::Str(s) => parse_zip(s.trim()).ok_or_else(invalid)?,
+                    Value::Int(i) if (0..100_000).contains(i) => {
+                        let mut n = *i;
+                        for d in padded.iter_mut().rev() {
+                            *d = b'0' + (n % 10) as u8;
+                            n /= 10;
+                        }
+                        std::str::from_utf8(&padded).map_err(|_| invalid())?
+                    }
+                    _ => return Err(invalid()),
                 };
-                if s.is_empty() {
-                    return Ok(None);
-                }
-                let zip5 = parse_zip(&s).ok_or_else(|| InvalidValue::new("invalid zip"))?;
-                Ok(Some(zip_prefix(zip5, keep[0])))
+                push_zip_prefix(zip5, keep[0], out);
             }
             Hierarchy::Bands { min, max, .. } => {
                 if raw.is_missing() {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 let v = raw
                     .to_i64()
                     .filter(|v| (*min..=*max).contains(v))
                     .ok_or_else(|| InvalidValue::new(format!("invalid {field}")))?;
-                Ok(Some(v.to_string()))
+                out.push_str(itoa::Buffer::new().format(v));
             }
             Hierarchy::Suppress => match raw {
-                Value::Str(s) if s.trim().is_empty() => Ok(None),
-                Value::Str(s) => Ok(Some(s.trim().to_string())),
-                Value::Int(i) => Ok(Some(i.to_string())),
-                Value::Bool(b) => Ok(Some(b.to_string())),
-                _ => Err(InvalidValue::new(format!("invalid {field}"))),
+                Value::Str(s) if s.trim().is_empty() => return Ok(false),
+                Value::Str(s) => out.push_str(s.trim()),
+                Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
+                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                _ => return Err(InvalidValue::new(format!("invalid {field}"))),
             },
             Hierarchy::Table(table) => {
-                let s = raw
-                    .as_str()
-                    .ok_or_else(|| InvalidValue::new(format!("invalid {field}")))?
-                    .trim();
+                let s = text().ok_or_else(|| InvalidValue::new(format!("invalid {field}")))?;
                 if s.is_empty() {
-                    return Ok(None);
+                    return Ok(false);
                 }
-                if table.rows.contains_key(s) {
-                    Ok(Some(s.to_string()))
-                } else {
-                    Err(InvalidValue::new(format!(
+                if !table.rows.contains_key(s) {
+                    return Err(InvalidValue::new(format!(
                         "invalid {field}: not in hierarchy"
-                    )))
+                    )));
                 }
+                out.push_str(s);
             }
             Hierarchy::Timestamp => {
-                let s = raw
-                    .as_str()
-                    .ok_or_else(|| InvalidValue::new("invalid timestamp"))?;
-                if s.trim().is_empty() {
-                    return Ok(None);
+                let s = text().ok_or_else(|| InvalidValue::new("invalid timestamp"))?;
+                if s.is_empty() {
+                    return Ok(false);
                 }
                 let day =
                     truncate_timestamp(s).ok_or_else(|| InvalidValue::new("invalid timestamp"))?;
-                Ok(Some(day.format("%Y-%m-%d").to_string()))
+                out.push_str(&day.format("%Y-%m-%d").to_string());
             }
         }
+        Ok(true)
     }
 
     /// Maps a level-0 value (from [`Hierarchy::level0`]) to `level`. Levels at or above
@@ -308,6 +320,13 @@ fn is_phone_separator(c: char) -> bool {
 
 /// Masks all digits but the last `keep`, keeping the layout. 7–15 digits, no letters.
 pub fn mask_phone(s: &str, keep: usize) -> Result<String, InvalidValue> {
+    let mut out = String::with_capacity(s.len());
+    mask_phone_into(s, keep, &mut out)?;
+    Ok(out)
+}
+
+/// [`mask_phone`], appended to `out`.
+fn mask_phone_into(s: &str, keep: usize, out: &mut String) -> Result<(), InvalidValue> {
     let mut digits = 0usize;
     for c in s.chars() {
         if c.is_ascii_digit() {
@@ -319,23 +338,28 @@ pub fn mask_phone(s: &str, keep: usize) -> Result<String, InvalidValue> {
     if !(7..=15).contains(&digits) {
         return Err(InvalidValue::new("invalid phone"));
     }
-    Ok(remask_phone(s, keep))
+    remask_phone_into(s, keep, out);
+    Ok(())
 }
 
 /// Masks every digit except the last `keep` visible digits.
 fn remask_phone(s: &str, keep: usize) -> String {
-    let visible = s.chars().filter(char::is_ascii_digit).count();
+    let mut out = String::with_capacity(s.len());
+    remask_phone_into(s, keep, &mut out);
+    out
+}
+
+fn remask_phone_into(s: &str, keep: usize, out: &mut String) {
+    let visible = s.bytes().filter(u8::is_ascii_digit).count();
     let mut to_mask = visible.saturating_sub(keep);
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_digit() && to_mask > 0 {
-                to_mask -= 1;
-                '*'
-            } else {
-                c
-            }
-        })
-        .collect()
+    out.extend(s.chars().map(|c| {
+        if c.is_ascii_digit() && to_mask > 0 {
+            to_mask -= 1;
+            '*'
+        } else {
+            c
+        }
+    }));
 }
 
 /// Parses every valid textual IP form: IPv4 dotted quads without leading zeros (they are
@@ -385,6 +409,13 @@ fn parse_ipv4_strict(s: &str) -> Option<Ipv4Addr> {
 
 /// Zeroes the host bits beyond the prefix and prints the canonical form.
 pub fn truncate_ip(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> String {
+    let mut out = String::new();
+    truncate_ip_into(ip, v4_prefix, v6_prefix, &mut out);
+    out
+}
+
+/// [`truncate_ip`], appended to `out`.
+fn truncate_ip_into(ip: IpAddr, v4_prefix: u8, v6_prefix: u8, out: &mut String) {
     match ip {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);
@@ -393,7 +424,12 @@ pub fn truncate_ip(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> String {
             } else {
                 u32::MAX << (32 - u32::from(v4_prefix.min(32)))
             };
-            Ipv4Addr::from(bits & mask).to_string()
+            for (i, octet) in (bits & mask).to_be_bytes().iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(itoa::Buffer::new().format(*octet));
+            }
         }
         IpAddr::V6(v6) => {
             let bits = u128::from(v6);
@@ -402,7 +438,8 @@ pub fn truncate_ip(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> String {
             } else {
                 u128::MAX << (128 - u32::from(v6_prefix.min(128)))
             };
-            Ipv6Addr::from(bits & mask).to_string()
+            // Canonical RFC 5952 text, as `Display` writes it.
+            out.push_str(&Ipv6Addr::from(bits & mask).to_string());
         }
     }
 }
@@ -418,11 +455,15 @@ fn parse_zip(s: &str) -> Option<&str> {
 }
 
 fn zip_prefix(zip5: &str, keep: usize) -> String {
-    let keep = keep.min(zip5.len());
     let mut out = String::with_capacity(zip5.len());
+    push_zip_prefix(zip5, keep, &mut out);
+    out
+}
+
+fn push_zip_prefix(zip5: &str, keep: usize, out: &mut String) {
+    let keep = keep.min(zip5.len());
     out.push_str(&zip5[..keep]);
     out.extend(std::iter::repeat_n('*', zip5.len() - keep));
-    out
 }
 
 /// The UTC day of an RFC 3339 timestamp (offsets honoured).
