@@ -216,17 +216,19 @@ impl<'a> BatchBuilder<'a> {
                     .level0(raw, &rule.field)
                     .map(|v| v.map_or(Cell::Null, |s| Cell::Str(Cow::Owned(s))))
                     .map_err(|e| e.reason),
-                OutputKind::QuasiIdentifier(h) => match h.level0_into(raw, &rule.field, &mut self.scratch) {
-                    Ok(present) => {
-                        self.qi.push_value(present.then_some(self.scratch.as_str()));
-                        continue;
+                OutputKind::QuasiIdentifier(h) => {
+                    match h.level0_into(raw, &rule.field, &mut self.scratch) {
+                        Ok(present) => {
+                            self.qi.push_value(present.then_some(self.scratch.as_str()));
+                            continue;
+                        }
+                        Err(_) if rule.on_invalid == OnInvalid::Null => {
+                            self.qi.push_value(None);
+                            continue;
+                        }
+                        Err(e) => Err(e.reason),
                     }
-                    Err(_) if rule.on_invalid == OnInvalid::Null => {
-                        self.qi.push_value(None);
-                        continue;
-                    }
-                    Err(e) => Err(e.reason),
-                },
+                }
             };
             match produced {
                 Ok(cell) => cells.push(cell),
