@@ -11,13 +11,15 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
+    UInt32Array,
 };
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use crate::hash::{KeyedHasher, subject_key};
 use crate::hierarchy::truncate_timestamp;
-use crate::kanon::QiKeys;
+use crate::kanon::{Decision, QiKeys};
 use crate::policy::{DatasetRules, FieldType, OnInvalid, OutputKind};
 use crate::value::Value;
 use crate::{Result, pii};
@@ -72,6 +74,45 @@ pub fn staged_schema(rules: &DatasetRules) -> SchemaRef {
             .map(|o| Field::new(&o.column, output_type(&o.kind), true))
             .collect::<Vec<_>>(),
     ))
+}
+
+/// The published rows of staged records under a decision, in curated column order:
+/// suppressed records dropped, quasi-identifiers generalized. `staged` starts with the
+/// columns of [`staged_schema`] (more may follow, such as a stored class column);
+/// `classes` holds each record's base class.
+pub fn release_batch(
+    rules: &DatasetRules,
+    decision: &Decision,
+    staged: &RecordBatch,
+    classes: &UInt32Array,
+) -> Result<RecordBatch> {
+    let (keep, qi_columns) = decision.release_columns(classes)?;
+    let staged_columns = rules
+        .outputs
+        .iter()
+        .filter(|o| !matches!(o.kind, OutputKind::QuasiIdentifier(_)))
+        .count();
+    let kept = filter_record_batch(
+        &staged.project(&(0..staged_columns).collect::<Vec<_>>())?,
+        &keep,
+    )?;
+    let (mut from_staged, mut from_qi) = (kept.columns().iter().cloned(), qi_columns.into_iter());
+    let columns = rules
+        .outputs
+        .iter()
+        .map(|o| match o.kind {
+            OutputKind::QuasiIdentifier(_) => from_qi.next(),
+            _ => from_staged.next(),
+        })
+        .collect::<Option<Vec<ArrayRef>>>()
+        .ok_or_else(|| {
+            crate::Error::Capacity("staged rows do not match the dataset's outputs".into())
+        })?;
+    Ok(RecordBatch::try_new_with_options(
+        curated_schema(rules),
+        columns,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(kept.num_rows())),
+    )?)
 }
 
 /// Transformed records: the non-QI columns, the QIs at level 0 and the subject keys.

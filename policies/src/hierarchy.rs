@@ -194,22 +194,17 @@ impl Hierarchy {
             }
             Hierarchy::Zip { keep } => {
                 let invalid = || InvalidValue::new("invalid zip");
-                // An integer ZIP is its five digits, leading zeros restored.
-                let mut padded = [b'0'; 5];
-                let zip5 = match raw {
+                match raw {
                     Value::Str(s) if s.trim().is_empty() => return Ok(false),
-                    Value::Str(s) => parse_zip(s.trim()).ok_or_else(invalid)?,
+                    Value::Str(s) => {
+                        push_zip_prefix(parse_zip(s.trim()).ok_or_else(invalid)?, keep[0], out);
+                    }
+                    // An integer ZIP is its five digits, leading zeros restored (rare).
                     Value::Int(i) if (0..100_000).contains(i) => {
-                        let mut n = *i;
-                        for d in padded.iter_mut().rev() {
-                            *d = b'0' + (n % 10) as u8;
-                            n /= 10;
-                        }
-                        std::str::from_utf8(&padded).map_err(|_| invalid())?
+                        push_zip_prefix(&format!("{i:05}"), keep[0], out);
                     }
                     _ => return Err(invalid()),
-                };
-                push_zip_prefix(zip5, keep[0], out);
+                }
             }
             Hierarchy::Bands { min, max, .. } => {
                 if raw.is_missing() {

@@ -93,15 +93,8 @@ impl Decision {
     /// a per-class index computed once per release.
     pub fn release_columns(&self, classes: &UInt32Array) -> Result<(BooleanArray, Vec<ArrayRef>)> {
         let classes = classes.values();
-        let keep = BooleanArray::new(
-            BooleanBuffer::collect_bool(classes.len(), |i| !self.is_suppressed(classes[i])),
-            None,
-        );
-        let kept: Vec<usize> = classes
-            .iter()
-            .filter(|&&c| !self.is_suppressed(c))
-            .map(|&c| c as usize)
-            .collect();
+        let keep = BooleanBuffer::collect_bool(classes.len(), |i| !self.is_suppressed(classes[i]));
+        let kept: Vec<usize> = keep.set_indices().map(|i| classes[i] as usize).collect();
         let columns = self
             .published_values
             .iter()
@@ -111,7 +104,7 @@ impl Decision {
                 arrow::compute::take(values.as_ref(), &indices, None)
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok((keep, columns))
+        Ok((BooleanArray::new(keep, None), columns))
     }
 }
 
@@ -382,10 +375,16 @@ impl QiHistogram {
                 }
             }
         }
+        let distinct = if self.counts_subjects {
+            single.iter().map(|&n| u64::from(n)).sum::<u64>() + multi_ends.len() as u64
+        } else {
+            self.records
+        };
         SubjectIndex {
             single,
             multi_ends,
             multi_classes,
+            distinct,
         }
     }
 
@@ -519,6 +518,8 @@ struct SubjectIndex {
     /// Subjects seen in several base classes: their classes, back to back (ends below).
     multi_classes: Vec<u32>,
     multi_ends: Vec<usize>,
+    /// Distinct subjects of the release (records, when each is its own subject).
+    distinct: u64,
 }
 
 struct EvalContext<'a> {
@@ -540,8 +541,9 @@ struct NodeEval {
 impl EvalContext<'_> {
     /// Classes of the generalized node: records and distinct subjects per class.
     ///
-    /// Cost: one hash lookup per base class, plus one step per class of each subject seen
-    /// in more than one base class; subjects of a single base class are pre-counted.
+    /// Cost: a radix sort of the base classes by generalized key, plus one step per class
+    /// of each subject seen in more than one base class; subjects of a single base class
+    /// are pre-counted.
     fn evaluate(&self, node: &[usize]) -> Result<NodeEval> {
         let hist = self.hist;
         let n_qi = hist.names.len();
@@ -614,7 +616,7 @@ impl EvalContext<'_> {
                 add(c, g, &mut records, &mut subjects);
             }
         }
-        let distinct_subjects = if hist.counts_subjects {
+        if hist.counts_subjects {
             let index = self.subjects;
             let mut seen: Vec<u32> = Vec::new();
             let mut start = 0;
@@ -640,11 +642,9 @@ impl EvalContext<'_> {
                 }
                 start = end;
             }
-            index.single.iter().map(|&n| u64::from(n)).sum::<u64>() + index.multi_ends.len() as u64
         } else {
             subjects.clone_from(&records);
-            hist.records
-        };
+        }
         let mut suppressed = 0;
         let mut violations = 0;
         for (g, &n) in subjects.iter().enumerate() {
@@ -655,7 +655,7 @@ impl EvalContext<'_> {
         }
         Ok(NodeEval {
             k: self.k,
-            distinct_subjects,
+            distinct_subjects: self.subjects.distinct,
             suppressed,
             violations,
             class_of_base,
@@ -687,32 +687,42 @@ impl Search<'_, '_> {
         self.fails.iter().any(|f| at_or_below(node, f))
     }
 
+    /// Nodes with this level sum not already known to fail, in lexicographic order.
+    fn candidates(&self, sum: usize) -> Vec<Vec<usize>> {
+        nodes_with_sum(self.heights, sum)
+            .into_iter()
+            .filter(|n| !self.known_to_fail(n))
+            .collect()
+    }
+
+    /// Evaluates a batch of nodes (one per core) and remembers which fit.
+    fn evaluate(&mut self, batch: &[Vec<usize>]) -> Result<Vec<NodeEval>> {
+        let evals = evaluate_all(self.ctx, batch)?;
+        self.evaluated += batch.len();
+        for (node, eval) in batch.iter().zip(&evals) {
+            if eval.suppressed <= self.limit {
+                self.fits.push(node.clone());
+            } else {
+                self.fails.push(node.clone());
+            }
+        }
+        Ok(evals)
+    }
+
     /// Whether some node with this level sum fits, evaluating as few as needed.
     fn exists_at(&mut self, sum: usize) -> Result<bool> {
-        let nodes = nodes_with_sum(self.heights, sum);
-        if nodes
+        if nodes_with_sum(self.heights, sum)
             .iter()
             .any(|n| self.fits.iter().any(|f| at_or_below(f, n)))
         {
             return Ok(true);
         }
-        let candidates: Vec<Vec<usize>> = nodes
-            .into_iter()
-            .filter(|n| !self.known_to_fail(n))
-            .collect();
-        for batch in candidates.chunks(self.threads.max(1)) {
-            let evals = evaluate_all(self.ctx, batch)?;
-            self.evaluated += batch.len();
-            let mut any = false;
-            for (node, eval) in batch.iter().zip(evals) {
-                if eval.suppressed <= self.limit {
-                    self.fits.push(node.clone());
-                    any = true;
-                } else {
-                    self.fails.push(node.clone());
-                }
-            }
-            if any {
+        for batch in self.candidates(sum).chunks(self.threads) {
+            if self
+                .evaluate(batch)?
+                .iter()
+                .any(|e| e.suppressed <= self.limit)
+            {
                 return Ok(true);
             }
         }
@@ -722,17 +732,11 @@ impl Search<'_, '_> {
     /// The best node with this level sum: fewest suppressed records, then the first in
     /// lexicographic order. Some node with this sum must fit.
     fn best_at(&mut self, sum: usize) -> Result<(Vec<usize>, NodeEval)> {
-        let candidates: Vec<Vec<usize>> = nodes_with_sum(self.heights, sum)
-            .into_iter()
-            .filter(|n| !self.known_to_fail(n))
-            .collect();
         let mut best: Option<(Vec<usize>, NodeEval)> = None;
         // Candidates come in lexicographic order, so the first of the fewest suppressed
         // wins ties. Batches keep memory to a few evaluations at a time.
-        for batch in candidates.chunks(self.threads.max(1)) {
-            let evals = evaluate_all(self.ctx, batch)?;
-            self.evaluated += batch.len();
-            for (node, eval) in batch.iter().zip(evals) {
+        for batch in self.candidates(sum).chunks(self.threads) {
+            for (node, eval) in batch.iter().zip(self.evaluate(batch)?) {
                 if eval.suppressed <= self.limit
                     && best
                         .as_ref()
@@ -746,25 +750,16 @@ impl Search<'_, '_> {
     }
 }
 
-/// Evaluates nodes on all cores (the engine is CPU-bound and nodes are independent).
+/// Evaluates nodes, each on a thread of its own: the search hands over one node per core
+/// at a time (the engine is CPU-bound and nodes are independent).
 fn evaluate_all(ctx: &EvalContext<'_>, nodes: &[Vec<usize>]) -> Result<Vec<NodeEval>> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(nodes.len().max(1));
-    if threads <= 1 || nodes.len() < 2 {
+    if nodes.len() < 2 {
         return nodes.iter().map(|n| ctx.evaluate(n)).collect();
     }
-    let chunk = nodes.len().div_ceil(threads);
-    let results: Vec<Result<Vec<NodeEval>>> = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let handles: Vec<_> = nodes
-            .chunks(chunk)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|n| ctx.evaluate(n))
-                        .collect::<Result<Vec<_>>>()
-                })
-            })
+            .iter()
+            .map(|node| s.spawn(move || ctx.evaluate(node)))
             .collect();
         handles
             .into_iter()
@@ -773,12 +768,7 @@ fn evaluate_all(ctx: &EvalContext<'_>, nodes: &[Vec<usize>]) -> Result<Vec<NodeE
                     .unwrap_or_else(|_| Err(Error::Capacity("a lattice worker panicked".into())))
             })
             .collect()
-    });
-    let mut out = Vec::with_capacity(nodes.len());
-    for r in results {
-        out.extend(r?);
-    }
-    Ok(out)
+    })
 }
 
 /// Sorts `keys` by bits `low..low + bits` (the bits above must be zero). An LSD radix sort,
@@ -941,15 +931,16 @@ impl QiKeys {
     }
 }
 
-/// The hash of an encoded key, seeded once per process: producers are untrusted, so a
-/// fixed hash would let crafted values collide on purpose and slow a release down.
+/// The hash of an encoded key: SipHash with keys drawn once per process (std's
+/// `RandomState`). Producers are untrusted, and values they craft to collide would turn
+/// each histogram lookup into a scan. FxHash, seeded or not, is not built to resist
+/// chosen collisions; keyed SipHash is, at some tens of nanoseconds a key, spent on the
+/// rayon workers where records are transformed.
 fn key_hash(key: &[u8]) -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    static SEED: std::sync::LazyLock<usize> =
-        std::sync::LazyLock::new(|| std::hash::RandomState::new().hash_one(0u8) as usize);
-    let mut h = rustc_hash::FxHasher::with_seed(*SEED);
-    h.write(key);
-    h.finish()
+    use std::hash::BuildHasher;
+    static STATE: std::sync::LazyLock<std::hash::RandomState> =
+        std::sync::LazyLock::new(std::hash::RandomState::new);
+    STATE.hash_one(key)
 }
 
 #[cfg(test)]

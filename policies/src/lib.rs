@@ -30,7 +30,7 @@ pub mod policy;
 pub mod report;
 pub mod value;
 
-pub use batch::{BatchBuilder, Rejection, StagedBatch, curated_schema};
+pub use batch::{BatchBuilder, Rejection, StagedBatch, curated_schema, release_batch};
 pub use error::{Error, Result};
 pub use hash::KeyedHasher;
 pub use kanon::{Decision, Outcome, QiHistogram, QiKeys};

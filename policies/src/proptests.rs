@@ -5,12 +5,10 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::filter_record_batch;
+use arrow::array::{Array, AsArray, UInt32Array};
 use proptest::prelude::*;
 
 use crate::pii::find_pii;
-use crate::policy::OutputKind;
 use crate::{BatchBuilder, KeyedHasher, Outcome, Policy, QiHistogram, Value};
 
 #[derive(Debug, Clone)]
@@ -142,20 +140,7 @@ proptest! {
         prop_assert!(decision.suppressed_records <= limit, "suppressed {} > limit {}", decision.suppressed_records, limit);
 
         let classes = UInt32Array::from(classes);
-        let (keep, qi_columns) = decision.release_columns(&classes).expect("columns");
-        let kept = filter_record_batch(&staged.batch, &keep).expect("filter");
-        let mut columns = Vec::new();
-        let (mut si, mut qi) = (0, 0);
-        for o in &rules.outputs {
-            if matches!(o.kind, OutputKind::QuasiIdentifier(_)) {
-                columns.push(qi_columns[qi].clone());
-                qi += 1;
-            } else {
-                columns.push(kept.column(si).clone());
-                si += 1;
-            }
-        }
-        let out = RecordBatch::try_new(crate::curated_schema(rules), columns).expect("batch");
+        let out = crate::batch::release_batch(rules, &decision, &staged.batch, &classes).expect("release");
         prop_assert_eq!(out.num_rows() as u64, n - decision.suppressed_records);
 
         // k over distinct subjects, recomputed from the output alone.
