@@ -19,7 +19,6 @@ use std::io::{BufWriter, Write};
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
-use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
@@ -695,60 +694,14 @@ async fn pass2(
     }
     let props = props.build();
 
-    // Where each output column comes from: a staged column or a generalized QI.
-    #[derive(Clone, Copy)]
-    enum Source {
-        Staged(usize),
-        Qi(usize),
-    }
-    let mut staged_i = 0;
-    let mut qi_i = 0;
-    let sources: Arc<[Source]> = rules
-        .outputs
-        .iter()
-        .map(|o| {
-            if o.hierarchy().is_some() {
-                qi_i += 1;
-                Source::Qi(qi_i - 1)
-            } else {
-                staged_i += 1;
-                Source::Staged(staged_i - 1)
-            }
-        })
-        .collect();
-    // The published rows of one staged batch, in curated column order.
-    let publish = {
-        let schema = schema.clone();
-        move |batch: RecordBatch, decision: &policies::Decision| -> Result<RecordBatch> {
-            let classes = batch
-                .column_by_name(CLASS_COLUMN)
-                .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
-                .ok_or_else(|| Error::Task("staged rows lost their class column".into()))?;
-            let (keep, qi_columns) = decision.release_columns(classes)?;
-            let kept = filter_record_batch(&batch, &keep)?;
-            let columns: Vec<ArrayRef> = sources
-                .iter()
-                .map(|s| match *s {
-                    Source::Staged(i) => kept.column(i).clone(),
-                    Source::Qi(i) => qi_columns[i].clone(),
-                })
-                .collect();
-            Ok(RecordBatch::try_new(schema.clone(), columns)?)
-        }
-    };
-
+    let rules = Arc::new(rules.clone());
     let mut staged_batches = rows.into_batches()?;
-    let mut files = Vec::new();
-    let mut part: Option<PartWriter> = None;
-    // Rows of the row group being gathered, as published batches (encoded once full).
-    let mut pending: Vec<RecordBatch> = Vec::new();
-    let mut pending_rows = 0usize;
+    let mut parts = Parts::new(ctx, dir, schema, props);
     loop {
         // About a row group of staged rows at a time, generalized and filtered on all
         // cores, off the async runtime (a spilled release reads its file here).
         let (rest, published) = tokio::task::spawn_blocking({
-            let decision = decision.clone();
-            let publish = publish.clone();
+            let (rules, decision) = (rules.clone(), decision.clone());
             move || -> Result<_> {
                 let mut group = Vec::new();
                 let mut group_rows = 0;
@@ -761,7 +714,7 @@ async fn pass2(
                 }
                 let published = group
                     .into_par_iter()
-                    .map(|b| publish(b, &decision))
+                    .map(|batch| publish(&rules, &decision, &batch))
                     .collect::<Result<Vec<_>>>()?;
                 Ok((staged_batches, published))
             }
@@ -772,43 +725,104 @@ async fn pass2(
         if published.is_empty() {
             break;
         }
-        for out in published {
-            let mut offset = 0;
-            while offset < out.num_rows() {
-                let writer = match part.as_mut() {
-                    Some(w) => w,
-                    None => {
-                        let path = dir.clone().join(format!("part-{:05}.parquet", files.len()));
-                        part.insert(PartWriter::new(ctx, path, &schema, &props)?)
-                    }
-                };
-                let room_in_file = ctx.max_rows_per_file - writer.rows - pending_rows;
-                let room = room_in_file.min(ROW_GROUP_ROWS - pending_rows);
-                let take = room.min(out.num_rows() - offset);
-                pending.push(out.slice(offset, take));
-                pending_rows += take;
-                offset += take;
-                if pending_rows == ROW_GROUP_ROWS || take == room_in_file {
-                    writer
-                        .write_row_group(std::mem::take(&mut pending), pending_rows)
-                        .await?;
-                    pending_rows = 0;
+        for batch in published {
+            parts.write(batch).await?;
+        }
+    }
+    parts.finish().await
+}
+
+/// The published rows of one staged batch (see [`policies::release_batch`]).
+fn publish(
+    rules: &DatasetRules,
+    decision: &policies::Decision,
+    staged: &RecordBatch,
+) -> Result<RecordBatch> {
+    let classes = staged
+        .column_by_name(CLASS_COLUMN)
+        .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+        .ok_or_else(|| Error::Task("staged rows lost their class column".into()))?;
+    Ok(policies::release_batch(rules, decision, staged, classes)?)
+}
+
+/// The curated files of a release as rows arrive: row groups of `ROW_GROUP_ROWS` rows,
+/// files (`part-00000.parquet`, …) of at most `max_rows_per_file` rows.
+struct Parts<'a> {
+    ctx: &'a ReleaseContext,
+    dir: &'a Path,
+    schema: arrow::datatypes::SchemaRef,
+    props: WriterProperties,
+    current: Option<PartWriter>,
+    /// Rows of the row group being gathered (encoded once it is full).
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    files: Vec<ReleaseFile>,
+}
+
+impl<'a> Parts<'a> {
+    fn new(
+        ctx: &'a ReleaseContext,
+        dir: &'a Path,
+        schema: arrow::datatypes::SchemaRef,
+        props: WriterProperties,
+    ) -> Self {
+        Self {
+            ctx,
+            dir,
+            schema,
+            props,
+            current: None,
+            pending: Vec::new(),
+            pending_rows: 0,
+            files: Vec::new(),
+        }
+    }
+
+    async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let writer = match self.current.as_mut() {
+                Some(w) => w,
+                None => {
+                    let name = format!("part-{:05}.parquet", self.files.len());
+                    let path = self.dir.clone().join(name);
+                    self.current
+                        .insert(PartWriter::new(self.ctx, path, &self.schema, &self.props)?)
                 }
-                if writer.rows >= ctx.max_rows_per_file
-                    && let Some(done) = part.take()
-                {
-                    files.push(done.close(ctx).await?);
-                }
+            };
+            let room_in_file = self.ctx.max_rows_per_file - writer.rows - self.pending_rows;
+            let take = room_in_file
+                .min(ROW_GROUP_ROWS - self.pending_rows)
+                .min(batch.num_rows() - offset);
+            self.pending.push(batch.slice(offset, take));
+            self.pending_rows += take;
+            offset += take;
+            if self.pending_rows == ROW_GROUP_ROWS || take == room_in_file {
+                writer
+                    .write_row_group(std::mem::take(&mut self.pending))
+                    .await?;
+                self.pending_rows = 0;
+            }
+            if writer.rows >= self.ctx.max_rows_per_file
+                && let Some(done) = self.current.take()
+            {
+                self.files.push(done.close(self.ctx).await?);
             }
         }
+        Ok(())
     }
-    if let Some(mut writer) = part.take() {
-        if pending_rows > 0 {
-            writer.write_row_group(pending, pending_rows).await?;
+
+    async fn finish(mut self) -> Result<Vec<ReleaseFile>> {
+        if let Some(mut writer) = self.current.take() {
+            if !self.pending.is_empty() {
+                writer
+                    .write_row_group(std::mem::take(&mut self.pending))
+                    .await?;
+            }
+            self.files.push(writer.close(self.ctx).await?);
         }
-        files.push(writer.close(ctx).await?);
+        Ok(self.files)
     }
-    Ok(files)
 }
 
 /// The transformed rows of a release between its passes, each with its base class: in
@@ -926,7 +940,8 @@ impl PartWriter {
         })
     }
 
-    async fn write_row_group(&mut self, batches: Vec<RecordBatch>, rows: usize) -> Result<()> {
+    async fn write_row_group(&mut self, batches: Vec<RecordBatch>) -> Result<()> {
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let writers = self.factory.create_column_writers(self.row_groups)?;
         let schema = self.schema.clone();
         let chunks = tokio::task::spawn_blocking(move || {

@@ -100,7 +100,12 @@ impl Env {
 }
 
 /// Runs `cmd` (stackpro with `args`), asserts it succeeded and returns its stdout.
-fn stdout_of_success(mut cmd: Command, args: &[&str]) -> String {
+fn stdout_of_success(cmd: Command, args: &[&str]) -> String {
+    String::from_utf8_lossy(&output_of_success(cmd, args).stdout).into_owned()
+}
+
+/// Runs `cmd` (stackpro with `args`), asserts it succeeded and returns what it printed.
+fn output_of_success(mut cmd: Command, args: &[&str]) -> Output {
     let out = cmd.output().expect("run stackpro");
     assert!(
         out.status.success(),
@@ -109,7 +114,7 @@ fn stdout_of_success(mut cmd: Command, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    out
 }
 
 fn run_json(env: &Env) -> serde_json::Value {
@@ -684,16 +689,9 @@ fn a_release_whose_staged_rows_spill_to_disk_publishes_what_one_held_in_memory_d
         }
         env.generate("contacts", "t-1", 6000, "a.ndjson", 0.02);
         env.grant("t-1", "contacts");
-        let out = env
-            .cmd(&["run", "--json"])
-            .env("RUST_LOG", "pipeline::release=debug")
-            .output()
-            .expect("run stackpro");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let mut run = env.cmd(&["run", "--json"]);
+        run.env("RUST_LOG", "pipeline::release=debug");
+        let out = output_of_success(run, &["run", "--json"]);
         let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
         assert_eq!(statuses(&summary), ["published"], "{summary:#}");
         let spilled = String::from_utf8_lossy(&out.stderr).contains("staged rows spill to disk");
