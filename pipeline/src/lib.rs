@@ -17,6 +17,7 @@ pub mod aws;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod json_record;
 pub mod location;
 pub mod metrics;
 pub mod query;

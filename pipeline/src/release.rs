@@ -36,10 +36,10 @@ use policies::{
     BatchBuilder, DatasetRules, KeyedHasher, Outcome, Policy, QiHistogram, ReleaseReport, Value,
 };
 use rayon::prelude::*;
-use rustc_hash::FxHashMap;
 use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
+use crate::json_record::{FieldIndex, RecordParser};
 use crate::location::Location;
 use crate::sources::{self, Chunk, ChunkPool, Item, Line, PartitionKey, Quarantined, RawObject};
 use crate::{Error, Result};
@@ -371,12 +371,7 @@ fn pass1(
     objects: &[RawObject],
     handle: &tokio::runtime::Handle,
 ) -> Result<Staged> {
-    let index: FxHashMap<String, usize> = rules
-        .inputs
-        .iter()
-        .enumerate()
-        .map(|(i, n)| (n.clone(), i))
-        .collect();
+    let index = FieldIndex::new(rules);
     let base = staged_schema(rules);
     let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
     fields.push(Field::new(CLASS_COLUMN, DataType::UInt32, false));
@@ -554,7 +549,7 @@ fn transform_all(
     ctx: &ReleaseContext,
     rules: &DatasetRules,
     objects: &[RawObject],
-    index: &FxHashMap<String, usize>,
+    index: &FieldIndex,
     from_reader: std::sync::mpsc::Receiver<Chunk>,
     to_counter: std::sync::mpsc::SyncSender<Vec<policies::StagedBatch>>,
     pool: &ChunkPool,
@@ -604,23 +599,23 @@ struct ChunkOut {
 fn transform_lines(
     rules: &DatasetRules,
     hasher: &KeyedHasher,
-    index: &FxHashMap<String, usize>,
+    index: &FieldIndex,
     text: &[u8],
     lines: &[Line],
 ) -> Result<ChunkOut> {
     let mut builder = BatchBuilder::with_capacity(rules, hasher, lines.len());
     let mut rejected = Vec::new();
     let mut unknown = BTreeSet::new();
-    let mut slots: Vec<Value<'_>> = Vec::with_capacity(rules.inputs.len());
+    let mut slots: Vec<Value<'_>> = Vec::with_capacity(index.inputs());
+    let mut parser = RecordParser::new(index);
     // Rejections are indexed by position in `lines`, this task's slice of the chunk; the
     // caller adds the slice's offset.
     for (i, line) in lines.iter().enumerate() {
         let result = match &line.item {
-            Item::Json(range) => {
-                sources::parse_json_record(&text[range.clone()], index, &mut slots, &mut unknown)
-                    .map_err(|reason| (None, reason))
-                    .and_then(|()| builder.push(&slots).map_err(|r| (Some(r.field), r.reason)))
-            }
+            Item::Json(range) => parser
+                .parse(&text[range.clone()], &mut slots, &mut unknown)
+                .map_err(|reason| (None, reason))
+                .and_then(|()| builder.push(&slots).map_err(|r| (Some(r.field), r.reason))),
             Item::Fields { values, .. } => {
                 slots.clear();
                 slots.extend(
@@ -683,13 +678,18 @@ async fn pass2(
         .set_created_by("stackpro pipeline".into());
     // Keyed hashes are uniform: the min and max of any page or row group span nearly the
     // whole range, so they could never prune a read, and computing them compares every
-    // 64-byte value.
+    // 64-byte value. Nor do they repeat enough within a row group for a dictionary: it
+    // outgrew its page limit after a few thousand values and fell back to plain encoding,
+    // having hashed and compared each of them first.
     for o in &rules.outputs {
         if matches!(o.kind, policies::policy::OutputKind::Hash) {
-            props = props.set_column_statistics_enabled(
-                parquet::schema::types::ColumnPath::from(o.column.as_str()),
-                parquet::file::properties::EnabledStatistics::None,
-            );
+            let column = parquet::schema::types::ColumnPath::from(o.column.as_str());
+            props = props
+                .set_column_statistics_enabled(
+                    column.clone(),
+                    parquet::file::properties::EnabledStatistics::None,
+                )
+                .set_column_dictionary_enabled(column, false);
         }
     }
     let props = props.build();

@@ -6,16 +6,11 @@
 //! not grow with the object. Producers are untrusted; whatever cannot be decoded becomes a
 //! [`Quarantined`] entry with the object, line number, reason and raw bytes.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 
 use futures::TryStreamExt;
 use object_store::path::Path;
-use policies::Value;
-use rustc_hash::FxHashMap;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::error::Category;
 
 use crate::Result;
 use crate::location::Location;
@@ -583,187 +578,9 @@ fn csv_values(
     Ok(values)
 }
 
-/// Parses one NDJSON line into `slots` (policy input order). Unknown keys are recorded.
-pub fn parse_json_record<'a>(
-    line: &'a [u8],
-    index: &FxHashMap<String, usize>,
-    slots: &mut Vec<Value<'a>>,
-    unknown: &mut BTreeSet<String>,
-) -> Result<(), String> {
-    let text = std::str::from_utf8(line).map_err(|_| "invalid UTF-8".to_string())?;
-    slots.clear();
-    slots.resize(index.len(), Value::Null);
-    let mut de = serde_json::Deserializer::from_str(text);
-    RecordSeed {
-        index,
-        slots,
-        unknown,
-    }
-    .deserialize(&mut de)
-    .and_then(|()| de.end())
-    .map_err(|e| match e.classify() {
-        // Syntax messages name a position, never a value.
-        Category::Syntax | Category::Eof => format!("not valid JSON ({e})"),
-        // The one data error here is a line that is JSON but not an object. serde's
-        // message would quote it (`invalid type: string "ana@…"`), and reasons are
-        // counted in the published report, so it is named without the value.
-        Category::Data | Category::Io => "not a JSON object".to_string(),
-    })
-}
-
-struct RecordSeed<'s, 'a> {
-    index: &'s FxHashMap<String, usize>,
-    slots: &'s mut Vec<Value<'a>>,
-    unknown: &'s mut BTreeSet<String>,
-}
-
-impl<'de, 's> DeserializeSeed<'de> for RecordSeed<'s, 'de> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_any(self)
-    }
-}
-
-impl<'de, 's> Visitor<'de> for RecordSeed<'s, 'de> {
-    type Value = ();
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON object")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        while let Some(key) = map.next_key::<CowStr<'de>>()? {
-            match self.index.get(key.0.as_ref()) {
-                Some(&i) => self.slots[i] = map.next_value::<ScalarValue<'de>>()?.0,
-                None => {
-                    if !self.unknown.contains(key.0.as_ref()) && self.unknown.len() < 1000 {
-                        self.unknown.insert(key.0.chars().take(64).collect());
-                    }
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-struct CowStr<'a>(Cow<'a, str>);
-
-impl<'de> serde::Deserialize<'de> for CowStr<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CowStr<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Owned(v.to_string())))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(CowStr(Cow::Owned(v)))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-struct ScalarValue<'a>(Value<'a>);
-
-impl<'de> serde::Deserialize<'de> for ScalarValue<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ScalarValue<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a JSON value")
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
-                Ok(ScalarValue(Value::Bool(v)))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
-                Ok(ScalarValue(Value::Int(v)))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
-                Ok(ScalarValue(
-                    i64::try_from(v).map_or(Value::Float(v as f64), Value::Int),
-                ))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
-                Ok(ScalarValue(Value::Float(v)))
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(ScalarValue(Value::Str(Cow::Borrowed(v))))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(ScalarValue(Value::Str(Cow::Owned(v.to_string()))))
-            }
-            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
-                Ok(ScalarValue(Value::Str(Cow::Owned(v))))
-            }
-            fn visit_unit<E>(self) -> Result<Self::Value, E> {
-                Ok(ScalarValue(Value::Null))
-            }
-            fn visit_none<E>(self) -> Result<Self::Value, E> {
-                Ok(ScalarValue(Value::Null))
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Self::Value, A::Error> {
-                while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(ScalarValue(Value::Nested))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-                Ok(ScalarValue(Value::Nested))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn index(names: &[&str]) -> FxHashMap<String, usize> {
-        names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (n.to_string(), i))
-            .collect()
-    }
-
-    #[test]
-    fn json_records_fill_slots_and_note_unknown_fields() {
-        let idx = index(&["email", "age"]);
-        let mut slots = Vec::new();
-        let mut unknown = BTreeSet::new();
-        let line = br#"{"age": 34, "email": "a\u0040b.io", "extra": {"x": [1]}}"#;
-        parse_json_record(line, &idx, &mut slots, &mut unknown).expect("parses");
-        assert_eq!(slots[0], Value::Str(Cow::Owned("a@b.io".into())));
-        assert_eq!(slots[1], Value::Int(34));
-        assert!(unknown.contains("extra"));
-        // A line that is JSON but not an object is refused without quoting it: reasons
-        // reach the published report.
-        let reason =
-            parse_json_record(br#""ana.ruiz@example.com""#, &idx, &mut slots, &mut unknown)
-                .expect_err("not an object");
-        assert_eq!(reason, "not a JSON object");
-        for bad in [
-            &b"{\"email\": \"x\", broken"[..],
-            b"[1,2]",
-            b"\xff\xfe",
-            b"{} trailing",
-        ] {
-            assert!(
-                parse_json_record(bad, &idx, &mut slots, &mut unknown).is_err(),
-                "{bad:?}"
-            );
-        }
-    }
 
     #[test]
     fn oversized_lines_are_cut_not_buffered() {

@@ -123,11 +123,18 @@ pub fn find_pii(text: &str) -> Option<Finding> {
 pub fn find_all_pii(text: &str) -> Vec<Finding> {
     let bytes = text.as_bytes();
     // One pass of counting decides which scanners can possibly match: a phone needs
-    // seven digits, an IPv4 address three dots, an email `@`, an IPv6 address `:`.
+    // seven digits joined only by separators, an IPv4 address three dots, an email `@`,
+    // an IPv6 address `:`. Without branches: ids and hex digests mix digits and letters
+    // at random, and a branch per byte would be mispredicted half the time.
     let (mut digits, mut dots) = (0usize, 0usize);
+    let (mut run, mut longest_run) = (0usize, 0usize);
     let mut has_at = false;
     let mut has_colon = false;
     for &b in bytes {
+        let class = PHONE_CLASS[usize::from(b)];
+        // Digits add to the run, separators keep it, anything else ends it.
+        run = (run + usize::from(class >> 1)) * usize::from(class != 0);
+        longest_run = longest_run.max(run);
         digits += usize::from(b.is_ascii_digit());
         dots += usize::from(b == b'.');
         has_at |= b == b'@';
@@ -137,7 +144,7 @@ pub fn find_all_pii(text: &str) -> Vec<Finding> {
     if has_at {
         scan_emails(text, &mut found);
     }
-    if digits >= MIN_PHONE_DIGITS {
+    if longest_run >= MIN_PHONE_DIGITS {
         scan_phones(bytes, &mut found);
     }
     if digits >= 4 && dots >= 3 {
@@ -194,6 +201,22 @@ fn scan_emails(text: &str, out: &mut Vec<Finding>) {
 // ---------------------------------------------------------------- phone
 
 const MIN_PHONE_DIGITS: usize = 7;
+
+/// Per byte, for the pre-check of phone numbers: 2 for a digit, 1 for a byte that may
+/// join digit groups in a phone core (see [`scan_phones`]), 0 for anything else.
+const PHONE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            b'0'..=b'9' => 2,
+            b'.' | b' ' | b'-' | b'(' | b')' => 1,
+            _ => 0,
+        };
+        b += 1;
+    }
+    table
+};
 const MAX_PHONE_DIGITS: usize = 15;
 
 /// A maximal run of ASCII digits, `start..end`.

@@ -32,7 +32,11 @@ impl Value<'_> {
     pub fn is_missing(&self) -> bool {
         match self {
             Value::Null => true,
-            Value::Str(s) => s.trim().is_empty(),
+            // Most values start with a visible ASCII character: no need to trim them.
+            Value::Str(s) => match s.as_bytes().first() {
+                Some(b) if b.is_ascii_graphic() => false,
+                _ => s.trim().is_empty(),
+            },
             _ => false,
         }
     }
