@@ -678,18 +678,13 @@ async fn pass2(
         .set_created_by("stackpro pipeline".into());
     // Keyed hashes are uniform: the min and max of any page or row group span nearly the
     // whole range, so they could never prune a read, and computing them compares every
-    // 64-byte value. Nor do they repeat enough within a row group for a dictionary: it
-    // outgrew its page limit after a few thousand values and fell back to plain encoding,
-    // having hashed and compared each of them first.
+    // 64-byte value.
     for o in &rules.outputs {
         if matches!(o.kind, policies::policy::OutputKind::Hash) {
-            let column = parquet::schema::types::ColumnPath::from(o.column.as_str());
-            props = props
-                .set_column_statistics_enabled(
-                    column.clone(),
-                    parquet::file::properties::EnabledStatistics::None,
-                )
-                .set_column_dictionary_enabled(column, false);
+            props = props.set_column_statistics_enabled(
+                parquet::schema::types::ColumnPath::from(o.column.as_str()),
+                parquet::file::properties::EnabledStatistics::None,
+            );
         }
     }
     let props = props.build();
