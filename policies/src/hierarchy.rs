@@ -323,10 +323,12 @@ pub fn mask_phone(s: &str, keep: usize) -> Result<String, InvalidValue> {
 /// [`mask_phone`], appended to `out`.
 fn mask_phone_into(s: &str, keep: usize, out: &mut String) -> Result<(), InvalidValue> {
     let mut digits = 0usize;
-    for c in s.chars() {
-        if c.is_ascii_digit() {
+    // Bytes, not chars: every allowed character is ASCII, and any byte of a multi-byte
+    // character is neither a digit nor a separator.
+    for b in s.bytes() {
+        if b.is_ascii_digit() {
             digits += 1;
-        } else if !is_phone_separator(c) {
+        } else if !is_phone_separator(char::from(b)) {
             return Err(InvalidValue::new("invalid phone"));
         }
     }
@@ -385,16 +387,21 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 
 fn parse_ipv4_strict(s: &str) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = s.split('.');
+    let mut parts = s.as_bytes().split(|&b| b == b'.');
     for octet in &mut octets {
         let part = parts.next()?;
-        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+        // 1–3 digits, no leading zero (octal in some parsers, so ambiguous), at most 255.
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
             return None;
         }
-        if part.len() > 1 && part.starts_with('0') {
-            return None;
+        let mut value = 0u16;
+        for &b in part {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            value = value * 10 + u16::from(b - b'0');
         }
-        *octet = part.parse().ok()?;
+        *octet = u8::try_from(value).ok()?;
     }
     if parts.next().is_some() {
         return None;

@@ -124,22 +124,22 @@ pub fn find_all_pii(text: &str) -> Vec<Finding> {
     let bytes = text.as_bytes();
     // One pass of counting decides which scanners can possibly match: a phone needs
     // seven digits joined only by separators, an IPv4 address three dots, an email `@`,
-    // an IPv6 address `:`. Without branches: ids and hex digests mix digits and letters
-    // at random, and a branch per byte would be mispredicted half the time.
-    let (mut digits, mut dots) = (0usize, 0usize);
+    // an IPv6 address `:`. One table lookup per byte and no branches: ids and hex
+    // digests mix digits and letters at random, and a branch per byte would be
+    // mispredicted half the time.
+    let (mut digits, mut dots, mut seen) = (0usize, 0usize, 0u8);
     let (mut run, mut longest_run) = (0usize, 0usize);
-    let mut has_at = false;
-    let mut has_colon = false;
     for &b in bytes {
-        let class = PHONE_CLASS[usize::from(b)];
+        let class = BYTE_CLASS[usize::from(b)];
+        let digit = usize::from(class & DIGIT);
         // Digits add to the run, separators keep it, anything else ends it.
-        run = (run + usize::from(class >> 1)) * usize::from(class != 0);
+        run = (run + digit) * usize::from(class & IN_PHONE != 0);
         longest_run = longest_run.max(run);
-        digits += usize::from(b.is_ascii_digit());
-        dots += usize::from(b == b'.');
-        has_at |= b == b'@';
-        has_colon |= b == b':';
+        digits += digit;
+        dots += usize::from(class & DOT != 0);
+        seen |= class;
     }
+    let (has_at, has_colon) = (seen & AT != 0, seen & COLON != 0);
     let mut found = Vec::new();
     if has_at {
         scan_emails(text, &mut found);
@@ -202,21 +202,31 @@ fn scan_emails(text: &str, out: &mut Vec<Finding>) {
 
 const MIN_PHONE_DIGITS: usize = 7;
 
-/// Per byte, for the pre-check of phone numbers: 2 for a digit, 1 for a byte that may
-/// join digit groups in a phone core (see [`scan_phones`]), 0 for anything else.
-const PHONE_CLASS: [u8; 256] = {
+// Byte classes for the pre-check of [`find_all_pii`].
+const DIGIT: u8 = 1;
+const DOT: u8 = 2;
+const AT: u8 = 4;
+const COLON: u8 = 8;
+/// A digit, or a byte that may join digit groups in a phone core (see [`scan_phones`]).
+const IN_PHONE: u8 = 16;
+
+const BYTE_CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
     while b < 256 {
         table[b] = match b as u8 {
-            b'0'..=b'9' => 2,
-            b'.' | b' ' | b'-' | b'(' | b')' => 1,
+            b'0'..=b'9' => DIGIT | IN_PHONE,
+            b'.' => DOT | IN_PHONE,
+            b' ' | b'-' | b'(' | b')' => IN_PHONE,
+            b'@' => AT,
+            b':' => COLON,
             _ => 0,
         };
         b += 1;
     }
     table
 };
+
 const MAX_PHONE_DIGITS: usize = 15;
 
 /// A maximal run of ASCII digits, `start..end`.
