@@ -2,7 +2,8 @@
 //!
 //! Data flows sources → transforms → sinks:
 //! - [`sources`] lists raw objects by partition and decodes NDJSON / CSV (gzip, zstd),
-//!   quarantining what cannot be read;
+//!   quarantining what cannot be read; [`json_record`] turns an NDJSON line into the
+//!   policy's input slots;
 //! - [`release`] runs a release: policy transforms ([`policies`]), the k-anonymity decision,
 //!   zstd Parquet parts and the report, then the catalog entry (atomic publish);
 //! - [`worker`] plans a run: pending partitions, consent, retries, metrics ([`metrics`]).
