@@ -12,6 +12,7 @@
 //! Null inputs stay null below the top level, and become `*` at the top.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -194,8 +195,10 @@ impl Hierarchy {
             }
             Hierarchy::Zip { keep } => {
                 let invalid = || InvalidValue::new("invalid zip");
+                if raw.is_missing() {
+                    return Ok(false);
+                }
                 match raw {
-                    Value::Str(s) if s.trim().is_empty() => return Ok(false),
                     Value::Str(s) => {
                         push_zip_prefix(parse_zip(s.trim()).ok_or_else(invalid)?, keep[0], out);
                     }
@@ -217,7 +220,7 @@ impl Hierarchy {
                 out.push_str(itoa::Buffer::new().format(v));
             }
             Hierarchy::Suppress => match raw {
-                Value::Str(s) if s.trim().is_empty() => return Ok(false),
+                _ if raw.is_missing() => return Ok(false),
                 Value::Str(s) => out.push_str(s.trim()),
                 Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
                 Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -242,7 +245,7 @@ impl Hierarchy {
                 }
                 let day =
                     truncate_timestamp(s).ok_or_else(|| InvalidValue::new("invalid timestamp"))?;
-                out.push_str(&day.format("%Y-%m-%d").to_string());
+                let _ = write!(out, "{}", day.format("%Y-%m-%d"));
             }
         }
         Ok(true)
@@ -440,8 +443,9 @@ fn truncate_ip_into(ip: IpAddr, v4_prefix: u8, v6_prefix: u8, out: &mut String) 
             } else {
                 u128::MAX << (128 - u32::from(v6_prefix.min(128)))
             };
-            // Canonical RFC 5952 text, as `Display` writes it.
-            out.push_str(&Ipv6Addr::from(bits & mask).to_string());
+            // Canonical RFC 5952 text, as `Display` writes it. Writing to a String
+            // cannot fail.
+            let _ = write!(out, "{}", Ipv6Addr::from(bits & mask));
         }
     }
 }

@@ -119,6 +119,32 @@ pub fn find_pii(text: &str) -> Option<Finding> {
     find_all_pii(text).into_iter().next()
 }
 
+// Byte classes for the pre-check of [`find_all_pii`].
+const DIGIT: u8 = 1;
+const DOT: u8 = 2;
+const AT: u8 = 4;
+const COLON: u8 = 8;
+/// A digit, or a byte that may join digit groups in a phone core (see [`scan_phones`]):
+/// the pre-check must never rule out a core the scanner would judge.
+const IN_PHONE: u8 = 16;
+
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = match b as u8 {
+            b'0'..=b'9' => DIGIT | IN_PHONE,
+            b'.' => DOT | IN_PHONE,
+            joiner if is_phone_joiner(joiner) => IN_PHONE,
+            b'@' => AT,
+            b':' => COLON,
+            _ => 0,
+        };
+        b += 1;
+    }
+    table
+};
+
 /// Every identifier in `text`, non-overlapping, ordered by start offset.
 pub fn find_all_pii(text: &str) -> Vec<Finding> {
     let bytes = text.as_bytes();
@@ -202,30 +228,11 @@ fn scan_emails(text: &str, out: &mut Vec<Finding>) {
 
 const MIN_PHONE_DIGITS: usize = 7;
 
-// Byte classes for the pre-check of [`find_all_pii`].
-const DIGIT: u8 = 1;
-const DOT: u8 = 2;
-const AT: u8 = 4;
-const COLON: u8 = 8;
-/// A digit, or a byte that may join digit groups in a phone core (see [`scan_phones`]).
-const IN_PHONE: u8 = 16;
-
-const BYTE_CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
-    let mut b = 0;
-    while b < 256 {
-        table[b] = match b as u8 {
-            b'0'..=b'9' => DIGIT | IN_PHONE,
-            b'.' => DOT | IN_PHONE,
-            b' ' | b'-' | b'(' | b')' => IN_PHONE,
-            b'@' => AT,
-            b':' => COLON,
-            _ => 0,
-        };
-        b += 1;
-    }
-    table
-};
+/// Bytes that may join digit groups of a phone core, one to three at a time (a single
+/// `.` joins too, between digits). Shared with the pre-check's byte classes.
+const fn is_phone_joiner(b: u8) -> bool {
+    matches!(b, b' ' | b'-' | b'(' | b')')
+}
 
 const MAX_PHONE_DIGITS: usize = 15;
 
@@ -268,7 +275,7 @@ fn scan_phones(b: &[u8], out: &mut Vec<Finding>) {
                 continue;
             }
             let mut k = p;
-            while k < n && k - p < 3 && matches!(b[k], b' ' | b'-' | b'(' | b')') {
+            while k < n && k - p < 3 && is_phone_joiner(b[k]) {
                 k += 1;
             }
             if k > p && k < n && b[k].is_ascii_digit() {
