@@ -54,8 +54,9 @@ impl FieldIndex {
         }
     }
 
-    /// Every name an input slot, in order (tests and tools without a policy).
-    pub fn of_inputs(names: &[&str]) -> Self {
+    /// Every name an input slot, in order.
+    #[cfg(test)]
+    fn of_inputs(names: &[&str]) -> Self {
         Self {
             names: names
                 .iter()
@@ -140,35 +141,9 @@ impl<'f> RecordParser<'f> {
         }
         slot
     }
-}
 
-fn parse_with_serde<'a>(
-    text: &'a str,
-    fields: &FieldIndex,
-    slots: &mut [Value<'a>],
-    unknown: &mut BTreeSet<String>,
-) -> Result<(), String> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    RecordSeed {
-        fields,
-        slots,
-        unknown,
-    }
-    .deserialize(&mut de)
-    .and_then(|()| de.end())
-    .map_err(|e| match e.classify() {
-        // Syntax messages name a position, never a value.
-        Category::Syntax | Category::Eof => format!("not valid JSON ({e})"),
-        // The one data error here is a line that is JSON but not an object. serde's
-        // message would quote it (`invalid type: string "ana@…"`), and reasons are
-        // counted in the published report, so it is named without the value.
-        Category::Data | Category::Io => "not a JSON object".to_string(),
-    })
-}
+    // -------------------------------------------------------------- the flat scanner
 
-// ------------------------------------------------------------------ the flat scanner
-
-impl RecordParser<'_> {
     /// The scanner: `Some` when `text` is a flat object it decoded whole, `None` when
     /// serde_json must decide. Unknown names are noted only on success.
     fn parse_flat<'a>(
@@ -389,6 +364,30 @@ fn number_end(b: &[u8], mut i: usize) -> Option<(usize, bool)> {
 }
 
 // ------------------------------------------------------------------ serde_json
+
+fn parse_with_serde<'a>(
+    text: &'a str,
+    fields: &FieldIndex,
+    slots: &mut [Value<'a>],
+    unknown: &mut BTreeSet<String>,
+) -> Result<(), String> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    RecordSeed {
+        fields,
+        slots,
+        unknown,
+    }
+    .deserialize(&mut de)
+    .and_then(|()| de.end())
+    .map_err(|e| match e.classify() {
+        // Syntax messages name a position, never a value.
+        Category::Syntax | Category::Eof => format!("not valid JSON ({e})"),
+        // The one data error here is a line that is JSON but not an object. serde's
+        // message would quote it (`invalid type: string "ana@…"`), and reasons are
+        // counted in the published report, so it is named without the value.
+        Category::Data | Category::Io => "not a JSON object".to_string(),
+    })
+}
 
 struct RecordSeed<'s, 'a> {
     fields: &'s FieldIndex,
