@@ -191,8 +191,8 @@ impl<'a> BatchBuilder<'a> {
             hasher,
             schema: staged_schema(rules),
             columns,
-            // A guess: a tag and a length (5 bytes) and about 8 bytes of value per QI.
-            qi: QiKeys::with_capacity(records, 13 * rules.qi_rules().count()),
+            // A guess: a tag byte and about 8 bytes of value per QI.
+            qi: QiKeys::with_capacity(records, 9 * rules.qi_rules().count()),
             subjects: Vec::with_capacity(records),
             scratch: String::new(),
         }
