@@ -351,15 +351,17 @@ fn remask_phone(s: &str, keep: usize) -> String {
 
 fn remask_phone_into(s: &str, keep: usize, out: &mut String) {
     let visible = s.bytes().filter(u8::is_ascii_digit).count();
-    let mut to_mask = visible.saturating_sub(keep);
-    out.extend(s.chars().map(|c| {
-        if c.is_ascii_digit() && to_mask > 0 {
-            to_mask -= 1;
-            '*'
-        } else {
-            c
-        }
-    }));
+    let mut rest = s;
+    // Runs between digits are copied whole, not char by char.
+    for _ in 0..visible.saturating_sub(keep) {
+        let Some(digit) = rest.find(|c: char| c.is_ascii_digit()) else {
+            break;
+        };
+        out.push_str(&rest[..digit]);
+        out.push('*');
+        rest = &rest[digit + 1..];
+    }
+    out.push_str(rest);
 }
 
 /// Parses every valid textual IP form: IPv4 dotted quads without leading zeros (they are
@@ -469,7 +471,9 @@ fn zip_prefix(zip5: &str, keep: usize) -> String {
 fn push_zip_prefix(zip5: &str, keep: usize, out: &mut String) {
     let keep = keep.min(zip5.len());
     out.push_str(&zip5[..keep]);
-    out.extend(std::iter::repeat_n('*', zip5.len() - keep));
+    for _ in keep..zip5.len() {
+        out.push('*');
+    }
 }
 
 /// The UTC day of an RFC 3339 timestamp (offsets honoured).
