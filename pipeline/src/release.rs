@@ -545,6 +545,9 @@ fn read_all(
 /// The transform stage of pass 1: parses and transforms each chunk of lines on rayon and
 /// sends the batches on, in order. Returns the records it rejected (to quarantine) and
 /// the unknown field names it saw.
+///
+/// Two chunks are in flight: when the last tasks of one leave a core idle, the tasks of
+/// the next fill it, instead of every chunk ending on a barrier.
 fn transform_all(
     ctx: &ReleaseContext,
     rules: &DatasetRules,
@@ -554,17 +557,14 @@ fn transform_all(
     to_counter: std::sync::mpsc::SyncSender<Vec<policies::StagedBatch>>,
     pool: &ChunkPool,
 ) -> Result<(Vec<Quarantined>, BTreeSet<String>)> {
+    const CHUNKS_IN_FLIGHT: usize = 2;
+    type Transformed = (Chunk, Result<Vec<ChunkOut>>);
     let mut rejected_records = Vec::new();
     let mut unknown = BTreeSet::new();
-    for chunk in from_reader {
-        let outputs: Vec<ChunkOut> = chunk
-            .lines
-            .par_chunks(TASK_LINES)
-            .map(|part| transform_lines(rules, &ctx.hasher, index, &chunk.text, part))
-            .collect::<Result<Vec<_>>>()?;
-        let mut batches = Vec::with_capacity(outputs.len());
+    let mut send_on = |(chunk, outputs): Transformed| -> Result<()> {
+        let mut batches = Vec::new();
         // Part `i` of `par_chunks` starts at line `i * TASK_LINES`.
-        for (part, out) in outputs.into_iter().enumerate() {
+        for (part, out) in outputs?.into_iter().enumerate() {
             for (line_index, reason) in out.rejected {
                 let line = &chunk.lines[part * TASK_LINES + line_index];
                 let raw = chunk.raw(line).to_vec();
@@ -583,8 +583,39 @@ fn transform_all(
         pool.give(chunk);
         to_counter
             .send(batches)
-            .map_err(|_| Error::Task("the histogram thread stopped".into()))?;
-    }
+            .map_err(|_| Error::Task("the histogram thread stopped".into()))
+    };
+    // The scope runs on this thread; only the chunks' tasks go to rayon's workers.
+    rayon::in_place_scope(|scope| -> Result<()> {
+        let mut in_flight: std::collections::VecDeque<std::sync::mpsc::Receiver<Transformed>> =
+            std::collections::VecDeque::new();
+        let done = |rx: std::sync::mpsc::Receiver<Transformed>| {
+            rx.recv()
+                .map_err(|_| Error::Task("a transform task panicked".into()))
+        };
+        for chunk in from_reader {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            scope.spawn(move |_| {
+                let outputs = chunk
+                    .lines
+                    .par_chunks(TASK_LINES)
+                    .map(|part| transform_lines(rules, &ctx.hasher, index, &chunk.text, part))
+                    .collect::<Result<Vec<_>>>();
+                // The receiver is gone only if this stage already failed.
+                let _ = tx.send((chunk, outputs));
+            });
+            in_flight.push_back(rx);
+            while in_flight.len() >= CHUNKS_IN_FLIGHT {
+                if let Some(rx) = in_flight.pop_front() {
+                    send_on(done(rx)?)?;
+                }
+            }
+        }
+        while let Some(rx) = in_flight.pop_front() {
+            send_on(done(rx)?)?;
+        }
+        Ok(())
+    })?;
     Ok((rejected_records, unknown))
 }
 
@@ -902,15 +933,30 @@ impl StagedRows {
 /// One curated Parquet file being written. Each row group's columns are encoded in
 /// parallel (rayon, off the async runtime), then appended and streamed to the store:
 /// encoding and compressing is the costly part of writing, and columns are independent.
+/// Columns differ a lot in size (a keyed hash takes 64 bytes a row, a gender one), so one
+/// row group alone leaves cores idle while its largest column finishes: the next row group
+/// is encoded meanwhile, and row groups are appended in order.
 struct PartWriter {
     path: Path,
     schema: arrow::datatypes::SchemaRef,
     file: parquet::file::writer::SerializedFileWriter<Vec<u8>>,
     factory: parquet::arrow::arrow_writer::ArrowRowGroupWriterFactory,
     out: ObjectWriter,
+    /// Rows handed to the file, encoded or still encoding.
     rows: usize,
+    /// Row groups handed to the file, encoded or still encoding.
     row_groups: usize,
+    /// Row groups being encoded, oldest first.
+    encoding: std::collections::VecDeque<EncodingRowGroup>,
 }
+
+type EncodingRowGroup = tokio::task::JoinHandle<
+    parquet::errors::Result<Vec<parquet::arrow::arrow_writer::ArrowColumnChunk>>,
+>;
+
+/// Row groups encoded at once: enough to fill both cores between the largest column of
+/// one and the next, while memory holds at most this many row groups of output.
+const ROW_GROUPS_IN_FLIGHT: usize = 2;
 
 impl PartWriter {
     fn new(
@@ -932,40 +978,56 @@ impl PartWriter {
             factory,
             rows: 0,
             row_groups: 0,
+            encoding: std::collections::VecDeque::new(),
         })
     }
 
+    /// Starts encoding a row group; appends the oldest ones once enough are in flight.
     async fn write_row_group(&mut self, batches: Vec<RecordBatch>) -> Result<()> {
         let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
         let writers = self.factory.create_column_writers(self.row_groups)?;
         let schema = self.schema.clone();
-        let chunks = tokio::task::spawn_blocking(move || {
-            // Flat schema: one leaf, hence one writer, per field.
-            writers
-                .into_par_iter()
-                .zip(schema.fields().to_vec())
-                .enumerate()
-                .map(|(i, (mut writer, field))| {
-                    for batch in &batches {
-                        for leaf in
-                            parquet::arrow::arrow_writer::compute_leaves(&field, batch.column(i))?
-                        {
-                            writer.write(&leaf)?;
+        self.encoding
+            .push_back(tokio::task::spawn_blocking(move || {
+                // Flat schema: one leaf, hence one writer, per field.
+                writers
+                    .into_par_iter()
+                    .zip(schema.fields().to_vec())
+                    .enumerate()
+                    .map(|(i, (mut writer, field))| {
+                        for batch in &batches {
+                            for leaf in parquet::arrow::arrow_writer::compute_leaves(
+                                &field,
+                                batch.column(i),
+                            )? {
+                                writer.write(&leaf)?;
+                            }
                         }
-                    }
-                    writer.close()
-                })
-                .collect::<parquet::errors::Result<Vec<_>>>()
-        })
-        .await
-        .map_err(|e| Error::Task(format!("parquet encoding stopped: {e}")))??;
+                        writer.close()
+                    })
+                    .collect()
+            }));
+        self.row_groups += 1;
+        self.rows += rows;
+        while self.encoding.len() >= ROW_GROUPS_IN_FLIGHT {
+            self.append_oldest().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest row group being encoded and appends it to the file.
+    async fn append_oldest(&mut self) -> Result<()> {
+        let Some(encoding) = self.encoding.pop_front() else {
+            return Ok(());
+        };
+        let chunks = encoding
+            .await
+            .map_err(|e| Error::Task(format!("parquet encoding stopped: {e}")))??;
         let mut row_group = self.file.next_row_group()?;
         for chunk in chunks {
             chunk.append_to_row_group(&mut row_group)?;
         }
         row_group.close()?;
-        self.row_groups += 1;
-        self.rows += rows;
         self.drain().await
     }
 
@@ -978,6 +1040,9 @@ impl PartWriter {
     }
 
     async fn close(mut self, ctx: &ReleaseContext) -> Result<ReleaseFile> {
+        while !self.encoding.is_empty() {
+            self.append_oldest().await?;
+        }
         self.file.finish()?;
         self.drain().await?;
         tokio::io::AsyncWriteExt::shutdown(&mut self.out).await?;
