@@ -582,39 +582,159 @@ fn csv_values(
 mod tests {
     use super::*;
 
+    use proptest::prelude::*;
+
+    /// The read buffer of [`decoder`].
+    const BLOCK: usize = 256 * 1024;
+
+    /// A reader that hands out at most `step` bytes per read, as a network stream or a
+    /// decompressor may: line ends then fall anywhere within and across reads.
+    struct Trickle {
+        data: Vec<u8>,
+        at: usize,
+        step: usize,
+    }
+
+    impl std::io::Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.step).min(self.data.len() - self.at);
+            buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    /// (line number, text) of the records read, and (line number, kept bytes, length)
+    /// of the lines quarantined for their size.
+    type Split = (Vec<(u64, Vec<u8>)>, Vec<(u64, Vec<u8>, u64)>);
+
+    fn read_ndjson_lines(data: &[u8], step: usize, max_line_bytes: usize, chunk: usize) -> Split {
+        let mut reader = std::io::BufReader::with_capacity(
+            BLOCK,
+            Trickle {
+                data: data.to_vec(),
+                at: 0,
+                step,
+            },
+        );
+        let (mut lines, mut oversized) = (Vec::new(), Vec::new());
+        let mut on_chunk = |c: Chunk| -> Result<()> {
+            assert!(c.lines.len() <= chunk, "chunks hold at most `chunk` lines");
+            for line in &c.lines {
+                lines.push((line.number, c.raw(line).to_vec()));
+            }
+            Ok(())
+        };
+        let mut on_quarantine = |q: Quarantined| oversized.push((q.line, q.raw, q.raw_len));
+        let read = read_object(
+            &mut reader,
+            Format::Ndjson,
+            0,
+            "file:///raw/part.ndjson",
+            &[],
+            b',',
+            max_line_bytes,
+            chunk,
+            &ChunkPool::default(),
+            &mut on_chunk,
+            &mut on_quarantine,
+            &mut BTreeSet::new(),
+        )
+        .expect("read");
+        assert_eq!(read, line_count(data), "every line is counted");
+        (lines, oversized)
+    }
+
+    /// The lines of a whole input: split at newlines, the last may end without one.
+    fn lines_of(data: &[u8]) -> Vec<&[u8]> {
+        let mut pieces: Vec<&[u8]> = data.split(|&b| b == b'\n').collect();
+        if data.ends_with(b"\n") || data.is_empty() {
+            pieces.pop();
+        }
+        pieces
+    }
+
+    fn line_count(data: &[u8]) -> u64 {
+        lines_of(data).len() as u64
+    }
+
+    /// What splitting the whole input at once gives.
+    fn reference_split(data: &[u8], max_line_bytes: usize) -> Split {
+        let pieces = lines_of(data);
+        let (mut lines, mut oversized) = (Vec::new(), Vec::new());
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let number = i as u64 + 1;
+            // A `\r` before the newline counts towards the limit, and is not kept.
+            if piece.len() > max_line_bytes {
+                oversized.push((number, piece[..max_line_bytes].to_vec(), piece.len() as u64));
+                continue;
+            }
+            let text = piece.strip_suffix(b"\r").unwrap_or(piece);
+            if !text.iter().all(u8::is_ascii_whitespace) {
+                lines.push((number, text.to_vec()));
+            }
+        }
+        (lines, oversized)
+    }
+
     #[test]
     fn oversized_lines_are_cut_not_buffered() {
-        let data = format!("short\n{}\nnext\r\nlast", "x".repeat(10_000));
-        let mut r = std::io::Cursor::new(data.into_bytes());
-        let mut buf = b"kept".to_vec();
-        assert!(matches!(
-            read_line_limited(&mut r, &mut buf, 100).expect("read"),
-            LineRead::Line
-        ));
-        assert_eq!(buf, b"keptshort", "lines are appended");
-        buf.clear();
-        assert!(matches!(
-            read_line_limited(&mut r, &mut buf, 100).expect("read"),
-            LineRead::Oversized(10_000)
-        ));
-        assert_eq!(buf.len(), 100);
-        buf.clear();
-        assert!(matches!(
-            read_line_limited(&mut r, &mut buf, 100).expect("read"),
-            LineRead::Line
-        ));
-        assert_eq!(buf, b"next");
-        buf.clear();
-        assert!(matches!(
-            read_line_limited(&mut r, &mut buf, 100).expect("read"),
-            LineRead::Line
-        ));
-        assert_eq!(buf, b"last");
-        buf.clear();
-        assert!(matches!(
-            read_line_limited(&mut r, &mut buf, 100).expect("read"),
-            LineRead::Eof
-        ));
+        // One line spans several reads of a full block; the limit keeps only its head.
+        let data = format!("short\n{}\nnext\r\n  \nlast", "x".repeat(3 * BLOCK + 7));
+        let (lines, oversized) = read_ndjson_lines(data.as_bytes(), BLOCK, 100, 1000);
+        assert_eq!(
+            lines,
+            [
+                (1, b"short".to_vec()),
+                (3, b"next".to_vec()),
+                (5, b"last".to_vec())
+            ]
+        );
+        assert_eq!(oversized, [(2, vec![b'x'; 100], 3 * BLOCK as u64 + 7)]);
+    }
+
+    #[test]
+    fn lines_carry_over_between_full_chunks() {
+        // More than a chunk's bytes: the line cut by the chunk's end moves to the next.
+        let line = format!("{{\"pad\":\"{}\"}}", "p".repeat(1000));
+        let data = format!("{line}\n").repeat(CHUNK_BYTES / line.len() + 50);
+        let got = read_ndjson_lines(data.as_bytes(), BLOCK, 4096, 1 << 20);
+        assert_eq!(got, reference_split(data.as_bytes(), 4096));
+        assert_eq!(got.0.len(), CHUNK_BYTES / line.len() + 50);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Whatever the read sizes and chunk size, reading gives the lines, numbers and
+        /// quarantined heads that splitting the whole input at once gives.
+        #[test]
+        fn reading_in_pieces_splits_lines_as_a_whole_input_would(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    "[a-z{}\":,]{0,40}",
+                    Just(String::new()),
+                    Just(" \t".to_string()),
+                    "[a-z]{0,8}\r",
+                    "[a-z]{150,400}",
+                    // At the limit (200), with the `\r` that counts towards it.
+                    "[a-z]{198,201}\r",
+                ],
+                0..40,
+            ),
+            trailing_newline in any::<bool>(),
+            step in 1usize..600,
+            chunk in 1usize..6,
+        ) {
+            let mut data = pieces.join("\n").into_bytes();
+            if trailing_newline && !data.is_empty() {
+                data.push(b'\n');
+            }
+            prop_assert_eq!(
+                read_ndjson_lines(&data, step, 200, chunk),
+                reference_split(&data, 200)
+            );
+        }
     }
 
     #[test]
