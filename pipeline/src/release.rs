@@ -342,6 +342,56 @@ fn publishable_field_names(names: &BTreeSet<String>) -> Vec<String> {
     out
 }
 
+/// Quarantined records as JSON lines, with a count per reason. The first write error is
+/// kept and reported by [`QuarantineLog::finish`]: a record must not be lost silently.
+struct QuarantineLog<W: Write> {
+    out: W,
+    reasons: BTreeMap<String, u64>,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> QuarantineLog<W> {
+    fn new(out: W) -> Self {
+        Self {
+            out,
+            reasons: BTreeMap::new(),
+            error: None,
+        }
+    }
+
+    fn record(&mut self, q: &Quarantined) {
+        *self.reasons.entry(q.reason_key()).or_default() += 1;
+        if let Err(e) = serde_json::to_writer(&mut self.out, &q.to_json())
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.out.write_all(b"\n"))
+        {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    /// Adds the lines and counts of a log kept in memory.
+    fn append(&mut self, other: QuarantineLog<Vec<u8>>) {
+        for (reason, n) in other.reasons {
+            *self.reasons.entry(reason).or_default() += n;
+        }
+        if let Err(e) = self.out.write_all(&other.out) {
+            self.error.get_or_insert(e);
+        }
+        if let Some(e) = other.error {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    /// Flushes the lines; returns the count per reason.
+    fn finish(mut self) -> Result<BTreeMap<String, u64>> {
+        if let Some(e) = self.error.take() {
+            return Err(e.into());
+        }
+        self.out.flush()?;
+        Ok(self.reasons)
+    }
+}
+
 /// A `Read` that reports how many bytes passed through it.
 struct Counting<R> {
     inner: R,
@@ -379,10 +429,8 @@ fn pass1(
     let rows = StagedRows::new(rows_schema.clone(), ctx.staging_memory_bytes);
     let histogram = QiHistogram::new(rules);
     let quarantine = tempfile::NamedTempFile::new()?;
-    let mut qwriter = BufWriter::new(quarantine.reopen()?);
-    let mut quarantine_reasons: BTreeMap<String, u64> = BTreeMap::new();
+    let mut quarantined = QuarantineLog::new(BufWriter::new(quarantine.reopen()?));
     let mut unknown_fields = BTreeSet::new();
-    let mut io_error: Option<std::io::Error> = None;
 
     // Two transformed chunks in flight at most: bounded memory, and the transform stage
     // goes on with the next chunk while this one is counted.
@@ -409,16 +457,7 @@ fn pass1(
             let pool = pool.clone();
             move || transform_all(ctx, rules, objects, index, from_reader, to_counter, &pool)
         });
-        let mut record_quarantine = |q: Quarantined| {
-            *quarantine_reasons.entry(q.reason_key()).or_default() += 1;
-            let line = q.to_json();
-            if let Err(e) = serde_json::to_writer(&mut qwriter, &line)
-                .map_err(std::io::Error::from)
-                .and_then(|()| qwriter.write_all(b"\n"))
-            {
-                io_error.get_or_insert(e);
-            }
-        };
+        let mut record_quarantine = |q: Quarantined| quarantined.record(&q);
         let read_result = read_all(
             ctx,
             rules,
@@ -440,20 +479,14 @@ fn pass1(
             .unwrap_or_else(|_| Err(Error::Task("the histogram thread panicked".into())));
         let (histogram, rows) = counted?;
         let (rejected, unknown) = transformed?;
-        for q in rejected {
-            record_quarantine(q);
-        }
+        quarantined.append(rejected);
         unknown_fields.extend(unknown);
         Ok::<_, Error>((histogram, rows, read_result))
     })?;
     read_result?;
     let mut rows = rows;
     rows.finish()?;
-    if let Some(e) = io_error {
-        return Err(e.into());
-    }
-    qwriter.flush()?;
-    drop(qwriter);
+    let quarantine_reasons = quarantined.finish()?;
     Ok(Staged {
         histogram,
         rows,
@@ -556,10 +589,12 @@ fn transform_all(
     from_reader: std::sync::mpsc::Receiver<Chunk>,
     to_counter: std::sync::mpsc::SyncSender<Vec<policies::StagedBatch>>,
     pool: &ChunkPool,
-) -> Result<(Vec<Quarantined>, BTreeSet<String>)> {
+) -> Result<(QuarantineLog<Vec<u8>>, BTreeSet<String>)> {
     const CHUNKS_IN_FLIGHT: usize = 2;
     type Transformed = (Chunk, Result<Vec<ChunkOut>>);
-    let mut rejected_records = Vec::new();
+    // Written out as they come, while rayon transforms: serializing them all once pass 1
+    // is done would leave a core idle.
+    let mut rejected_records = QuarantineLog::new(Vec::new());
     let mut unknown = BTreeSet::new();
     let mut send_on = |(chunk, outputs): Transformed| -> Result<()> {
         let mut batches = Vec::new();
@@ -568,7 +603,7 @@ fn transform_all(
             for (line_index, reason) in out.rejected {
                 let line = &chunk.lines[part * TASK_LINES + line_index];
                 let raw = chunk.raw(line).to_vec();
-                rejected_records.push(Quarantined {
+                rejected_records.record(&Quarantined {
                     object: objects[chunk.object as usize].url.clone(),
                     line: line.number,
                     reason: reason.1,
