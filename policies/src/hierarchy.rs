@@ -351,17 +351,38 @@ fn remask_phone(s: &str, keep: usize) -> String {
 
 fn remask_phone_into(s: &str, keep: usize, out: &mut String) {
     let visible = s.bytes().filter(u8::is_ascii_digit).count();
-    let mut rest = s;
-    // Runs between digits are copied whole, not char by char.
-    for _ in 0..visible.saturating_sub(keep) {
-        let Some(digit) = rest.find(|c: char| c.is_ascii_digit()) else {
-            break;
-        };
-        out.push_str(&rest[..digit]);
-        out.push('*');
-        rest = &rest[digit + 1..];
+    let mut to_mask = visible.saturating_sub(keep);
+    // The digits to mask all come before `cut`; the rest is copied whole.
+    let cut = s
+        .bytes()
+        .position(|b| {
+            if b.is_ascii_digit() {
+                if to_mask == 0 {
+                    return true;
+                }
+                to_mask -= 1;
+            }
+            false
+        })
+        .unwrap_or(s.len());
+    let (masked, kept) = s.split_at(cut);
+    out.reserve(s.len());
+    if masked.is_ascii() {
+        for b in masked.bytes() {
+            out.push(if b.is_ascii_digit() {
+                '*'
+            } else {
+                char::from(b)
+            });
+        }
+    } else {
+        out.extend(
+            masked
+                .chars()
+                .map(|c| if c.is_ascii_digit() { '*' } else { c }),
+        );
     }
-    out.push_str(rest);
+    out.push_str(kept);
 }
 
 /// Parses every valid textual IP form: IPv4 dotted quads without leading zeros (they are
