@@ -127,13 +127,9 @@ impl<'f> RecordParser<'f> {
         parse_with_serde(text, self.fields, slots, unknown)
     }
 
-    /// The slot of the field named `name`, the `position`-th of its line.
-    fn slot(&mut self, position: usize, name: &str) -> Option<FieldSlot> {
-        if let Some((seen, slot)) = self.order.get(position)
-            && **seen == *name
-        {
-            return *slot;
-        }
+    /// Looks up the field named `name` and remembers it as the `position`-th name of the
+    /// line, for the next line to try first.
+    fn look_up(&mut self, position: usize, name: &str) -> Option<FieldSlot> {
         let slot = self.fields.get(name);
         if let Some(entry) = self.order.get_mut(position) {
             *entry = (name.into(), slot);
@@ -169,17 +165,31 @@ impl<'f> RecordParser<'f> {
                 if b.get(i) != Some(&b'"') {
                     return None;
                 }
-                let end = string_end(b, i + 1);
-                if b.get(end) != Some(&b'"') {
-                    return None;
-                }
+                // Most lines repeat the last line's names in the same order: the name
+                // remembered at this position is tried first, without searching for the
+                // key's end. It has no escapes, so bytes equal to it and then a quote are
+                // that very name.
+                let remembered = self.order.get(position).and_then(|(seen, slot)| {
+                    let end = i + 1 + seen.len();
+                    (b.get(i + 1..end) == Some(seen.as_bytes()) && b.get(end) == Some(&b'"'))
+                        .then_some((end, *slot))
+                });
+                let (end, slot) = match remembered {
+                    Some(found) => found,
+                    None => {
+                        let end = string_end(b, i + 1);
+                        if b.get(end) != Some(&b'"') {
+                            return None;
+                        }
+                        (end, self.look_up(position, text.get(i + 1..end)?))
+                    }
+                };
                 let name = text.get(i + 1..end)?;
                 i = skip_whitespace(b, end + 1);
                 if b.get(i) != Some(&b':') {
                     return None;
                 }
                 i = skip_whitespace(b, i + 1);
-                let slot = self.slot(position, name);
                 position += 1;
                 match slot {
                     Some(FieldSlot::Input(slot)) => {
