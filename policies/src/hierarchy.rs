@@ -366,22 +366,24 @@ fn remask_phone_into(s: &str, keep: usize, out: &mut String) {
         })
         .unwrap_or(s.len());
     let (masked, kept) = s.split_at(cut);
-    out.reserve(s.len());
-    if masked.is_ascii() {
-        for b in masked.bytes() {
-            out.push(if b.is_ascii_digit() {
-                '*'
-            } else {
-                char::from(b)
-            });
+    // Masked in a copy on the stack: replacing ASCII digits keeps any text valid UTF-8.
+    let mut copy = [0u8; 32];
+    if let Some(head) = copy.get_mut(..masked.len()) {
+        head.copy_from_slice(masked.as_bytes());
+        for b in head.iter_mut().filter(|b| b.is_ascii_digit()) {
+            *b = b'*';
         }
-    } else {
-        out.extend(
-            masked
-                .chars()
-                .map(|c| if c.is_ascii_digit() { '*' } else { c }),
-        );
+        if let Ok(head) = std::str::from_utf8(head) {
+            out.push_str(head);
+            out.push_str(kept);
+            return;
+        }
     }
+    out.extend(
+        masked
+            .chars()
+            .map(|c| if c.is_ascii_digit() { '*' } else { c }),
+    );
     out.push_str(kept);
 }
 
@@ -618,6 +620,39 @@ mod tests {
         Hierarchy::Ip {
             v4: vec![24, 16],
             v6: vec![48, 32],
+        }
+    }
+
+    #[test]
+    fn remasking_agrees_with_masking_char_by_char() {
+        let naive = |s: &str, keep: usize| {
+            let mut to_mask = s
+                .chars()
+                .filter(char::is_ascii_digit)
+                .count()
+                .saturating_sub(keep);
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_digit() && to_mask > 0 {
+                        to_mask -= 1;
+                        '*'
+                    } else {
+                        c
+                    }
+                })
+                .collect::<String>()
+        };
+        // Short, long (past the stack copy) and non-ASCII layouts.
+        for s in [
+            "+1 (415) 555-0134",
+            "4 1 5 5 5 5 0 1 3 4 9 9 9 9 9 9 9 9 9 9 9 9",
+            "☎ 415-555-0134",
+            "",
+            "12",
+        ] {
+            for keep in [0, 2, 4, 40] {
+                assert_eq!(remask_phone(s, keep), naive(s, keep), "{s} keeping {keep}");
+            }
         }
     }
 
