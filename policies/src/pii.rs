@@ -158,8 +158,11 @@ pub fn find_all_pii(text: &str) -> Vec<Finding> {
     for &b in bytes {
         let class = BYTE_CLASS[usize::from(b)];
         let digit = usize::from(class & DIGIT);
-        // Digits add to the run, separators keep it, anything else ends it.
-        run = (run + digit) * usize::from(class & IN_PHONE != 0);
+        // Digits add to the run, separators keep it, anything else ends it. A mask, not
+        // a multiplication: the run is a chain through every byte, and a multiply's
+        // latency is three cycles where an `and` takes one.
+        let keeps_run = usize::from(class & IN_PHONE != 0).wrapping_neg();
+        run = (run + digit) & keeps_run;
         longest_run = longest_run.max(run);
         digits += digit;
         dots += usize::from(class & DOT != 0);
