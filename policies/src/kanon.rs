@@ -119,8 +119,6 @@ pub struct QiHistogram {
     values: Vec<Vec<Option<Arc<str>>>>,
     /// Base classes, found by their encoded key (see [`QiKeys`]).
     classes: ClassTable,
-    /// Per class: the hash of its encoded key (to grow `classes`).
-    class_hashes: Vec<u64>,
     /// The keys too long to sit in their [`ClassSlot`], back to back.
     long_keys: Vec<u8>,
     /// Per class, per QI (stride `names.len()`): the level-0 value id.
@@ -193,9 +191,10 @@ impl ClassTable {
         }
     }
 
-    /// Adds a class whose key is not in the table; `hashes` holds every class's hash
-    /// (to place them again when the table grows).
-    fn insert(&mut self, hash: u64, slot: ClassSlot, hashes: &[u64]) {
+    /// Adds a class whose key is not in the table. Growing rehashes the keys (from their
+    /// slots and `long_keys`): a few times per release, where keeping every class's hash
+    /// would cost 8 bytes a class for the whole release.
+    fn insert(&mut self, hash: u64, slot: ClassSlot, long_keys: &[u8]) {
         // At most three quarters full: a miss probes about 8 slots, a hit 2.5.
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             let old = std::mem::replace(self, Self::with_slots(self.slots.len() * 2));
@@ -204,7 +203,7 @@ impl ClassTable {
                 .into_iter()
                 .filter(|s| s.class != ClassSlot::EMPTY.class)
             {
-                self.place(hashes[slot.class as usize], slot);
+                self.place(key_hash(slot.key(long_keys)), slot);
             }
         }
         self.place(hash, slot);
@@ -294,7 +293,6 @@ impl QiHistogram {
             dicts: vec![FxHashMap::default(); n],
             values: vec![vec![None]; n],
             classes: ClassTable::with_slots(ClassTable::INITIAL_SLOTS),
-            class_hashes: Vec::new(),
             long_keys: Vec::new(),
             class_ids: Vec::new(),
             class_records: Vec::new(),
@@ -403,9 +401,8 @@ impl QiHistogram {
             )));
         }
         let slot = ClassSlot::new(c as u32, hash, key, &mut self.long_keys);
-        self.class_hashes.push(hash);
         self.class_records.push(0);
-        self.classes.insert(hash, slot, &self.class_hashes);
+        self.classes.insert(hash, slot, &self.long_keys);
         Ok(c as u32)
     }
 
@@ -530,7 +527,12 @@ impl QiHistogram {
             .zip(&single)
             .map(|(&records, &single)| ClassCounts {
                 records,
-                single_subjects: u64::from(single),
+                // Without a subject field each record is a subject of its own.
+                subjects: if self.counts_subjects {
+                    u64::from(single)
+                } else {
+                    records
+                },
             })
             .collect();
         SubjectIndex {
@@ -666,9 +668,7 @@ impl LevelTables {
 
 /// Distinct subjects per base class, arranged for counting at any node.
 struct SubjectIndex {
-    /// Per base class: its records and the subjects seen in that class only, side by
-    /// side. Node evaluation reads both for every class in key order, which is random
-    /// class order: one cache miss instead of two.
+    /// Per base class: its records and the subjects seen in that class only.
     per_class: Vec<ClassCounts>,
     /// Subjects seen in several base classes: their classes, back to back (ends below).
     multi_classes: Vec<u32>,
@@ -677,10 +677,14 @@ struct SubjectIndex {
     distinct: u64,
 }
 
+/// Records and distinct subjects, side by side: node evaluation adds both into its group
+/// of each base class, one cache miss instead of two.
 #[derive(Debug, Clone, Copy, Default)]
 struct ClassCounts {
     records: u64,
-    single_subjects: u64,
+    /// Of a base class: the subjects seen in it only. Of a group: those summed, then
+    /// each subject seen in several base classes once.
+    subjects: u64,
 }
 
 struct EvalContext<'a> {
@@ -781,47 +785,40 @@ impl EvalContext<'_> {
         for (&g, class) in class_of_base.iter().zip(&self.subjects.per_class) {
             let group = &mut counts[g as usize];
             group.records += class.records;
-            group.single_subjects += class.single_subjects;
+            group.subjects += class.subjects;
         }
-        let records: Vec<u64> = counts.iter().map(|c| c.records).collect();
-        let mut subjects: Vec<u64> = counts.iter().map(|c| c.single_subjects).collect();
-        if hist.counts_subjects {
-            let index = self.subjects;
-            let mut seen: Vec<u32> = Vec::new();
-            let mut start = 0;
-            for &end in &index.multi_ends {
-                seen.clear();
-                let bases = &index.multi_classes[start..end];
-                if bases.len() <= 16 {
-                    // A subject's classes are usually few: a linear check beats a set.
-                    for &base in bases {
-                        let g = class_of_base[base as usize];
-                        if !seen.contains(&g) {
-                            seen.push(g);
-                            subjects[g as usize] += 1;
-                        }
-                    }
-                } else {
-                    seen.extend(bases.iter().map(|&b| class_of_base[b as usize]));
-                    seen.sort_unstable();
-                    seen.dedup();
-                    for &g in &seen {
-                        subjects[g as usize] += 1;
+        let index = self.subjects;
+        let mut seen: Vec<u32> = Vec::new();
+        let mut start = 0;
+        for &end in &index.multi_ends {
+            seen.clear();
+            let bases = &index.multi_classes[start..end];
+            if bases.len() <= 16 {
+                // A subject's classes are usually few: a linear check beats a set.
+                for &base in bases {
+                    let g = class_of_base[base as usize];
+                    if !seen.contains(&g) {
+                        seen.push(g);
+                        counts[g as usize].subjects += 1;
                     }
                 }
-                start = end;
+            } else {
+                seen.extend(bases.iter().map(|&b| class_of_base[b as usize]));
+                seen.sort_unstable();
+                seen.dedup();
+                for &g in &seen {
+                    counts[g as usize].subjects += 1;
+                }
             }
-        } else {
-            subjects.clone_from(&records);
+            start = end;
         }
         let mut suppressed = 0;
         let mut violations = 0;
-        for (g, &n) in subjects.iter().enumerate() {
-            if n < self.k {
-                suppressed += records[g];
-                violations += 1;
-            }
+        for group in counts.iter().filter(|c| c.subjects < self.k) {
+            suppressed += group.records;
+            violations += 1;
         }
+        let subjects = counts.iter().map(|c| c.subjects).collect();
         Ok(NodeEval {
             k: self.k,
             distinct_subjects: self.subjects.distinct,
@@ -1221,23 +1218,36 @@ mod tests {
         let keys: Vec<Vec<u8>> = (0..5000usize)
             .map(|i| format!("key-{i}-{}", "x".repeat(i % 70)).into_bytes())
             .collect();
-        // Every fourth key has the hash of the one before: same tag, same first slot.
-        let hash_of = |i: usize| key_hash(&keys[if i % 4 == 3 { i - 1 } else { i }]);
-        let mut table = ClassTable::with_slots(ClassTable::INITIAL_SLOTS);
-        let (mut hashes, mut long_keys) = (Vec::new(), Vec::new());
-        for (i, key) in keys.iter().enumerate() {
-            let hash = hash_of(i);
-            assert_eq!(table.find(hash, key, &long_keys), None, "key {i} is new");
-            hashes.push(hash);
-            let slot = ClassSlot::new(i as u32, hash, key, &mut long_keys);
-            table.insert(hash, slot, &hashes);
-        }
-        table.warm(&hashes);
-        for (i, key) in keys.iter().enumerate() {
-            assert_eq!(table.find(hash_of(i), key, &long_keys), Some(i as u32));
-        }
-        assert_eq!(table.len, keys.len());
-        assert!(table.slots.len() * 3 >= keys.len() * 4, "at most 3/4 full");
+        // Fills `table` with every key under `hash_of`; checks each is new, then found.
+        let fill = |mut table: ClassTable, hash_of: &dyn Fn(usize) -> u64| {
+            let (mut hashes, mut long_keys) = (Vec::new(), Vec::new());
+            for (i, key) in keys.iter().enumerate() {
+                let hash = hash_of(i);
+                assert_eq!(table.find(hash, key, &long_keys), None, "key {i} is new");
+                hashes.push(hash);
+                let slot = ClassSlot::new(i as u32, hash, key, &mut long_keys);
+                table.insert(hash, slot, &long_keys);
+            }
+            table.warm(&hashes);
+            for (i, key) in keys.iter().enumerate() {
+                assert_eq!(table.find(hash_of(i), key, &long_keys), Some(i as u32));
+            }
+            assert_eq!(table.len, keys.len());
+            assert!(table.slots.len() * 3 >= keys.len() * 4, "at most 3/4 full");
+            table
+        };
+        // Every fourth key has the hash of the one before: same tag, same first slot. (In
+        // a table large enough not to grow: growing rehashes each key from its bytes.)
+        let shared = |i: usize| key_hash(&keys[if i % 4 == 3 { i - 1 } else { i }]);
+        fill(ClassTable::with_slots(8192), &shared);
+        // From the smallest table, through every growth.
+        let grown = fill(ClassTable::with_slots(ClassTable::INITIAL_SLOTS), &|i| {
+            key_hash(&keys[i])
+        });
+        assert!(
+            grown.slots.len() > ClassTable::INITIAL_SLOTS,
+            "the table grew"
+        );
     }
 
     #[test]
