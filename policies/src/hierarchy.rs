@@ -338,19 +338,21 @@ fn mask_phone_into(s: &str, keep: usize, out: &mut String) -> Result<(), Invalid
     if !(7..=15).contains(&digits) {
         return Err(InvalidValue::new("invalid phone"));
     }
-    remask_phone_into(s, keep, out);
+    remask_phone_into(s, digits, keep, out);
     Ok(())
 }
 
 /// Masks every digit except the last `keep` visible digits.
 fn remask_phone(s: &str, keep: usize) -> String {
     let mut out = String::with_capacity(s.len());
-    remask_phone_into(s, keep, &mut out);
+    let visible = s.bytes().filter(u8::is_ascii_digit).count();
+    remask_phone_into(s, visible, keep, &mut out);
     out
 }
 
-fn remask_phone_into(s: &str, keep: usize, out: &mut String) {
-    let visible = s.bytes().filter(u8::is_ascii_digit).count();
+/// Masks the first `visible - keep` of the `visible` digits of `s` into `out` (the caller
+/// has counted them).
+fn remask_phone_into(s: &str, visible: usize, keep: usize, out: &mut String) {
     let mut to_mask = visible.saturating_sub(keep);
     // The digits to mask all come before `cut`; the rest is copied whole.
     let cut = s
@@ -414,27 +416,9 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
 }
 
 fn parse_ipv4_strict(s: &str) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut parts = s.as_bytes().split(|&b| b == b'.');
-    for octet in &mut octets {
-        let part = parts.next()?;
-        // 1–3 digits, no leading zero (octal in some parsers, so ambiguous), at most 255.
-        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part[0] == b'0') {
-            return None;
-        }
-        let mut value = 0u16;
-        for &b in part {
-            if !b.is_ascii_digit() {
-                return None;
-            }
-            value = value * 10 + u16::from(b - b'0');
-        }
-        *octet = u8::try_from(value).ok()?;
-    }
-    if parts.next().is_some() {
-        return None;
-    }
-    Some(Ipv4Addr::from(octets))
+    // std takes exactly four decimal octets of at most 255 and, since Rust 1.55, refuses
+    // leading zeros.
+    s.parse().ok()
 }
 
 /// Zeroes the host bits beyond the prefix and prints the canonical form.
