@@ -640,10 +640,10 @@ fn transform_all(
                 let _ = tx.send((chunk, outputs));
             });
             in_flight.push_back(rx);
-            while in_flight.len() >= CHUNKS_IN_FLIGHT {
-                if let Some(rx) = in_flight.pop_front() {
-                    send_on(done(rx)?)?;
-                }
+            if in_flight.len() == CHUNKS_IN_FLIGHT
+                && let Some(oldest) = in_flight.pop_front()
+            {
+                send_on(done(oldest)?)?;
             }
         }
         while let Some(rx) = in_flight.pop_front() {

@@ -283,20 +283,22 @@ impl ChunkPool {
 /// A chunk is handed on at this many bytes of text even if it holds fewer lines.
 const CHUNK_BYTES: usize = 8 << 20;
 
+/// The read buffer of [`decoder`]'s readers.
+const READ_BUFFER: usize = 256 * 1024;
+
 /// Opens a decompressing reader over a raw object's byte stream.
 pub fn decoder(
     inner: Box<dyn Read + Send>,
     compression: Compression,
 ) -> std::io::Result<Box<dyn BufRead + Send>> {
-    const BUF: usize = 256 * 1024;
     Ok(match compression {
-        Compression::None => Box::new(BufReader::with_capacity(BUF, inner)),
+        Compression::None => Box::new(BufReader::with_capacity(READ_BUFFER, inner)),
         Compression::Gzip => Box::new(BufReader::with_capacity(
-            BUF,
-            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(BUF, inner)),
+            READ_BUFFER,
+            flate2::read::MultiGzDecoder::new(BufReader::with_capacity(READ_BUFFER, inner)),
         )),
         Compression::Zstd => Box::new(BufReader::with_capacity(
-            BUF,
+            READ_BUFFER,
             zstd::stream::read::Decoder::new(inner)?,
         )),
     })
@@ -584,9 +586,6 @@ mod tests {
 
     use proptest::prelude::*;
 
-    /// The read buffer of [`decoder`].
-    const BLOCK: usize = 256 * 1024;
-
     /// A reader that hands out at most `step` bytes per read, as a network stream or a
     /// decompressor may: line ends then fall anywhere within and across reads.
     struct Trickle {
@@ -610,7 +609,7 @@ mod tests {
 
     fn read_ndjson_lines(data: &[u8], step: usize, max_line_bytes: usize, chunk: usize) -> Split {
         let mut reader = std::io::BufReader::with_capacity(
-            BLOCK,
+            READ_BUFFER,
             Trickle {
                 data: data.to_vec(),
                 at: 0,
@@ -680,8 +679,11 @@ mod tests {
     #[test]
     fn oversized_lines_are_cut_not_buffered() {
         // One line spans several reads of a full block; the limit keeps only its head.
-        let data = format!("short\n{}\nnext\r\n  \nlast", "x".repeat(3 * BLOCK + 7));
-        let (lines, oversized) = read_ndjson_lines(data.as_bytes(), BLOCK, 100, 1000);
+        let data = format!(
+            "short\n{}\nnext\r\n  \nlast",
+            "x".repeat(3 * READ_BUFFER + 7)
+        );
+        let (lines, oversized) = read_ndjson_lines(data.as_bytes(), READ_BUFFER, 100, 1000);
         assert_eq!(
             lines,
             [
@@ -690,7 +692,10 @@ mod tests {
                 (5, b"last".to_vec())
             ]
         );
-        assert_eq!(oversized, [(2, vec![b'x'; 100], 3 * BLOCK as u64 + 7)]);
+        assert_eq!(
+            oversized,
+            [(2, vec![b'x'; 100], 3 * READ_BUFFER as u64 + 7)]
+        );
     }
 
     #[test]
@@ -698,7 +703,7 @@ mod tests {
         // More than a chunk's bytes: the line cut by the chunk's end moves to the next.
         let line = format!("{{\"pad\":\"{}\"}}", "p".repeat(1000));
         let data = format!("{line}\n").repeat(CHUNK_BYTES / line.len() + 50);
-        let got = read_ndjson_lines(data.as_bytes(), BLOCK, 4096, 1 << 20);
+        let got = read_ndjson_lines(data.as_bytes(), READ_BUFFER, 4096, 1 << 20);
         assert_eq!(got, reference_split(data.as_bytes(), 4096));
         assert_eq!(got.0.len(), CHUNK_BYTES / line.len() + 50);
     }
