@@ -171,8 +171,10 @@ impl<'f> RecordParser<'f> {
                 // that very name.
                 let remembered = self.order.get(position).and_then(|(seen, slot)| {
                     let end = i + 1 + seen.len();
-                    (b.get(i + 1..end) == Some(seen.as_bytes()) && b.get(end) == Some(&b'"'))
-                        .then_some((end, *slot))
+                    (b.get(end) == Some(&b'"')
+                        && b.get(i + 1..end)
+                            .is_some_and(|key| same_name(key, seen.as_bytes())))
+                    .then_some((end, *slot))
                 });
                 let (end, slot) = match remembered {
                     Some(found) => found,
@@ -221,6 +223,40 @@ impl<'f> RecordParser<'f> {
             note_unknown(unknown, name);
         }
         Some(())
+    }
+}
+
+/// Whether two field names of equal length are the same bytes, compared inline in
+/// (possibly overlapping) words: slice equality calls `memcmp`, and that call, for every
+/// field of every line, cost more than the few bytes it compared.
+fn same_name(a: &[u8], b: &[u8]) -> bool {
+    fn word(s: &[u8], at: usize) -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&s[at..at + 8]);
+        u64::from_le_bytes(w)
+    }
+    fn half(s: &[u8], at: usize) -> u32 {
+        let mut w = [0u8; 4];
+        w.copy_from_slice(&s[at..at + 4]);
+        u32::from_le_bytes(w)
+    }
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0..4 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..8 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        _ => {
+            let mut at = 0;
+            while at + 8 < n {
+                if word(a, at) != word(b, at) {
+                    return false;
+                }
+                at += 8;
+            }
+            word(a, n - 8) == word(b, n - 8)
+        }
     }
 }
 
@@ -555,6 +591,21 @@ mod tests {
                     .is_err(),
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn names_compare_equal_exactly_when_every_byte_is_equal() {
+        // Every length around the word sizes, a difference at every position.
+        for n in 0..=25usize {
+            let a: Vec<u8> = (0..n).map(|i| b'a' + (i * 7 % 26) as u8).collect();
+            assert!(same_name(&a, &a.clone()), "length {n}");
+            for p in 0..n {
+                let mut b = a.clone();
+                b[p] ^= 0x20;
+                assert!(!same_name(&a, &b), "length {n}, byte {p}");
+            }
+            assert!(!same_name(&a, &[a.as_slice(), b"x"].concat()));
         }
     }
 
