@@ -208,17 +208,6 @@ pub async fn prepare(
         tokio::task::spawn_blocking(move || pass1(&ctx, &rules, &objects, &handle)).await??
     };
     let pass1_done = std::time::Instant::now();
-    // The quarantined records are copied to their location while the release is decided
-    // and written: a serial copy of megabytes otherwise stood between the two.
-    let quarantined: u64 = staged.quarantine_reasons.values().sum();
-    let quarantine_upload = (quarantined > 0).then(|| {
-        let path = Path::from(format!(
-            "dataset={}/tenant={}/dt={}/release={id}.ndjson",
-            partition.dataset, partition.tenant, partition.dt
-        ));
-        let (to, file) = (ctx.quarantine.clone(), staged.quarantine);
-        tokio::spawn(async move { upload_file(&to, &path, file.path()).await })
-    });
     let decision = staged
         .histogram
         .decide(ctx.policy.k, ctx.policy.max_suppression)?;
@@ -244,9 +233,16 @@ pub async fn prepare(
     };
     let mut report = ReleaseReport::new(&ctx.policy, &rules, &decision, facts);
 
+    if report.quarantined > 0 {
+        let path = Path::from(format!(
+            "dataset={}/tenant={}/dt={}/release={id}.ndjson",
+            partition.dataset, partition.tenant, partition.dt
+        ));
+        upload_file(&ctx.quarantine, &path, staged.quarantine.path()).await?;
+    }
+
     let dir = release_dir(partition, &id);
     if decision.outcome != Outcome::Release {
-        quarantine_uploaded(quarantine_upload).await?;
         let path = Path::from(format!(
             "_withheld/dataset={}/tenant={}/dt={}/release={id}.json",
             partition.dataset, partition.tenant, partition.dt
@@ -264,7 +260,6 @@ pub async fn prepare(
 
     let pass2_started = std::time::Instant::now();
     let files = pass2(ctx, &rules, staged.rows, Arc::new(decision), &report, &dir).await?;
-    quarantine_uploaded(quarantine_upload).await?;
     tracing::info!(
         partition = %partition, release = %id,
         pass2_ms = pass2_started.elapsed().as_millis() as u64,
@@ -324,16 +319,6 @@ pub async fn prepare(
         release: Some(release),
         table,
     })
-}
-
-/// Waits for the copy of a release's quarantined records, if it has any.
-async fn quarantine_uploaded(upload: Option<tokio::task::JoinHandle<Result<()>>>) -> Result<()> {
-    match upload {
-        Some(upload) => upload
-            .await
-            .map_err(|e| Error::Task(format!("copying quarantined records stopped: {e}")))?,
-        None => Ok(()),
-    }
 }
 
 /// Unknown input field names as they may appear in the (published) report: producers are
