@@ -368,24 +368,15 @@ fn remask_phone_into(s: &str, visible: usize, keep: usize, out: &mut String) {
         })
         .unwrap_or(s.len());
     let (masked, kept) = s.split_at(cut);
-    // Masked in a copy on the stack: replacing ASCII digits keeps any text valid UTF-8.
-    let mut copy = [0u8; 32];
-    if let Some(head) = copy.get_mut(..masked.len()) {
-        head.copy_from_slice(masked.as_bytes());
-        for b in head.iter_mut().filter(|b| b.is_ascii_digit()) {
-            *b = b'*';
-        }
-        if let Ok(head) = std::str::from_utf8(head) {
-            out.push_str(head);
-            out.push_str(kept);
-            return;
-        }
+    // Each digit of the head becomes `*`; the text between digits is copied whole.
+    let mut between = masked.split(|c: char| c.is_ascii_digit());
+    if let Some(first) = between.next() {
+        out.push_str(first);
     }
-    out.extend(
-        masked
-            .chars()
-            .map(|c| if c.is_ascii_digit() { '*' } else { c }),
-    );
+    for text in between {
+        out.push('*');
+        out.push_str(text);
+    }
     out.push_str(kept);
 }
 
