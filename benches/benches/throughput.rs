@@ -3,7 +3,8 @@
 //! worker (read, parse, transform, k-anonymity, Parquet, catalog) and prints records/s,
 //! MB/s of raw input and peak memory.
 //!
-//! `cargo bench -p benches --bench throughput`
+//! `cargo bench -p benches --bench throughput`; `THROUGHPUT_KEEP=1` keeps the raw, curated
+//! and state folders afterwards and prints where they are.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -126,6 +127,9 @@ fn main() -> anyhow::Result<()> {
         "  machine         {} cores",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    if std::env::var_os("THROUGHPUT_KEEP").is_some() {
+        println!("  kept            {}", dir.keep().display());
+    }
     Ok(())
 }
 

@@ -782,3 +782,67 @@ fn a_release_over_max_rows_per_file_is_split_into_readable_parts() {
     let verify = env.ok(&["verify", env.path("curated").to_str().expect("utf8")]);
     assert!(verify.contains("OK"), "{verify}");
 }
+
+#[test]
+fn ids_too_many_for_a_dictionary_are_written_delta_length_encoded_and_read_back_exactly() {
+    // 40,000 distinct event ids overflow a column chunk's dictionary (1 MiB holds about
+    // 26,000 of them): the rest of the chunk is in the fallback encoding, which a buyer's
+    // reader must decode to exactly the raw ids.
+    let env = Env::new();
+    env.generate("contacts", "t-1", 40_000, "a.ndjson", 0.0);
+    env.grant("t-1", "contacts");
+    let summary = run_json(&env);
+    assert_eq!(statuses(&summary), ["published"], "{summary:#}");
+    let raw = std::fs::read_to_string(
+        env.path("raw/tenant=t-1/dataset=contacts/source=test/dt=2026-11-24/a.ndjson"),
+    )
+    .expect("raw");
+    let raw_ids: std::collections::HashSet<String> = raw
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("json line");
+            v["event_id"].as_str().expect("event_id").to_string()
+        })
+        .collect();
+
+    let mut published = Vec::new();
+    let mut encodings = std::collections::BTreeSet::new();
+    for file in env.parquet_files() {
+        let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&file).expect("open"))
+            .expect("parquet");
+        for rg in builder.metadata().row_groups() {
+            for column in rg.columns() {
+                if column.column_path().string() == "event_id" {
+                    encodings.extend(column.encodings().map(|e| format!("{e:?}")));
+                }
+            }
+        }
+        for batch in builder.build().expect("reader") {
+            let batch = batch.expect("batch");
+            let ids = batch.column_by_name("event_id").expect("event_id");
+            published.extend(ids.as_string::<i32>().iter().flatten().map(str::to_string));
+        }
+    }
+    assert!(
+        encodings.contains("DELTA_LENGTH_BYTE_ARRAY"),
+        "the dictionary overflowed into the fallback encoding: {encodings:?}"
+    );
+    let out = env.releases()[0]["records_out"]
+        .as_u64()
+        .expect("records_out");
+    assert!(out > 35_000, "{out} records out");
+    assert_eq!(published.len() as u64, out);
+    let distinct: std::collections::HashSet<&String> = published.iter().collect();
+    assert_eq!(distinct.len(), published.len(), "every event id once");
+    assert!(
+        published.iter().all(|id| raw_ids.contains(id)),
+        "every published id is a raw id, byte for byte"
+    );
+    let verify = env.ok(&["verify", env.path("curated").to_str().expect("utf8")]);
+    assert!(verify.contains("OK"), "{verify}");
+    let q = env.ok(&[
+        "query",
+        "SELECT count(DISTINCT event_id) AS n FROM contacts WHERE length(email_hash) = 64",
+    ]);
+    assert!(q.contains(&format!("| {out}")), "{q}");
+}
