@@ -1,6 +1,6 @@
 //! Criterion benchmarks per transform: hashing, phone masking, IP truncation, ZIP, age
-//! bands, timestamp truncation, parsing an NDJSON line, a whole record through the batch
-//! builder, and the k-anonymity decision. `cargo bench -p benches --bench transforms`
+//! bands, timestamp truncation, the PII check of kept text, parsing an NDJSON line, a
+//! whole record through the batch builder, and the k-anonymity decision. `cargo bench -p benches --bench transforms`
 
 use std::borrow::Cow;
 use std::hint::black_box;
@@ -41,6 +41,16 @@ fn transforms(c: &mut Criterion) {
         let v = Value::Str(Cow::Borrowed(input));
         c.bench_function(&format!("{column}/{input}"), |b| {
             b.iter(|| h.apply(black_box(&v), column, level))
+        });
+    }
+    // The PII check of kept text: a random UUID, a third of which hold a phone-length
+    // run of digits and dashes that the phone scanner must judge and reject.
+    for id in [
+        "3e2392bc-7431-4f9f-a4a9-6946bbff2831",
+        "e14c219f-9d25-4567-8901-f99e0852d974",
+    ] {
+        c.bench_function(&format!("pii/{id}"), |b| {
+            b.iter(|| policies::pii::find_all_pii(black_box(id)))
         });
     }
     let age = hierarchy(&policy, "age");
