@@ -1,6 +1,7 @@
 //! Criterion benchmarks per transform: hashing, phone masking, IP truncation, ZIP, age
 //! bands, timestamp truncation, the PII check of kept text, parsing an NDJSON line, a
-//! whole record through the batch builder, and the k-anonymity decision. `cargo bench -p benches --bench transforms`
+//! whole record through the batch builder, and the k-anonymity decision.
+//! `cargo bench -p benches --bench transforms`
 
 use std::borrow::Cow;
 use std::hint::black_box;
