@@ -117,6 +117,17 @@ impl<'f> RecordParser<'f> {
     ) -> Result<(), String> {
         // SIMD validation: std's is a per-line cost worth several JSON fields.
         let text = simdutf8::basic::from_utf8(line).map_err(|_| "invalid UTF-8".to_string())?;
+        self.parse_str(text, slots, unknown)
+    }
+
+    /// [`RecordParser::parse`] for a line already known to be UTF-8 (the caller validated
+    /// a span of lines at once).
+    pub fn parse_str<'a>(
+        &mut self,
+        text: &'a str,
+        slots: &mut Vec<Value<'a>>,
+        unknown: &mut BTreeSet<String>,
+    ) -> Result<(), String> {
         slots.clear();
         slots.resize(self.fields.inputs, Value::Null);
         if self.parse_flat(text, slots, unknown).is_some() {

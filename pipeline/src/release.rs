@@ -674,14 +674,39 @@ fn transform_lines(
     let mut unknown = BTreeSet::new();
     let mut slots: Vec<Value<'_>> = Vec::with_capacity(index.inputs());
     let mut parser = RecordParser::new(index);
+    // NDJSON lines lie back to back in the chunk: their span is validated as UTF-8 once
+    // (one SIMD pass instead of a call per line), and each line is then a slice of it.
+    // `str::get` checks that both ends of a line are character boundaries, so a line that
+    // is not UTF-8 on its own (a character split across two lines) is never taken from
+    // the span: it goes, like every line of a span with invalid bytes, to the line's own
+    // validation, which rejects it.
+    let span = match (lines.first(), lines.last()) {
+        (
+            Some(Line {
+                item: Item::Json(first),
+                ..
+            }),
+            Some(Line {
+                item: Item::Json(last),
+                ..
+            }),
+        ) => simdutf8::basic::from_utf8(&text[first.start..last.end])
+            .ok()
+            .map(|span| (first.start, span)),
+        _ => None,
+    };
     // Rejections are indexed by position in `lines`, this task's slice of the chunk; the
     // caller adds the slice's offset.
     for (i, line) in lines.iter().enumerate() {
         let result = match &line.item {
-            Item::Json(range) => parser
-                .parse(&text[range.clone()], &mut slots, &mut unknown)
+            Item::Json(range) => {
+                match span.and_then(|(at, span)| span.get(range.start - at..range.end - at)) {
+                    Some(line) => parser.parse_str(line, &mut slots, &mut unknown),
+                    None => parser.parse(&text[range.clone()], &mut slots, &mut unknown),
+                }
                 .map_err(|reason| (None, reason))
-                .and_then(|()| builder.push(&slots).map_err(|r| (Some(r.field), r.reason))),
+                .and_then(|()| builder.push(&slots).map_err(|r| (Some(r.field), r.reason)))
+            }
             Item::Fields { values, .. } => {
                 slots.clear();
                 slots.extend(
@@ -1154,5 +1179,51 @@ mod tests {
                 "(2 field names withheld: not plain identifiers)"
             ]
         );
+    }
+
+    #[test]
+    fn a_character_split_across_two_lines_rejects_both_though_their_span_is_utf8() {
+        let policy = policies::Policy::default_v2().expect("policy");
+        let rules = policy.dataset("contacts").expect("contacts");
+        let hasher = KeyedHasher::new(b"unit-test-key-0123456789").expect("key");
+        let index = FieldIndex::new(rules);
+        let record = |email: &str, name: &str| {
+            format!(
+                r#"{{"event_id":"e-1","submitted_at":"2026-11-24T12:00:00Z","email":"{email}","phone":"+1 415 555 0134","ip":"203.0.113.9","zip":"94110","age":34,"gender":"F","country":"US","source":"web","interest":"x","lead_score":1,"name":"{name}"}}"#
+            )
+            .into_bytes()
+        };
+        // Line 2 ends with the first byte of `é` (C3 A9) and line 3 starts with the second:
+        // back to back in the chunk their span is valid UTF-8, but neither line is.
+        let mut second = record("b@example.com", "x");
+        second.push(0xC3);
+        let mut third = vec![0xA9];
+        third.extend(record("c@example.com", "x"));
+        let (mut text, mut lines) = (Vec::new(), Vec::new());
+        for (n, line) in [
+            record("a@example.com", "Ana"),
+            second,
+            third,
+            record("d@example.com", "Zoë"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let start = text.len();
+            text.extend(line);
+            lines.push(Line {
+                number: n as u64 + 1,
+                item: Item::Json(start..text.len()),
+            });
+        }
+        assert!(std::str::from_utf8(&text).is_ok(), "the span is UTF-8");
+        let out = transform_lines(rules, &hasher, &index, &text, &lines).expect("transform");
+        let rejected: Vec<(usize, &str)> = out
+            .rejected
+            .iter()
+            .map(|(i, (_, reason))| (*i, reason.as_str()))
+            .collect();
+        assert_eq!(rejected, [(1, "invalid UTF-8"), (2, "invalid UTF-8")]);
+        assert_eq!(out.staged.batch.num_rows(), 2, "lines 1 and 4 are staged");
     }
 }

@@ -331,9 +331,12 @@ impl QiHistogram {
     pub fn add_all(&mut self, keys: &QiKeys, subjects: &[Option<u64>]) -> Result<Vec<u32>> {
         debug_assert_eq!(keys.len(), subjects.len());
         self.classes.warm(&keys.hashes);
-        let classes = (0..keys.len())
-            .map(|row| self.class_of(keys.key(row), keys.hash(row)))
-            .collect::<Result<Vec<u32>>>()?;
+        // Sized up front: collecting `Result`s gives no size hint, and the vector grew by
+        // doubling, copying as it went.
+        let mut classes = Vec::with_capacity(keys.len());
+        for row in 0..keys.len() {
+            classes.push(self.class_of(keys.key(row), keys.hash(row))?);
+        }
         // Counted after the lookups, in loops of their own: the increments do not depend
         // on each other, so their cache misses overlap instead of following each lookup's.
         for &class in &classes {
