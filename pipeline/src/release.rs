@@ -654,6 +654,20 @@ fn transform_all(
     Ok((rejected_records, unknown))
 }
 
+/// NDJSON lines lie back to back in the chunk: their span, validated as UTF-8 once (one
+/// SIMD pass instead of a call per line), with its offset in `text`. `None` for CSV
+/// records, or when some byte of the span is not UTF-8.
+fn utf8_span<'t>(text: &'t [u8], lines: &[Line]) -> Option<(usize, &'t str)> {
+    let (Some(Item::Json(first)), Some(Item::Json(last))) = (
+        lines.first().map(|l| &l.item),
+        lines.last().map(|l| &l.item),
+    ) else {
+        return None;
+    };
+    let span = simdutf8::basic::from_utf8(&text[first.start..last.end]).ok()?;
+    Some((first.start, span))
+}
+
 struct ChunkOut {
     staged: policies::StagedBatch,
     /// (index into the chunk's lines, (field, reason)).
@@ -674,27 +688,11 @@ fn transform_lines(
     let mut unknown = BTreeSet::new();
     let mut slots: Vec<Value<'_>> = Vec::with_capacity(index.inputs());
     let mut parser = RecordParser::new(index);
-    // NDJSON lines lie back to back in the chunk: their span is validated as UTF-8 once
-    // (one SIMD pass instead of a call per line), and each line is then a slice of it.
     // `str::get` checks that both ends of a line are character boundaries, so a line that
     // is not UTF-8 on its own (a character split across two lines) is never taken from
     // the span: it goes, like every line of a span with invalid bytes, to the line's own
     // validation, which rejects it.
-    let span = match (lines.first(), lines.last()) {
-        (
-            Some(Line {
-                item: Item::Json(first),
-                ..
-            }),
-            Some(Line {
-                item: Item::Json(last),
-                ..
-            }),
-        ) => simdutf8::basic::from_utf8(&text[first.start..last.end])
-            .ok()
-            .map(|span| (first.start, span)),
-        _ => None,
-    };
+    let span = utf8_span(text, lines);
     // Rejections are indexed by position in `lines`, this task's slice of the chunk; the
     // caller adds the slice's offset.
     for (i, line) in lines.iter().enumerate() {

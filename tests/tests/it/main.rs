@@ -89,6 +89,16 @@ impl Env {
     fn releases(&self) -> Vec<serde_json::Value> {
         serde_json::from_str(&self.ok(&["releases", "--json"])).expect("releases json")
     }
+    /// `stackpro verify` over the whole curated folder passes.
+    fn assert_verified(&self) {
+        let verify = self.ok(&["verify", self.path("curated").to_str().expect("utf8")]);
+        assert!(verify.contains("OK"), "{verify}");
+    }
+    /// `stackpro query` of a single count prints exactly `n`.
+    fn assert_query_counts(&self, sql: &str, n: u64) {
+        let q = self.ok(&["query", sql]);
+        assert!(q.contains(&format!("| {n}")), "{q}");
+    }
     fn parquet_files(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = walk(&self.path("curated"))
             .into_iter()
@@ -323,15 +333,13 @@ fn a_second_run_publishes_nothing_new_and_output_reads_back() {
         .expect("records_out");
     assert_eq!(rows as u64, out);
     assert!(out > 2500, "most records are released: {out}");
-    let verify = env.ok(&["verify", env.path("curated").to_str().expect("utf8")]);
-    assert!(verify.contains("OK"), "{verify}");
+    env.assert_verified();
 
     // SQL sees exactly the published rows.
-    let q = env.ok(&[
-        "query",
+    env.assert_query_counts(
         "SELECT count(*) AS n FROM contacts WHERE tenant = 't-1'",
-    ]);
-    assert!(q.contains(&format!("| {out}")), "{q}");
+        out,
+    );
 }
 
 #[test]
@@ -779,8 +787,7 @@ fn a_release_over_max_rows_per_file_is_split_into_readable_parts() {
         .map(|f| f["rows"].as_u64().expect("rows"))
         .collect();
     assert_eq!(listed.iter().sum::<u64>(), out);
-    let verify = env.ok(&["verify", env.path("curated").to_str().expect("utf8")]);
-    assert!(verify.contains("OK"), "{verify}");
+    env.assert_verified();
 }
 
 #[test]
@@ -838,11 +845,9 @@ fn ids_too_many_for_a_dictionary_are_written_delta_length_encoded_and_read_back_
         published.iter().all(|id| raw_ids.contains(id)),
         "every published id is a raw id, byte for byte"
     );
-    let verify = env.ok(&["verify", env.path("curated").to_str().expect("utf8")]);
-    assert!(verify.contains("OK"), "{verify}");
-    let q = env.ok(&[
-        "query",
+    env.assert_verified();
+    env.assert_query_counts(
         "SELECT count(DISTINCT event_id) AS n FROM contacts WHERE length(email_hash) = 64",
-    ]);
-    assert!(q.contains(&format!("| {out}")), "{q}");
+        out,
+    );
 }
