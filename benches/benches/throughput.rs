@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use benches::{human_bytes, peak_rss_bytes};
+use benches::{cpu_seconds, human_bytes, peak_rss_bytes};
 use catalog::ConsentSetting;
 use pipeline::synth::{GenOptions, RawFormat, generate};
 use pipeline::worker::NoProgress;
@@ -74,6 +74,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     let before = peak_rss_bytes();
+    let cpu_before = cpu_seconds();
     let (elapsed, summary) = runtime.block_on(async {
         let worker = Worker::open(config).await?;
         worker
@@ -91,6 +92,9 @@ fn main() -> anyhow::Result<()> {
         let summary = worker.run(&NoProgress).await?;
         anyhow::Ok((start.elapsed(), summary))
     })?;
+    let cpu = cpu_seconds()
+        .zip(cpu_before)
+        .map(|((u1, s1), (u0, s0))| (u1 - u0, s1 - s0));
     let report = summary
         .partitions
         .first()
@@ -118,6 +122,13 @@ fn main() -> anyhow::Result<()> {
     println!("  elapsed         {secs:.2} s");
     println!("  records/s       {:.0}", report.records_in as f64 / secs);
     println!("  MB/s (raw)      {:.1}", stats.bytes as f64 / 1e6 / secs);
+    if let Some((user, system)) = cpu {
+        println!(
+            "  CPU time        {:.2} s (user {user:.2}, system {system:.2}); {:.0} records per CPU-second",
+            user + system,
+            report.records_in as f64 / (user + system)
+        );
+    }
     println!(
         "  peak memory     {} (before the run: {})",
         peak_rss_bytes().map_or("n/a".into(), human_bytes),
