@@ -6,8 +6,8 @@
 #   cp <that path> /tmp/before   # on the old commit; then again on the new one:
 #   benches/scripts/compare.sh /tmp/before /tmp/after 8
 #
-# Prints each run (records/s and the release's phases in ms), then per build the medians
-# and in how many pairs the second build was faster.
+# Prints each run (records/s, the release's phases in ms and its CPU seconds), then per
+# build the medians and in how many pairs the second build was faster.
 set -euo pipefail
 if [ $# -lt 2 ]; then
   echo "usage: $0 BEFORE AFTER [PAIRS]" >&2
@@ -19,9 +19,10 @@ trap 'rm -f "$runs"' EXIT
 run() {
   local out
   out=$(RUST_LOG=pipeline=info "$1" 2>&1 | sed 's/\x1b\[[0-9;]*m//g')
-  printf '%s %s %s\n' "$2" \
+  printf '%s %s %s %s\n' "$2" \
     "$(grep 'records/s' <<<"$out" | awk '{print $2}')" \
-    "$(grep -oE '(pass1_ms|decide_ms|pass2_ms)=[0-9]+' <<<"$out" | cut -d= -f2 | tr '\n' ' ')"
+    "$(grep -oE '(pass1_ms|decide_ms|pass2_ms)=[0-9]+' <<<"$out" | cut -d= -f2 | tr '\n' ' ')" \
+    "$(grep 'CPU time' <<<"$out" | awk '{print $3}')"
 }
 for _ in $(seq "$pairs"); do
   run "$before" A | tee -a "$runs"
@@ -29,12 +30,13 @@ for _ in $(seq "$pairs"); do
 done
 median() { sort -n | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : int((v[NR/2]+v[NR/2+1])/2)}'; }
 for build in A B; do
-  printf '%s medians: records/s %s, pass 1 %s ms, decision %s ms, pass 2 %s ms\n' \
+  printf '%s medians: records/s %s, pass 1 %s ms, decision %s ms, pass 2 %s ms, CPU %s s\n' \
     "$([ $build = A ] && echo before || echo after)" \
     "$(awk -v b=$build '$1==b {print $2}' "$runs" | median)" \
     "$(awk -v b=$build '$1==b {print $3}' "$runs" | median)" \
     "$(awk -v b=$build '$1==b {print $4}' "$runs" | median)" \
-    "$(awk -v b=$build '$1==b {print $5}' "$runs" | median)"
+    "$(awk -v b=$build '$1==b {print $5}' "$runs" | median)" \
+    "$(awk -v b=$build '$1==b && NF >= 6 {print $6 * 100}' "$runs" | median | awk '{printf "%.2f", $1 / 100}')"
 done
 awk '$1=="A" {a[++i]=$2} $1=="B" {b[++j]=$2} END {
   for (k = 1; k <= i; k++) if (b[k] > a[k]) w++
