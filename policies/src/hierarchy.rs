@@ -354,30 +354,17 @@ fn remask_phone(s: &str, keep: usize) -> String {
 /// has counted them).
 fn remask_phone_into(s: &str, visible: usize, keep: usize, out: &mut String) {
     let mut to_mask = visible.saturating_sub(keep);
-    // The digits to mask all come before `cut`; the rest is copied whole.
-    let cut = s
-        .bytes()
-        .position(|b| {
-            if b.is_ascii_digit() {
-                if to_mask == 0 {
-                    return true;
-                }
-                to_mask -= 1;
-            }
-            false
-        })
-        .unwrap_or(s.len());
-    let (masked, kept) = s.split_at(cut);
-    // Each digit of the head becomes `*`; the text between digits is copied whole.
-    let mut between = masked.split(|c: char| c.is_ascii_digit());
-    if let Some(first) = between.next() {
-        out.push_str(first);
+    // A character at a time: a phone is a few ASCII bytes, and copying the text between
+    // digits as slices cost a call per piece.
+    out.reserve(s.len());
+    for c in s.chars() {
+        if to_mask > 0 && c.is_ascii_digit() {
+            out.push('*');
+            to_mask -= 1;
+        } else {
+            out.push(c);
+        }
     }
-    for text in between {
-        out.push('*');
-        out.push_str(text);
-    }
-    out.push_str(kept);
 }
 
 /// Parses every valid textual IP form: IPv4 dotted quads without leading zeros (they are
