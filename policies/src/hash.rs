@@ -61,11 +61,18 @@ impl KeyedHasher {
     pub fn digest(&self, value: &str) -> [u8; 32] {
         let trimmed = value.trim();
         let mut mac = self.mac.clone();
-        if trimmed
-            .bytes()
-            .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
-        {
+        if !trimmed.is_ascii() {
             mac.update(trimmed.to_lowercase().as_bytes());
+        } else if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+            // ASCII lowercases byte for byte, as `to_lowercase` would: through a buffer on
+            // the stack, where `to_lowercase` allocated a string per mixed-case address.
+            let mut lower = [0u8; 64];
+            for piece in trimmed.as_bytes().chunks(lower.len()) {
+                let lower = &mut lower[..piece.len()];
+                lower.copy_from_slice(piece);
+                lower.make_ascii_lowercase();
+                mac.update(lower);
+            }
         } else {
             mac.update(trimmed.as_bytes());
         }
@@ -106,6 +113,18 @@ mod tests {
         let shown = format!("{h:?}");
         assert!(!shown.contains("super-secret"));
         assert!(shown.contains("hmac-sha256:"));
+    }
+
+    #[test]
+    fn mixed_case_hashes_as_its_lowercase_at_any_length() {
+        let h = KeyedHasher::new(b"test-key-0123456789").expect("key");
+        for local in ["Ana.Ruiz", &"AbC".repeat(40)] {
+            let mixed = format!("  {local}@Example.COM ");
+            let lower = format!("{}@example.com", local.to_lowercase());
+            assert_eq!(h.hash(&mixed), h.hash(&lower), "{mixed}");
+        }
+        assert_eq!(h.hash("ÉLODIE@Exemple.fr"), h.hash("élodie@exemple.fr"));
+        assert_ne!(h.hash("ana@example.com"), h.hash("anb@example.com"));
     }
 
     #[test]
