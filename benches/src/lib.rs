@@ -21,8 +21,9 @@ pub fn human_bytes(b: u64) -> String {
 }
 
 /// CPU time this process has used so far, user and system, in seconds, where /proc
-/// exposes it. On a shared machine wall time swings by a third from minute to minute
-/// while the CPU time of the same work moves far less, so comparisons quote both.
+/// exposes it: how much work a run took, beside how long. On this project's shared machine
+/// it swings with the wall time (4.3 to 5.9 s for the same build), so it is quoted beside
+/// records/s, not instead of them.
 pub fn cpu_seconds() -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The command name (field 2) may hold spaces, so fields are counted after its `)`.

@@ -61,9 +61,7 @@ impl KeyedHasher {
     pub fn digest(&self, value: &str) -> [u8; 32] {
         let trimmed = value.trim();
         let mut mac = self.mac.clone();
-        if !trimmed.is_ascii() {
-            mac.update(trimmed.to_lowercase().as_bytes());
-        } else if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+        if trimmed.is_ascii() {
             // ASCII lowercases byte for byte, as `to_lowercase` would: through a buffer on
             // the stack, where `to_lowercase` allocated a string per mixed-case address.
             let mut lower = [0u8; 64];
@@ -74,7 +72,7 @@ impl KeyedHasher {
                 mac.update(lower);
             }
         } else {
-            mac.update(trimmed.as_bytes());
+            mac.update(trimmed.to_lowercase().as_bytes());
         }
         mac.finalize().into_bytes().into()
     }

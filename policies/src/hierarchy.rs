@@ -478,50 +478,30 @@ pub fn truncate_timestamp(s: &str) -> Option<chrono::NaiveDate> {
 /// a tenth of a record's transforms; this takes a few nanoseconds.
 /// `the_common_utc_form_agrees_with_chrono` holds it to chrono.
 fn utc_second_day(b: &[u8]) -> Option<chrono::NaiveDate> {
-    let &[
-        y0,
-        y1,
-        y2,
-        y3,
-        b'-',
-        m0,
-        m1,
-        b'-',
-        d0,
-        d1,
-        b'T',
-        h0,
-        h1,
-        b':',
-        n0,
-        n1,
-        b':',
-        s0,
-        s1,
-        b'Z',
-    ] = b
-    else {
-        return None;
-    };
-    let mut number = 0u32;
-    let mut field = |digits: &[u8]| -> Option<u32> {
-        number = 0;
-        for &d in digits {
-            if !d.is_ascii_digit() {
-                return None;
-            }
-            number = number * 10 + u32::from(d - b'0');
-        }
-        Some(number)
-    };
-    let year = field(&[y0, y1, y2, y3])?;
-    let month = field(&[m0, m1])?;
-    let day = field(&[d0, d1])?;
-    let in_day = field(&[h0, h1])? < 24 && field(&[n0, n1])? < 60 && field(&[s0, s1])? < 60;
-    if !in_day {
+    const SEPARATORS: [(usize, u8); 6] = [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'Z'),
+    ];
+    if b.len() != 20 || SEPARATORS.iter().any(|&(at, c)| b[at] != c) {
         return None;
     }
-    chrono::NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)
+    let field = |at: std::ops::Range<usize>| {
+        b[at].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    if field(11..13)? > 23 || field(14..16)? > 59 || field(17..19)? > 59 {
+        return None;
+    }
+    chrono::NaiveDate::from_ymd_opt(
+        i32::try_from(field(0..4)?).ok()?,
+        field(5..7)?,
+        field(8..10)?,
+    )
 }
 
 impl HierarchySpec {

@@ -162,20 +162,13 @@ pub fn find_all_pii(text: &str) -> Vec<Finding> {
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits of either case.
 fn is_canonical_uuid(b: &[u8]) -> bool {
-    let [g0 @ .., b'-'] = b.get(..9).unwrap_or_default() else {
-        return false;
-    };
     // Without a branch per byte: digits and letters alternate at random in ids.
     let hex = |g: &[u8]| g.iter().fold(true, |ok, c| ok & c.is_ascii_hexdigit());
     b.len() == 36
-        && b[13] == b'-'
-        && b[18] == b'-'
-        && b[23] == b'-'
-        && hex(g0)
-        && hex(&b[9..13])
-        && hex(&b[14..18])
-        && hex(&b[19..23])
-        && hex(&b[24..])
+        && [8, 13, 18, 23].iter().all(|&at| b[at] == b'-')
+        && [&b[..8], &b[9..13], &b[14..18], &b[19..23], &b[24..]]
+            .iter()
+            .all(|group| hex(group))
 }
 
 /// [`find_all_pii`] without its shortcut: every scanner the pre-check lets through.
