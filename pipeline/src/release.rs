@@ -200,7 +200,7 @@ pub async fn prepare(
     let table = table_schema(&ctx.policy, &rules, &ctx.curated);
 
     let started = std::time::Instant::now();
-    let mut staged = {
+    let staged = {
         let ctx = ctx.clone();
         let rules = rules.clone();
         let objects = objects.clone();

@@ -28,7 +28,6 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, BooleanArray, StringArray, UInt32Array};
 use arrow::buffer::BooleanBuffer;
-use rayon::slice::ParallelSliceMut;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -124,10 +123,12 @@ pub struct QiHistogram {
     /// Per class, per QI (stride `names.len()`): the level-0 value id.
     class_ids: Vec<u32>,
     class_records: Vec<u64>,
-    /// (subject key, base class), compacted (sorted, deduplicated) from time to time so
-    /// memory follows the distinct pairs, not the records.
-    pairs: Vec<(u64, u32)>,
-    compacted_pairs: usize,
+    /// Per subject key: its base class while it has been seen in one only; once seen in
+    /// several, [`SEVERAL`] plus the index of its classes in `subject_classes`. Memory
+    /// follows the distinct subjects, not the records, and the decision needs no sort.
+    subject_class: FxHashMap<u64, u32>,
+    /// The classes of each subject seen in several (deduplicated when small).
+    subject_classes: Vec<Vec<u32>>,
     counts_subjects: bool,
     records: u64,
 }
@@ -276,8 +277,12 @@ impl ClassSlot {
     }
 }
 
-/// The highest number of base classes or distinct values per quasi-identifier.
-const MAX_IDS: usize = u32::MAX as usize;
+/// The highest number of base classes or distinct values per quasi-identifier: class ids
+/// leave the top bit free for [`SEVERAL`].
+const MAX_IDS: usize = (1 << 31) - 1;
+
+/// Marks a subject seen in several base classes (see `QiHistogram::subject_class`).
+const SEVERAL: u32 = 1 << 31;
 
 impl QiHistogram {
     /// An empty histogram over the dataset's quasi-identifiers.
@@ -296,8 +301,8 @@ impl QiHistogram {
             long_keys: Vec::new(),
             class_ids: Vec::new(),
             class_records: Vec::new(),
-            pairs: Vec::new(),
-            compacted_pairs: 0,
+            subject_class: FxHashMap::default(),
+            subject_classes: Vec::new(),
             counts_subjects: rules.subject.is_some(),
             records: 0,
         }
@@ -345,13 +350,8 @@ impl QiHistogram {
         if self.counts_subjects {
             // A record without a subject is a subject of its own (its 1-based number).
             let first = self.records + 1;
-            self.pairs.extend(
-                (first..)
-                    .zip(classes.iter().zip(subjects))
-                    .map(|(n, (&class, subject))| (subject.unwrap_or(n), class)),
-            );
-            if self.pairs.len() >= 2 * self.compacted_pairs.max(1 << 20) {
-                self.compact_pairs();
+            for (n, (&class, subject)) in (first..).zip(classes.iter().zip(subjects)) {
+                self.note_subject(subject.unwrap_or(n), class);
             }
         }
         self.records += classes.len() as u64;
@@ -409,39 +409,107 @@ impl QiHistogram {
         Ok(c as u32)
     }
 
-    fn compact_pairs(&mut self) {
-        self.pairs.sort_unstable();
-        self.pairs.dedup();
-        self.compacted_pairs = self.pairs.len();
+    /// Records that a subject was seen in a base class.
+    fn note_subject(&mut self, subject: u64, class: u32) {
+        match self.subject_class.entry(subject) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(class);
+            }
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let seen = *e.get();
+                if seen == class {
+                    return;
+                }
+                if seen & SEVERAL == 0 {
+                    *e.get_mut() = SEVERAL | self.subject_classes.len() as u32;
+                    self.subject_classes.push(vec![seen, class]);
+                    return;
+                }
+                let classes = &mut self.subject_classes[(seen & !SEVERAL) as usize];
+                if classes.len() < 32 {
+                    if !classes.contains(&class) {
+                        classes.push(class);
+                    }
+                } else {
+                    // A subject in many classes: deduplicated each time its list doubles.
+                    classes.push(class);
+                    if classes.len().is_power_of_two() {
+                        classes.sort_unstable();
+                        classes.dedup();
+                    }
+                }
+            }
+        }
     }
 
-    /// Searches the lattice and decides the release. The subject pairs are compacted
-    /// where they lie (sorted and deduplicated: the same set), not copied.
-    pub fn decide(&mut self, k: u32, max_suppression: f64) -> Result<Decision> {
+    /// Who counts where: subjects seen in one base class only are counted per class; the
+    /// (few) subjects seen in several keep their list of classes, and each of those
+    /// classes counts them as shared.
+    fn subject_index(&self) -> SubjectIndex {
+        let mut single = vec![0u32; self.class_records.len()];
+        let mut shared = Vec::new();
+        let mut multi_ends = Vec::new();
+        let mut multi_classes = Vec::new();
+        if self.counts_subjects {
+            for &class in self.subject_class.values() {
+                if class & SEVERAL == 0 {
+                    single[class as usize] += 1;
+                }
+            }
+            if !self.subject_classes.is_empty() {
+                shared = vec![0u32; self.class_records.len()];
+            }
+            for classes in &self.subject_classes {
+                let mut own = classes.clone();
+                own.sort_unstable();
+                own.dedup();
+                for &class in &own {
+                    shared[class as usize] += 1;
+                }
+                multi_classes.extend(own);
+                multi_ends.push(multi_classes.len());
+            }
+        }
+        let distinct = if self.counts_subjects {
+            self.subject_class.len() as u64
+        } else {
+            self.records
+        };
+        let per_class = self
+            .class_records
+            .iter()
+            .zip(&single)
+            .map(|(&records, &single)| ClassCounts {
+                records,
+                // Without a subject field each record is a subject of its own.
+                subjects: if self.counts_subjects {
+                    u64::from(single)
+                } else {
+                    records
+                },
+            })
+            .collect();
+        SubjectIndex {
+            per_class,
+            shared,
+            multi_ends,
+            multi_classes,
+            distinct,
+        }
+    }
+
+    /// Searches the lattice and decides the release.
+    pub fn decide(&self, k: u32, max_suppression: f64) -> Result<Decision> {
         let heights: Vec<usize> = self.hierarchies.iter().map(Hierarchy::height).collect();
         // Independent, and each a sizeable share of a decision on a large release.
         let (tables, subjects) = std::thread::scope(|s| {
-            let subjects = s.spawn(|| {
-                if self.counts_subjects {
-                    // On all cores: with a million records this sort alone was a tenth of
-                    // a decision, with the other core idle.
-                    self.pairs.par_sort_unstable();
-                    self.pairs.dedup();
-                }
-                subject_index(
-                    &self.pairs,
-                    &self.class_records,
-                    self.counts_subjects,
-                    self.records,
-                )
-            });
+            let subjects = s.spawn(|| self.subject_index());
             let tables = LevelTables::build(&self.hierarchies, &self.values);
             subjects
                 .join()
                 .map(|subjects| (tables, subjects))
                 .map_err(|_| Error::Capacity("the subject index worker panicked".into()))
         })?;
-        self.compacted_pairs = self.pairs.len();
         let ctx = EvalContext {
             hist: self,
             tables: &tables,
@@ -500,15 +568,7 @@ impl QiHistogram {
         let heights: Vec<usize> = self.hierarchies.iter().map(Hierarchy::height).collect();
         let max: usize = heights.iter().map(|h| h - 1).sum();
         let tables = LevelTables::build(&self.hierarchies, &self.values);
-        let mut pairs = self.pairs.clone();
-        pairs.sort_unstable();
-        pairs.dedup();
-        let subjects = subject_index(
-            &pairs,
-            &self.class_records,
-            self.counts_subjects,
-            self.records,
-        );
+        let subjects = self.subject_index();
         let ctx = EvalContext {
             hist: self,
             tables: &tables,
@@ -550,12 +610,9 @@ impl QiHistogram {
         let mut class_values = Vec::with_capacity(n_qi);
         for (q, &level) in node.iter().enumerate() {
             let ids = &tables.ids[q][level];
-            // One representative string per generalized id.
-            let mut distinct: Vec<Option<&str>> = vec![None; tables.cardinality[q][level] as usize];
-            for (v, &g) in ids.iter().enumerate() {
-                distinct[g as usize] = tables.strings[q][level][v].as_deref();
-            }
-            published_values.push(Arc::new(StringArray::from(distinct)));
+            published_values.push(Arc::new(StringArray::from_iter(
+                tables.values[q][level].iter().map(Option::as_deref),
+            )));
             class_values.push(
                 (0..self.class_records.len())
                     .map(|c| ids[self.class_ids[c * n_qi + q] as usize])
@@ -602,107 +659,78 @@ impl QiHistogram {
     }
 }
 
-/// Who counts where, from the (subject, base class) pairs, sorted and deduplicated:
-/// subjects seen in one base class only are counted per class; the (few) subjects seen in
-/// several keep their list of classes, and each such class counts them as shared.
-fn subject_index(
-    pairs: &[(u64, u32)],
-    class_records: &[u64],
-    counts_subjects: bool,
-    records: u64,
-) -> SubjectIndex {
-    let mut single = vec![0u32; class_records.len()];
-    let mut shared = Vec::new();
-    let mut multi_ends = Vec::new();
-    let mut multi_classes = Vec::new();
-    if counts_subjects {
-        for group in pairs.chunk_by(|a, b| a.0 == b.0) {
-            if let [(_, class)] = group {
-                single[*class as usize] += 1;
-            } else {
-                if shared.is_empty() {
-                    shared = vec![0u32; class_records.len()];
-                }
-                for &(_, class) in group {
-                    shared[class as usize] += 1;
-                    multi_classes.push(class);
-                }
-                multi_ends.push(multi_classes.len());
-            }
-        }
-    }
-    let distinct = if counts_subjects {
-        single.iter().map(|&n| u64::from(n)).sum::<u64>() + multi_ends.len() as u64
-    } else {
-        records
-    };
-    let per_class = class_records
-        .iter()
-        .zip(&single)
-        .map(|(&records, &single)| ClassCounts {
-            records,
-            // Without a subject field each record is a subject of its own.
-            subjects: if counts_subjects {
-                u64::from(single)
-            } else {
-                records
-            },
-        })
-        .collect();
-    SubjectIndex {
-        per_class,
-        shared,
-        multi_ends,
-        multi_classes,
-        distinct,
-    }
-}
-
 /// Generalized value ids and strings per QI and level, computed once per distinct value.
 struct LevelTables {
     /// [qi][level][level-0 id] → generalized id at that level.
     ids: Vec<Vec<Vec<u32>>>,
-    /// [qi][level][level-0 id] → generalized string at that level.
-    strings: Vec<Vec<Vec<Option<Arc<str>>>>>,
-    /// [qi][level] → number of distinct generalized ids.
-    cardinality: Vec<Vec<u32>>,
+    /// [qi][level][generalized id] → the generalized value.
+    values: Vec<Vec<Vec<Option<Arc<str>>>>>,
 }
 
 impl LevelTables {
+    /// Each (QI, level) on its own rayon task: they are independent, and one QI with many
+    /// distinct values (masked phones) would otherwise keep one core busy alone while the
+    /// subject index is built.
     fn build(hierarchies: &[Hierarchy], values: &[Vec<Option<Arc<str>>>]) -> Self {
-        let mut ids = Vec::new();
-        let mut strings = Vec::new();
-        let mut cardinality = Vec::new();
-        for (h, vals) in hierarchies.iter().zip(values) {
-            let (mut qi_ids, mut qi_strings, mut qi_card) = (Vec::new(), Vec::new(), Vec::new());
-            for level in 0..h.height() {
-                let mut dict: FxHashMap<Option<Arc<str>>, u32> = FxHashMap::default();
-                let mut level_ids = Vec::with_capacity(vals.len());
-                let mut level_strings = Vec::with_capacity(vals.len());
-                for v in vals {
-                    let g: Option<Arc<str>> = if level == 0 {
-                        v.clone()
-                    } else {
-                        h.generalize(v.as_deref(), level).map(Arc::from)
-                    };
-                    let next = dict.len() as u32;
-                    level_ids.push(*dict.entry(g.clone()).or_insert(next));
-                    level_strings.push(g);
-                }
-                qi_card.push(dict.len() as u32);
+        use rayon::prelude::*;
+        let levels: Vec<(usize, usize)> = hierarchies
+            .iter()
+            .enumerate()
+            .flat_map(|(q, h)| (0..h.height()).map(move |level| (q, level)))
+            .collect();
+        // In the order of `levels`: QI by QI, level by level.
+        let mut built = levels
+            .par_iter()
+            .map(|&(q, level)| level_table(&hierarchies[q], &values[q], level))
+            .collect::<Vec<_>>()
+            .into_iter();
+        let (mut ids, mut generalized) = (Vec::new(), Vec::new());
+        for h in hierarchies {
+            let (mut qi_ids, mut qi_values) = (Vec::new(), Vec::new());
+            for _ in 0..h.height() {
+                let (level_ids, level_values) = built.next().unwrap_or_default();
                 qi_ids.push(level_ids);
-                qi_strings.push(level_strings);
+                qi_values.push(level_values);
             }
             ids.push(qi_ids);
-            strings.push(qi_strings);
-            cardinality.push(qi_card);
+            generalized.push(qi_values);
         }
         Self {
             ids,
-            strings,
-            cardinality,
+            values: generalized,
         }
     }
+
+    /// Distinct generalized values of a QI at a level.
+    fn cardinality(&self, q: usize, level: usize) -> u32 {
+        self.values[q][level].len() as u32
+    }
+}
+
+/// One QI's level: each level-0 value's generalized id, and the generalized values by id.
+fn level_table(
+    h: &Hierarchy,
+    values: &[Option<Arc<str>>],
+    level: usize,
+) -> (Vec<u32>, Vec<Option<Arc<str>>>) {
+    if level == 0 {
+        // The histogram's values are distinct already: each is its own id.
+        return ((0..values.len() as u32).collect(), values.to_vec());
+    }
+    let mut dict: FxHashMap<Option<String>, u32> = FxHashMap::default();
+    let mut distinct = Vec::new();
+    let ids = values
+        .iter()
+        .map(|v| {
+            *dict
+                .entry(h.generalize(v.as_deref(), level))
+                .or_insert_with_key(|g| {
+                    distinct.push(g.as_deref().map(Arc::from));
+                    (distinct.len() - 1) as u32
+                })
+        })
+        .collect();
+    (ids, distinct)
 }
 
 /// Distinct subjects per base class, arranged for counting at any node.
@@ -771,7 +799,7 @@ impl EvalContext<'_> {
             .iter()
             .enumerate()
             .map(|(q, &l)| {
-                let largest_id = self.tables.cardinality[q][l].saturating_sub(1);
+                let largest_id = self.tables.cardinality(q, l).saturating_sub(1);
                 let width = u32::BITS - largest_id.leading_zeros();
                 (q, width, self.tables.ids[q][l].as_slice())
             })
@@ -1519,10 +1547,7 @@ mod tests {
         h.add_all(&staged.quasi_identifiers, &staged.subjects)
             .expect("add");
 
-        let mut pairs = h.pairs.clone();
-        pairs.sort_unstable();
-        pairs.dedup();
-        let subjects = subject_index(&pairs, &h.class_records, true, h.records);
+        let subjects = h.subject_index();
         assert!(
             subjects.multi_ends.len() > 100,
             "people seen in several classes"
@@ -1570,7 +1595,7 @@ mod tests {
 
     #[test]
     fn empty_releases_publish_nothing() {
-        let mut h = QiHistogram::new(&orders());
+        let h = QiHistogram::new(&orders());
         assert_eq!(h.decide(20, 0.05).expect("decide").outcome, Outcome::Empty);
     }
 }
