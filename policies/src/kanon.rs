@@ -860,40 +860,48 @@ impl EvalContext<'_> {
                     *key |= u64::from(id) << shift;
                 }
             }
-            let (sorted, bucket_ends) = bucket_by_top_bits(keyed, class_bits, key_bits);
+            let buckets = Buckets::count(&keyed, class_bits, key_bits);
+            // A node the search evaluates usually fails by far, which its first buckets
+            // show: those are placed first, and the rest only if the count goes on.
+            let first = if stop_above.is_some() {
+                buckets.holding(keyed.len() / 16)
+            } else {
+                buckets.len()
+            };
+            let mut sorted = vec![0u64; keyed.len()];
             let mask = (1u64 << class_bits) - 1;
             // Records of groups under k even if each shared subject of each of their
             // classes were another subject: suppressed whatever the exact count.
             let mut certainly_suppressed = 0u64;
-            let mut sorted = sorted;
-            let mut start = 0;
-            for end in bucket_ends {
-                let bucket = &mut sorted[start..end];
-                start = end;
-                if key_bits > TOP_BITS {
-                    sort_by_bits(bucket, class_bits, key_bits);
-                }
-                for run in bucket.chunk_by(|a, b| a >> class_bits == b >> class_bits) {
-                    let g = counts.len() as u32;
-                    let mut group = ClassCounts::default();
-                    let mut shared = 0u64;
-                    for &v in run {
-                        let c = (v & mask) as usize;
-                        class_of_base[c] = g;
-                        let class = &index.per_class[c];
-                        group.records += class.records;
-                        group.subjects += class.subjects;
-                        if let Some(&n) = index.shared.get(c) {
-                            shared += u64::from(n);
-                        }
+            for digits in [0..first, first..buckets.len()] {
+                buckets.scatter(&keyed, &mut sorted, digits.clone());
+                for d in digits {
+                    let bucket = &mut sorted[buckets.range(d)];
+                    if key_bits > TOP_BITS {
+                        sort_by_bits(bucket, class_bits, key_bits);
                     }
-                    if group.subjects + shared < self.k {
-                        certainly_suppressed += group.records;
-                        if stop_above.is_some_and(|limit| certainly_suppressed > limit) {
-                            return Ok(None);
+                    for run in bucket.chunk_by(|a, b| a >> class_bits == b >> class_bits) {
+                        let g = counts.len() as u32;
+                        let mut group = ClassCounts::default();
+                        let mut shared = 0u64;
+                        for &v in run {
+                            let c = (v & mask) as usize;
+                            class_of_base[c] = g;
+                            let class = &index.per_class[c];
+                            group.records += class.records;
+                            group.subjects += class.subjects;
+                            if let Some(&n) = index.shared.get(c) {
+                                shared += u64::from(n);
+                            }
                         }
+                        if group.subjects + shared < self.k {
+                            certainly_suppressed += group.records;
+                            if stop_above.is_some_and(|limit| certainly_suppressed > limit) {
+                                return Ok(None);
+                            }
+                        }
+                        counts.push(group);
                     }
-                    counts.push(group);
                 }
             }
         } else {
@@ -1068,39 +1076,66 @@ fn evaluate_all(
     })
 }
 
-/// Key bits [`bucket_by_top_bits`] sorts on in its one pass.
+/// Key bits [`Buckets`] sorts on, in one pass.
 const TOP_BITS: u32 = 11;
 
-/// Puts `keys` in buckets by the top [`TOP_BITS`] of bits `low..low + bits` (the bits
-/// above must be zero), in order: returns the keys, bucket after bucket, and where each
-/// bucket ends. When `bits <= TOP_BITS` the keys come out sorted by those bits. One
-/// counting pass and one scatter: each bucket is then small enough to sort in cache, and
-/// to count before the next is sorted, so an evaluation can stop early.
-fn bucket_by_top_bits(keys: Vec<u64>, low: u32, bits: u32) -> (Vec<u64>, Vec<usize>) {
-    let digit = bits.min(TOP_BITS);
-    if digit == 0 {
-        let n = keys.len();
-        return (keys, vec![n]);
+/// Keys in buckets by the top [`TOP_BITS`] of their bits `low..low + bits` (the bits above
+/// must be zero), for a most-significant-digit sort: each bucket is then small enough to
+/// sort in cache and to count before the next is sorted, so an evaluation can stop early.
+/// When `bits <= TOP_BITS` the buckets come out sorted.
+struct Buckets {
+    shift: u32,
+    /// Where each bucket ends in the bucketed keys.
+    ends: Vec<usize>,
+}
+
+impl Buckets {
+    /// One counting pass.
+    fn count(keys: &[u64], low: u32, bits: u32) -> Self {
+        let digit = bits.min(TOP_BITS);
+        let shift = low + bits - digit;
+        let mut ends = vec![0usize; 1 << digit];
+        for &k in keys {
+            ends[(k >> shift) as usize] += 1;
+        }
+        let mut sum = 0;
+        for end in ends.iter_mut() {
+            sum += *end;
+            *end = sum;
+        }
+        Self { shift, ends }
     }
-    let shift = low + bits - digit;
-    let mut ends = vec![0usize; 1 << digit];
-    for &k in &keys {
-        ends[(k >> shift) as usize] += 1;
+
+    fn len(&self) -> usize {
+        self.ends.len()
     }
-    let mut sum = 0;
-    for end in ends.iter_mut() {
-        sum += *end;
-        *end = sum;
+
+    fn range(&self, d: usize) -> std::ops::Range<usize> {
+        let start = if d == 0 { 0 } else { self.ends[d - 1] };
+        start..self.ends[d]
     }
-    // Filled from the back of each bucket: `next[d]` ends as the bucket's start.
-    let mut next = ends.clone();
-    let mut out = vec![0u64; keys.len()];
-    for &k in keys.iter().rev() {
-        let d = (k >> shift) as usize;
-        next[d] -= 1;
-        out[next[d]] = k;
+
+    /// The fewest leading buckets that hold at least `keys` keys (at least one bucket).
+    fn holding(&self, keys: usize) -> usize {
+        self.ends.partition_point(|&end| end < keys).max(1)
     }
-    (out, ends)
+
+    /// Places the keys of the buckets `digits` (one pass over all keys) in `out`.
+    fn scatter(&self, keys: &[u64], out: &mut [u64], digits: std::ops::Range<usize>) {
+        if digits.is_empty() {
+            return;
+        }
+        let mut next: Vec<usize> = digits.clone().map(|d| self.range(d).start).collect();
+        let (first, last) = (digits.start as u64, digits.end as u64);
+        for &k in keys {
+            let d = k >> self.shift;
+            if d >= first && d < last {
+                let slot = &mut next[(d - first) as usize];
+                out[*slot] = k;
+                *slot += 1;
+            }
+        }
+    }
 }
 
 /// Sorts `keys` by bits `low..low + bits` (the bits above must be zero). An LSD radix sort,
