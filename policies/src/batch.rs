@@ -10,8 +10,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, StringBuilder,
-    UInt32Array,
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Builder, FixedSizeBinaryArray,
+    FixedSizeBinaryBuilder, Float64Builder, Int64Builder, StringBuilder, UInt32Array,
 };
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -64,14 +64,27 @@ pub fn curated_schema(rules: &DatasetRules) -> SchemaRef {
     ))
 }
 
-/// The schema of staged batches: every output but the quasi-identifiers.
+/// The bytes of a keyed hash as staged: hex-encoded only when published.
+const DIGEST_BYTES: i32 = 32;
+
+/// The Arrow type of a (non-QI) output between the passes.
+fn staged_type(o: &crate::policy::OutputRule) -> DataType {
+    match o.kind {
+        OutputKind::Hash => DataType::FixedSizeBinary(DIGEST_BYTES),
+        _ => output_type(&o.kind),
+    }
+}
+
+/// The schema of staged batches: every output but the quasi-identifiers. Keyed hashes are
+/// staged as their 32 bytes, half the size of their hex text: staged rows are the bulk
+/// of a release's memory, and each fresh page of it costs a page fault.
 pub fn staged_schema(rules: &DatasetRules) -> SchemaRef {
     Arc::new(Schema::new(
         rules
             .outputs
             .iter()
             .filter(|o| !matches!(o.kind, OutputKind::QuasiIdentifier(_)))
-            .map(|o| Field::new(&o.column, output_type(&o.kind), true))
+            .map(|o| Field::new(&o.column, staged_type(o), true))
             .collect::<Vec<_>>(),
     ))
 }
@@ -87,16 +100,31 @@ pub fn release_batch(
     classes: &UInt32Array,
 ) -> Result<RecordBatch> {
     let (keep, qi_columns) = decision.release_columns(classes)?;
-    let staged_columns = rules
-        .outputs
-        .iter()
-        .filter(|o| !matches!(o.kind, OutputKind::QuasiIdentifier(_)))
-        .count();
-    let kept = filter_record_batch(
-        &staged.project(&(0..staged_columns).collect::<Vec<_>>())?,
-        &keep,
-    )?;
-    let (mut from_staged, mut from_qi) = (kept.columns().iter().cloned(), qi_columns.into_iter());
+    let staged_outputs = || {
+        rules
+            .outputs
+            .iter()
+            .filter(|o| !matches!(o.kind, OutputKind::QuasiIdentifier(_)))
+            .enumerate()
+    };
+    // Hashes are hex-encoded from the kept rows directly; the other columns filtered.
+    let filtered: Vec<usize> = staged_outputs()
+        .filter(|(_, o)| !matches!(o.kind, OutputKind::Hash))
+        .map(|(i, _)| i)
+        .collect();
+    let kept = filter_record_batch(&staged.project(&filtered)?, &keep)?;
+    let mut kept_columns = kept.columns().iter().cloned();
+    let mut staged_columns = Vec::new();
+    for (i, o) in staged_outputs() {
+        staged_columns.push(if matches!(o.kind, OutputKind::Hash) {
+            hex_of_kept(staged.column(i), &keep)?
+        } else {
+            kept_columns.next().ok_or_else(|| {
+                crate::Error::Capacity("staged rows do not match the dataset's outputs".into())
+            })?
+        });
+    }
+    let (mut from_staged, mut from_qi) = (staged_columns.into_iter(), qi_columns.into_iter());
     let columns = rules
         .outputs
         .iter()
@@ -115,6 +143,31 @@ pub fn release_batch(
     )?)
 }
 
+/// The lowercase hex text of the staged digests of the kept rows.
+fn hex_of_kept(digests: &ArrayRef, keep: &BooleanArray) -> Result<ArrayRef> {
+    let digests = digests
+        .as_any()
+        .downcast_ref::<FixedSizeBinaryArray>()
+        .ok_or_else(|| crate::Error::Capacity("a staged hash column is not binary".into()))?;
+    let rows = keep.true_count();
+    let mut out = StringBuilder::with_capacity(rows, rows * 2 * DIGEST_BYTES as usize);
+    let mut hex = [0u8; 2 * DIGEST_BYTES as usize];
+    for row in keep.values().set_indices() {
+        if digests.is_null(row) {
+            out.append_null();
+            continue;
+        }
+        hex::encode_to_slice(digests.value(row), &mut hex)
+            .map_err(|e| crate::Error::Capacity(format!("a staged hash is malformed: {e}")))?;
+        // ASCII hex digits are valid UTF-8.
+        match std::str::from_utf8(&hex) {
+            Ok(text) => out.append_value(text),
+            Err(_) => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
+}
+
 /// Transformed records: the non-QI columns, the QIs at level 0 and the subject keys.
 #[derive(Debug)]
 pub struct StagedBatch {
@@ -127,6 +180,7 @@ pub struct StagedBatch {
 
 enum Column {
     Str(StringBuilder),
+    Digest(FixedSizeBinaryBuilder),
     Int(Int64Builder),
     Float(Float64Builder),
     Bool(BooleanBuilder),
@@ -169,16 +223,18 @@ impl<'a> BatchBuilder<'a> {
             .outputs
             .iter()
             .filter(|o| !matches!(o.kind, OutputKind::QuasiIdentifier(_)))
-            .map(|o| match output_type(&o.kind) {
+            .map(|o| match staged_type(o) {
                 DataType::Int64 => Column::Int(Int64Builder::with_capacity(records)),
                 DataType::Float64 => Column::Float(Float64Builder::with_capacity(records)),
                 DataType::Boolean => Column::Bool(BooleanBuilder::with_capacity(records)),
                 DataType::Date32 => Column::Date(Date32Builder::with_capacity(records)),
+                DataType::FixedSizeBinary(bytes) => Column::Digest(
+                    FixedSizeBinaryBuilder::with_capacity(records, bytes),
+                ),
                 _ => {
-                    // A guess at the average size: hashes take 64 bytes; kept strings
-                    // are often ids near their limit, or short codes.
+                    // A guess at the average size: kept strings are often ids near their
+                    // limit, or short codes.
                     let bytes = match &o.kind {
-                        OutputKind::Hash => 64,
                         OutputKind::Keep { max_length, .. } => (*max_length).min(40),
                         _ => 16,
                     };
@@ -288,17 +344,12 @@ impl<'a> BatchBuilder<'a> {
         for (col, cell) in self.columns.iter_mut().zip(cells) {
             match (col, cell) {
                 (Column::Str(b), Cell::Str(s)) => b.append_value(s),
-                (Column::Str(b), Cell::Digest(d)) => {
-                    let mut hex = [0u8; 64];
-                    // 64 bytes is exactly the room 32 bytes need; ASCII hex is valid UTF-8.
-                    if hex::encode_to_slice(d, &mut hex).is_ok()
-                        && let Ok(text) = std::str::from_utf8(&hex)
-                    {
-                        b.append_value(text);
-                    } else {
+                (Column::Digest(b), Cell::Digest(d)) => {
+                    if b.append_value(d).is_err() {
                         b.append_null();
                     }
                 }
+                (Column::Digest(b), _) => b.append_null(),
                 (Column::Str(b), _) => b.append_null(),
                 (Column::Int(b), Cell::Int(i)) => b.append_value(i),
                 (Column::Int(b), _) => b.append_null(),
@@ -323,6 +374,7 @@ impl<'a> BatchBuilder<'a> {
             .map(|c| -> ArrayRef {
                 match c {
                     Column::Str(b) => Arc::new(b.finish()),
+                    Column::Digest(b) => Arc::new(b.finish()),
                     Column::Int(b) => Arc::new(b.finish()),
                     Column::Float(b) => Arc::new(b.finish()),
                     Column::Bool(b) => Arc::new(b.finish()),
@@ -442,10 +494,10 @@ mod tests {
             .expect("column");
         let hashes = hashes
             .as_any()
-            .downcast_ref::<arrow::array::StringArray>()
-            .expect("utf8");
+            .downcast_ref::<FixedSizeBinaryArray>()
+            .expect("staged as bytes");
         assert_eq!(
-            hashes.value(0),
+            hex::encode(hashes.value(0)),
             "9f8a64fddfed3e3107e1d6dae3523b8c510564fddfc88e90e737e9dac4b140b3"
         );
         let days = staged.batch.column_by_name("ordered_at").expect("column");
