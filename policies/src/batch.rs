@@ -228,9 +228,9 @@ impl<'a> BatchBuilder<'a> {
                 DataType::Float64 => Column::Float(Float64Builder::with_capacity(records)),
                 DataType::Boolean => Column::Bool(BooleanBuilder::with_capacity(records)),
                 DataType::Date32 => Column::Date(Date32Builder::with_capacity(records)),
-                DataType::FixedSizeBinary(bytes) => Column::Digest(
-                    FixedSizeBinaryBuilder::with_capacity(records, bytes),
-                ),
+                DataType::FixedSizeBinary(bytes) => {
+                    Column::Digest(FixedSizeBinaryBuilder::with_capacity(records, bytes))
+                }
                 _ => {
                     // A guess at the average size: kept strings are often ids near their
                     // limit, or short codes.
