@@ -126,6 +126,8 @@ pub struct QiHistogram {
     /// Per subject key: its base class while it has been seen in one only; once seen in
     /// several, [`SEVERAL`] plus the index of its classes in `subject_classes`. Memory
     /// follows the distinct subjects, not the records, and the decision needs no sort.
+    /// FxHash suits these keys where it does not suit QI keys: a subject key is cut from
+    /// a keyed HMAC (or is a record number), so producers cannot choose colliding ones.
     subject_class: FxHashMap<u64, u32>,
     /// The classes of each subject seen in several (deduplicated when small).
     subject_classes: Vec<Vec<u32>>,
