@@ -353,7 +353,7 @@ impl QiHistogram {
             // A record without a subject is a subject of its own (its 1-based number).
             let first = self.records + 1;
             for (n, (&class, subject)) in (first..).zip(classes.iter().zip(subjects)) {
-                self.note_subject(subject.unwrap_or(n), class);
+                self.note_subject(subject.unwrap_or(n), class)?;
             }
         }
         self.records += classes.len() as u64;
@@ -412,7 +412,7 @@ impl QiHistogram {
     }
 
     /// Records that a subject was seen in a base class.
-    fn note_subject(&mut self, subject: u64, class: u32) {
+    fn note_subject(&mut self, subject: u64, class: u32) -> Result<()> {
         match self.subject_class.entry(subject) {
             std::collections::hash_map::Entry::Vacant(e) => {
                 e.insert(class);
@@ -420,12 +420,17 @@ impl QiHistogram {
             std::collections::hash_map::Entry::Occupied(mut e) => {
                 let seen = *e.get();
                 if seen == class {
-                    return;
+                    return Ok(());
                 }
                 if seen & SEVERAL == 0 {
+                    if self.subject_classes.len() >= MAX_IDS {
+                        return Err(Error::Capacity(
+                            "too many subjects seen in several classes".into(),
+                        ));
+                    }
                     *e.get_mut() = SEVERAL | self.subject_classes.len() as u32;
                     self.subject_classes.push(vec![seen, class]);
-                    return;
+                    return Ok(());
                 }
                 let classes = &mut self.subject_classes[(seen & !SEVERAL) as usize];
                 if classes.len() < 32 {
@@ -442,6 +447,7 @@ impl QiHistogram {
                 }
             }
         }
+        Ok(())
     }
 
     /// Who counts where: subjects seen in one base class only are counted per class; the
