@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use arrow::array::{
     Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Builder, FixedSizeBinaryArray,
-    FixedSizeBinaryBuilder, Float64Builder, Int64Builder, StringBuilder, UInt32Array,
+    FixedSizeBinaryBuilder, Float64Builder, Int64Builder, StringArray, StringBuilder, UInt32Array,
 };
+use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -143,29 +144,29 @@ pub fn release_batch(
     )?)
 }
 
-/// The lowercase hex text of the staged digests of the kept rows.
+/// The lowercase hex text of the staged digests of the kept rows: written back to back
+/// into one buffer, checked as UTF-8 once for the batch rather than once per value.
 fn hex_of_kept(digests: &ArrayRef, keep: &BooleanArray) -> Result<ArrayRef> {
+    const HEX: usize = 2 * DIGEST_BYTES as usize;
     let digests = digests
         .as_any()
         .downcast_ref::<FixedSizeBinaryArray>()
         .ok_or_else(|| crate::Error::Capacity("a staged hash column is not binary".into()))?;
-    let rows = keep.true_count();
-    let mut out = StringBuilder::with_capacity(rows, rows * 2 * DIGEST_BYTES as usize);
-    let mut hex = [0u8; 2 * DIGEST_BYTES as usize];
-    for row in keep.values().set_indices() {
-        if digests.is_null(row) {
-            out.append_null();
-            continue;
-        }
-        hex::encode_to_slice(digests.value(row), &mut hex)
+    let kept: Vec<usize> = keep.values().set_indices().collect();
+    let mut text = vec![0u8; kept.len() * HEX];
+    for (out, &row) in text.chunks_exact_mut(HEX).zip(&kept) {
+        // A null row's slot holds zeros; its text is masked by the null below.
+        hex::encode_to_slice(digests.value(row), out)
             .map_err(|e| crate::Error::Capacity(format!("a staged hash is malformed: {e}")))?;
-        // ASCII hex digits are valid UTF-8.
-        match std::str::from_utf8(&hex) {
-            Ok(text) => out.append_value(text),
-            Err(_) => out.append_null(),
-        }
     }
-    Ok(Arc::new(out.finish()))
+    let nulls = digests
+        .nulls()
+        .map(|n| NullBuffer::from_iter(kept.iter().map(|&row| n.is_valid(row))));
+    Ok(Arc::new(StringArray::try_new(
+        OffsetBuffer::from_lengths(std::iter::repeat_n(HEX, kept.len())),
+        Buffer::from_vec(text),
+        nulls,
+    )?))
 }
 
 /// Transformed records: the non-QI columns, the QIs at level 0 and the subject keys.
@@ -445,6 +446,34 @@ mod tests {
 
     fn s(v: &str) -> Value<'_> {
         Value::Str(Cow::Borrowed(v))
+    }
+
+    #[test]
+    fn staged_digests_are_published_as_hex_for_kept_rows_only() {
+        let digests: ArrayRef = Arc::new(
+            FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                [
+                    Some([0x01u8; 32]),
+                    None,
+                    Some([0xabu8; 32]),
+                    Some([0xf0u8; 32]),
+                ]
+                .into_iter(),
+                32,
+            )
+            .expect("digests"),
+        );
+        let keep = BooleanArray::from(vec![true, true, false, true]);
+        let text = hex_of_kept(&digests, &keep).expect("hex");
+        let text = text.as_any().downcast_ref::<StringArray>().expect("utf8");
+        assert_eq!(
+            text.iter().collect::<Vec<_>>(),
+            vec![
+                Some("01".repeat(32).as_str()),
+                None,
+                Some("f0".repeat(32).as_str())
+            ]
+        );
     }
 
     #[test]

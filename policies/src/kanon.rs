@@ -467,14 +467,15 @@ impl QiHistogram {
             if !self.subject_classes.is_empty() {
                 shared = vec![0u32; self.class_records.len()];
             }
+            let mut own = Vec::new();
             for classes in &self.subject_classes {
-                let mut own = classes.clone();
+                own.clone_from(classes);
                 own.sort_unstable();
                 own.dedup();
                 for &class in &own {
                     shared[class as usize] += 1;
                 }
-                multi_classes.extend(own);
+                multi_classes.extend_from_slice(&own);
                 multi_ends.push(multi_classes.len());
             }
         }
@@ -540,7 +541,7 @@ impl QiHistogram {
             threads,
             fits: Vec::new(),
             fails: Vec::new(),
-            fitting: Vec::new(),
+            best: None,
             evaluated: 0,
         };
         if !search.exists_at(max_sum)? {
@@ -979,9 +980,11 @@ struct Search<'a, 'c> {
     threads: usize,
     fits: Vec<Vec<usize>>,
     fails: Vec<Vec<usize>>,
-    /// The evaluations of the nodes found to fit: the tie rule at the least level sum
-    /// needs them, and they are not counted twice.
-    fitting: Vec<(Vec<usize>, NodeEval)>,
+    /// The best fitting node evaluated so far (least level sum, then fewest suppressed,
+    /// then first in lexicographic order), with its evaluation: the tie rule needs it,
+    /// and a node that fits is not counted twice. One evaluation is kept, not one per fit:
+    /// each holds an id per base class.
+    best: Option<(Vec<usize>, NodeEval)>,
     evaluated: usize,
 }
 
@@ -1013,7 +1016,14 @@ impl Search<'_, '_> {
             match eval {
                 Some(eval) if eval.suppressed <= self.limit => {
                     self.fits.push(node.clone());
-                    self.fitting.push((node.clone(), eval));
+                    let rank = |n: &[usize], e: &NodeEval| (n.iter().sum::<usize>(), e.suppressed);
+                    if self
+                        .best
+                        .as_ref()
+                        .is_none_or(|(b, be)| (rank(node, &eval), node) < (rank(b, be), b))
+                    {
+                        self.best = Some((node.clone(), eval));
+                    }
                     any = true;
                 }
                 _ => self.fails.push(node.clone()),
@@ -1045,15 +1055,15 @@ impl Search<'_, '_> {
         let pending: Vec<Vec<usize>> = self
             .candidates(sum)
             .into_iter()
-            .filter(|n| !self.fitting.iter().any(|(f, _)| f == n))
+            .filter(|n| !self.fits.contains(n))
             .collect();
         for batch in pending.chunks(self.threads) {
             self.evaluate(batch)?;
         }
-        std::mem::take(&mut self.fitting)
-            .into_iter()
+        // No fit has a lower sum (this is the least that fits), so the best is at `sum`.
+        self.best
+            .take()
             .filter(|(node, _)| node.iter().sum::<usize>() == sum)
-            .min_by(|(a, x), (b, y)| x.suppressed.cmp(&y.suppressed).then_with(|| a.cmp(b)))
             .ok_or_else(|| Error::Capacity(format!("no node with level sum {sum} fits")))
     }
 }
