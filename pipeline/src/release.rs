@@ -793,41 +793,57 @@ async fn pass2(
     let props = props.build();
 
     let rules = Arc::new(rules.clone());
-    let mut staged_batches = rows.into_batches()?;
-    let mut parts = Parts::new(ctx, dir, schema, props);
-    loop {
-        // About a row group of staged rows at a time, generalized and filtered on all
-        // cores, off the async runtime (a spilled release reads its file here).
-        let (rest, published) = tokio::task::spawn_blocking({
-            let (rules, decision) = (rules.clone(), decision.clone());
-            move || -> Result<_> {
-                let mut group = Vec::new();
-                let mut group_rows = 0;
-                while group_rows < ROW_GROUP_ROWS
-                    && let Some(batch) = staged_batches.next()
-                {
-                    let batch = batch?;
-                    group_rows += batch.num_rows();
-                    group.push(batch);
+    // Every file holds whole classes of the chosen node, so that each file on its own is
+    // k-anonymous (DESIGN invariant 1): a buyer may be handed a single file. A release of
+    // one file writes its staged rows as they are; a larger one first routes them to its
+    // files (one more pass over the staged rows, within the same memory budget).
+    let plan = decision.file_plan(ctx.max_rows_per_file as u64);
+    let per_file = if plan.files() <= 1 {
+        vec![rows]
+    } else {
+        tokio::task::spawn_blocking(move || rows.route(&plan))
+            .await
+            .map_err(|e| Error::Task(format!("routing rows to files stopped: {e}")))??
+    };
+    let mut files = Vec::with_capacity(per_file.len());
+    for (n, rows) in per_file.into_iter().enumerate() {
+        let mut staged_batches = rows.into_batches()?;
+        let mut part = Part::new(ctx, dir, n, schema.clone(), props.clone());
+        loop {
+            // About a row group of staged rows at a time, generalized and filtered on all
+            // cores, off the async runtime (a spilled release reads its file here).
+            let (rest, published) = tokio::task::spawn_blocking({
+                let (rules, decision) = (rules.clone(), decision.clone());
+                move || -> Result<_> {
+                    let mut group = Vec::new();
+                    let mut group_rows = 0;
+                    while group_rows < ROW_GROUP_ROWS
+                        && let Some(batch) = staged_batches.next()
+                    {
+                        let batch = batch?;
+                        group_rows += batch.num_rows();
+                        group.push(batch);
+                    }
+                    let published = group
+                        .into_par_iter()
+                        .map(|batch| publish(&rules, &decision, &batch))
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok((staged_batches, published))
                 }
-                let published = group
-                    .into_par_iter()
-                    .map(|batch| publish(&rules, &decision, &batch))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok((staged_batches, published))
+            })
+            .await
+            .map_err(|e| Error::Task(format!("preparing rows stopped: {e}")))??;
+            staged_batches = rest;
+            if published.is_empty() {
+                break;
             }
-        })
-        .await
-        .map_err(|e| Error::Task(format!("preparing rows stopped: {e}")))??;
-        staged_batches = rest;
-        if published.is_empty() {
-            break;
+            for batch in published {
+                part.write(batch).await?;
+            }
         }
-        for batch in published {
-            parts.write(batch).await?;
-        }
+        files.extend(part.finish().await?);
     }
-    parts.finish().await
+    Ok(files)
 }
 
 /// The published rows of one staged batch (see [`policies::release_batch`]).
@@ -843,83 +859,74 @@ fn publish(
     Ok(policies::release_batch(rules, decision, staged, classes)?)
 }
 
-/// The curated files of a release as rows arrive: row groups of `ROW_GROUP_ROWS` rows,
-/// files (`part-00000.parquet`, …) of at most `max_rows_per_file` rows.
-struct Parts<'a> {
+/// One curated file of a release (`part-00000.parquet`, …) as its rows arrive, in row
+/// groups of `ROW_GROUP_ROWS` rows. No file is made for no rows.
+struct Part<'a> {
     ctx: &'a ReleaseContext,
-    dir: &'a Path,
+    path: Path,
     schema: arrow::datatypes::SchemaRef,
     props: WriterProperties,
-    current: Option<PartWriter>,
+    writer: Option<PartWriter>,
     /// Rows of the row group being gathered (encoded once it is full).
     pending: Vec<RecordBatch>,
     pending_rows: usize,
-    files: Vec<ReleaseFile>,
 }
 
-impl<'a> Parts<'a> {
+impl<'a> Part<'a> {
     fn new(
         ctx: &'a ReleaseContext,
-        dir: &'a Path,
+        dir: &Path,
+        n: usize,
         schema: arrow::datatypes::SchemaRef,
         props: WriterProperties,
     ) -> Self {
         Self {
             ctx,
-            dir,
+            path: dir.clone().join(format!("part-{n:05}.parquet")),
             schema,
             props,
-            current: None,
+            writer: None,
             pending: Vec::new(),
             pending_rows: 0,
-            files: Vec::new(),
         }
     }
 
     async fn write(&mut self, batch: RecordBatch) -> Result<()> {
         let mut offset = 0;
         while offset < batch.num_rows() {
-            let writer = match self.current.as_mut() {
+            let writer = match self.writer.as_mut() {
                 Some(w) => w,
-                None => {
-                    let name = format!("part-{:05}.parquet", self.files.len());
-                    let path = self.dir.clone().join(name);
-                    self.current
-                        .insert(PartWriter::new(self.ctx, path, &self.schema, &self.props)?)
-                }
+                None => self.writer.insert(PartWriter::new(
+                    self.ctx,
+                    self.path.clone(),
+                    &self.schema,
+                    &self.props,
+                )?),
             };
-            let room_in_file = self.ctx.max_rows_per_file - writer.rows - self.pending_rows;
-            let take = room_in_file
-                .min(ROW_GROUP_ROWS - self.pending_rows)
-                .min(batch.num_rows() - offset);
+            let take = (ROW_GROUP_ROWS - self.pending_rows).min(batch.num_rows() - offset);
             self.pending.push(batch.slice(offset, take));
             self.pending_rows += take;
             offset += take;
-            if self.pending_rows == ROW_GROUP_ROWS || take == room_in_file {
+            if self.pending_rows == ROW_GROUP_ROWS {
                 writer
                     .write_row_group(std::mem::take(&mut self.pending))
                     .await?;
                 self.pending_rows = 0;
             }
-            if writer.rows >= self.ctx.max_rows_per_file
-                && let Some(done) = self.current.take()
-            {
-                self.files.push(done.close(self.ctx).await?);
-            }
         }
         Ok(())
     }
 
-    async fn finish(mut self) -> Result<Vec<ReleaseFile>> {
-        if let Some(mut writer) = self.current.take() {
-            if !self.pending.is_empty() {
-                writer
-                    .write_row_group(std::mem::take(&mut self.pending))
-                    .await?;
-            }
-            self.files.push(writer.close(self.ctx).await?);
+    async fn finish(mut self) -> Result<Option<ReleaseFile>> {
+        let Some(mut writer) = self.writer.take() else {
+            return Ok(None);
+        };
+        if !self.pending.is_empty() {
+            writer
+                .write_row_group(std::mem::take(&mut self.pending))
+                .await?;
         }
-        Ok(self.files)
+        Ok(Some(writer.close(self.ctx).await?))
     }
 }
 
@@ -952,9 +959,15 @@ impl StagedRows {
     }
 
     fn push(&mut self, batch: RecordBatch) -> Result<()> {
-        let bytes = batch.get_array_memory_size();
-        if self.spill.is_none() && self.memory_bytes + bytes <= self.budget {
-            self.memory_bytes += bytes;
+        let in_memory = self.spill.is_none()
+            && self.memory_bytes + batch.get_array_memory_size() <= self.budget;
+        self.push_to(batch, in_memory)
+    }
+
+    /// Adds a batch to memory or to the spill file, as the caller's budget says.
+    fn push_to(&mut self, batch: RecordBatch, in_memory: bool) -> Result<()> {
+        if in_memory {
+            self.memory_bytes += batch.get_array_memory_size();
             self.memory.push(batch);
             return Ok(());
         }
@@ -987,6 +1000,40 @@ impl StagedRows {
         self.spill.is_some()
     }
 
+    /// The published rows of each file of `plan`, in the plan's order; suppressed rows
+    /// are left out. Routed rows stay in memory while they and the staged rows not yet
+    /// routed fit the budget together, and spill to a file per part past it.
+    fn route(self, plan: &policies::FilePlan) -> Result<Vec<StagedRows>> {
+        let mut files: Vec<StagedRows> = (0..plan.files())
+            .map(|_| StagedRows::new(self.schema.clone(), self.budget))
+            .collect();
+        let budget = self.budget;
+        // Bytes of staged batches still held in memory, and of routed ones.
+        let (mut held, mut routed) = (self.memory_bytes, 0usize);
+        let in_memory = self.memory.len();
+        for (i, batch) in self.into_batches()?.enumerate() {
+            let batch = batch?;
+            let staged_bytes = if i < in_memory {
+                batch.get_array_memory_size()
+            } else {
+                0
+            };
+            for (file, rows) in split_by_file(&batch, plan)? {
+                let bytes = rows.get_array_memory_size();
+                let fits = held + routed + bytes <= budget;
+                if fits {
+                    routed += bytes;
+                }
+                files[file].push_to(rows, fits)?;
+            }
+            held -= staged_bytes;
+        }
+        for file in &mut files {
+            file.finish()?;
+        }
+        Ok(files)
+    }
+
     /// Every staged batch, in order: those held in memory came first.
     fn into_batches(self) -> Result<StagedBatches> {
         let memory = self.memory.into_iter().map(Ok);
@@ -1000,6 +1047,31 @@ impl StagedRows {
             b.map_err(Error::from)
         }))))
     }
+}
+
+/// The rows of a staged batch per file of `plan` (files in order, those with rows only),
+/// each in the batch's order; suppressed rows are left out.
+fn split_by_file(
+    batch: &RecordBatch,
+    plan: &policies::FilePlan,
+) -> Result<Vec<(usize, RecordBatch)>> {
+    let classes = batch
+        .column_by_name(CLASS_COLUMN)
+        .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+        .ok_or_else(|| Error::Task("staged rows lost their class column".into()))?;
+    let mut rows_of: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
+    for (row, &class) in classes.values().iter().enumerate() {
+        if let Some(file) = plan.file_of(class) {
+            rows_of.entry(file).or_default().push(row as u32);
+        }
+    }
+    rows_of
+        .into_iter()
+        .map(|(file, rows)| {
+            let rows = arrow::compute::take_record_batch(batch, &UInt32Array::from(rows))?;
+            Ok((file as usize, rows))
+        })
+        .collect()
 }
 
 /// One curated Parquet file being written. Each row group's columns are encoded in

@@ -1,9 +1,10 @@
 //! Independent verification of published Parquet.
 //!
 //! Recomputes from the files alone, trusting nothing the pipeline recorded elsewhere:
-//! - per release (files grouped by their `stackpro.release_id` metadata), the smallest
-//!   equivalence class over the quasi-identifier columns, counted in **distinct subjects**
-//!   (values of the subject column; rows when the dataset has none), which must be ≥ k;
+//! - per file, and per release (files grouped by their `stackpro.release_id` metadata),
+//!   the smallest equivalence class over the quasi-identifier columns, counted in
+//!   **distinct subjects** (values of the subject column; rows when the dataset has none),
+//!   which must be ≥ k: a buyer may be handed a single file;
 //! - every string value of every column, scanned for raw emails, phone numbers and full
 //!   IP addresses.
 //!
@@ -150,6 +151,8 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
         let acc = releases.entry(release_id).or_default();
         acc.k = acc.k.max(k);
         acc.files += 1;
+        // This file's classes alone; merged into its release's below.
+        let mut file_classes: HashMap<Vec<Option<String>>, HashSet<u64>> = HashMap::new();
         let reader = builder.with_batch_size(64 * 1024).build()?;
         for batch in reader {
             let batch = batch?;
@@ -187,7 +190,7 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
                     // No subject column: every row is its own subject.
                     _ => acc.rows + row as u64,
                 };
-                acc.classes.entry(key).or_default().insert(subject);
+                file_classes.entry(key).or_default().insert(subject);
             }
             for (field, column) in schema.fields().iter().zip(batch.columns()) {
                 let Some(values) = column.as_string_opt::<i32>() else {
@@ -209,6 +212,16 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
             }
             acc.rows += batch.num_rows() as u64;
             report.rows += batch.num_rows() as u64;
+        }
+        if let Some(smallest) = file_classes.values().map(|s| s.len() as u64).min()
+            && smallest < k
+        {
+            report.violations.push(format!(
+                "{shown}: smallest class holds {smallest} distinct subjects, under k={k}"
+            ));
+        }
+        for (key, subjects) in file_classes {
+            acc.classes.entry(key).or_default().extend(subjects);
         }
     }
     for (id, acc) in releases {

@@ -73,6 +73,39 @@ pub struct Decision {
     published_values: Vec<ArrayRef>,
     /// Per QI, per base class: the index of the class's generalized value.
     class_values: Vec<Vec<u32>>,
+    /// Per base class: its class at the chosen node.
+    class_of_base: Vec<u32>,
+    /// Per class at the chosen node: the records it publishes (0 when suppressed).
+    published_records: Vec<u64>,
+}
+
+/// Which file of a release each published record goes to: every file holds whole
+/// classes of the chosen node, so each file on its own is k-anonymous (DESIGN invariant
+/// 1), not only the release as a whole. A buyer may be handed one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FilePlan {
+    /// Per base class: its file, or [`FilePlan::SUPPRESSED`].
+    file_of_base: Vec<u32>,
+    /// Per file: the records it holds.
+    pub rows: Vec<u64>,
+}
+
+impl FilePlan {
+    /// The file of a suppressed base class: none.
+    pub const SUPPRESSED: u32 = u32::MAX;
+
+    /// The file of the records of this base class, `None` when they are suppressed.
+    pub fn file_of(&self, class: u32) -> Option<u32> {
+        match self.file_of_base.get(class as usize) {
+            Some(&f) if f != Self::SUPPRESSED => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Files of the release (0 when nothing is published).
+    pub fn files(&self) -> usize {
+        self.rows.len()
+    }
 }
 
 impl Decision {
@@ -104,6 +137,39 @@ impl Decision {
             })
             .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok((BooleanArray::new(keep, None), columns))
+    }
+
+    /// Splits the published records into files of at most `max_rows_per_file` records,
+    /// each holding whole classes: classes are taken in the order of their generalized
+    /// keys, and a new file starts when the next class would overflow the current one. A
+    /// class with more records than that alone gets a file of its own, over the limit:
+    /// cutting it would leave parts under k.
+    pub fn file_plan(&self, max_rows_per_file: u64) -> FilePlan {
+        let mut file_of_class = vec![FilePlan::SUPPRESSED; self.published_records.len()];
+        let mut rows: Vec<u64> = Vec::new();
+        for (class, &records) in self.published_records.iter().enumerate() {
+            if records == 0 {
+                continue;
+            }
+            match rows.last_mut() {
+                Some(last) if *last + records <= max_rows_per_file.max(1) => *last += records,
+                _ => rows.push(records),
+            }
+            file_of_class[class] = (rows.len() - 1) as u32;
+        }
+        let file_of_base = self
+            .class_of_base
+            .iter()
+            .zip(&self.suppressed_base)
+            .map(|(&class, &suppressed)| {
+                if suppressed {
+                    FilePlan::SUPPRESSED
+                } else {
+                    file_of_class[class as usize]
+                }
+            })
+            .collect();
+        FilePlan { file_of_base, rows }
     }
 }
 
@@ -609,11 +675,22 @@ impl QiHistogram {
             .map(|g| eval.subjects[g])
             .collect();
         let publishing = outcome == Outcome::Release;
-        let suppressed_base = eval
+        let suppressed_base: Vec<bool> = eval
             .class_of_base
             .iter()
             .map(|&g| !publishing || !k_ok(g as usize))
             .collect();
+        let mut published_records = vec![0u64; eval.subjects.len()];
+        for ((&g, &records), &suppressed) in eval
+            .class_of_base
+            .iter()
+            .zip(&self.class_records)
+            .zip(&suppressed_base)
+        {
+            if !suppressed {
+                published_records[g as usize] += records;
+            }
+        }
         let n_qi = self.names.len();
         let mut published_values: Vec<ArrayRef> = Vec::with_capacity(n_qi);
         let mut class_values = Vec::with_capacity(n_qi);
@@ -665,6 +742,8 @@ impl QiHistogram {
             suppressed_base,
             published_values,
             class_values,
+            class_of_base: eval.class_of_base.clone(),
+            published_records,
         }
     }
 }
@@ -1532,6 +1611,59 @@ mod tests {
         assert_eq!(
             zips.iter().collect::<Vec<_>>(),
             vec![Some("94110"), Some("94112")]
+        );
+    }
+
+    #[test]
+    fn a_file_plan_keeps_each_published_class_in_one_file() {
+        let mut h = QiHistogram::new(&orders());
+        // Base classes 0..=3 in the order first seen: 60, 40 and 25 records of 20, 20 and
+        // 25 people, then one person alone (suppressed within the limit).
+        let mut person = 0u64;
+        for (zip, people, each) in [("94110", 20, 3), ("94112", 20, 2), ("94113", 25, 1)] {
+            for _ in 0..people {
+                for _ in 0..each {
+                    h.add(&[Some(zip)], Some(person)).expect("add");
+                }
+                person += 1;
+            }
+        }
+        h.add(&[Some("94199")], Some(person)).expect("add");
+        let d = h.decide(20, 0.05).expect("decide");
+        assert_eq!((d.node.clone(), d.suppressed_records), (vec![0], 1));
+        let records = [60u64, 40, 25];
+
+        let one = d.file_plan(1_000);
+        assert_eq!(one.rows, vec![125]);
+        assert_eq!(one.file_of(3), None, "suppressed records go to no file");
+        assert!((0..3).all(|c| one.file_of(c) == Some(0)));
+
+        for max in [1u64, 60, 65, 70, 100, 124] {
+            let plan = d.file_plan(max);
+            assert_eq!(plan.file_of(3), None);
+            assert_eq!(plan.rows.iter().sum::<u64>(), 125, "max {max}");
+            // Each file's rows are exactly those of the classes assigned to it, and a file
+            // over the limit holds a single class.
+            for (f, &rows) in plan.rows.iter().enumerate() {
+                let classes: Vec<usize> = (0..3)
+                    .filter(|&c| plan.file_of(c as u32) == Some(f as u32))
+                    .collect();
+                assert_eq!(
+                    classes.iter().map(|&c| records[c]).sum::<u64>(),
+                    rows,
+                    "max {max}"
+                );
+                assert!(
+                    rows <= max || classes.len() == 1,
+                    "max {max}: file {f} holds {rows} rows of {classes:?}"
+                );
+            }
+        }
+        assert_eq!(d.file_plan(1).files(), 3, "a class alone over the limit");
+        assert_eq!(d.file_plan(100).files(), 2);
+        assert_eq!(
+            h.decide(200, 0.05).expect("decide").file_plan(10).files(),
+            0
         );
     }
 
