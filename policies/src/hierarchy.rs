@@ -369,7 +369,8 @@ fn remask_phone_into(s: &str, visible: usize, keep: usize, out: &mut String) {
 
 /// Parses every valid textual IP form: IPv4 dotted quads without leading zeros (they are
 /// octal in some parsers, so ambiguous), IPv6 in any notation, with or without a zone id.
-/// IPv4-mapped IPv6 addresses come back as IPv4.
+/// IPv4-mapped and 6to4 IPv6 addresses come back as the IPv4 address they carry (see
+/// [`embedded_ipv4`]).
 pub fn parse_ip(s: &str) -> Option<IpAddr> {
     let s = s.trim();
     if s.contains(':') {
@@ -384,13 +385,25 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
             return None;
         }
         let v6: Ipv6Addr = addr.parse().ok()?;
-        Some(match v6.to_ipv4_mapped() {
+        Some(match embedded_ipv4(&v6) {
             Some(v4) => IpAddr::V4(v4),
             None => IpAddr::V6(v6),
         })
     } else {
         parse_ipv4_strict(s).map(IpAddr::V4)
     }
+}
+
+/// The IPv4 address an IPv6 one stands for: IPv4-mapped (`::ffff:203.0.113.9`), and 6to4
+/// (`2002:cb00:7139::/48`, RFC 3056), whose bits 16..48 are the IPv4 address of its site.
+/// Cut as IPv6 at /48, a 6to4 address would publish the whole IPv4 address, so both are
+/// truncated as the IPv4 address they carry.
+pub fn embedded_ipv4(v6: &Ipv6Addr) -> Option<Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let bits = u128::from(*v6);
+    (bits >> 112 == 0x2002).then(|| Ipv4Addr::from((bits >> 80) as u32))
 }
 
 fn parse_ipv4_strict(s: &str) -> Option<Ipv4Addr> {
@@ -662,6 +675,9 @@ mod tests {
             ("::1", Some("::")),
             ("2001:DB8::1", Some("2001:db8::")),
             ("::ffff:203.0.113.9", Some("203.0.113.0")),
+            // 6to4: the site's IPv4 address is bits 16..48, so it is cut as IPv4.
+            ("2002:cb00:7139::1", Some("203.0.113.0")),
+            ("2002:CB00:7139:0:1::9", Some("203.0.113.0")),
             ("::FFFF:203.0.113.9", Some("203.0.113.0")),
             ("fe80::1%eth0", Some("fe80::")),
             ("fe80::1%", None),

@@ -70,7 +70,10 @@
 //! [`std::net::Ipv6Addr`]. It is a finding when any bit after the first 48 is
 //! set, so the published /48 and /32 forms (`2001:db8:85a3::`, `fe80::`, `::`)
 //! are allowed while `::1`, `fe80::1%eth0` and full addresses are not.
-//! IPv4-mapped addresses (`::ffff:203.0.113.9`) are judged by the IPv4 rule.
+//! IPv4-mapped addresses (`::ffff:203.0.113.9`) and 6to4 addresses (`2002:cb00:7139::`,
+//! which carry 203.0.113.57) are also judged by the IPv4 rule on the address they carry.
+//! An address is also found inside a path (`/geo/2001:db8::1`), after a label of its own
+//! (`ip:2001:db8::1`) or before a colon.
 //! Clock times (`15:04:05`), MAC addresses and `std::net` paths do not parse
 //! and are not findings.
 
@@ -570,26 +573,64 @@ fn judge_ipv6_token(text: &str, mut start: usize, mut end: usize, out: &mut Vec<
         candidate = &candidate[eq + 1..];
         start = end - candidate.len();
     }
-    let addr_text = match candidate.find(['%', '/']) {
-        Some(cut) => &candidate[..cut],
-        None => candidate,
-    };
-    if addr_text.bytes().filter(|&c| c == b':').count() < 2 {
-        return;
-    }
-    let Ok(addr) = addr_text.parse::<Ipv6Addr>() else {
-        return;
-    };
-    let finding = match addr.to_ipv4_mapped() {
-        Some(v4) => v4.octets()[3] != 0,
-        None => u128::from(addr) & ((1u128 << 80) - 1) != 0,
-    };
-    if finding {
+    let whole = candidate
+        .find(['%', '/'])
+        .map_or(candidate, |cut| &candidate[..cut]);
+    if is_full_ipv6(whole) {
         out.push(Finding {
             kind: PiiKind::Ipv6,
             start,
             end,
         });
+        return;
+    }
+    // An address further on: in a path (`/geo/2001:db8::1`), after a label of its own
+    // (`ip:2001:db8::1`) or before a colon (`2001:db8::1: down`).
+    let mut piece_start = start;
+    for piece in candidate.split('/') {
+        let address = piece.split_once('%').map_or(piece, |(a, _)| a);
+        let address = match address.strip_suffix(':') {
+            Some(a) if !a.ends_with(':') => a,
+            _ => address,
+        };
+        let found = if is_full_ipv6(address) {
+            Some((piece_start, address.len()))
+        } else {
+            address
+                .split_once(':')
+                .filter(|(label, _)| label.bytes().any(|b| !b.is_ascii_hexdigit()))
+                .filter(|(_, rest)| is_full_ipv6(rest))
+                .map(|(label, rest)| (piece_start + label.len() + 1, rest.len()))
+        };
+        if let Some((at, len)) = found {
+            out.push(Finding {
+                kind: PiiKind::Ipv6,
+                start: at,
+                end: at + len,
+            });
+            return;
+        }
+        piece_start += piece.len() + 1;
+    }
+}
+
+/// Whether `text` is an IPv6 address that identifies a host: some bit after the first
+/// 48 set, or, for an address that carries an IPv4 one (IPv4-mapped, 6to4), a full IPv4
+/// address (by the IPv4 rule: last octet not 0).
+fn is_full_ipv6(text: &str) -> bool {
+    if text.bytes().filter(|&c| c == b':').count() < 2 {
+        return false;
+    }
+    let Ok(addr) = text.parse::<Ipv6Addr>() else {
+        return false;
+    };
+    if let Some(v4) = addr.to_ipv4_mapped() {
+        return v4.octets()[3] != 0;
+    }
+    let host_bits = u128::from(addr) & ((1u128 << 80) - 1) != 0;
+    match crate::hierarchy::embedded_ipv4(&addr) {
+        Some(v4) => host_bits || v4.octets()[3] != 0,
+        None => host_bits,
     }
 }
 
@@ -718,6 +759,15 @@ mod tests {
         ("2001:db8:85a3::", None),
         ("2001:db8::", None),
         ("2001:db8::/32", None),
+        // 6to4 carries the IPv4 address 203.0.113.57 in bits 16..48.
+        ("2002:cb00:7139::", Some((Ipv6, "2002:cb00:7139::"))),
+        ("2002:cb00:7139::1", Some((Ipv6, "2002:cb00:7139::1"))),
+        ("2002:cb00:7100::", None),
+        ("/geo/2001:db8::1", Some((Ipv6, "2001:db8::1"))),
+        ("/geo/2001:db8::/32", None),
+        ("ip:2001:db8::1", Some((Ipv6, "2001:db8::1"))),
+        ("2001:db8::1: down", Some((Ipv6, "2001:db8::1"))),
+        ("fe80::1%eth0:", Some((Ipv6, "fe80::1%eth0:"))),
         ("fe80::", None),
         ("::", None),
         ("15:04:05", None),
