@@ -400,7 +400,12 @@ struct Counting<R> {
 
 impl<R: std::io::Read> std::io::Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        // Failing to fetch the bytes is told apart from failing to decode them (see
+        // [`sources::StoreReadError`]).
+        let n = self
+            .inner
+            .read(buf)
+            .map_err(|e| std::io::Error::new(e.kind(), sources::StoreReadError(e)))?;
         if let Some(f) = &self.on_bytes {
             (f.0)(n as u64);
         }

@@ -283,6 +283,27 @@ impl ChunkPool {
 /// A chunk is handed on at this many bytes of text even if it holds fewer lines.
 const CHUNK_BYTES: usize = 8 << 20;
 
+/// A failure to fetch an object's bytes from its store (a reset connection, a disk
+/// error), as opposed to bytes that do not decode (a truncated gzip stream). The object
+/// itself may be fine, so it is not quarantined: the release fails, the object stays
+/// pending and the next run reads it again. Quarantining the rest of it would consume it
+/// and lose the records after the failure.
+#[derive(Debug, thiserror::Error)]
+#[error("reading the object from its store failed: {0}")]
+pub struct StoreReadError(pub std::io::Error);
+
+/// A read error that is the bytes' own (a decoding failure, to quarantine) as `Ok`; one
+/// from the store (see [`StoreReadError`]) as the error that fails the release.
+fn decoding_failure(e: std::io::Error) -> Result<std::io::Error> {
+    if e.get_ref()
+        .is_some_and(|inner| inner.is::<StoreReadError>())
+    {
+        Err(crate::Error::Io(e))
+    } else {
+        Ok(e)
+    }
+}
+
 /// The read buffer of [`decoder`]'s readers.
 const READ_BUFFER: usize = 256 * 1024;
 
@@ -413,6 +434,7 @@ pub fn read_object(
                 Ok(r) => r,
                 Err(e) => {
                     current.text.truncate(start);
+                    let e = decoding_failure(e)?;
                     quarantine_io(number + 1, e, on_quarantine);
                     break;
                 }
@@ -485,11 +507,11 @@ pub fn read_object(
                     Ok(false) => break,
                     Ok(true) => {}
                     Err(e) if e.is_io_error() => {
-                        quarantine_io(
-                            number + 1,
-                            std::io::Error::other(e.to_string()),
-                            on_quarantine,
-                        );
+                        let e = match e.into_kind() {
+                            csv::ErrorKind::Io(e) => decoding_failure(e)?,
+                            other => std::io::Error::other(format!("{other:?}")),
+                        };
+                        quarantine_io(number + 1, e, on_quarantine);
                         break;
                     }
                     Err(e) => {
@@ -696,6 +718,72 @@ mod tests {
             oversized,
             [(2, vec![b'x'; 100], 3 * READ_BUFFER as u64 + 7)]
         );
+    }
+
+    /// Gives `data`, then fails with `error` instead of ending (ends without one).
+    struct FailsAfter {
+        data: std::io::Cursor<Vec<u8>>,
+        error: Option<std::io::Error>,
+    }
+
+    impl Read for FailsAfter {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            match (self.data.read(buf)?, self.error.take()) {
+                (0, Some(error)) => Err(error),
+                (n, error) => {
+                    self.error = error;
+                    Ok(n)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_store_read_failure_fails_the_read_while_a_decoding_failure_is_quarantined() {
+        use std::io::Write as _;
+        let text: String = (0..500).map(|i| format!("{{\"n\":{i}}}\n")).collect();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).expect("gzip");
+        let gz = gz.finish().expect("gzip");
+        let half = gz[..gz.len() / 2].to_vec();
+        let read = |data: Vec<u8>, error: Option<std::io::Error>| {
+            let source = FailsAfter {
+                data: std::io::Cursor::new(data),
+                error,
+            };
+            let mut reader = decoder(Box::new(source), Compression::Gzip).expect("decoder");
+            let mut quarantined = Vec::new();
+            let result = read_object(
+                reader.as_mut(),
+                Format::Ndjson,
+                0,
+                "file:///raw/part.ndjson.gz",
+                &[],
+                b',',
+                1 << 20,
+                64,
+                &ChunkPool::default(),
+                &mut |_| Ok(()),
+                &mut |q| quarantined.push(q.reason),
+                &mut BTreeSet::new(),
+            );
+            (result, quarantined)
+        };
+        // The connection drops halfway: the object may be fine, so nothing of it is
+        // quarantined (which would consume it); the read fails and the object stays pending.
+        let dropped = std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            StoreReadError(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        );
+        let (result, quarantined) = read(half.clone(), Some(dropped));
+        let error = result.expect_err("a store failure fails the read");
+        assert!(error.to_string().contains("from its store"), "{error}");
+        assert!(quarantined.is_empty(), "{quarantined:?}");
+        // The object itself ends halfway through the gzip stream: the rest is quarantined.
+        let (result, quarantined) = read(half, None);
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(quarantined.len(), 1, "{quarantined:?}");
+        assert!(quarantined[0].contains("unreadable object from this line on"));
     }
 
     #[test]
