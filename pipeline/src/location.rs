@@ -55,6 +55,25 @@ impl Location {
         Self::local(FsPath::new(spec))
     }
 
+    /// Like [`Location::open`], for a location that is read: a local folder that does not
+    /// exist is a configuration error (a mistyped `--raw` would otherwise be created empty,
+    /// and a run over it would find nothing and succeed).
+    pub fn open_existing(spec: &str, aws: &catalog::AwsSettings) -> Result<Self> {
+        let trimmed = spec.trim();
+        let local = match trimmed.split_once("://") {
+            Some(("file", path)) => Some(path),
+            Some(_) => None,
+            None => Some(trimmed),
+        };
+        if let Some(dir) = local
+            && !dir.is_empty()
+            && !FsPath::new(dir).is_dir()
+        {
+            return Err(Error::Config(format!("folder {dir} does not exist")));
+        }
+        Self::open(spec, aws)
+    }
+
     /// A local folder root.
     pub fn local(dir: &FsPath) -> Result<Self> {
         std::fs::create_dir_all(dir)

@@ -173,7 +173,8 @@ impl Worker {
             metrics,
         } = Backends::connect(&config).await?;
         Ok(Self {
-            raw: Location::open(&config.raw, &config.aws)?,
+            raw: Location::open_existing(&config.raw, &config.aws)
+                .map_err(|e| crate::Error::Config(format!("raw location: {e}")))?,
             curated: Location::open(&config.curated, &config.aws)?,
             quarantine: Location::open(&config.quarantine, &config.aws)?,
             metrics,

@@ -527,6 +527,18 @@ fn too_few_people_withhold_the_release() {
 #[test]
 fn misconfiguration_exits_2_with_a_clear_message() {
     let env = Env::new();
+    // A mistyped raw folder is not created empty and run over as if nothing were pending.
+    let typo = env.path("rwa");
+    let out = env.run(&["run", "--raw", typo.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("raw location") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+    assert!(!typo.exists());
+
+    std::fs::create_dir_all(env.path("raw")).expect("raw folder");
     let out = env
         .cmd(&["run"])
         .env_remove("STACKPRO_HASH_KEY")
