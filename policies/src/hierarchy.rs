@@ -221,7 +221,16 @@ impl Hierarchy {
             }
             Hierarchy::Suppress => match raw {
                 _ if raw.is_missing() => return Ok(false),
-                Value::Str(s) => out.push_str(s.trim()),
+                // Published as it is at level 0, so it gets the PII check of kept text.
+                Value::Str(s) => match crate::pii::find_pii(s.trim()) {
+                    Some(found) => {
+                        return Err(InvalidValue::new(format!(
+                            "invalid {field}: looks like a raw {}",
+                            found.kind.as_str()
+                        )));
+                    }
+                    None => out.push_str(s.trim()),
+                },
                 Value::Int(i) => out.push_str(itoa::Buffer::new().format(*i)),
                 Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
                 _ => return Err(InvalidValue::new(format!("invalid {field}"))),
@@ -727,6 +736,26 @@ mod tests {
             phone().apply(&s("555-0134"), "phone", 0),
             Ok(Some("***-0134".into()))
         );
+    }
+
+    #[test]
+    fn a_suppress_only_value_is_published_as_it_is_unless_it_looks_like_pii() {
+        let h = Hierarchy::Suppress;
+        assert_eq!(h.apply(&s(" f "), "gender", 0), Ok(Some("f".into())));
+        assert_eq!(h.apply(&s("f"), "gender", 1), Ok(Some("*".into())));
+        for (raw, kind) in [
+            ("203.0.113.57", "ip"),
+            ("ana@example.com", "email"),
+            ("415-555-0134", "phone"),
+        ] {
+            let got = h.apply(&s(raw), "gender", 0).expect_err(raw);
+            assert!(
+                got.reason.starts_with("invalid gender: looks like a raw")
+                    && !got.reason.contains(raw),
+                "{raw} ({kind}): {}",
+                got.reason
+            );
+        }
     }
 
     #[test]
