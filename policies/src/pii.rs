@@ -24,7 +24,7 @@
 //!
 //! # Phone
 //! A *core* is a run of digit groups joined by separators: a single `.`, or one
-//! to three characters from space, `-`, `(`, `)`. A `+` and/or `(` directly in
+//! to five bytes of space, tab, `-`, `(`, `)`, no-break spaces and en dashes. A `+` and/or `(` directly in
 //! front of the first digit belongs to the core. A core is a phone when
 //! - it holds 7 to 15 digits (E.164 allows at most 15);
 //! - it does not touch a word on the left: the character before it is not an
@@ -35,13 +35,15 @@
 //!   clock field or IPv6 group is 7+ digits long, so only the label case is
 //!   let through);
 //! - it does not touch a word on the right: the character after its last digit
-//!   is not an ASCII letter, digit, `_` or `:`, nor a `.`, `-` or `/` followed
-//!   by an ASCII letter/digit (`20261124.csv`, `12345678-e89b-…`); a sentence
-//!   full stop after a number (`call 415.555.0134.`) is fine;
+//!   is not an ASCII letter, digit or `_` (but an extension, `x12` or `ext. 12`,
+//!   is fine), nor a `:` followed by more than a space (`4155550134:30`), nor a
+//!   `.`, `-` or `/` followed by an ASCII letter/digit (`20261124.csv`,
+//!   `12345678-e89b-…`); a sentence full stop after a number (`call
+//!   415.555.0134.`) is fine;
 //! - it is not an ISO date `YYYY-MM-DD` (also `YYYY.MM.DD`, `DD.MM.YYYY`,
 //!   `MM-DD-YYYY`: three groups, one repeated separator, plausible month and
-//!   day), not shaped like a dotted IPv4 address (four dot-separated groups of
-//!   1-3 digits: those are judged by the IPv4 rule), not a plain decimal
+//!   day), not a dotted IPv4 address (four dot-separated groups of 1-3 digits,
+//!   each at most 255: those are judged by the IPv4 rule), not a plain decimal
 //!   (`1234567.89`) and not a ZIP+4 code (`94110-1234`).
 //!
 //! Because letters and digits around a core disqualify it, digit runs inside
@@ -263,8 +265,18 @@ const MIN_PHONE_DIGITS: usize = 7;
 /// Bytes that may join digit groups of a phone core, one to three at a time (a single
 /// `.` joins too, between digits). Shared with the pre-check's byte classes.
 const fn is_phone_joiner(b: u8) -> bool {
-    matches!(b, b' ' | b'-' | b'(' | b')')
+    // Besides ASCII: a tab, and the UTF-8 bytes of the no-break spaces (U+00A0, U+202F)
+    // and dashes (U+2011-U+2013) that word processors put into phone numbers. Only a run
+    // of joiners followed by a digit joins, so a byte of another character never does.
+    matches!(
+        b,
+        b' ' | b'\t' | b'-' | b'(' | b')' | 0xC2 | 0xA0 | 0xE2 | 0x80 | 0x91 | 0x92 | 0x93 | 0xAF
+    )
 }
+
+/// Joiner bytes between two digit groups, at most: a space, an en dash (three bytes)
+/// and a space.
+const MAX_JOINER_BYTES: usize = 5;
 
 const MAX_PHONE_DIGITS: usize = 15;
 
@@ -307,7 +319,7 @@ fn scan_phones(b: &[u8], out: &mut Vec<Finding>) {
                 continue;
             }
             let mut k = p;
-            while k < n && k - p < 3 && is_phone_joiner(b[k]) {
+            while k < n && k - p < MAX_JOINER_BYTES && is_phone_joiner(b[k]) {
                 k += 1;
             }
             if k > p && k < n && b[k].is_ascii_digit() {
@@ -445,13 +457,34 @@ fn right_edge_ok(b: &[u8], end: usize) -> bool {
     let Some(&c) = b.get(end) else {
         return true;
     };
-    if is_word_byte(c) || c == b':' {
-        return false;
+    // A colon ending the number (`call 4155550134: mornings`), not a clock field.
+    if c == b':' {
+        return b.get(end + 1).is_none_or(|d| d.is_ascii_whitespace());
+    }
+    if is_word_byte(c) {
+        return is_extension(&b[end..]);
     }
     if matches!(c, b'.' | b'-' | b'/') && b.get(end + 1).is_some_and(|&d| is_word_byte(d)) {
         return false;
     }
     true
+}
+
+/// Whether `rest` starts with a phone extension: `x12`, `ext 12`, `ext.12`, `X 12`.
+fn is_extension(rest: &[u8]) -> bool {
+    let lower = |i: usize| rest.get(i).map(u8::to_ascii_lowercase);
+    let mut i = match (lower(0), lower(1), lower(2)) {
+        (Some(b'e'), Some(b'x'), Some(b't')) => 3,
+        (Some(b'x'), ..) => 1,
+        _ => return false,
+    };
+    if rest.get(i) == Some(&b'.') {
+        i += 1;
+    }
+    if rest.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    rest.get(i).is_some_and(u8::is_ascii_digit)
 }
 
 /// Digit-group shapes that are not phones although they have enough digits:
@@ -481,7 +514,19 @@ fn excluded_shape(b: &[u8], run: &[Group], has_prefix: bool) -> bool {
                 _ => false,
             }
         }
-        4 => (0..3).all(|i| sep(i) == b".") && lens.iter().all(|&l| (1..=3).contains(&l)),
+        // Left to the IPv4 rule only if it is an address: `079.555.12.34` is not, so the
+        // phone rule judges it.
+        4 => {
+            (0..3).all(|i| sep(i) == b".")
+                && run.iter().all(|g| {
+                    let digits = &b[g.start..g.end];
+                    (1..=3).contains(&digits.len())
+                        && digits
+                            .iter()
+                            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+                            <= 255
+                })
+        }
         _ => false,
     }
 }
@@ -759,6 +804,23 @@ mod tests {
         ("2001:db8:85a3::", None),
         ("2001:db8::", None),
         ("2001:db8::/32", None),
+        // Phones with an extension, a closing colon, tabs, no-break spaces or en dashes,
+        // and dotted like an IPv4 address that is not one.
+        ("415-555-0134x12", Some((Phone, "415-555-0134"))),
+        ("415-555-0134 ext. 12", Some((Phone, "415-555-0134"))),
+        ("4155550134: mornings", Some((Phone, "4155550134"))),
+        ("415\t555\t0134", Some((Phone, "415\t555\t0134"))),
+        (
+            "415\u{a0}555\u{a0}0134",
+            Some((Phone, "415\u{a0}555\u{a0}0134")),
+        ),
+        (
+            "415 \u{2013} 555 \u{2013} 0134",
+            Some((Phone, "415 \u{2013} 555 \u{2013} 0134")),
+        ),
+        ("079.555.12.34", Some((Phone, "079.555.12.34"))),
+        ("4155550134xyz", None),
+        ("4155550134:30", None),
         // 6to4 carries the IPv4 address 203.0.113.57 in bits 16..48.
         ("2002:cb00:7139::", Some((Ipv6, "2002:cb00:7139::"))),
         ("2002:cb00:7139::1", Some((Ipv6, "2002:cb00:7139::1"))),
