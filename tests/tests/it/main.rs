@@ -96,8 +96,20 @@ impl Env {
     }
     /// `stackpro query` of a single count prints exactly `n`.
     fn assert_query_counts(&self, sql: &str, n: u64) {
+        assert_eq!(self.query_count(sql), n, "{sql}");
+    }
+    /// The single number `stackpro query` prints for a one-row, one-column query.
+    fn query_count(&self, sql: &str) -> u64 {
         let q = self.ok(&["query", sql]);
-        assert!(q.contains(&format!("| {n}")), "{q}");
+        let cells: Vec<&str> = q
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .map(|l| l.trim_matches('|').trim())
+            .collect();
+        match cells.as_slice() {
+            [_header, value] => value.parse().unwrap_or_else(|_| panic!("not a count: {q}")),
+            _ => panic!("not one row of one column: {q}"),
+        }
     }
     fn parquet_files(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = walk(&self.path("curated"))
@@ -295,6 +307,37 @@ fn a_second_run_publishes_nothing_new_and_output_reads_back() {
         kv.get("stackpro.key_id")
             .is_some_and(|k| k.starts_with("hmac-sha256:") && !k.contains(KEY))
     );
+    let release = releases
+        .iter()
+        .find(|r| r["dataset"] == "contacts")
+        .expect("contacts release");
+    for (key, field) in [
+        ("stackpro.release_id", "release_id"),
+        ("stackpro.node", "node"),
+        ("stackpro.policy_hash", "policy_hash"),
+    ] {
+        assert_eq!(
+            kv.get(key).map(String::as_str),
+            release[field].as_str(),
+            "{key} against the catalog's {field}"
+        );
+    }
+    assert!(
+        kv.get("stackpro.policy_hash")
+            .and_then(|h| h.strip_prefix("sha256:"))
+            .is_some_and(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit())),
+        "{kv:?}"
+    );
+    for row_group in builder.metadata().row_groups() {
+        for column in row_group.columns() {
+            assert!(
+                matches!(column.compression(), parquet::basic::Compression::ZSTD(_)),
+                "{} is {:?}",
+                column.column_path(),
+                column.compression()
+            );
+        }
+    }
     let columns: Vec<String> = builder
         .schema()
         .fields()
@@ -335,6 +378,39 @@ fn a_second_run_publishes_nothing_new_and_output_reads_back() {
     assert!(out > 2500, "most records are released: {out}");
     env.assert_verified();
 
+    // One datapoint per release figure, with the report's value.
+    let metrics = std::fs::read_to_string(env.path("state/metrics.jsonl")).expect("metrics");
+    let points: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("metrics json"))
+        .collect();
+    for release in &releases {
+        let dataset = release["dataset"].as_str().expect("dataset");
+        for (name, field) in [
+            ("RecordsIn", "records_in"),
+            ("RecordsOut", "records_out"),
+            ("SuppressedRecords", "suppressed"),
+            ("QuarantinedRecords", "quarantined"),
+            ("KAnonViolations", "k_anon_violations"),
+        ] {
+            let values: Vec<f64> = points
+                .iter()
+                .filter(|p| {
+                    p["name"] == name
+                        && p["namespace"] == "StackPro/DataPlatform"
+                        && p["dimensions"]
+                            .as_array()
+                            .is_some_and(|d| d.contains(&serde_json::json!(["Dataset", dataset])))
+                })
+                .filter_map(|p| p["value"].as_f64())
+                .collect();
+            let want = release[field]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{field}: {release:#}"));
+            assert_eq!(values, [want as f64], "{dataset} {name}");
+        }
+    }
+
     // SQL sees exactly the published rows.
     env.assert_query_counts(
         "SELECT count(*) AS n FROM contacts WHERE tenant = 't-1'",
@@ -358,10 +434,10 @@ fn a_crash_before_the_catalog_entry_leaves_nothing_visible_and_the_next_run_comp
         "files were written before the crash"
     );
     assert!(env.releases().is_empty(), "nothing was published");
-    let q = env.ok(&["query", "SELECT count(*) AS n FROM contacts"]);
-    assert!(
-        !q.contains("| 1") && !q.contains("| 2"),
-        "no rows visible: {q}"
+    assert_eq!(
+        env.query_count("SELECT count(*) AS n FROM contacts"),
+        0,
+        "no rows visible"
     );
 
     let rerun = run_json(&env);
