@@ -173,8 +173,16 @@ enum ConsentAction {
     Grant(ConsentArgs),
     /// Stop publishing (already published releases stay until retention removes them).
     Revoke(ConsentArgs),
-    /// List consent settings.
-    List,
+    /// List consent settings, optionally of one tenant and/or dataset.
+    List(ConsentFilter),
+}
+
+#[derive(Args, Debug)]
+struct ConsentFilter {
+    #[arg(long)]
+    tenant: Option<String>,
+    #[arg(long)]
+    dataset: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -533,12 +541,16 @@ async fn consent_cmd(cli: &Cli, action: &ConsentAction) -> Result<ExitCode, Fail
             consent.set_consent(&set(a, false)).await?;
             println!("revoked: {} will not publish {}", a.tenant, a.dataset);
         }
-        ConsentAction::List => {
+        ConsentAction::List(filter) => {
             let mut table = Table::new();
             table
                 .load_preset(UTF8_FULL_CONDENSED)
                 .set_header(["tenant", "dataset", "granted", "updated", "by"]);
-            for c in consent.consents().await? {
+            let wanted =
+                |value: &str, filter: &Option<String>| filter.as_deref().is_none_or(|f| f == value);
+            for c in consent.consents().await?.into_iter().filter(|c| {
+                wanted(&c.tenant, &filter.tenant) && wanted(&c.dataset, &filter.dataset)
+            }) {
                 table.add_row([
                     c.tenant,
                     c.dataset,

@@ -1013,3 +1013,123 @@ fn ids_too_many_for_a_dictionary_are_written_delta_length_encoded_and_read_back_
         out,
     );
 }
+
+#[test]
+fn zstd_objects_other_delimiters_flags_and_a_policy_without_subjects_publish() {
+    let env = Env::new();
+    // Contacts as zstd-compressed NDJSON.
+    env.generate("contacts", "t-1", 3000, "a.ndjson.zst", 0.0);
+    // Orders as CSV with `;`, which the configuration names for that dataset.
+    env.generate("orders", "t-1", 2000, "b.csv", 0.0);
+    let csv = env.path("raw/tenant=t-1/dataset=orders/source=test/dt=2026-11-24/b.csv");
+    let text = std::fs::read_to_string(&csv).expect("csv");
+    // No `;` in the data and no `,` inside a field: each line has the header's commas.
+    let commas = |l: &str| l.matches(',').count();
+    let header_commas = commas(text.lines().next().expect("header"));
+    assert!(!text.contains(';') && text.lines().all(|l| commas(l) == header_commas));
+    std::fs::write(&csv, text.replace(',', ";")).expect("rewrite");
+    std::fs::write(
+        env.path("stackpro.toml"),
+        "[datasets.orders]\ncsv_delimiter = \";\"\n",
+    )
+    .expect("config");
+    // A policy of our own, in which orders name no subject: each record counts as its
+    // own subject.
+    let mut policy: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../policies/default-v2.json"
+        ))
+        .expect("policy"),
+    )
+    .expect("policy json");
+    policy["id"] = "test-no-subject".into();
+    policy["datasets"]["orders"]
+        .as_object_mut()
+        .expect("orders")
+        .remove("subject");
+    let policy_file = env.path("policy.json");
+    std::fs::write(&policy_file, policy.to_string()).expect("policy file");
+    // Hierarchy tables are read beside the policy.
+    std::fs::create_dir_all(env.path("hierarchies")).expect("hierarchies");
+    std::fs::copy(
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../policies/hierarchies/device.csv"
+        ),
+        env.path("hierarchies/device.csv"),
+    )
+    .expect("device table");
+
+    // The state folder by flag alone.
+    let state = env.path("elsewhere");
+    let with_state = |args: &[&str]| {
+        let mut cmd = env.cmd(&[]);
+        cmd.env_remove("STACKPRO_STATE")
+            .arg("--state")
+            .arg(&state)
+            .args(args);
+        stdout_of_success(cmd, args)
+    };
+    for dataset in ["contacts", "orders"] {
+        with_state(&["consent", "grant", "--tenant", "t-1", "--dataset", dataset]);
+    }
+    with_state(&["consent", "grant", "--tenant", "t-2", "--dataset", "orders"]);
+    let listed = with_state(&["consent", "list", "--tenant", "t-1"]);
+    assert!(
+        listed.contains("contacts") && listed.contains("orders") && !listed.contains("t-2"),
+        "{listed}"
+    );
+    let listed = with_state(&["consent", "list", "--dataset", "contacts"]);
+    assert!(
+        listed.contains("t-1") && !listed.contains("orders"),
+        "{listed}"
+    );
+
+    let summary: serde_json::Value = serde_json::from_str(&with_state(&[
+        "run",
+        "--policy",
+        policy_file.to_str().expect("utf8"),
+        "--json",
+    ]))
+    .expect("summary");
+    assert_eq!(
+        statuses(&summary),
+        ["published", "published"],
+        "{summary:#}"
+    );
+    assert!(state.join("catalog.sqlite").exists());
+    let releases: Vec<serde_json::Value> =
+        serde_json::from_str(&with_state(&["releases", "--json"])).expect("releases");
+    for (dataset, records) in [("contacts", 3000), ("orders", 2000)] {
+        let r = releases
+            .iter()
+            .find(|r| r["dataset"] == dataset)
+            .expect(dataset);
+        assert_eq!(r["records_in"], records, "{dataset}: {r:#}");
+        assert_eq!(r["quarantined"], 0, "{dataset}: {r:#}");
+        assert_eq!(r["policy_id"], "test-no-subject", "{dataset}: {r:#}");
+        assert!(
+            r["records_out"].as_u64().expect("out") > 0,
+            "{dataset}: {r:#}"
+        );
+    }
+    // Without a subject, the orders file names none, and k holds over rows.
+    let orders = env
+        .parquet_files()
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("dataset=orders"))
+        .expect("orders file");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&orders).expect("open"))
+        .expect("parquet");
+    let keys: Vec<&str> = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .expect("metadata")
+        .iter()
+        .map(|kv| kv.key.as_str())
+        .collect();
+    assert!(!keys.contains(&"stackpro.subject_column"), "{keys:?}");
+    env.assert_verified();
+}
