@@ -103,6 +103,26 @@ fn fingerprint(s: &str) -> u64 {
     h.finish()
 }
 
+/// The values of a text column of any Arrow string layout (a file need not come from
+/// this pipeline's writer: `Utf8View`, `LargeUtf8` and dictionaries of strings too), as
+/// `Utf8`; `None` for other columns.
+fn text_of(column: &arrow::array::ArrayRef) -> Result<Option<arrow::array::StringArray>> {
+    let is_text =
+        |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
+    let text = match column.data_type() {
+        DataType::Dictionary(_, values) if is_text(values) => true,
+        t => is_text(t),
+    };
+    if !text {
+        return Ok(None);
+    }
+    Ok(Some(
+        arrow::compute::cast(column, &DataType::Utf8)?
+            .as_string::<i32>()
+            .clone(),
+    ))
+}
+
 /// Verifies a Parquet file or every `.parquet` file under a folder.
 pub fn verify_path(path: &Path) -> Result<VerifyReport> {
     let files = parquet_files(path)?;
@@ -193,7 +213,7 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
                 file_classes.entry(key).or_default().insert(subject);
             }
             for (field, column) in schema.fields().iter().zip(batch.columns()) {
-                let Some(values) = column.as_string_opt::<i32>() else {
+                let Some(values) = text_of(column)? else {
                     continue;
                 };
                 for (row, v) in values.iter().enumerate() {

@@ -754,6 +754,49 @@ fn verify_fails_on_raw_identifiers_and_small_classes() {
         text.contains("12 distinct subjects") && text.contains("13 distinct subjects"),
         "{text}"
     );
+
+    // Text in other Arrow string layouts is scanned too.
+    let mut notes: Vec<&str> = vec!["pricing"; n];
+    notes[7] = "call 415-555-0134";
+    let large = env.path("large.parquet");
+    let batch = RecordBatch::try_from_iter([
+        (
+            "zip",
+            Arc::new(StringArray::from(vec!["941**"; n])) as ArrayRef,
+        ),
+        (
+            "note",
+            Arc::new(arrow::array::LargeStringArray::from(notes.clone())) as ArrayRef,
+        ),
+        (
+            "tag",
+            Arc::new(
+                arrow::array::DictionaryArray::<arrow::datatypes::Int32Type>::from_iter(
+                    notes.iter().copied(),
+                ),
+            ) as ArrayRef,
+        ),
+    ])
+    .expect("batch");
+    let props = WriterProperties::builder()
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new("stackpro.release_id".into(), "large".to_string()),
+            KeyValue::new("stackpro.k".into(), "20".to_string()),
+            KeyValue::new("stackpro.quasi_identifiers".into(), "zip".to_string()),
+        ]))
+        .build();
+    let mut w = ArrowWriter::try_new(
+        File::create(&large).expect("create"),
+        batch.schema(),
+        Some(props),
+    )
+    .expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+    let out = env.run(&["verify", large.to_str().expect("utf8"), "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(verdict["pii_findings"], 2, "{verdict:#}");
 }
 
 #[test]
