@@ -45,6 +45,10 @@ pub enum HierarchySpec {
     },
     /// Value at level 0, `*` above.
     Suppress,
+    /// Any code whose leading characters are the coarser grouping (postal codes of any
+    /// country, SKUs, account numbers): the value at level 0, then at level `l` its first
+    /// `keep_chars[l-1]` characters with a `*` for each one after, then `*`.
+    Prefix { keep_chars: Vec<u16> },
     /// An explicit table, one row per value: `value;level1;level2;…` (ARX's format), in a
     /// CSV file beside the policy.
     Table { file: String },
@@ -140,6 +144,9 @@ pub enum Hierarchy {
         widths: Vec<i64>,
     },
     Suppress,
+    Prefix {
+        keep: Vec<usize>,
+    },
     Table(Arc<TableHierarchy>),
     Timestamp,
 }
@@ -153,6 +160,7 @@ impl Hierarchy {
             Hierarchy::Zip { keep } => keep.len() + 1,
             Hierarchy::Bands { widths, .. } => widths.len() + 2,
             Hierarchy::Suppress => 2,
+            Hierarchy::Prefix { keep } => keep.len() + 2,
             Hierarchy::Table(t) => t.levels,
             Hierarchy::Timestamp => 1,
         }
@@ -219,7 +227,7 @@ impl Hierarchy {
                     .ok_or_else(|| InvalidValue::new(format!("invalid {field}")))?;
                 out.push_str(itoa::Buffer::new().format(v));
             }
-            Hierarchy::Suppress => match raw {
+            Hierarchy::Suppress | Hierarchy::Prefix { .. } => match raw {
                 _ if raw.is_missing() => return Ok(false),
                 // Published as it is at level 0, so it gets the PII check of kept text.
                 Value::Str(s) => match crate::pii::find_pii(s.trim()) {
@@ -304,6 +312,13 @@ impl Hierarchy {
                 .get(v)
                 .and_then(|row| row.get(level).cloned())
                 .unwrap_or_else(|| TOP.to_string()),
+            Hierarchy::Prefix { keep } => {
+                let keep = keep[level - 1];
+                v.chars()
+                    .enumerate()
+                    .map(|(i, c)| if i < keep { c } else { '*' })
+                    .collect()
+            }
             Hierarchy::Suppress | Hierarchy::Timestamp => TOP.to_string(),
         })
     }
@@ -613,6 +628,20 @@ impl HierarchySpec {
                 })
             }
             HierarchySpec::Suppress => Ok(Hierarchy::Suppress),
+            HierarchySpec::Prefix { keep_chars } => {
+                if keep_chars.is_empty()
+                    || !keep_chars.windows(2).all(|w| w[0] > w[1])
+                    || keep_chars.last() == Some(&0)
+                {
+                    return err(
+                        "keep_chars",
+                        "must be a non-empty, strictly decreasing list of character counts, at least 1",
+                    );
+                }
+                Ok(Hierarchy::Prefix {
+                    keep: keep_chars.iter().map(|&c| usize::from(c)).collect(),
+                })
+            }
             HierarchySpec::Table { file } => {
                 let text = load_table(file).map_err(|e| ("file".to_string(), e))?;
                 let table = TableHierarchy::parse(&text)
@@ -754,6 +783,45 @@ mod tests {
                     && !got.reason.contains(raw),
                 "{raw} ({kind}): {}",
                 got.reason
+            );
+        }
+    }
+
+    #[test]
+    fn a_prefix_rule_keeps_leading_characters_level_by_level() {
+        let spec: HierarchySpec =
+            serde_json::from_str(r#"{"type":"prefix","keep_chars":[4,2]}"#).expect("spec");
+        let h = spec
+            .compile(&mut |_| Err("no tables".into()))
+            .expect("valid");
+        assert_eq!(h.height(), 4);
+        for (raw, levels) in [
+            ("SW1A 1AA", ["SW1A 1AA", "SW1A****", "SW******", "*"]),
+            (" 75008 ", ["75008", "7500*", "75***", "*"]),
+            ("Zürich", ["Zürich", "Züri**", "Zü****", "*"]),
+            ("ab", ["ab", "ab", "ab", "*"]),
+        ] {
+            for (level, want) in levels.iter().enumerate() {
+                assert_eq!(
+                    h.apply(&s(raw), "postcode", level),
+                    Ok(Some(want.to_string())),
+                    "{raw} at {level}"
+                );
+            }
+        }
+        assert_eq!(
+            h.apply(&Value::Int(75008), "postcode", 2),
+            Ok(Some("75***".into()))
+        );
+        assert_eq!(h.apply(&Value::Null, "postcode", 1), Ok(None));
+        assert!(h.apply(&s("ana@example.com"), "postcode", 0).is_err());
+        for bad in [r#"[]"#, r#"[2,4]"#, r#"[2,0]"#, r#"[3,3]"#] {
+            let spec: HierarchySpec =
+                serde_json::from_str(&format!(r#"{{"type":"prefix","keep_chars":{bad}}}"#))
+                    .expect("spec");
+            assert!(
+                spec.compile(&mut |_| Err("no tables".into())).is_err(),
+                "{bad}"
             );
         }
     }
