@@ -143,6 +143,28 @@ pub async fn list_raw(
             continue;
         }
         let url = raw.url_of(&meta.location);
+        // Object names end up in release reports, the catalog's ledger and logs. One that
+        // carries an email, phone or IP is left unread (and pending) until it is renamed,
+        // and is itself only shown with those parts redacted.
+        let findings = policies::pii::find_all_pii(&url);
+        if !findings.is_empty() {
+            let mut redacted = String::with_capacity(url.len());
+            let mut at = 0;
+            for f in &findings {
+                redacted.push_str(&url[at..f.start]);
+                redacted.push_str(&format!("<{}>", f.kind.as_str()));
+                at = f.end;
+            }
+            redacted.push_str(&url[at..]);
+            ignored.push(Ignored {
+                url: redacted,
+                reason: format!(
+                    "the object's name looks like it carries a raw {}: left unread until it is renamed",
+                    findings[0].kind.as_str()
+                ),
+            });
+            continue;
+        }
         match parse_raw_path(&meta.location) {
             Err(reason) => ignored.push(Ignored { url, reason }),
             Ok((partition, source)) => {
@@ -784,6 +806,42 @@ mod tests {
         assert!(result.is_ok(), "{result:?}");
         assert_eq!(quarantined.len(), 1, "{quarantined:?}");
         assert!(quarantined[0].contains("unreadable object from this line on"));
+    }
+
+    #[tokio::test]
+    async fn objects_named_with_an_identifier_are_left_unread_and_shown_redacted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let partition = dir
+            .path()
+            .join("tenant=t-1/dataset=contacts/source=web/dt=2026-11-24");
+        std::fs::create_dir_all(&partition).expect("partition");
+        for name in [
+            "part-0.ndjson",
+            "ana.ruiz@example.com.ndjson",
+            "from-203.0.113.57.ndjson",
+        ] {
+            std::fs::write(partition.join(name), "{}\n").expect("object");
+        }
+        let raw = Location::parse(&dir.path().display().to_string()).expect("raw");
+        let (partitions, ignored) = list_raw(&raw).await.expect("list");
+        let listed: Vec<&str> = partitions
+            .values()
+            .flatten()
+            .map(|o| o.url.rsplit('/').next().unwrap_or_default())
+            .collect();
+        assert_eq!(listed, ["part-0.ndjson"]);
+        let mut shown: Vec<&str> = ignored
+            .iter()
+            .map(|i| i.url.rsplit('/').next().unwrap_or_default())
+            .collect();
+        shown.sort();
+        assert_eq!(shown, ["<email>", "from-<ipv4>.ndjson"]);
+        assert!(ignored.iter().all(|i| i.reason.contains("left unread")));
+        assert_eq!(
+            std::fs::read_dir(&partition).expect("dir").count(),
+            3,
+            "nothing moved"
+        );
     }
 
     #[test]
