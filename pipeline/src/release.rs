@@ -369,15 +369,23 @@ impl<W: Write> QuarantineLog<W> {
         }
     }
 
-    /// Adds the lines and counts of a log kept in memory.
-    fn append(&mut self, other: QuarantineLog<Vec<u8>>) {
+    /// Adds the lines and counts of a log written to a temporary file.
+    fn append(&mut self, other: QuarantineLog<BufWriter<std::fs::File>>) {
         for (reason, n) in other.reasons {
             *self.reasons.entry(reason).or_default() += n;
         }
-        if let Err(e) = self.out.write_all(&other.out) {
+        if let Some(e) = other.error {
             self.error.get_or_insert(e);
         }
-        if let Some(e) = other.error {
+        let copied = other
+            .out
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)
+            .and_then(|mut file| {
+                std::io::Seek::rewind(&mut file)?;
+                std::io::copy(&mut file, &mut self.out)
+            });
+        if let Err(e) = copied {
             self.error.get_or_insert(e);
         }
     }
@@ -557,8 +565,6 @@ fn read_all(
                 .send(chunk)
                 .map_err(|_| Error::Task("the transform thread stopped".into()))
         };
-        let mut reader_quarantine: Vec<Quarantined> = Vec::new();
-        let mut on_quarantine = |q: Quarantined| reader_quarantine.push(q);
         sources::read_object(
             reader.as_mut(),
             format,
@@ -570,12 +576,9 @@ fn read_all(
             READ_CHUNK,
             pool,
             &mut on_chunk,
-            &mut on_quarantine,
+            record_quarantine,
             unknown_fields,
         )?;
-        for q in reader_quarantine {
-            record_quarantine(q);
-        }
     }
     Ok(())
 }
@@ -594,12 +597,17 @@ fn transform_all(
     from_reader: std::sync::mpsc::Receiver<Chunk>,
     to_counter: std::sync::mpsc::SyncSender<Vec<policies::StagedBatch>>,
     pool: &ChunkPool,
-) -> Result<(QuarantineLog<Vec<u8>>, BTreeSet<String>)> {
+) -> Result<(QuarantineLog<BufWriter<std::fs::File>>, BTreeSet<String>)> {
     const CHUNKS_IN_FLIGHT: usize = 2;
     type Transformed = (Chunk, Result<Vec<ChunkOut>>);
     // Written out as they come, while rayon transforms: serializing them all once pass 1
     // is done would leave a core idle.
-    let mut rejected_records = QuarantineLog::new(Vec::new());
+    // In a file, not in memory: an object of nothing but bad lines must not need its own
+    // size in memory.
+    let mut rejected_records = QuarantineLog::new(BufWriter::with_capacity(
+        1 << 16,
+        tempfile::tempfile()?,
+    ));
     let mut unknown = BTreeSet::new();
     let mut send_on = |(chunk, outputs): Transformed| -> Result<()> {
         let mut batches = Vec::new();
