@@ -604,10 +604,8 @@ fn transform_all(
     // is done would leave a core idle.
     // In a file, not in memory: an object of nothing but bad lines must not need its own
     // size in memory.
-    let mut rejected_records = QuarantineLog::new(BufWriter::with_capacity(
-        1 << 16,
-        tempfile::tempfile()?,
-    ));
+    let mut rejected_records =
+        QuarantineLog::new(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?));
     let mut unknown = BTreeSet::new();
     let mut send_on = |(chunk, outputs): Transformed| -> Result<()> {
         let mut batches = Vec::new();

@@ -158,15 +158,20 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
             ));
             continue;
         };
-        let qi_columns: Vec<String> = kv
-            .get(meta::QUASI_IDENTIFIERS)
-            .map(|q| {
-                q.split(',')
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        // Absent, every row would fall into one class and pass: a file without its list
+        // cannot be checked. (A dataset without quasi-identifiers has an empty list.)
+        // Its text is still scanned.
+        let qi_list = kv.get(meta::QUASI_IDENTIFIERS).cloned().unwrap_or_else(|| {
+            report.violations.push(format!(
+                "{shown}: no quasi-identifier list in its metadata, so k cannot be checked"
+            ));
+            String::new()
+        });
+        let qi_columns: Vec<String> = qi_list
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
         let subject_column = kv.get(meta::SUBJECT_COLUMN).cloned();
         let acc = releases.entry(release_id).or_default();
         acc.k = acc.k.max(k);

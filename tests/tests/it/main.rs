@@ -797,6 +797,31 @@ fn verify_fails_on_raw_identifiers_and_small_classes() {
     assert_eq!(out.status.code(), Some(1));
     let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(verdict["pii_findings"], 2, "{verdict:#}");
+
+    // A file that does not say which columns are quasi-identifiers cannot pass.
+    let unlisted = env.path("unlisted.parquet");
+    let batch = RecordBatch::try_from_iter([(
+        "zip",
+        Arc::new(StringArray::from(vec!["94110"; n])) as ArrayRef,
+    )])
+    .expect("batch");
+    let props = WriterProperties::builder()
+        .set_key_value_metadata(Some(vec![
+            KeyValue::new("stackpro.release_id".into(), "unlisted".to_string()),
+            KeyValue::new("stackpro.k".into(), "20".to_string()),
+        ]))
+        .build();
+    let mut w = ArrowWriter::try_new(
+        File::create(&unlisted).expect("create"),
+        batch.schema(),
+        Some(props),
+    )
+    .expect("writer");
+    w.write(&batch).expect("write");
+    w.close().expect("close");
+    let out = env.run(&["verify", unlisted.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no quasi-identifier list"));
 }
 
 #[test]
