@@ -25,6 +25,14 @@ pub mod env {
     pub const HASH_KEY: &str = "STACKPRO_HASH_KEY";
     pub const HASH_KEY_FILE: &str = "STACKPRO_HASH_KEY_FILE";
     pub const MAX_LINE_BYTES: &str = "STACKPRO_MAX_LINE_BYTES";
+    pub const MAX_ROWS_PER_FILE: &str = "STACKPRO_MAX_ROWS_PER_FILE";
+    pub const STAGING_MEMORY_BYTES: &str = "STACKPRO_STAGING_MEMORY_BYTES";
+    pub const AWS_REGION: &str = "STACKPRO_AWS_REGION";
+    pub const AWS_ENDPOINT: &str = "STACKPRO_AWS_ENDPOINT";
+    pub const AWS_GLUE_DATABASE: &str = "STACKPRO_AWS_GLUE_DATABASE";
+    pub const AWS_CATALOG_TABLE: &str = "STACKPRO_AWS_CATALOG_TABLE";
+    pub const AWS_CONSENT_TABLE: &str = "STACKPRO_AWS_CONSENT_TABLE";
+    pub const AWS_KMS_KEY_ID: &str = "STACKPRO_AWS_KMS_KEY_ID";
     /// `embedded` (SQLite, the default) or `aws` (Glue, Lake Formation, DynamoDB, CloudWatch).
     pub const BACKEND: &str = "STACKPRO_BACKEND";
     /// Test-only fault injection: `after-files` aborts the process after a release's files
@@ -163,10 +171,42 @@ impl Config {
                 }
             };
         }
-        if let Some(v) = get(env::MAX_LINE_BYTES) {
-            self.max_line_bytes = v.parse().map_err(|_| {
-                Error::Config(format!("{}={v:?} is not a byte count", env::MAX_LINE_BYTES))
-            })?;
+        let count = |name: &str| -> Result<Option<usize>> {
+            get(name)
+                .map(|v| {
+                    v.trim()
+                        .parse()
+                        .map_err(|_| Error::Config(format!("{name}={v:?} is not a count")))
+                })
+                .transpose()
+        };
+        if let Some(n) = count(env::MAX_LINE_BYTES)? {
+            self.max_line_bytes = n;
+        }
+        if let Some(n) = count(env::MAX_ROWS_PER_FILE)? {
+            self.max_rows_per_file = n;
+        }
+        if let Some(n) = count(env::STAGING_MEMORY_BYTES)? {
+            self.staging_memory_bytes = n;
+        }
+        let aws = &mut self.aws;
+        for (name, slot) in [
+            (env::AWS_REGION, &mut aws.region),
+            (env::AWS_ENDPOINT, &mut aws.endpoint),
+            (env::AWS_KMS_KEY_ID, &mut aws.kms_key_id),
+        ] {
+            if let Some(v) = get(name) {
+                *slot = Some(v);
+            }
+        }
+        for (name, slot) in [
+            (env::AWS_GLUE_DATABASE, &mut aws.glue_database),
+            (env::AWS_CATALOG_TABLE, &mut aws.catalog_table),
+            (env::AWS_CONSENT_TABLE, &mut aws.consent_table),
+        ] {
+            if let Some(v) = get(name) {
+                *slot = v;
+            }
         }
         Ok(())
     }
@@ -286,6 +326,39 @@ mod tests {
         c.apply_env(|k| (k == env::RAW).then(|| "/other".to_string()))
             .expect("env");
         assert_eq!(c.raw, "/other");
+        let vars = [
+            (env::MAX_ROWS_PER_FILE, "700"),
+            (env::STAGING_MEMORY_BYTES, "0"),
+            (env::AWS_REGION, "eu-west-1"),
+            (env::AWS_ENDPOINT, "http://127.0.0.1:5000"),
+            (env::AWS_GLUE_DATABASE, "db"),
+            (env::AWS_CATALOG_TABLE, "releases"),
+            (env::AWS_CONSENT_TABLE, "consent"),
+            (env::AWS_KMS_KEY_ID, "alias/k"),
+        ];
+        let lookup = |k: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        };
+        c.apply_env(lookup).expect("env");
+        assert_eq!((c.max_rows_per_file, c.staging_memory_bytes), (700, 0));
+        assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(c.aws.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
+        assert_eq!(c.aws.kms_key_id.as_deref(), Some("alias/k"));
+        assert_eq!(
+            (
+                c.aws.glue_database.as_str(),
+                c.aws.catalog_table.as_str(),
+                c.aws.consent_table.as_str()
+            ),
+            ("db", "releases", "consent")
+        );
+        let bad = c.apply_env(|k| (k == env::MAX_ROWS_PER_FILE).then(|| "many".to_string()));
+        assert!(
+            matches!(&bad, Err(Error::Config(m)) if m.contains("STACKPRO_MAX_ROWS_PER_FILE")),
+            "{bad:?}"
+        );
         assert_eq!(c.max_line_bytes, 4096);
         assert_eq!(c.csv_delimiter("contacts"), b';');
         assert_eq!(c.csv_delimiter("orders"), b',');
