@@ -599,8 +599,16 @@ fn gen_cmd(args: &GenArgs) -> Result<ExitCode, Failure> {
             args.tenant, args.dataset, args.date, args.seed
         ))
     };
-    let stats = demo::write_raw_object(&path, &opts)
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {bytes} of records ({bytes_per_sec}) {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let stats = demo::write_raw_object_with(&path, &opts, &|n| bar.inc(n))
         .with_context(|| format!("writing {}", path.display()))?;
+    bar.finish_and_clear();
     println!(
         "wrote {} records ({} deliberately bad, {} bytes) to {}",
         stats.records,
@@ -660,7 +668,17 @@ fn policy_check(file: &std::path::Path) -> Result<ExitCode, Failure> {
 }
 
 fn verify_cmd(args: &VerifyArgs) -> Result<ExitCode, Failure> {
-    let verdict = pipeline::verify::verify_path(&args.path)?;
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} files {msg}",
+    ) {
+        bar.set_style(style);
+    }
+    let verdict = pipeline::verify::verify_path_with(&args.path, &|done, all| {
+        bar.set_length(all as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {
@@ -774,8 +792,14 @@ async fn query_cmd(cli: &Cli, args: &QueryArgs) -> Result<ExitCode, Failure> {
     };
     #[cfg(not(feature = "aws"))]
     let stores = Vec::new();
-    let batches = pipeline::query::sql(Arc::clone(&catalog), stores, &args.sql).await?;
-    println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] querying") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let batches = pipeline::query::sql(Arc::clone(&catalog), stores, &args.sql).await;
+    bar.finish_and_clear();
+    println!("{}", arrow::util::pretty::pretty_format_batches(&batches?)?);
     Ok(ExitCode::SUCCESS)
 }
 

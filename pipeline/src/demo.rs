@@ -40,7 +40,32 @@ pub const DATASETS: &[(&str, u64, &str)] = &[
 ];
 
 /// Writes one generated raw object, compressing by extension.
+/// A writer that reports the bytes written through it.
+struct Counted<'a, W: Write>(&'a mut W, &'a dyn Fn(u64));
+
+impl<W: Write> Write for Counted<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.0.write(buf)?;
+        (self.1)(n as u64);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 pub fn write_raw_object(path: &Path, opts: &GenOptions) -> Result<crate::synth::GenStats> {
+    write_raw_object_with(path, opts, &|_| {})
+}
+
+/// [`write_raw_object`], telling `on_bytes` how many bytes of records were generated (before
+/// compression) as they are.
+pub fn write_raw_object_with(
+    path: &Path,
+    opts: &GenOptions,
+    on_bytes: &dyn Fn(u64),
+) -> Result<crate::synth::GenStats> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
@@ -56,17 +81,17 @@ pub fn write_raw_object(path: &Path, opts: &GenOptions) -> Result<crate::synth::
     let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
     let stats = if name.ends_with(".gz") {
         let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-        let s = generate(opts, format, &mut enc)?;
+        let s = generate(opts, format, &mut Counted(&mut enc, on_bytes))?;
         enc.finish()?.flush()?;
         s
     } else if name.ends_with(".zst") {
         let mut enc = zstd::stream::write::Encoder::new(file, 3)?;
-        let s = generate(opts, format, &mut enc)?;
+        let s = generate(opts, format, &mut Counted(&mut enc, on_bytes))?;
         enc.finish()?.flush()?;
         s
     } else {
         let mut file = file;
-        let s = generate(opts, format, &mut file)?;
+        let s = generate(opts, format, &mut Counted(&mut file, on_bytes))?;
         file.flush()?;
         s
     };

@@ -125,6 +125,11 @@ fn text_of(column: &arrow::array::ArrayRef) -> Result<Option<arrow::array::Strin
 
 /// Verifies a Parquet file or every `.parquet` file under a folder.
 pub fn verify_path(path: &Path) -> Result<VerifyReport> {
+    verify_path_with(path, &|_, _| {})
+}
+
+/// [`verify_path`], telling `on_file` (files done, files in all) as it goes.
+pub fn verify_path_with(path: &Path, on_file: &dyn Fn(usize, usize)) -> Result<VerifyReport> {
     let files = parquet_files(path)?;
     let mut report = VerifyReport {
         files: files.len(),
@@ -137,7 +142,8 @@ pub fn verify_path(path: &Path) -> Result<VerifyReport> {
         return Ok(report);
     }
     let mut releases: BTreeMap<String, ReleaseAcc> = BTreeMap::new();
-    for file in &files {
+    for (done, file) in files.iter().enumerate() {
+        on_file(done, files.len());
         let shown = file.display().to_string();
         let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(file)?)?;
         let kv: HashMap<String, String> = builder
