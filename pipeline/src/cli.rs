@@ -385,6 +385,10 @@ fn progress_bar() -> Bar {
 }
 
 async fn run_cmd(config: Config, json: bool) -> Result<ExitCode, Failure> {
+    // A mistyped raw folder would otherwise be created empty, and the run would succeed
+    // with nothing to do. (Other commands, such as `retention sweep`, need none.)
+    pipeline::location::Location::open_existing(&config.raw, &config.aws)
+        .map_err(|e| pipeline::Error::Config(format!("raw location: {e}")))?;
     let worker = Worker::open(config).await?;
     let bar = progress_bar();
     let summary = worker.run(&bar).await?;
@@ -606,9 +610,9 @@ fn gen_cmd(args: &GenArgs) -> Result<ExitCode, Failure> {
         bar.set_style(style);
     }
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    let stats = demo::write_raw_object_with(&path, &opts, &|n| bar.inc(n))
-        .with_context(|| format!("writing {}", path.display()))?;
+    let stats = demo::write_raw_object_with(&path, &opts, &|n| bar.inc(n));
     bar.finish_and_clear();
+    let stats = stats.with_context(|| format!("writing {}", path.display()))?;
     println!(
         "wrote {} records ({} deliberately bad, {} bytes) to {}",
         stats.records,
@@ -677,8 +681,9 @@ fn verify_cmd(args: &VerifyArgs) -> Result<ExitCode, Failure> {
     let verdict = pipeline::verify::verify_path_with(&args.path, &|done, all| {
         bar.set_length(all as u64);
         bar.set_position(done as u64);
-    })?;
+    });
     bar.finish_and_clear();
+    let verdict = verdict?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&verdict)?);
     } else {

@@ -195,8 +195,9 @@ impl Config {
             (env::AWS_ENDPOINT, &mut aws.endpoint),
             (env::AWS_KMS_KEY_ID, &mut aws.kms_key_id),
         ] {
+            // Set but empty means unset (`STACKPRO_AWS_ENDPOINT=` falls back to the chain).
             if let Some(v) = get(name) {
-                *slot = Some(v);
+                *slot = Some(v).filter(|v| !v.trim().is_empty());
             }
         }
         for (name, slot) in [

@@ -39,7 +39,6 @@ pub const DATASETS: &[(&str, u64, &str)] = &[
     ("orders", 3000, "part-0000.csv"),
 ];
 
-/// Writes one generated raw object, compressing by extension.
 /// A writer that reports the bytes written through it.
 struct Counted<'a, W: Write>(&'a mut W, &'a dyn Fn(u64));
 
@@ -55,6 +54,7 @@ impl<W: Write> Write for Counted<'_, W> {
     }
 }
 
+/// Writes one generated raw object, compressing by extension.
 pub fn write_raw_object(path: &Path, opts: &GenOptions) -> Result<crate::synth::GenStats> {
     write_raw_object_with(path, opts, &|_| {})
 }

@@ -949,10 +949,9 @@ struct StagedRows {
     budget: usize,
     memory: Vec<RecordBatch>,
     memory_bytes: usize,
-    spill: Option<(
-        tempfile::NamedTempFile,
-        FileWriter<BufWriter<std::fs::File>>,
-    )>,
+    /// An anonymous temporary file (deleted when closed): one file handle each, as a
+    /// release of many files holds one per file while its rows are routed.
+    spill: Option<FileWriter<BufWriter<std::fs::File>>>,
 }
 
 /// Staged batches in the order they were staged.
@@ -982,16 +981,16 @@ impl StagedRows {
             self.memory.push(batch);
             return Ok(());
         }
-        let (_, writer) = match &mut self.spill {
-            Some(spill) => spill,
+        let writer = match &mut self.spill {
+            Some(writer) => writer,
             None => {
-                let file = tempfile::NamedTempFile::new()?;
-                let writer = FileWriter::try_new(BufWriter::new(file.reopen()?), &self.schema)?;
+                let writer =
+                    FileWriter::try_new(BufWriter::new(tempfile::tempfile()?), &self.schema)?;
                 tracing::debug!(
                     in_memory_bytes = self.memory_bytes,
                     "staged rows spill to disk"
                 );
-                self.spill.insert((file, writer))
+                self.spill.insert(writer)
             }
         };
         writer.write(&batch)?;
@@ -1000,7 +999,7 @@ impl StagedRows {
 
     /// Completes the spill file, if any.
     fn finish(&mut self) -> Result<()> {
-        if let Some((_, writer)) = &mut self.spill {
+        if let Some(writer) = &mut self.spill {
             writer.finish()?;
         }
         Ok(())
@@ -1013,7 +1012,8 @@ impl StagedRows {
 
     /// The published rows of each file of `plan`, in the plan's order; suppressed rows
     /// are left out. Routed rows stay in memory while they and the staged rows not yet
-    /// routed fit the budget together, and spill to a file per part past it.
+    /// routed fit the budget together, and spill to a file per part past it (one open
+    /// file per part: a release of thousands of files needs as many file handles).
     fn route(self, plan: &policies::FilePlan) -> Result<Vec<StagedRows>> {
         let mut files: Vec<StagedRows> = (0..plan.files())
             .map(|_| StagedRows::new(self.schema.clone(), self.budget))
@@ -1031,7 +1031,9 @@ impl StagedRows {
             };
             for (file, rows) in split_by_file(&batch, plan)? {
                 let bytes = rows.get_array_memory_size();
-                let fits = held + routed + bytes <= budget;
+                // A part that has spilled goes on spilling, so that its rows keep their
+                // order whatever the budget.
+                let fits = !files[file].spilled() && held + routed + bytes <= budget;
                 if fits {
                     routed += bytes;
                 }
@@ -1048,15 +1050,19 @@ impl StagedRows {
     /// Every staged batch, in order: those held in memory came first.
     fn into_batches(self) -> Result<StagedBatches> {
         let memory = self.memory.into_iter().map(Ok);
-        let Some((file, _)) = self.spill else {
+        let Some(writer) = self.spill else {
             return Ok(Box::new(memory));
         };
-        let reader = FileReader::try_new(std::io::BufReader::new(file.reopen()?), None)?;
+        let mut file = writer
+            .into_inner()?
+            .into_inner()
+            .map_err(|e| Error::Io(e.into_error()))?;
+        std::io::Seek::rewind(&mut file)?;
         // The reader owns the temporary file, which is deleted once the batches are read.
-        Ok(Box::new(memory.chain(reader.map(move |b| {
-            let _spill_file = &file;
-            b.map_err(Error::from)
-        }))))
+        let reader = FileReader::try_new(std::io::BufReader::new(file), None)?;
+        Ok(Box::new(
+            memory.chain(reader.map(|b| b.map_err(Error::from))),
+        ))
     }
 }
 

@@ -145,19 +145,21 @@ pub async fn list_raw(
         let url = raw.url_of(&meta.location);
         // Object names end up in release reports, the catalog's ledger and logs. One that
         // carries an email, phone or IP is left unread (and pending) until it is renamed,
-        // and is itself only shown with those parts redacted.
-        let findings = policies::pii::find_all_pii(&url);
+        // and is itself only shown with those parts redacted. The path under the root is
+        // judged, not the root (`/mnt/10.1.2.3/raw` is the operator's).
+        let name_in_root = meta.location.as_ref();
+        let findings = policies::pii::find_all_pii(name_in_root);
         if !findings.is_empty() {
-            let mut redacted = String::with_capacity(url.len());
+            let mut redacted = String::with_capacity(name_in_root.len());
             let mut at = 0;
             for f in &findings {
-                redacted.push_str(&url[at..f.start]);
+                redacted.push_str(&name_in_root[at..f.start]);
                 redacted.push_str(&format!("<{}>", f.kind.as_str()));
                 at = f.end;
             }
-            redacted.push_str(&url[at..]);
+            redacted.push_str(&name_in_root[at..]);
             ignored.push(Ignored {
-                url: redacted,
+                url: format!("{}/{redacted}", raw.url),
                 reason: format!(
                     "the object's name looks like it carries a raw {}: left unread until it is renamed",
                     findings[0].kind.as_str()
@@ -501,6 +503,10 @@ pub fn read_object(
             let headers = match csv.byte_headers() {
                 Ok(h) => h.clone(),
                 Err(e) => {
+                    let e = match e.into_kind() {
+                        csv::ErrorKind::Io(e) => decoding_failure(e)?.to_string(),
+                        other => format!("{other:?}"),
+                    };
                     on_quarantine(Quarantined {
                         object: object_url.to_string(),
                         line: 1,
@@ -768,7 +774,7 @@ mod tests {
         gz.write_all(text.as_bytes()).expect("gzip");
         let gz = gz.finish().expect("gzip");
         let half = gz[..gz.len() / 2].to_vec();
-        let read = |data: Vec<u8>, error: Option<std::io::Error>| {
+        let read = |data: Vec<u8>, error: Option<std::io::Error>, format: Format| {
             let source = FailsAfter {
                 data: std::io::Cursor::new(data),
                 error,
@@ -777,7 +783,7 @@ mod tests {
             let mut quarantined = Vec::new();
             let result = read_object(
                 reader.as_mut(),
-                Format::Ndjson,
+                format,
                 0,
                 "file:///raw/part.ndjson.gz",
                 &[],
@@ -797,23 +803,31 @@ mod tests {
             std::io::ErrorKind::ConnectionReset,
             StoreReadError(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
         );
-        let (result, quarantined) = read(half.clone(), Some(dropped));
+        let (result, quarantined) = read(half.clone(), Some(dropped), Format::Ndjson);
         let error = result.expect_err("a store failure fails the read");
         assert!(error.to_string().contains("from its store"), "{error}");
         assert!(quarantined.is_empty(), "{quarantined:?}");
         // The object itself ends halfway through the gzip stream: the rest is quarantined.
-        let (result, quarantined) = read(half, None);
+        let (result, quarantined) = read(half, None, Format::Ndjson);
         assert!(result.is_ok(), "{result:?}");
         assert_eq!(quarantined.len(), 1, "{quarantined:?}");
         assert!(quarantined[0].contains("unreadable object from this line on"));
+        // A CSV object whose first read fails: even its header is not read, and the object
+        // must stay pending rather than be quarantined as having an unreadable header.
+        let reset = std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            StoreReadError(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        );
+        let (result, quarantined) = read(Vec::new(), Some(reset), Format::Csv);
+        assert!(result.is_err() && quarantined.is_empty(), "{quarantined:?}");
     }
 
     #[tokio::test]
     async fn objects_named_with_an_identifier_are_left_unread_and_shown_redacted() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let partition = dir
-            .path()
-            .join("tenant=t-1/dataset=contacts/source=web/dt=2026-11-24");
+        // The root's own name is the operator's, not an object's.
+        let root = dir.path().join("10.1.2.3");
+        let partition = root.join("tenant=t-1/dataset=contacts/source=web/dt=2026-11-24");
         std::fs::create_dir_all(&partition).expect("partition");
         for name in [
             "part-0.ndjson",
@@ -822,7 +836,7 @@ mod tests {
         ] {
             std::fs::write(partition.join(name), "{}\n").expect("object");
         }
-        let raw = Location::parse(&dir.path().display().to_string()).expect("raw");
+        let raw = Location::parse(&root.display().to_string()).expect("raw");
         let (partitions, ignored) = list_raw(&raw).await.expect("list");
         let listed: Vec<&str> = partitions
             .values()

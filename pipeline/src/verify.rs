@@ -104,23 +104,41 @@ fn fingerprint(s: &str) -> u64 {
 }
 
 /// The values of a text column of any Arrow string layout (a file need not come from
-/// this pipeline's writer: `Utf8View`, `LargeUtf8` and dictionaries of strings too), as
-/// `Utf8`; `None` for other columns.
+/// this pipeline's writer: `Utf8View`, `LargeUtf8` and dictionaries of strings too), and
+/// of byte columns read as UTF-8 with replacement (another writer's unannotated
+/// `BYTE_ARRAY` reads back as `Binary`), as `Utf8`; `None` for other columns. Nested
+/// columns (lists, structs, maps) are not scanned.
 fn text_of(column: &arrow::array::ArrayRef) -> Result<Option<arrow::array::StringArray>> {
     let is_text =
         |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
-    let text = match column.data_type() {
-        DataType::Dictionary(_, values) if is_text(values) => true,
-        t => is_text(t),
+    let is_bytes = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+        )
     };
-    if !text {
-        return Ok(None);
+    let value_type = match column.data_type() {
+        DataType::Dictionary(_, values) => values.as_ref(),
+        t => t,
+    };
+    if is_text(value_type) {
+        return Ok(Some(
+            arrow::compute::cast(column, &DataType::Utf8)?
+                .as_string::<i32>()
+                .clone(),
+        ));
     }
-    Ok(Some(
-        arrow::compute::cast(column, &DataType::Utf8)?
-            .as_string::<i32>()
-            .clone(),
-    ))
+    if is_bytes(value_type) {
+        let bytes = arrow::compute::cast(column, &DataType::Binary)?;
+        return Ok(Some(
+            bytes
+                .as_binary::<i32>()
+                .iter()
+                .map(|v| v.map(String::from_utf8_lossy))
+                .collect(),
+        ));
+    }
+    Ok(None)
 }
 
 /// Verifies a Parquet file or every `.parquet` file under a folder.

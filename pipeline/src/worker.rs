@@ -173,8 +173,7 @@ impl Worker {
             metrics,
         } = Backends::connect(&config).await?;
         Ok(Self {
-            raw: Location::open_existing(&config.raw, &config.aws)
-                .map_err(|e| crate::Error::Config(format!("raw location: {e}")))?,
+            raw: Location::open(&config.raw, &config.aws)?,
             curated: Location::open(&config.curated, &config.aws)?,
             quarantine: Location::open(&config.quarantine, &config.aws)?,
             metrics,

@@ -229,8 +229,13 @@ impl Hierarchy {
             }
             Hierarchy::Suppress | Hierarchy::Prefix { .. } => match raw {
                 _ if raw.is_missing() => return Ok(false),
-                // Published as it is at level 0, so it gets the PII check of kept text.
-                Value::Str(s) => match crate::pii::find_pii(s.trim()) {
+                // Published as it is at level 0, so it gets the PII check of kept text;
+                // but digit runs are what a prefix rule's codes are made of (`100-0001`,
+                // `01310-100`, account numbers), so there only emails and IPs count.
+                Value::Str(s) => match crate::pii::find_all_pii(s.trim()).into_iter().find(|f| {
+                    !(matches!(self, Hierarchy::Prefix { .. })
+                        && f.kind == crate::pii::PiiKind::Phone)
+                }) {
                     Some(found) => {
                         return Err(InvalidValue::new(format!(
                             "invalid {field}: looks like a raw {}",
@@ -815,6 +820,14 @@ mod tests {
         );
         assert_eq!(h.apply(&Value::Null, "postcode", 1), Ok(None));
         assert!(h.apply(&s("ana@example.com"), "postcode", 0).is_err());
+        assert!(h.apply(&s("203.0.113.57"), "postcode", 0).is_err());
+        for code in ["100-0001", "01310-100", "8320000", "4155550134"] {
+            assert_eq!(
+                h.apply(&s(code), "postcode", 0),
+                Ok(Some(code.to_string())),
+                "digits are a code's content"
+            );
+        }
         for bad in [r#"[]"#, r#"[2,4]"#, r#"[2,0]"#, r#"[3,3]"#] {
             let spec: HierarchySpec =
                 serde_json::from_str(&format!(r#"{{"type":"prefix","keep_chars":{bad}}}"#))

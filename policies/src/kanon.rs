@@ -140,8 +140,9 @@ impl Decision {
     }
 
     /// Splits the published records into files of at most `max_rows_per_file` records,
-    /// each holding whole classes: classes are taken in the order of their generalized
-    /// keys, and a new file starts when the next class would overflow the current one. A
+    /// each holding whole classes: classes are taken in the order the evaluation numbered
+    /// them (that of their generalized keys where it sorts them), and a new file starts
+    /// when the next class would overflow the current one. A
     /// class with more records than that alone gets a file of its own, over the limit:
     /// cutting it would leave parts under k.
     pub fn file_plan(&self, max_rows_per_file: u64) -> FilePlan {

@@ -266,8 +266,9 @@ const MIN_PHONE_DIGITS: usize = 7;
 /// `.` joins too, between digits). Shared with the pre-check's byte classes.
 const fn is_phone_joiner(b: u8) -> bool {
     // Besides ASCII: a tab, and the UTF-8 bytes of the no-break spaces (U+00A0, U+202F)
-    // and dashes (U+2011-U+2013) that word processors put into phone numbers. Only a run
-    // of joiners followed by a digit joins, so a byte of another character never does.
+    // and dashes (U+2011-U+2013) that word processors put into phone numbers. A few other
+    // characters made only of these bytes join too (`†`, `①`, U+2000): rare between
+    // digits, and the rule leans towards recall.
     matches!(
         b,
         b' ' | b'\t' | b'-' | b'(' | b')' | 0xC2 | 0xA0 | 0xE2 | 0x80 | 0x91 | 0x92 | 0x93 | 0xAF
@@ -344,10 +345,15 @@ fn judge_core(b: &[u8], groups: &[Group], out: &mut Vec<Finding>) {
         out.push(f);
         return;
     }
-    // Parts: maximal sub-runs whose separators contain no space. Most cores that fail
-    // whole have no space at all (an id's digit groups joined by dashes, a third of
+    // Parts: maximal sub-runs whose separators hold nothing but `-`, `.`, `(` and `)`;
+    // a space, a tab, a no-break space or an en dash parts them. Most cores that fail
+    // whole have no such separator (an id's digit groups joined by dashes, a third of
     // random UUIDs): they are done without building the list.
-    let spaced = |g: usize| b[groups[g].end..groups[g + 1].start].contains(&b' ');
+    let spaced = |g: usize| {
+        b[groups[g].end..groups[g + 1].start]
+            .iter()
+            .any(|c| !matches!(c, b'-' | b'.' | b'(' | b')'))
+    };
     if !(0..last).any(spaced) {
         return;
     }
@@ -820,6 +826,11 @@ mod tests {
         ),
         ("079.555.12.34", Some((Phone, "079.555.12.34"))),
         ("4155550134xyz", None),
+        // Two numbers, or a number and a time, parted by a tab, no-break space or dash.
+        ("4155550134\t4155550135", Some((Phone, "4155550134"))),
+        ("415-555-0134\u{a0}9:30", Some((Phone, "415-555-0134"))),
+        ("415-555-0134\u{2013}9pm", Some((Phone, "415-555-0134"))),
+        ("415 555 0134\t9am", Some((Phone, "415 555 0134"))),
         ("4155550134:30", None),
         // 6to4 carries the IPv4 address 203.0.113.57 in bits 16..48.
         ("2002:cb00:7139::", Some((Ipv6, "2002:cb00:7139::"))),

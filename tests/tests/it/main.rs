@@ -776,6 +776,12 @@ fn verify_fails_on_raw_identifiers_and_small_classes() {
                 ),
             ) as ArrayRef,
         ),
+        (
+            "blob",
+            Arc::new(arrow::array::BinaryArray::from_iter_values(
+                notes.iter().map(|n| n.as_bytes()),
+            )) as ArrayRef,
+        ),
     ])
     .expect("batch");
     let props = WriterProperties::builder()
@@ -796,7 +802,7 @@ fn verify_fails_on_raw_identifiers_and_small_classes() {
     let out = env.run(&["verify", large.to_str().expect("utf8"), "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(verdict["pii_findings"], 2, "{verdict:#}");
+    assert_eq!(verdict["pii_findings"], 3, "{verdict:#}");
 
     // A file that does not say which columns are quasi-identifiers cannot pass.
     let unlisted = env.path("unlisted.parquet");
