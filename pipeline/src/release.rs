@@ -1031,9 +1031,12 @@ impl StagedRows {
             };
             for (file, rows) in split_by_file(&batch, plan)? {
                 let bytes = rows.get_array_memory_size();
-                // A part that has spilled goes on spilling, so that its rows keep their
-                // order whatever the budget.
-                let fits = !files[file].spilled() && held + routed + bytes <= budget;
+                // Not sticky: a part that spilled while the staged rows still held the
+                // budget takes later pieces in memory again (making them all spill cost
+                // pass 2 about 0.7 s more at 4M records). Rows within a file come out
+                // memory first, so their order depends on the budget; it is the same for
+                // the same input and configuration, and files promise no order.
+                let fits = held + routed + bytes <= budget;
                 if fits {
                     routed += bytes;
                 }
