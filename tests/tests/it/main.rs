@@ -654,13 +654,31 @@ fn misconfiguration_exits_2_with_a_clear_message() {
     }
 }
 
+/// Writes `batch` as a Parquet file with these key-value metadata, as another writer might.
+fn write_parquet(path: &Path, batch: &arrow::record_batch::RecordBatch, metadata: &[(&str, &str)]) {
+    use parquet::file::metadata::KeyValue;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(Some(
+            metadata
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.to_string(), v.to_string()))
+                .collect(),
+        ))
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(
+        File::create(path).expect("create"),
+        batch.schema(),
+        Some(props),
+    )
+    .expect("writer");
+    w.write(batch).expect("write");
+    w.close().expect("close");
+}
+
 #[test]
 fn verify_fails_on_raw_identifiers_and_small_classes() {
     use arrow::array::{ArrayRef, StringArray};
     use arrow::record_batch::RecordBatch;
-    use parquet::arrow::ArrowWriter;
-    use parquet::file::metadata::KeyValue;
-    use parquet::file::properties::WriterProperties;
     use std::sync::Arc;
 
     let env = Env::new();
@@ -675,23 +693,17 @@ fn verify_fails_on_raw_identifiers_and_small_classes() {
                 ("note", Arc::new(StringArray::from(note)) as ArrayRef),
             ])
             .expect("batch");
-            let props = WriterProperties::builder()
-                .set_key_value_metadata(Some(vec![
-                    KeyValue::new("stackpro.release_id".into(), release.to_string()),
-                    KeyValue::new("stackpro.k".into(), "20".to_string()),
-                    KeyValue::new("stackpro.quasi_identifiers".into(), "zip".to_string()),
-                    KeyValue::new("stackpro.subject_column".into(), "email_hash".to_string()),
-                ]))
-                .build();
             let path = env.path(&format!("{name}.parquet"));
-            let mut w = ArrowWriter::try_new(
-                File::create(&path).expect("create"),
-                batch.schema(),
-                Some(props),
-            )
-            .expect("writer");
-            w.write(&batch).expect("write");
-            w.close().expect("close");
+            write_parquet(
+                &path,
+                &batch,
+                &[
+                    ("stackpro.release_id", release),
+                    ("stackpro.k", "20"),
+                    ("stackpro.quasi_identifiers", "zip"),
+                    ("stackpro.subject_column", "email_hash"),
+                ],
+            );
             path
         };
     let n = 25;
@@ -784,21 +796,15 @@ fn verify_fails_on_raw_identifiers_and_small_classes() {
         ),
     ])
     .expect("batch");
-    let props = WriterProperties::builder()
-        .set_key_value_metadata(Some(vec![
-            KeyValue::new("stackpro.release_id".into(), "large".to_string()),
-            KeyValue::new("stackpro.k".into(), "20".to_string()),
-            KeyValue::new("stackpro.quasi_identifiers".into(), "zip".to_string()),
-        ]))
-        .build();
-    let mut w = ArrowWriter::try_new(
-        File::create(&large).expect("create"),
-        batch.schema(),
-        Some(props),
-    )
-    .expect("writer");
-    w.write(&batch).expect("write");
-    w.close().expect("close");
+    write_parquet(
+        &large,
+        &batch,
+        &[
+            ("stackpro.release_id", "large"),
+            ("stackpro.k", "20"),
+            ("stackpro.quasi_identifiers", "zip"),
+        ],
+    );
     let out = env.run(&["verify", large.to_str().expect("utf8"), "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let verdict: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -811,20 +817,11 @@ fn verify_fails_on_raw_identifiers_and_small_classes() {
         Arc::new(StringArray::from(vec!["94110"; n])) as ArrayRef,
     )])
     .expect("batch");
-    let props = WriterProperties::builder()
-        .set_key_value_metadata(Some(vec![
-            KeyValue::new("stackpro.release_id".into(), "unlisted".to_string()),
-            KeyValue::new("stackpro.k".into(), "20".to_string()),
-        ]))
-        .build();
-    let mut w = ArrowWriter::try_new(
-        File::create(&unlisted).expect("create"),
-        batch.schema(),
-        Some(props),
-    )
-    .expect("writer");
-    w.write(&batch).expect("write");
-    w.close().expect("close");
+    write_parquet(
+        &unlisted,
+        &batch,
+        &[("stackpro.release_id", "unlisted"), ("stackpro.k", "20")],
+    );
     let out = env.run(&["verify", unlisted.to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("no quasi-identifier list"));
