@@ -35,8 +35,9 @@ pub mod env {
     pub const AWS_KMS_KEY_ID: &str = "STACKPRO_AWS_KMS_KEY_ID";
     /// `embedded` (SQLite, the default) or `aws` (Glue, Lake Formation, DynamoDB, CloudWatch).
     pub const BACKEND: &str = "STACKPRO_BACKEND";
-    /// Test-only fault injection: `after-files` aborts the process after a release's files
-    /// are written and before its catalog entry, to prove atomic publish.
+    /// Test-only fault injection, honoured by debug builds only: `after-files` aborts the
+    /// process after a release's files are written and before its catalog entry, to prove
+    /// atomic publish.
     pub const FAULT: &str = "STACKPRO_FAULT";
 }
 

@@ -84,6 +84,18 @@ fn encoding_of(name: &str) -> Option<(Format, Compression)> {
     Some((format, compression))
 }
 
+/// `name` without its compression and format extensions (`a.ndjson.gz` → `a`).
+fn strip_extensions(name: &str) -> &str {
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(name);
+    [".csv", ".ndjson", ".jsonl", ".json"]
+        .iter()
+        .find_map(|e| name.strip_suffix(e))
+        .unwrap_or(name)
+}
+
 /// An object under the raw root that is not a raw object of the layout.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ignored {
@@ -147,13 +159,31 @@ pub async fn list_raw(
         // carries an email, phone or IP is left unread (and pending) until it is renamed,
         // and is itself only shown with those parts redacted. The path under the root is
         // judged, not the root (`/mnt/10.1.2.3/raw` is the operator's).
+        // Judged without its extensions, which would hide a number's or address's edge
+        // (`4155550134.ndjson`).
         let name_in_root = meta.location.as_ref();
-        let findings = policies::pii::find_all_pii(name_in_root);
+        let judged = strip_extensions(name_in_root);
+        // Each segment on its own: a `/` before a number reads as a path or version to the
+        // PII check, where here it only starts a name.
+        let mut findings = Vec::new();
+        let mut segment_start = 0;
+        for segment in judged.split('/') {
+            findings.extend(
+                policies::pii::find_all_pii(segment)
+                    .into_iter()
+                    .map(|mut f| {
+                        f.start += segment_start;
+                        f.end += segment_start;
+                        f
+                    }),
+            );
+            segment_start += segment.len() + 1;
+        }
         if !findings.is_empty() {
             let mut redacted = String::with_capacity(name_in_root.len());
             let mut at = 0;
             for f in &findings {
-                redacted.push_str(&name_in_root[at..f.start]);
+                redacted.push_str(&judged[at..f.start]);
                 redacted.push_str(&format!("<{}>", f.kind.as_str()));
                 at = f.end;
             }
@@ -833,6 +863,7 @@ mod tests {
             "part-0.ndjson",
             "ana.ruiz@example.com.ndjson",
             "from-203.0.113.57.ndjson",
+            "4155550134.csv.gz",
         ] {
             std::fs::write(partition.join(name), "{}\n").expect("object");
         }
@@ -849,11 +880,14 @@ mod tests {
             .map(|i| i.url.rsplit('/').next().unwrap_or_default())
             .collect();
         shown.sort();
-        assert_eq!(shown, ["<email>", "from-<ipv4>.ndjson"]);
+        assert_eq!(
+            shown,
+            ["<email>.ndjson", "<phone>.csv.gz", "from-<ipv4>.ndjson"]
+        );
         assert!(ignored.iter().all(|i| i.reason.contains("left unread")));
         assert_eq!(
             std::fs::read_dir(&partition).expect("dir").count(),
-            3,
+            4,
             "nothing moved"
         );
     }
