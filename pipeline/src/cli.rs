@@ -374,14 +374,20 @@ impl Progress for Bar {
 }
 
 fn progress_bar() -> Bar {
-    let bar = ProgressBar::new(0);
-    if let Ok(style) = ProgressStyle::with_template(
+    Bar(ticking_bar(
         "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({bytes_per_sec}, eta {eta}) {msg}",
-    ) {
+    ))
+}
+
+/// A progress bar on stderr (hidden when it is not a terminal) drawn by `template`,
+/// ticking on its own so that a long step still shows it is alive.
+fn ticking_bar(template: &str) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style);
     }
     bar.enable_steady_tick(std::time::Duration::from_millis(200));
-    Bar(bar)
+    bar
 }
 
 async fn run_cmd(config: Config, json: bool) -> Result<ExitCode, Failure> {
@@ -603,13 +609,8 @@ fn gen_cmd(args: &GenArgs) -> Result<ExitCode, Failure> {
             args.tenant, args.dataset, args.date, args.seed
         ))
     };
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bytes} of records ({bytes_per_sec}) {msg}",
-    ) {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let bar =
+        ticking_bar("{spinner} [{elapsed_precise}] {bytes} of records ({bytes_per_sec}) {msg}");
     let stats = demo::write_raw_object_with(&path, &opts, &|n| bar.inc(n));
     bar.finish_and_clear();
     let stats = stats.with_context(|| format!("writing {}", path.display()))?;
@@ -672,12 +673,7 @@ fn policy_check(file: &std::path::Path) -> Result<ExitCode, Failure> {
 }
 
 fn verify_cmd(args: &VerifyArgs) -> Result<ExitCode, Failure> {
-    let bar = ProgressBar::new(0);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} files {msg}",
-    ) {
-        bar.set_style(style);
-    }
+    let bar = ticking_bar("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} files {msg}");
     let verdict = pipeline::verify::verify_path_with(&args.path, &|done, all| {
         bar.set_length(all as u64);
         bar.set_position(done as u64);
@@ -797,11 +793,7 @@ async fn query_cmd(cli: &Cli, args: &QueryArgs) -> Result<ExitCode, Failure> {
     };
     #[cfg(not(feature = "aws"))]
     let stores = Vec::new();
-    let bar = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} [{elapsed_precise}] querying") {
-        bar.set_style(style);
-    }
-    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let bar = ticking_bar("{spinner} [{elapsed_precise}] querying");
     let batches = pipeline::query::sql(Arc::clone(&catalog), stores, &args.sql).await;
     bar.finish_and_clear();
     println!("{}", arrow::util::pretty::pretty_format_batches(&batches?)?);

@@ -35,37 +35,30 @@ impl Location {
         if spec.is_empty() {
             return Err(Error::Config("an empty location was given".into()));
         }
-        if let Some((scheme, _)) = spec.split_once("://") {
-            return match scheme {
-                "file" => Self::local(FsPath::new(&spec["file://".len()..])),
-                #[cfg(feature = "aws")]
-                "s3" => crate::aws::s3_location(spec, aws),
-                #[cfg(not(feature = "aws"))]
-                "s3" => {
-                    let _ = aws;
-                    Err(Error::Config(format!(
-                        "`{spec}`: s3:// locations need a build with the `aws` feature (cargo build --features aws)"
-                    )))
-                }
-                other => Err(Error::Config(format!(
-                    "`{spec}`: unsupported scheme `{other}://` (use a folder, file:// or s3://)"
-                ))),
-            };
+        if let Some(dir) = local_folder(spec) {
+            return Self::local(FsPath::new(dir));
         }
-        Self::local(FsPath::new(spec))
+        match spec.split_once("://").map_or("", |(scheme, _)| scheme) {
+            #[cfg(feature = "aws")]
+            "s3" => crate::aws::s3_location(spec, aws),
+            #[cfg(not(feature = "aws"))]
+            "s3" => {
+                let _ = aws;
+                Err(Error::Config(format!(
+                    "`{spec}`: s3:// locations need a build with the `aws` feature (cargo build --features aws)"
+                )))
+            }
+            other => Err(Error::Config(format!(
+                "`{spec}`: unsupported scheme `{other}://` (use a folder, file:// or s3://)"
+            ))),
+        }
     }
 
     /// Like [`Location::open`], for a location that is read: a local folder that does not
     /// exist is a configuration error (a mistyped `--raw` would otherwise be created empty,
     /// and a run over it would find nothing and succeed).
     pub fn open_existing(spec: &str, aws: &catalog::AwsSettings) -> Result<Self> {
-        let trimmed = spec.trim();
-        let local = match trimmed.split_once("://") {
-            Some(("file", path)) => Some(path),
-            Some(_) => None,
-            None => Some(trimmed),
-        };
-        if let Some(dir) = local
+        if let Some(dir) = local_folder(spec.trim())
             && !dir.is_empty()
             && !FsPath::new(dir).is_dir()
         {
@@ -187,6 +180,15 @@ pub async fn layout_suite(location: &Location, unique: &str) {
         "a deleted object must be NotFound"
     );
     location.store.delete(&report).await.expect("delete report");
+}
+
+/// The folder a location names when it is local: a path, or the path of a `file://` URL.
+fn local_folder(spec: &str) -> Option<&str> {
+    match spec.split_once("://") {
+        Some(("file", path)) => Some(path),
+        Some(_) => None,
+        None => Some(spec),
+    }
 }
 
 #[cfg(test)]

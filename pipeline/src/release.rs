@@ -857,17 +857,26 @@ async fn pass2(
     Ok(files)
 }
 
+/// The base class of each staged row (the column pass 1 stored beside the outputs).
+fn staged_classes(staged: &RecordBatch) -> Result<&UInt32Array> {
+    staged
+        .column_by_name(CLASS_COLUMN)
+        .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
+        .ok_or_else(|| Error::Task("staged rows lost their class column".into()))
+}
+
 /// The published rows of one staged batch (see [`policies::release_batch`]).
 fn publish(
     rules: &DatasetRules,
     decision: &policies::Decision,
     staged: &RecordBatch,
 ) -> Result<RecordBatch> {
-    let classes = staged
-        .column_by_name(CLASS_COLUMN)
-        .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
-        .ok_or_else(|| Error::Task("staged rows lost their class column".into()))?;
-    Ok(policies::release_batch(rules, decision, staged, classes)?)
+    Ok(policies::release_batch(
+        rules,
+        decision,
+        staged,
+        staged_classes(staged)?,
+    )?)
 }
 
 /// One curated file of a release (`part-00000.parquet`, …) as its rows arrive, in row
@@ -1075,10 +1084,7 @@ fn split_by_file(
     batch: &RecordBatch,
     plan: &policies::FilePlan,
 ) -> Result<Vec<(usize, RecordBatch)>> {
-    let classes = batch
-        .column_by_name(CLASS_COLUMN)
-        .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
-        .ok_or_else(|| Error::Task("staged rows lost their class column".into()))?;
+    let classes = staged_classes(batch)?;
     let mut rows_of: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
     for (row, &class) in classes.values().iter().enumerate() {
         if let Some(file) = plan.file_of(class) {

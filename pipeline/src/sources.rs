@@ -67,6 +67,13 @@ impl RawObject {
 }
 
 fn encoding_of(name: &str) -> Option<(Format, Compression)> {
+    split_encoding(name).1
+}
+
+/// `name` without its format and compression extensions, and the encoding they name
+/// (`a.ndjson.gz` → `a`, NDJSON in gzip); the name as it is and `None` when it names no
+/// raw format.
+fn split_encoding(name: &str) -> (&str, Option<(Format, Compression)>) {
     let (stem, compression) = if let Some(s) = name.strip_suffix(".gz") {
         (s, Compression::Gzip)
     } else if let Some(s) = name.strip_suffix(".zst") {
@@ -74,26 +81,51 @@ fn encoding_of(name: &str) -> Option<(Format, Compression)> {
     } else {
         (name, Compression::None)
     };
-    let format = if stem.ends_with(".csv") {
-        Format::Csv
-    } else if stem.ends_with(".ndjson") || stem.ends_with(".jsonl") || stem.ends_with(".json") {
-        Format::Ndjson
-    } else {
-        return None;
-    };
-    Some((format, compression))
+    let formats = [
+        (".csv", Format::Csv),
+        (".ndjson", Format::Ndjson),
+        (".jsonl", Format::Ndjson),
+        (".json", Format::Ndjson),
+    ];
+    formats
+        .into_iter()
+        .find_map(|(ext, format)| Some((stem.strip_suffix(ext)?, Some((format, compression)))))
+        .unwrap_or((name, None))
 }
 
-/// `name` without its compression and format extensions (`a.ndjson.gz` → `a`).
-fn strip_extensions(name: &str) -> &str {
-    let name = name
-        .strip_suffix(".gz")
-        .or_else(|| name.strip_suffix(".zst"))
-        .unwrap_or(name);
-    [".csv", ".ndjson", ".jsonl", ".json"]
-        .iter()
-        .find_map(|e| name.strip_suffix(e))
-        .unwrap_or(name)
+/// The name of an object under the raw root with every email, phone or IP it carries
+/// replaced by its kind (`…/<email>.ndjson`), and the first kind; `None` for a clean name.
+/// Each segment is judged on its own and without the extensions: a `/` before a number,
+/// or a `.ndjson` after it, would read as a path, version or file name to the PII check,
+/// where here they only bound a name.
+fn redacted_name(name_in_root: &str) -> Option<(String, policies::pii::PiiKind)> {
+    let judged = split_encoding(name_in_root).0;
+    let mut findings = Vec::new();
+    let mut segment_start = 0;
+    for segment in judged.split('/') {
+        findings.extend(
+            policies::pii::find_all_pii(segment)
+                .into_iter()
+                .map(|mut f| {
+                    f.start += segment_start;
+                    f.end += segment_start;
+                    f
+                }),
+        );
+        segment_start += segment.len() + 1;
+    }
+    let first = findings.first()?.kind;
+    let mut redacted = String::with_capacity(name_in_root.len());
+    let mut at = 0;
+    for f in &findings {
+        redacted.push_str(&judged[at..f.start]);
+        redacted.push('<');
+        redacted.push_str(f.kind.as_str());
+        redacted.push('>');
+        at = f.end;
+    }
+    redacted.push_str(&name_in_root[at..]);
+    Some((redacted, first))
 }
 
 /// An object under the raw root that is not a raw object of the layout.
@@ -159,40 +191,12 @@ pub async fn list_raw(
         // carries an email, phone or IP is left unread (and pending) until it is renamed,
         // and is itself only shown with those parts redacted. The path under the root is
         // judged, not the root (`/mnt/10.1.2.3/raw` is the operator's).
-        // Judged without its extensions, which would hide a number's or address's edge
-        // (`4155550134.ndjson`).
-        let name_in_root = meta.location.as_ref();
-        let judged = strip_extensions(name_in_root);
-        // Each segment on its own: a `/` before a number reads as a path or version to the
-        // PII check, where here it only starts a name.
-        let mut findings = Vec::new();
-        let mut segment_start = 0;
-        for segment in judged.split('/') {
-            findings.extend(
-                policies::pii::find_all_pii(segment)
-                    .into_iter()
-                    .map(|mut f| {
-                        f.start += segment_start;
-                        f.end += segment_start;
-                        f
-                    }),
-            );
-            segment_start += segment.len() + 1;
-        }
-        if !findings.is_empty() {
-            let mut redacted = String::with_capacity(name_in_root.len());
-            let mut at = 0;
-            for f in &findings {
-                redacted.push_str(&judged[at..f.start]);
-                redacted.push_str(&format!("<{}>", f.kind.as_str()));
-                at = f.end;
-            }
-            redacted.push_str(&name_in_root[at..]);
+        if let Some((redacted, kind)) = redacted_name(meta.location.as_ref()) {
             ignored.push(Ignored {
                 url: format!("{}/{redacted}", raw.url),
                 reason: format!(
                     "the object's name looks like it carries a raw {}: left unread until it is renamed",
-                    findings[0].kind.as_str()
+                    kind.as_str()
                 ),
             });
             continue;
@@ -355,6 +359,14 @@ fn decoding_failure(e: std::io::Error) -> Result<std::io::Error> {
         Err(crate::Error::Io(e))
     } else {
         Ok(e)
+    }
+}
+
+/// [`decoding_failure`] for the CSV reader's errors.
+fn csv_read_failure(e: csv::Error) -> Result<std::io::Error> {
+    match e.into_kind() {
+        csv::ErrorKind::Io(e) => decoding_failure(e),
+        other => Ok(std::io::Error::other(format!("{other:?}"))),
     }
 }
 
@@ -533,10 +545,7 @@ pub fn read_object(
             let headers = match csv.byte_headers() {
                 Ok(h) => h.clone(),
                 Err(e) => {
-                    let e = match e.into_kind() {
-                        csv::ErrorKind::Io(e) => decoding_failure(e)?.to_string(),
-                        other => format!("{other:?}"),
-                    };
+                    let e = csv_read_failure(e)?;
                     on_quarantine(Quarantined {
                         object: object_url.to_string(),
                         line: 1,
@@ -565,11 +574,7 @@ pub fn read_object(
                     Ok(false) => break,
                     Ok(true) => {}
                     Err(e) if e.is_io_error() => {
-                        let e = match e.into_kind() {
-                            csv::ErrorKind::Io(e) => decoding_failure(e)?,
-                            other => std::io::Error::other(format!("{other:?}")),
-                        };
-                        quarantine_io(number + 1, e, on_quarantine);
+                        quarantine_io(number + 1, csv_read_failure(e)?, on_quarantine);
                         break;
                     }
                     Err(e) => {

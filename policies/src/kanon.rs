@@ -67,7 +67,6 @@ pub struct Decision {
     /// Mean over quasi-identifiers of level / top level: 0 is exact, 1 fully suppressed.
     pub information_loss: f64,
     pub nodes_evaluated: usize,
-    suppressed_base: Vec<bool>,
     /// Per QI: the distinct generalized values at the chosen level, indexed by
     /// `class_values`.
     published_values: Vec<ArrayRef>,
@@ -75,7 +74,9 @@ pub struct Decision {
     class_values: Vec<Vec<u32>>,
     /// Per base class: its class at the chosen node.
     class_of_base: Vec<u32>,
-    /// Per class at the chosen node: the records it publishes (0 when suppressed).
+    /// Per class at the chosen node: the records it publishes, 0 when it is suppressed
+    /// (every class of a withheld release). A base class is suppressed exactly when its
+    /// class publishes nothing.
     published_records: Vec<u64>,
 }
 
@@ -111,10 +112,10 @@ impl FilePlan {
 impl Decision {
     /// Whether the records of this base class are suppressed.
     pub fn is_suppressed(&self, class: u32) -> bool {
-        self.suppressed_base
+        self.class_of_base
             .get(class as usize)
-            .copied()
-            .unwrap_or(true)
+            .and_then(|&g| self.published_records.get(g as usize))
+            .is_none_or(|&records| records == 0)
     }
 
     /// For the stored base-class ids of staged records: the mask of records to publish,
@@ -158,17 +159,11 @@ impl Decision {
             }
             file_of_class[class] = (rows.len() - 1) as u32;
         }
+        // A suppressed class publishes no records, so it kept `SUPPRESSED` above.
         let file_of_base = self
             .class_of_base
             .iter()
-            .zip(&self.suppressed_base)
-            .map(|(&class, &suppressed)| {
-                if suppressed {
-                    FilePlan::SUPPRESSED
-                } else {
-                    file_of_class[class as usize]
-                }
-            })
+            .map(|&class| file_of_class[class as usize])
             .collect();
         FilePlan { file_of_base, rows }
     }
@@ -676,20 +671,12 @@ impl QiHistogram {
             .map(|g| eval.subjects[g])
             .collect();
         let publishing = outcome == Outcome::Release;
-        let suppressed_base: Vec<bool> = eval
-            .class_of_base
-            .iter()
-            .map(|&g| !publishing || !k_ok(g as usize))
-            .collect();
         let mut published_records = vec![0u64; eval.subjects.len()];
-        for ((&g, &records), &suppressed) in eval
-            .class_of_base
-            .iter()
-            .zip(&self.class_records)
-            .zip(&suppressed_base)
-        {
-            if !suppressed {
-                published_records[g as usize] += records;
+        if publishing {
+            for (&g, &records) in eval.class_of_base.iter().zip(&self.class_records) {
+                if k_ok(g as usize) {
+                    published_records[g as usize] += records;
+                }
             }
         }
         let n_qi = self.names.len();
@@ -740,7 +727,6 @@ impl QiHistogram {
             },
             information_loss,
             nodes_evaluated: evaluated,
-            suppressed_base,
             published_values,
             class_values,
             class_of_base: eval.class_of_base.clone(),

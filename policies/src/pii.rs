@@ -520,18 +520,11 @@ fn excluded_shape(b: &[u8], run: &[Group], has_prefix: bool) -> bool {
                 _ => false,
             }
         }
-        // Left to the IPv4 rule only if it is an address: `079.555.12.34` is not, so the
-        // phone rule judges it.
+        // Left to the IPv4 rule only if it is an address (octets of at most 255):
+        // `079.555.12.34` is not, so the phone rule judges it.
         4 => {
             (0..3).all(|i| sep(i) == b".")
-                && run.iter().all(|g| {
-                    let digits = &b[g.start..g.end];
-                    (1..=3).contains(&digits.len())
-                        && digits
-                            .iter()
-                            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
-                            <= 255
-                })
+                && parse_ipv4_octets(&b[run[0].start..run[3].end]).is_some()
         }
         _ => false,
     }
