@@ -111,6 +111,15 @@ impl Env {
             _ => panic!("not one row of one column: {q}"),
         }
     }
+    /// A reader of the first published file of `dataset`, as a buyer would open it.
+    fn first_file_of(&self, dataset: &str) -> ParquetRecordBatchReaderBuilder<File> {
+        let file = self
+            .parquet_files()
+            .into_iter()
+            .find(|p| p.to_string_lossy().contains(&format!("dataset={dataset}")))
+            .unwrap_or_else(|| panic!("no {dataset} file"));
+        ParquetRecordBatchReaderBuilder::try_new(File::open(&file).expect("open")).expect("parquet")
+    }
     fn parquet_files(&self) -> Vec<PathBuf> {
         let mut out: Vec<PathBuf> = walk(&self.path("curated"))
             .into_iter()
@@ -283,13 +292,7 @@ fn a_second_run_publishes_nothing_new_and_output_reads_back() {
     assert_eq!(files_before, files_after, "no file was rewritten");
 
     // Read back with the parquet crate, as a buyer would.
-    let contacts = env
-        .parquet_files()
-        .into_iter()
-        .find(|p| p.to_string_lossy().contains("dataset=contacts"))
-        .expect("contacts file");
-    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&contacts).expect("open"))
-        .expect("parquet");
+    let builder = env.first_file_of("contacts");
     let kv: HashMap<String, String> = builder
         .metadata()
         .file_metadata()
@@ -1186,13 +1189,7 @@ fn zstd_objects_other_delimiters_flags_and_a_policy_without_subjects_publish() {
         );
     }
     // Without a subject, the orders file names none, and k holds over rows.
-    let orders = env
-        .parquet_files()
-        .into_iter()
-        .find(|p| p.to_string_lossy().contains("dataset=orders"))
-        .expect("orders file");
-    let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(&orders).expect("open"))
-        .expect("parquet");
+    let builder = env.first_file_of("orders");
     let keys: Vec<&str> = builder
         .metadata()
         .file_metadata()
