@@ -28,6 +28,7 @@ pub mod kanon;
 pub mod pii;
 pub mod policy;
 pub mod report;
+pub mod text;
 pub mod value;
 
 pub use batch::{BatchBuilder, Rejection, StagedBatch, curated_schema, release_batch};
