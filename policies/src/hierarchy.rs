@@ -950,6 +950,82 @@ mod tests {
         assert!(TableHierarchy::parse("").is_err());
     }
 
+    /// The bundled `country` table: every ISO 3166-1 alpha-2 code, under its UN M49
+    /// sub-region and region.
+    #[test]
+    fn the_country_table_covers_iso_3166_under_m49() {
+        let text = include_str!("../hierarchies/country.csv");
+        let t = TableHierarchy::parse(text).expect("country table");
+        assert_eq!(t.levels, 4);
+        assert_eq!(
+            t.rows.len(),
+            249,
+            "officially assigned ISO 3166-1 alpha-2 codes"
+        );
+        let mut sub_regions = std::collections::BTreeSet::new();
+        let mut regions = std::collections::BTreeSet::new();
+        for (code, row) in &t.rows {
+            assert!(
+                code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()),
+                "{code}"
+            );
+            assert_eq!(row[3], TOP, "{code}");
+            sub_regions.insert(row[1].as_str());
+            regions.insert(row[2].as_str());
+        }
+        // M49: 17 sub-regions in 5 regions, plus Antarctica, which has neither.
+        assert_eq!(sub_regions.len(), 18, "{sub_regions:?}");
+        assert_eq!(
+            regions.into_iter().collect::<Vec<_>>(),
+            [
+                "Africa",
+                "Americas",
+                "Antarctica",
+                "Asia",
+                "Europe",
+                "Oceania"
+            ]
+        );
+        // A sub-region lies in one region only (a misspelt region would split it).
+        let mut region_of = HashMap::new();
+        for row in t.rows.values() {
+            let region = region_of.entry(row[1].as_str()).or_insert(row[2].as_str());
+            assert_eq!(*region, row[2], "{}", row[1]);
+        }
+
+        let h = Hierarchy::Table(Arc::new(t));
+        assert_eq!(h.height(), 4);
+        for (code, sub_region, region) in [
+            ("US", "Northern America", "Americas"),
+            ("DE", "Western Europe", "Europe"),
+            ("JP", "Eastern Asia", "Asia"),
+            ("BR", "Latin America and the Caribbean", "Americas"),
+            ("NG", "Sub-Saharan Africa", "Africa"),
+            ("AU", "Australia and New Zealand", "Oceania"),
+            ("AQ", "Antarctica", "Antarctica"),
+            ("BV", "Latin America and the Caribbean", "Americas"),
+            ("NR", "Micronesia", "Oceania"),
+        ] {
+            let v0 = h.level0(&s(code), "country").expect(code);
+            assert_eq!(v0.as_deref(), Some(code));
+            for (level, want) in [code, sub_region, region, TOP].iter().enumerate() {
+                assert_eq!(
+                    h.generalize(v0.as_deref(), level).as_deref(),
+                    Some(*want),
+                    "{code} at {level}"
+                );
+            }
+        }
+        assert_eq!(h.level0(&s(" FR "), "country"), Ok(Some("FR".into())));
+        for bad in ["XX", "us", "USA", "U"] {
+            assert_eq!(
+                h.level0(&s(bad), "country").map_err(|e| e.reason),
+                Err("invalid country: not in hierarchy".to_string()),
+                "{bad} is quarantined"
+            );
+        }
+    }
+
     #[test]
     fn spec_validation_names_the_field() {
         let mut no_tables = |_: &str| -> Result<String, String> { Err("no".into()) };

@@ -16,10 +16,16 @@ use crate::{Error, Result};
 
 /// The bundled default policy document.
 pub const DEFAULT_V2_JSON: &str = include_str!("../default-v2.json");
-const DEFAULT_V2_TABLES: &[(&str, &str)] = &[(
-    "hierarchies/device.csv",
-    include_str!("../hierarchies/device.csv"),
-)];
+const DEFAULT_V2_TABLES: &[(&str, &str)] = &[
+    (
+        "hierarchies/device.csv",
+        include_str!("../hierarchies/device.csv"),
+    ),
+    (
+        "hierarchies/country.csv",
+        include_str!("../hierarchies/country.csv"),
+    ),
+];
 
 /// A policy document as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
