@@ -7,6 +7,7 @@ use serde_json::Value as Json;
 
 use crate::hierarchy::Hierarchy;
 use crate::policy::OutputKind;
+use crate::subject::{EmailRules, SubjectKind, canonical_email, canonical_subject_into};
 use crate::{KeyedHasher, Policy, Value};
 
 const GOLDEN: &str = include_str!("../testdata/golden-default-v2.json");
@@ -110,6 +111,31 @@ fn timestamp_cases_agree() {
 }
 
 #[test]
+fn subject_email_cases_agree() {
+    let g = golden();
+    let rules = EmailRules::default();
+    let cases = g["subject_email"]["cases"].as_array().expect("cases");
+    assert!(!cases.is_empty());
+    let mut out = String::new();
+    for c in cases {
+        let input = c["in"].as_str().expect("in");
+        // `canonical: null` is an invalid subject, quarantined.
+        let want = match &c["canonical"] {
+            Json::Null => None,
+            Json::String(s) => Some(s.as_str()),
+            other => panic!("malformed golden case {c}: canonical {other}"),
+        };
+        assert_eq!(
+            canonical_email(input, &rules).as_deref(),
+            want,
+            "canonical email of {input:?}"
+        );
+        let valid = canonical_subject_into(&SubjectKind::Email(rules.clone()), input, &mut out);
+        assert_eq!(valid.then_some(out.as_str()), want, "subject {input:?}");
+    }
+}
+
+#[test]
 fn every_golden_section_is_checked() {
     let g = golden();
     let sections: Vec<&String> = g
@@ -127,7 +153,8 @@ fn every_golden_section_is_checked() {
                 "age",
                 "zip",
                 "gender",
-                "submitted_at"
+                "submitted_at",
+                "subject_email"
             ]
             .contains(&s.as_str()),
             "golden section `{s}` has no test"

@@ -28,6 +28,7 @@ pub mod kanon;
 pub mod pii;
 pub mod policy;
 pub mod report;
+pub mod subject;
 pub mod text;
 pub mod value;
 
