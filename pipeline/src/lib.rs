@@ -19,6 +19,7 @@ pub mod config;
 pub mod demo;
 pub mod error;
 pub mod json_record;
+pub mod ledger;
 pub mod location;
 pub mod metrics;
 pub mod query;

@@ -40,6 +40,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::json_record::{FieldIndex, RecordParser};
+use crate::ledger::RecordLedger;
 use crate::location::Location;
 use crate::sources::{self, Chunk, ChunkPool, Item, Line, PartitionKey, Quarantined, RawObject};
 use crate::{Error, Result};
@@ -59,6 +60,14 @@ pub mod meta {
     pub const QUASI_IDENTIFIERS: &str = "stackpro.quasi_identifiers";
     /// The column whose distinct values are the data subjects (absent: one per row).
     pub const SUBJECT_COLUMN: &str = "stackpro.subject_column";
+    /// What a pseudonym links: `class` or `release` (policies::PseudonymScope).
+    pub const PSEUDONYM_SCOPE: &str = "stackpro.pseudonym_scope";
+    /// The fingerprint of the release's own pseudonym key.
+    pub const PSEUDONYM_KEY_ID: &str = "stackpro.pseudonym_key_id";
+    /// The column holding the record id, released at most once.
+    pub const RECORD_ID_COLUMN: &str = "stackpro.record_id_column";
+    /// JSON object of the kept number columns' policy bounds: `{"lead_score":[0,100]}`.
+    pub const BOUNDS: &str = "stackpro.bounds";
 }
 
 const CLASS_COLUMN: &str = "__stackpro_class";
@@ -183,21 +192,26 @@ pub fn table_schema(policy: &Policy, rules: &DatasetRules, curated: &Location) -
 /// What pass 1 leaves behind.
 struct Staged {
     histogram: QiHistogram,
+    ledger: RecordLedger,
     rows: StagedRows,
     quarantine: tempfile::NamedTempFile,
     quarantine_reasons: BTreeMap<String, u64>,
     unknown_fields: BTreeSet<String>,
 }
 
-/// Computes and writes one release (files and report), without publishing it.
+/// Computes and writes one release (files, report and record ledger), without publishing
+/// it. `ledger` holds the records already released for the partition's tenant and
+/// dataset ([`RecordLedger::load`]): those are skipped.
 pub async fn prepare(
     ctx: &ReleaseContext,
     partition: &PartitionKey,
     objects: Vec<RawObject>,
+    ledger: RecordLedger,
 ) -> Result<Prepared> {
     let rules = ctx.policy.dataset(&partition.dataset)?.clone();
     let id = release_id(&ctx.policy, ctx.hasher.key_id(), partition, &objects);
     let table = table_schema(&ctx.policy, &rules, &ctx.curated);
+    let pseudonyms = ctx.hasher.release_pseudonyms(&id);
 
     let started = std::time::Instant::now();
     let staged = {
@@ -205,7 +219,8 @@ pub async fn prepare(
         let rules = rules.clone();
         let objects = objects.clone();
         let handle = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || pass1(&ctx, &rules, &objects, &handle)).await??
+        tokio::task::spawn_blocking(move || pass1(&ctx, &rules, &objects, ledger, &handle))
+            .await??
     };
     let pass1_done = std::time::Instant::now();
     let decision = staged
@@ -226,9 +241,12 @@ pub async fn prepare(
         tenant: partition.tenant.clone(),
         dt: partition.dt.clone(),
         key_id: ctx.hasher.key_id().to_string(),
+        pseudonym_key_id: pseudonyms.key_id().to_string(),
+        already_released: staged.ledger.skipped,
         quarantine_reasons: staged.quarantine_reasons.clone(),
         unknown_fields: publishable_field_names(&staged.unknown_fields),
-        inputs: objects.iter().map(|o| o.url.clone()).collect(),
+        // Relative to the raw root: the operator's folder names are no buyer's business.
+        inputs: objects.iter().map(|o| o.path.to_string()).collect(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     let mut report = ReleaseReport::new(&ctx.policy, &rules, &decision, facts);
@@ -259,7 +277,19 @@ pub async fn prepare(
     }
 
     let pass2_started = std::time::Instant::now();
-    let files = pass2(ctx, &rules, staged.rows, Arc::new(decision), &report, &dir).await?;
+    let files = pass2(
+        ctx,
+        &rules,
+        staged.rows,
+        Arc::new(decision),
+        Arc::new(pseudonyms),
+        &report,
+        &dir,
+    )
+    .await?;
+    // Before the publish, so a published release always has its ledger (a crash between
+    // leaves a file no published release names: ignored).
+    staged.ledger.write(&ctx.curated, partition, &id).await?;
     tracing::info!(
         partition = %partition, release = %id,
         pass2_ms = pass2_started.elapsed().as_millis() as u64,
@@ -432,6 +462,7 @@ fn pass1(
     ctx: &ReleaseContext,
     rules: &DatasetRules,
     objects: &[RawObject],
+    ledger: RecordLedger,
     handle: &tokio::runtime::Handle,
 ) -> Result<Staged> {
     let index = FieldIndex::new(rules);
@@ -448,19 +479,23 @@ fn pass1(
     // Two transformed chunks in flight at most: bounded memory, and the transform stage
     // goes on with the next chunk while this one is counted.
     let (to_counter, from_reader) = std::sync::mpsc::sync_channel::<Vec<policies::StagedBatch>>(2);
-    let (histogram, rows, read_result) = std::thread::scope(|scope| {
+    let (histogram, rows, ledger, read_result) = std::thread::scope(|scope| {
         let counter = scope.spawn({
             let rows_schema = rows_schema.clone();
             move || -> Result<_> {
                 let mut histogram = histogram;
                 let mut rows = rows;
+                let mut ledger = ledger;
                 for staged in from_reader.into_iter().flatten() {
+                    // In order, on this one thread: the first occurrence of a record wins,
+                    // whatever the parallel stages did.
+                    let staged = ledger.admit(staged)?;
                     let classes = histogram.add_all(&staged.quasi_identifiers, &staged.subjects)?;
                     let mut columns: Vec<ArrayRef> = staged.batch.columns().to_vec();
                     columns.push(Arc::new(UInt32Array::from(classes)));
                     rows.push(RecordBatch::try_new(rows_schema.clone(), columns)?)?;
                 }
-                Ok((histogram, rows))
+                Ok((histogram, rows, ledger))
             }
         });
         let (to_transform, from_reader) = std::sync::mpsc::sync_channel::<Chunk>(2);
@@ -490,11 +525,11 @@ fn pass1(
         let counted = counter
             .join()
             .unwrap_or_else(|_| Err(Error::Task("the histogram thread panicked".into())));
-        let (histogram, rows) = counted?;
+        let (histogram, rows, ledger) = counted?;
         let (rejected, unknown) = transformed?;
         quarantined.append(rejected);
         unknown_fields.extend(unknown);
-        Ok::<_, Error>((histogram, rows, read_result))
+        Ok::<_, Error>((histogram, rows, ledger, read_result))
     })?;
     read_result?;
     let mut rows = rows;
@@ -502,6 +537,7 @@ fn pass1(
     let quarantine_reasons = quarantined.finish()?;
     Ok(Staged {
         histogram,
+        ledger,
         rows,
         quarantine,
         quarantine_reasons,
@@ -742,6 +778,7 @@ async fn pass2(
     rules: &DatasetRules,
     rows: StagedRows,
     decision: Arc<policies::Decision>,
+    pseudonyms: Arc<policies::Pseudonymizer>,
     report: &ReleaseReport,
     dir: &Path,
 ) -> Result<Vec<ReleaseFile>> {
@@ -767,6 +804,39 @@ async fn pass2(
     ];
     if let Some(s) = rules.subject_column() {
         kv.push(KeyValue::new(meta::SUBJECT_COLUMN.into(), s.to_string()));
+    }
+    kv.push(KeyValue::new(
+        meta::PSEUDONYM_SCOPE.into(),
+        report.pseudonym_scope.clone(),
+    ));
+    kv.push(KeyValue::new(
+        meta::PSEUDONYM_KEY_ID.into(),
+        report.pseudonym_key_id.clone(),
+    ));
+    if let Some(r) = rules.record_id
+        && let Some(o) = rules.outputs.iter().find(|o| o.input == r)
+    {
+        kv.push(KeyValue::new(
+            meta::RECORD_ID_COLUMN.into(),
+            o.column.clone(),
+        ));
+    }
+    let bounds: serde_json::Map<String, serde_json::Value> = rules
+        .outputs
+        .iter()
+        .filter_map(|o| match o.kind {
+            policies::policy::OutputKind::Keep {
+                bounds: Some((min, max)),
+                ..
+            } => Some((o.column.clone(), serde_json::json!([min, max]))),
+            _ => None,
+        })
+        .collect();
+    if !bounds.is_empty() {
+        kv.push(KeyValue::new(
+            meta::BOUNDS.into(),
+            serde_json::Value::Object(bounds).to_string(),
+        ));
     }
     let mut props = WriterProperties::builder()
         // Level 1: on 1M contacts records it wrote 51.9 MiB in about half the time level 3
@@ -824,7 +894,8 @@ async fn pass2(
             // About a row group of staged rows at a time, generalized and filtered on all
             // cores, off the async runtime (a spilled release reads its file here).
             let (rest, published) = tokio::task::spawn_blocking({
-                let (rules, decision) = (rules.clone(), decision.clone());
+                let (rules, decision, pseudonyms) =
+                    (rules.clone(), decision.clone(), pseudonyms.clone());
                 move || -> Result<_> {
                     let mut group = Vec::new();
                     let mut group_rows = 0;
@@ -837,7 +908,7 @@ async fn pass2(
                     }
                     let published = group
                         .into_par_iter()
-                        .map(|batch| publish(&rules, &decision, &batch))
+                        .map(|batch| published_rows(&rules, &decision, &pseudonyms, &batch))
                         .collect::<Result<Vec<_>>>()?;
                     Ok((staged_batches, published))
                 }
@@ -866,9 +937,10 @@ fn staged_classes(staged: &RecordBatch) -> Result<&UInt32Array> {
 }
 
 /// The published rows of one staged batch (see [`policies::release_batch`]).
-fn publish(
+fn published_rows(
     rules: &DatasetRules,
     decision: &policies::Decision,
+    pseudonyms: &policies::Pseudonymizer,
     staged: &RecordBatch,
 ) -> Result<RecordBatch> {
     Ok(policies::release_batch(
@@ -876,6 +948,8 @@ fn publish(
         decision,
         staged,
         staged_classes(staged)?,
+        pseudonyms,
+        rules.pseudonym_scope,
     )?)
 }
 

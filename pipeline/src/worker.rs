@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::config::{Config, env};
+use crate::ledger::RecordLedger;
 use crate::location::Location;
 use crate::metrics::{JsonLinesMetrics, MetricsSink, release_datapoints};
 use crate::release::{self, ReleaseContext};
@@ -352,7 +353,16 @@ impl Worker {
         key: &PartitionKey,
         objects: Vec<RawObject>,
     ) -> Result<(Status, ReleaseReport)> {
-        let prepared = release::prepare(ctx, key, objects).await?;
+        let id = release::release_id(&ctx.policy, ctx.hasher.key_id(), key, &objects);
+        let ledger = RecordLedger::load(
+            self.catalog.as_ref(),
+            &ctx.curated,
+            key,
+            &id,
+            ctx.policy.retention.raw_days,
+        )
+        .await?;
+        let prepared = release::prepare(ctx, key, objects, ledger).await?;
         let status = match (&prepared.report.outcome, &prepared.release) {
             (Outcome::Release, Some(rel)) => {
                 // The table (schema only) may exist before any release: it shows no rows.

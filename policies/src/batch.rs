@@ -18,10 +18,11 @@ use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use crate::hash::{KeyedHasher, subject_key};
+use crate::hash::{KeyedHasher, PSEUDONYM_BYTES, Pseudonymizer, subject_key};
 use crate::hierarchy::truncate_timestamp;
 use crate::kanon::{Decision, QiKeys};
-use crate::policy::{DatasetRules, FieldType, OnInvalid, OutputKind};
+use crate::policy::{DatasetRules, FieldType, OnInvalid, OutputKind, PseudonymScope, TextFormat};
+use crate::subject::{SubjectKind, canonical_subject_into};
 use crate::value::Value;
 use crate::{Result, pii};
 
@@ -91,14 +92,17 @@ pub fn staged_schema(rules: &DatasetRules) -> SchemaRef {
 }
 
 /// The published rows of staged records under a decision, in curated column order:
-/// suppressed records dropped, quasi-identifiers generalized. `staged` starts with the
-/// columns of [`staged_schema`] (more may follow, such as a stored class column);
-/// `classes` holds each record's base class.
+/// suppressed records dropped, quasi-identifiers generalized, keyed digests replaced by
+/// the release's pseudonyms in the policy's scope. `staged` starts with the columns of
+/// [`staged_schema`] (more may follow, such as a stored class column); `classes` holds
+/// each record's base class.
 pub fn release_batch(
     rules: &DatasetRules,
     decision: &Decision,
     staged: &RecordBatch,
     classes: &UInt32Array,
+    pseudonyms: &Pseudonymizer,
+    scope: PseudonymScope,
 ) -> Result<RecordBatch> {
     let (keep, qi_columns) = decision.release_columns(classes)?;
     let staged_outputs = || {
@@ -108,7 +112,7 @@ pub fn release_batch(
             .filter(|o| !matches!(o.kind, OutputKind::QuasiIdentifier(_)))
             .enumerate()
     };
-    // Hashes are hex-encoded from the kept rows directly; the other columns filtered.
+    // Pseudonyms are derived from the kept rows directly; the other columns filtered.
     let filtered: Vec<usize> = staged_outputs()
         .filter(|(_, o)| !matches!(o.kind, OutputKind::Hash))
         .map(|(i, _)| i)
@@ -118,7 +122,15 @@ pub fn release_batch(
     let mut staged_columns = Vec::new();
     for (i, o) in staged_outputs() {
         staged_columns.push(if matches!(o.kind, OutputKind::Hash) {
-            hex_of_kept(staged.column(i), &keep)?
+            pseudonyms_of_kept(
+                staged.column(i),
+                &keep,
+                |row| match scope {
+                    PseudonymScope::Class => Some(decision.class_of(classes.value(row))),
+                    PseudonymScope::Release => None,
+                },
+                pseudonyms,
+            )?
         } else {
             kept_columns.next().ok_or_else(|| {
                 crate::Error::Capacity("staged rows do not match the dataset's outputs".into())
@@ -144,10 +156,16 @@ pub fn release_batch(
     )?)
 }
 
-/// The lowercase hex text of the staged digests of the kept rows: written back to back
-/// into one buffer, checked as UTF-8 once for the batch rather than once per value.
-fn hex_of_kept(digests: &ArrayRef, keep: &BooleanArray) -> Result<ArrayRef> {
-    const HEX: usize = 2 * DIGEST_BYTES as usize;
+/// The pseudonyms (lowercase hex) of the staged digests of the kept rows, each in the
+/// scope `scope_of(row)` gives: written back to back into one buffer, checked as UTF-8
+/// once for the batch rather than once per value. The digests themselves never leave.
+fn pseudonyms_of_kept(
+    digests: &ArrayRef,
+    keep: &BooleanArray,
+    scope_of: impl Fn(usize) -> Option<u32>,
+    pseudonyms: &Pseudonymizer,
+) -> Result<ArrayRef> {
+    const HEX: usize = 2 * PSEUDONYM_BYTES;
     let digests = digests
         .as_any()
         .downcast_ref::<FixedSizeBinaryArray>()
@@ -156,8 +174,12 @@ fn hex_of_kept(digests: &ArrayRef, keep: &BooleanArray) -> Result<ArrayRef> {
     let mut text = vec![0u8; kept.len() * HEX];
     for (out, &row) in text.chunks_exact_mut(HEX).zip(&kept) {
         // A null row's slot holds zeros; its text is masked by the null below.
-        hex::encode_to_slice(digests.value(row), out)
-            .map_err(|e| crate::Error::Capacity(format!("a staged hash is malformed: {e}")))?;
+        let digest: &[u8; DIGEST_BYTES as usize] = digests
+            .value(row)
+            .try_into()
+            .map_err(|_| crate::Error::Capacity("a staged hash is malformed".into()))?;
+        hex::encode_to_slice(pseudonyms.pseudonym(scope_of(row), digest), out)
+            .map_err(|e| crate::Error::Capacity(format!("a pseudonym is malformed: {e}")))?;
     }
     let nulls = digests
         .nulls()
@@ -177,6 +199,8 @@ pub struct StagedBatch {
     pub quasi_identifiers: QiKeys,
     /// Per record: the subject key (`None` when the dataset has no subject field).
     pub subjects: Vec<Option<u64>>,
+    /// Per record: the fingerprint of its record id (empty when the dataset names none).
+    pub record_ids: Vec<u128>,
 }
 
 enum Column {
@@ -207,8 +231,11 @@ pub struct BatchBuilder<'a> {
     columns: Vec<Column>,
     qi: QiKeys,
     subjects: Vec<Option<u64>>,
+    record_ids: Vec<u128>,
     /// Where each quasi-identifier's level-0 value is written before it joins the key.
     scratch: String,
+    /// Where a hashed value's canonical form is written before it is keyed.
+    canonical: String,
 }
 
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
@@ -251,7 +278,13 @@ impl<'a> BatchBuilder<'a> {
             // A guess: a tag byte and about 8 bytes of value per QI.
             qi: QiKeys::with_capacity(records, 9 * rules.qi_rules().count()),
             subjects: Vec::with_capacity(records),
+            record_ids: Vec::with_capacity(if rules.record_id.is_some() {
+                records
+            } else {
+                0
+            }),
             scratch: String::new(),
+            canonical: String::new(),
         }
     }
 
@@ -287,15 +320,31 @@ impl<'a> BatchBuilder<'a> {
                 OutputKind::Keep {
                     data_type,
                     max_length,
-                } => keep(raw, *data_type, *max_length),
+                    format,
+                    bounds,
+                } => keep(raw, *data_type, *max_length, *format, *bounds),
                 OutputKind::Hash => match raw {
                     v if v.is_missing() => Ok(Cell::Null),
                     Value::Str(s) => {
-                        let digest = self.hasher.digest(s);
-                        if Some(rule.input) == self.rules.subject {
-                            subject = Some(subject_key(&digest));
+                        // One person written many ways is one subject: the canonical
+                        // form is counted and keyed (policies::subject).
+                        let is_subject = Some(rule.input) == self.rules.subject;
+                        let kind = if is_subject {
+                            &self.rules.subject_kind
+                        } else {
+                            &SubjectKind::Id
+                        };
+                        if canonical_subject_into(kind, s, &mut self.canonical) {
+                            let digest = self.hasher.digest(&self.canonical);
+                            if is_subject {
+                                subject = Some(subject_key(&digest));
+                            }
+                            Ok(Cell::Digest(digest))
+                        } else if is_subject {
+                            Err("invalid_subject".to_string())
+                        } else {
+                            Err("invalid identifier".to_string())
                         }
-                        Ok(Cell::Digest(digest))
                     }
                     other => Err(format!("expected a string, got {}", other.type_name())),
                 },
@@ -342,6 +391,21 @@ impl<'a> BatchBuilder<'a> {
                 reason: "missing subject".into(),
             });
         }
+        let record_id = match self.rules.record_id {
+            None => None,
+            // The id as published: the kept text, normalized (see `keep`).
+            Some(r) => match values.get(r).and_then(Value::as_str).map(str::trim) {
+                Some(id) if !id.is_empty() => {
+                    Some(self.hasher.record_fingerprint(&crate::text::normalize(id)))
+                }
+                _ => {
+                    return Err(Rejection {
+                        field: self.rules.inputs[r].clone(),
+                        reason: "missing record id".into(),
+                    });
+                }
+            },
+        };
         for (col, cell) in self.columns.iter_mut().zip(cells) {
             match (col, cell) {
                 (Column::Str(b), Cell::Str(s)) => b.append_value(s),
@@ -364,6 +428,7 @@ impl<'a> BatchBuilder<'a> {
         }
         self.qi.end_record();
         self.subjects.push(subject);
+        self.record_ids.extend(record_id);
         Ok(())
     }
 
@@ -393,42 +458,73 @@ impl<'a> BatchBuilder<'a> {
             batch,
             quasi_identifiers: std::mem::take(&mut self.qi),
             subjects: std::mem::take(&mut self.subjects),
+            record_ids: std::mem::take(&mut self.record_ids),
         })
     }
 }
 
+/// A kept value, checked by its type: text is normalized (what is checked is what is
+/// published) and PII-scanned, numbers must lie within the policy's bounds.
 fn keep<'v>(
     raw: &'v Value<'_>,
     data_type: FieldType,
     max_length: usize,
+    format: TextFormat,
+    bounds: Option<(f64, f64)>,
 ) -> Result<Cell<'v>, String> {
     if matches!(raw, Value::Null) {
         return Ok(Cell::Null);
     }
+    let within = |v: f64| -> Result<(), String> {
+        match bounds {
+            Some((min, max)) if !(min..=max).contains(&v) => {
+                Err(format!("out of bounds [{min}, {max}]"))
+            }
+            _ => Ok(()),
+        }
+    };
     match data_type {
         FieldType::String => match raw {
             Value::Str(s) => {
+                let text = crate::text::normalize(s.as_ref());
+                let text = match format {
+                    TextFormat::Text => text,
+                    TextFormat::UrlPath => url_path(text),
+                };
                 // A string of at most `max_length` bytes has at most that many characters.
-                if s.len() > max_length && s.chars().count() > max_length {
+                if text.len() > max_length && text.chars().count() > max_length {
                     return Err(format!("longer than {max_length} characters"));
                 }
-                if let Some(found) = pii::find_pii(s) {
+                if let Some(found) = pii::find_pii(&text) {
                     return Err(format!("looks like a raw {}", found.kind.as_str()));
                 }
-                Ok(Cell::Str(Cow::Borrowed(s.as_ref())))
+                if format == TextFormat::UrlPath
+                    && let Some(decoded) = percent_decoded(&text)
+                    && let Some(found) = pii::find_pii(&decoded)
+                {
+                    return Err(format!("looks like a raw {}", found.kind.as_str()));
+                }
+                Ok(Cell::Str(text))
             }
             other => Err(format!("expected a string, got {}", other.type_name())),
         },
         FieldType::Int64 if raw.is_missing() => Ok(Cell::Null),
-        FieldType::Int64 => raw
-            .to_i64()
-            .map(Cell::Int)
-            .ok_or_else(|| "expected an integer".to_string()),
+        FieldType::Int64 => {
+            let v = raw
+                .to_i64()
+                .ok_or_else(|| "expected an integer".to_string())?;
+            within(v as f64)?;
+            Ok(Cell::Int(v))
+        }
         FieldType::Float64 if raw.is_missing() => Ok(Cell::Null),
-        FieldType::Float64 => raw
-            .to_f64()
-            .map(Cell::Float)
-            .ok_or_else(|| "expected a number".to_string()),
+        FieldType::Float64 => {
+            let v = raw
+                .to_f64()
+                .filter(|v| v.is_finite())
+                .ok_or_else(|| "expected a number".to_string())?;
+            within(v)?;
+            Ok(Cell::Float(v))
+        }
         FieldType::Bool => match raw {
             Value::Bool(b) => Ok(Cell::Bool(*b)),
             Value::Str(s) if s.trim().eq_ignore_ascii_case("true") => Ok(Cell::Bool(true)),
@@ -437,6 +533,52 @@ fn keep<'v>(
             _ => Err("expected a boolean".to_string()),
         },
     }
+}
+
+/// The path of a URL or path: scheme and host dropped, query string and fragment cut.
+fn url_path(text: Cow<'_, str>) -> Cow<'_, str> {
+    let s: &str = &text;
+    let start = s.find("://").map_or(0, |i| {
+        let host = i + 3;
+        s[host..].find('/').map_or(s.len(), |j| host + j)
+    });
+    let end = s[start..].find(['?', '#']).map_or(s.len(), |j| start + j);
+    if start == 0 && end == s.len() {
+        return text;
+    }
+    match text {
+        Cow::Borrowed(b) => Cow::Borrowed(&b[start..end]),
+        Cow::Owned(o) => Cow::Owned(o[start..end].to_string()),
+    }
+}
+
+/// The text with `%XX` escapes decoded (lossy UTF-8), or `None` when it has none: a path
+/// such as `/u/ana%40example.com` carries an email a buyer decodes at once.
+fn percent_decoded(text: &str) -> Option<String> {
+    if !text.contains('%') {
+        return None;
+    }
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, ..) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Some(crate::text::normalize(&String::from_utf8_lossy(&out)).into_owned())
 }
 
 #[cfg(test)]
@@ -449,7 +591,73 @@ mod tests {
     }
 
     #[test]
-    fn staged_digests_are_published_as_hex_for_kept_rows_only() {
+    fn kept_fields_are_checked_by_type() {
+        let text = |v: &str, format| {
+            keep(&s(v), FieldType::String, 256, format, None).map(|c| match c {
+                Cell::Str(t) => t.into_owned(),
+                _ => unreachable!("a string cell"),
+            })
+        };
+        assert_eq!(
+            text("/pricing?email=ana@example.com#top", TextFormat::UrlPath).as_deref(),
+            Ok("/pricing")
+        );
+        assert_eq!(
+            text("https://shop.example/a/b?x=1", TextFormat::UrlPath).as_deref(),
+            Ok("/a/b")
+        );
+        assert!(text("/u/ana%40example.com", TextFormat::UrlPath).is_err());
+        assert!(text("/u/4155550134", TextFormat::UrlPath).is_err());
+        // What is checked is what is published: the normalized text.
+        assert_eq!(
+            text("pric\u{200B}ing", TextFormat::Text).as_deref(),
+            Ok("pricing")
+        );
+        assert_eq!(
+            text("ＰＲＩＣＩＮＧ", TextFormat::Text).as_deref(),
+            Ok("PRICING")
+        );
+        let score = |v: Value<'_>| {
+            keep(
+                &v,
+                FieldType::Int64,
+                0,
+                TextFormat::Text,
+                Some((0.0, 100.0)),
+            )
+            .is_ok()
+        };
+        assert!(score(Value::Int(72)) && score(Value::Int(0)) && score(Value::Int(100)));
+        for packed in [4_155_550_134, 3_405_803_833, -1, 101] {
+            assert_eq!(
+                keep(
+                    &Value::Int(packed),
+                    FieldType::Int64,
+                    0,
+                    TextFormat::Text,
+                    Some((0.0, 100.0))
+                )
+                .err()
+                .as_deref(),
+                Some("out of bounds [0, 100]"),
+                "{packed}"
+            );
+        }
+        let amount = |v: f64| {
+            keep(
+                &Value::Float(v),
+                FieldType::Float64,
+                0,
+                TextFormat::Text,
+                Some((0.0, 1e6)),
+            )
+            .is_ok()
+        };
+        assert!(amount(12.5) && !amount(4_155_550_134.0) && !amount(f64::NAN) && !amount(-0.5));
+    }
+
+    #[test]
+    fn staged_digests_are_published_as_pseudonyms_for_kept_rows_only() {
         let digests: ArrayRef = Arc::new(
             FixedSizeBinaryArray::try_from_sparse_iter_with_size(
                 [
@@ -464,15 +672,25 @@ mod tests {
             .expect("digests"),
         );
         let keep = BooleanArray::from(vec![true, true, false, true]);
-        let text = hex_of_kept(&digests, &keep).expect("hex");
+        let hasher = KeyedHasher::new(b"test-key-0123456789").expect("key");
+        let pseudonyms = hasher.release_pseudonyms("r-test");
+        let text = pseudonyms_of_kept(&digests, &keep, |row| Some(row as u32), &pseudonyms)
+            .expect("pseudonyms");
         let text = text.as_any().downcast_ref::<StringArray>().expect("utf8");
+        let want =
+            |byte: u8, class: u32| hex::encode(pseudonyms.pseudonym(Some(class), &[byte; 32]));
         assert_eq!(
             text.iter().collect::<Vec<_>>(),
             vec![
-                Some("01".repeat(32).as_str()),
+                Some(want(0x01, 0).as_str()),
                 None,
-                Some("f0".repeat(32).as_str())
+                Some(want(0xf0, 3).as_str())
             ]
+        );
+        assert!(
+            text.iter()
+                .flatten()
+                .all(|p| p.len() == 32 && !p.contains("0101"))
         );
     }
 

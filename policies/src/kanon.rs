@@ -66,6 +66,13 @@ pub struct Decision {
     pub average_class: f64,
     /// Mean over quasi-identifiers of level / top level: 0 is exact, 1 fully suppressed.
     pub information_loss: f64,
+    /// Re-identification risk under the prosecutor model (an adversary who knows a
+    /// person is in the release): the highest, 1 / the smallest class in subjects.
+    pub prosecutor_risk: f64,
+    /// The same risk averaged over published records (each 1 / its class's subjects).
+    pub average_risk: f64,
+    /// Share of published records in classes of fewer than 2k subjects.
+    pub small_class_share: f64,
     pub nodes_evaluated: usize,
     /// Per QI: the distinct generalized values at the chosen level, indexed by
     /// `class_values`.
@@ -110,6 +117,15 @@ impl FilePlan {
 }
 
 impl Decision {
+    /// The class at the chosen node of the records of a base class (the scope of their
+    /// pseudonyms under class scope).
+    pub fn class_of(&self, base: u32) -> u32 {
+        self.class_of_base
+            .get(base as usize)
+            .copied()
+            .unwrap_or(u32::MAX)
+    }
+
     /// Whether the records of this base class are suppressed.
     pub fn is_suppressed(&self, class: u32) -> bool {
         self.class_of_base
@@ -694,6 +710,18 @@ impl QiHistogram {
                 of_class.clone()
             });
         }
+        let (mut risk_sum, mut small, mut out) = (0.0f64, 0u64, 0u64);
+        for (g, &records) in published_records.iter().enumerate() {
+            if records > 0 {
+                let subjects = eval.subjects[g].max(1);
+                risk_sum += records as f64 / subjects as f64;
+                out += records;
+                if subjects < 2 * eval.k {
+                    small += records;
+                }
+            }
+        }
+        let per_record = |x: f64| if out == 0 { 0.0 } else { x / out as f64 };
         let information_loss = if node.is_empty() {
             0.0
         } else {
@@ -726,6 +754,12 @@ impl QiHistogram {
                 0.0
             },
             information_loss,
+            prosecutor_risk: match released.iter().copied().min() {
+                Some(smallest) if publishing && smallest > 0 => 1.0 / smallest as f64,
+                _ => 0.0,
+            },
+            average_risk: per_record(risk_sum),
+            small_class_share: per_record(small as f64),
             nodes_evaluated: evaluated,
             published_values,
             class_values,
@@ -1358,6 +1392,21 @@ impl QiKeys {
         let start = self.start();
         self.hashes.push(key_hash(&self.bytes[start..]));
         self.ends.push(self.bytes.len());
+    }
+
+    /// The keys of the records whose `keep` flag is set, in order.
+    pub fn retain(&self, keep: &[bool]) -> QiKeys {
+        let mut out = QiKeys::with_capacity(keep.len(), 0);
+        let mut start = 0;
+        for ((&end, &hash), &k) in self.ends.iter().zip(&self.hashes).zip(keep) {
+            if k {
+                out.bytes.extend_from_slice(&self.bytes[start..end]);
+                out.ends.push(out.bytes.len());
+                out.hashes.push(hash);
+            }
+            start = end;
+        }
+        out
     }
 
     /// Drops the values pushed since the last completed record (a rejected record).

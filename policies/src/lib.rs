@@ -34,7 +34,7 @@ pub mod value;
 
 pub use batch::{BatchBuilder, Rejection, StagedBatch, curated_schema, release_batch};
 pub use error::{Error, Result};
-pub use hash::KeyedHasher;
+pub use hash::{KeyedHasher, Pseudonymizer};
 pub use kanon::{Decision, FilePlan, Outcome, QiHistogram, QiKeys};
 pub use policy::{DatasetRules, Policy};
 pub use report::ReleaseReport;

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::hierarchy::{Hierarchy, HierarchySpec};
+use crate::subject::SubjectKind;
 use crate::{Error, Result};
 
 /// The bundled default policy document.
@@ -44,8 +45,35 @@ pub struct PolicyDoc {
     /// How long data is kept.
     #[serde(default)]
     pub retention: Retention,
+    /// What a published pseudonym links (see [`PseudonymScope`]).
+    #[serde(default)]
+    pub pseudonym_scope: PseudonymScope,
     /// Rules per dataset.
     pub datasets: BTreeMap<String, DatasetDoc>,
+}
+
+/// How far one person's published pseudonym reaches. Either way it is derived under a key
+/// of the release's own, so no pseudonym links two releases (policies::hash).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PseudonymScope {
+    /// Unique to its person within one equivalence class: a buyer can count a class's
+    /// distinct people, but cannot tell that records in two classes are one person's.
+    #[default]
+    Class,
+    /// One pseudonym per person across the release: a buyer can follow a person's
+    /// records from class to class, and intersecting those classes can narrow the person
+    /// down below k (the attack class scope prevents). For analyses that need it.
+    Release,
+}
+
+impl PseudonymScope {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PseudonymScope::Class => "class",
+            PseudonymScope::Release => "release",
+        }
+    }
 }
 
 fn default_max_suppression() -> f64 {
@@ -77,6 +105,17 @@ pub struct DatasetDoc {
     /// Without one, every record counts as its own subject.
     #[serde(default)]
     pub subject: Option<String>,
+    /// What the subject is, so that one person written many ways counts once:
+    /// `{"kind": "email", …}` (canonical address; rules in [`crate::subject::EmailRules`])
+    /// or `{"kind": "id"}` (an opaque id, the default). A value that is not one is
+    /// quarantined as `invalid_subject`.
+    #[serde(default)]
+    pub subject_kind: Option<SubjectKind>,
+    /// The input field that identifies a record (`event_id`, `order_id`) within its
+    /// tenant and dataset: a record already released is never released again, under any
+    /// object name (the ledger of released records). Must be a kept string field.
+    #[serde(default)]
+    pub record_id: Option<String>,
     /// Every field the dataset may carry, with its action.
     pub fields: Vec<FieldDoc>,
 }
@@ -97,6 +136,18 @@ pub struct FieldDoc {
     /// For `keep` strings: longest accepted value in characters (default 256).
     #[serde(default)]
     pub max_length: Option<usize>,
+    /// For `keep` strings: what the text is (`text`, the default, or `url_path`: a URL or
+    /// path of which only the path is kept; query strings and fragments are where tokens
+    /// and emails travel).
+    #[serde(default)]
+    pub format: TextFormat,
+    /// For `keep` numbers (required there): the smallest accepted value. Numbers are where
+    /// phone numbers (`4155550134`) and packed IPv4 addresses (`3405803833`) hide.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// For `keep` numbers (required there): the largest accepted value.
+    #[serde(default)]
+    pub max: Option<f64>,
     /// For `mask`, `truncate` and `generalize`.
     #[serde(default)]
     pub hierarchy: Option<HierarchySpec>,
@@ -108,6 +159,9 @@ pub struct FieldDoc {
     /// publish null.
     #[serde(default)]
     pub on_invalid: OnInvalid,
+    /// Why the field is published the way it is: for reviewers, not applied.
+    #[serde(default)]
+    pub why: Option<String>,
 }
 
 /// Field actions, as in DESIGN.md.
@@ -132,6 +186,16 @@ pub enum FieldType {
     Bool,
 }
 
+/// What a kept string holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TextFormat {
+    #[default]
+    Text,
+    /// A URL or path: published as its path only (`/pricing?email=…#x` → `/pricing`).
+    UrlPath,
+}
+
 /// Handling of unreadable values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -151,6 +215,7 @@ pub struct Policy {
     pub k: u32,
     pub max_suppression: f64,
     pub retention: Retention,
+    pub pseudonym_scope: PseudonymScope,
     pub datasets: BTreeMap<String, DatasetRules>,
 }
 
@@ -168,6 +233,12 @@ pub struct DatasetRules {
     pub quasi_identifiers: Vec<usize>,
     /// Index into `inputs` of the subject field.
     pub subject: Option<usize>,
+    /// How the subject is canonicalized before it is counted and keyed.
+    pub subject_kind: SubjectKind,
+    /// Index into `inputs` of the record id field.
+    pub record_id: Option<usize>,
+    /// The policy's pseudonym scope, here for whoever holds only the dataset's rules.
+    pub pseudonym_scope: PseudonymScope,
 }
 
 /// How one output column is produced.
@@ -189,6 +260,9 @@ pub enum OutputKind {
     Keep {
         data_type: FieldType,
         max_length: usize,
+        format: TextFormat,
+        /// For numbers: the inclusive range accepted.
+        bounds: Option<(f64, f64)>,
     },
     Hash,
     /// Truncation of a timestamp to a day (a date column).
@@ -337,7 +411,9 @@ fn compile(
                 "dataset names are lowercase identifiers",
             ));
         }
-        datasets.insert(name.clone(), compile_dataset(name, ds, &base, load_table)?);
+        let mut rules = compile_dataset(name, ds, &base, load_table)?;
+        rules.pseudonym_scope = doc.pseudonym_scope;
+        datasets.insert(name.clone(), rules);
     }
     Ok(Policy {
         id: doc.id.clone(),
@@ -345,6 +421,7 @@ fn compile(
         k: doc.k,
         max_suppression: doc.max_suppression,
         retention: doc.retention,
+        pseudonym_scope: doc.pseudonym_scope,
         datasets,
     })
 }
@@ -419,9 +496,40 @@ fn compile_dataset(
                     "max_length",
                     "applies to string fields only",
                 )?;
+                needs(
+                    f.format == TextFormat::Text || data_type == FieldType::String,
+                    "format",
+                    "applies to string fields only",
+                )?;
+                let numeric = matches!(data_type, FieldType::Int64 | FieldType::Float64);
+                let bounds = match (f.min, f.max) {
+                    (Some(min), Some(max)) if numeric => {
+                        needs(
+                            min.is_finite() && max.is_finite() && min <= max,
+                            "max",
+                            "bounds must be finite with min <= max",
+                        )?;
+                        Some((min, max))
+                    }
+                    (None, None) if !numeric => None,
+                    _ if !numeric => {
+                        return Err(Error::invalid(
+                            format!("{path}.min"),
+                            "bounds apply to number fields only",
+                        ));
+                    }
+                    _ => {
+                        return Err(Error::invalid(
+                            format!("{path}.min"),
+                            "a kept number needs `min` and `max`: unbounded numbers carry phone numbers and packed IP addresses",
+                        ));
+                    }
+                };
                 OutputKind::Keep {
                     data_type,
                     max_length: f.max_length.unwrap_or(256),
+                    format: f.format,
+                    bounds,
                 }
             }
             Action::Hash => {
@@ -519,6 +627,45 @@ fn compile_dataset(
             Some(idx)
         }
     };
+    if ds.subject_kind.is_some() && subject.is_none() {
+        return Err(Error::invalid(
+            format!("{base}.subject_kind"),
+            "names the kind of a subject the dataset does not name",
+        ));
+    }
+    let subject_kind = ds.subject_kind.clone().unwrap_or(SubjectKind::Id);
+    if let SubjectKind::Email(rules) = &subject_kind {
+        rules
+            .validate()
+            .map_err(|e| Error::invalid(format!("{base}.subject_kind"), e))?;
+    }
+    let record_id = match &ds.record_id {
+        None => None,
+        Some(r) => {
+            let idx = inputs.iter().position(|n| n == r).ok_or_else(|| {
+                Error::invalid(
+                    format!("{base}.record_id"),
+                    format!("`{r}` is not one of the dataset's fields"),
+                )
+            })?;
+            if !outputs.iter().any(|o| {
+                o.input == idx
+                    && matches!(
+                        o.kind,
+                        OutputKind::Keep {
+                            data_type: FieldType::String,
+                            ..
+                        }
+                    )
+            }) {
+                return Err(Error::invalid(
+                    format!("{base}.record_id"),
+                    format!("the record id `{r}` must be a kept string field"),
+                ));
+            }
+            Some(idx)
+        }
+    };
     Ok(DatasetRules {
         name: name.to_string(),
         inputs,
@@ -526,6 +673,9 @@ fn compile_dataset(
         outputs,
         quasi_identifiers,
         subject,
+        subject_kind,
+        record_id,
+        pseudonym_scope: PseudonymScope::default(),
     })
 }
 
@@ -551,7 +701,7 @@ mod tests {
         assert_eq!(p.k, 20);
         let contacts = p.dataset("contacts").expect("contacts");
         let qis: Vec<&str> = contacts.qi_rules().map(|o| o.column.as_str()).collect();
-        assert_eq!(qis, ["phone", "ip", "zip", "age", "gender"]);
+        assert_eq!(qis, ["phone", "ip", "zip", "age", "gender", "country"]);
         assert_eq!(contacts.subject_column(), Some("email_hash"));
         assert!(
             contacts

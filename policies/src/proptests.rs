@@ -140,8 +140,17 @@ proptest! {
         prop_assert!(decision.suppressed_records <= limit, "suppressed {} > limit {}", decision.suppressed_records, limit);
 
         let classes = UInt32Array::from(classes);
-        let out = crate::batch::release_batch(rules, &decision, &staged.batch, &classes).expect("release");
+        let pseudonyms = hasher.release_pseudonyms("r-prop-1");
+        let out = crate::batch::release_batch(rules, &decision, &staged.batch, &classes, &pseudonyms, crate::policy::PseudonymScope::Class).expect("release");
         prop_assert_eq!(out.num_rows() as u64, n - decision.suppressed_records);
+        // The same records released again (another release id) share no pseudonym with
+        // the first, in either scope.
+        for scope in [crate::policy::PseudonymScope::Class, crate::policy::PseudonymScope::Release] {
+            let again = crate::batch::release_batch(rules, &decision, &staged.batch, &classes, &hasher.release_pseudonyms("r-prop-2"), scope).expect("release");
+            let first: HashSet<&str> = out.column_by_name("email_hash").expect("subject").as_string::<i32>().iter().flatten().collect();
+            let second = again.column_by_name("email_hash").expect("subject").as_string::<i32>().clone();
+            prop_assert!(second.iter().flatten().all(|p| !first.contains(p)), "a pseudonym links two releases");
+        }
 
         // k over distinct subjects, recomputed from the output alone.
         let qi_names: Vec<&str> = rules.qi_rules().map(|r| r.column.as_str()).collect();
@@ -159,6 +168,14 @@ proptest! {
         }
         for (key, subjects) in &groups {
             prop_assert!(subjects.len() >= k as usize, "class {:?} has {} < k={}", key, subjects.len(), k);
+        }
+        // Class scope: no pseudonym appears in two classes, though people recur across them.
+        let mut class_of_pseudonym: HashMap<&str, &Vec<Option<String>>> = HashMap::new();
+        for (key, subjects) in &groups {
+            for p in subjects {
+                let seen = class_of_pseudonym.insert(p.as_str(), key);
+                prop_assert!(seen.is_none(), "pseudonym {} in two classes", p);
+            }
         }
 
         // No raw identifier in any string column.

@@ -33,13 +33,20 @@ pub struct ReleaseReport {
     pub dt: String,
     pub policy_id: String,
     pub policy_hash: String,
-    /// Fingerprint of the hashing key (never the key).
+    /// Fingerprint of the master hashing key (never the key).
     pub key_id: String,
+    /// What a published pseudonym links: `class` or `release`.
+    pub pseudonym_scope: String,
+    /// Fingerprint of the release's own pseudonym key, derived from the master key.
+    pub pseudonym_key_id: String,
     pub k: u32,
     pub max_suppression: f64,
     pub outcome: Outcome,
-    /// Records read: valid plus quarantined.
+    /// Records read: valid plus quarantined plus already released.
     pub records_in: u64,
+    /// Records skipped because their record id was released before (or came twice).
+    #[serde(default)]
+    pub already_released: u64,
     pub records_valid: u64,
     pub records_out: u64,
     pub suppressed: u64,
@@ -59,6 +66,12 @@ pub struct ReleaseReport {
     pub average_class: f64,
     /// Mean generalization height over quasi-identifiers (0 exact … 1 all `*`).
     pub information_loss: f64,
+    /// Highest re-identification risk, prosecutor model: 1 / smallest class.
+    pub prosecutor_risk: f64,
+    /// Prosecutor risk averaged over published records.
+    pub average_risk: f64,
+    /// Share of published records in classes under 2k subjects.
+    pub small_class_share: f64,
     pub nodes_evaluated: usize,
     /// Input fields never written: those the policy drops and those it does not name.
     pub dropped_fields: Vec<String>,
@@ -84,6 +97,8 @@ pub struct ReleaseFacts {
     pub tenant: String,
     pub dt: String,
     pub key_id: String,
+    pub pseudonym_key_id: String,
+    pub already_released: u64,
     pub quarantine_reasons: BTreeMap<String, u64>,
     /// Input field names seen that the policy does not name.
     pub unknown_fields: Vec<String>,
@@ -117,10 +132,13 @@ impl ReleaseReport {
             policy_id: policy.id.clone(),
             policy_hash: policy.hash.clone(),
             key_id: facts.key_id,
+            pseudonym_scope: policy.pseudonym_scope.as_str().to_string(),
+            pseudonym_key_id: facts.pseudonym_key_id,
             k: policy.k,
             max_suppression: policy.max_suppression,
             outcome: decision.outcome.clone(),
-            records_in: decision.records + quarantined,
+            records_in: decision.records + quarantined + facts.already_released,
+            already_released: facts.already_released,
             records_valid: decision.records,
             records_out: if published {
                 decision.records - decision.suppressed_records
@@ -146,6 +164,9 @@ impl ReleaseReport {
             smallest_class: decision.smallest_class,
             average_class: decision.average_class,
             information_loss: decision.information_loss,
+            prosecutor_risk: decision.prosecutor_risk,
+            average_risk: decision.average_risk,
+            small_class_share: decision.small_class_share,
             nodes_evaluated: decision.nodes_evaluated,
             dropped_fields: dropped,
             inputs: facts.inputs,

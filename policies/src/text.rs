@@ -87,12 +87,20 @@ mod tests {
         }
         // Other scripts' digits are digits, not compatibility forms: NFKC keeps them
         // (the PII scan reads them as digits on its own).
-        assert_eq!(normalize("\u{0664}\u{0661}\u{0665}"), "\u{0664}\u{0661}\u{0665}");
+        assert_eq!(
+            normalize("\u{0664}\u{0661}\u{0665}"),
+            "\u{0664}\u{0661}\u{0665}"
+        );
     }
 
     #[test]
     fn normalizing_twice_changes_nothing() {
-        for s in ["x\u{200B}\u{FF21}", "Élodie", "\u{1E9B}\u{0323}", "a\u{00AD}\u{00AD}b"] {
+        for s in [
+            "x\u{200B}\u{FF21}",
+            "Élodie",
+            "\u{1E9B}\u{0323}",
+            "a\u{00AD}\u{00AD}b",
+        ] {
             let once = normalize(s).into_owned();
             assert_eq!(normalize(&once), once.as_str());
         }
