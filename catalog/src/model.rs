@@ -195,6 +195,28 @@ impl TableSchema {
     }
 }
 
+/// A partition day, `YYYY-MM-DD` exactly (zero-padded, a real date): the one parser of
+/// `dt=` values, for raw paths and releases alike. `2026-1-5` is refused (chrono's `%m`
+/// alone would take it, and two spellings of one day would be two partitions).
+pub fn parse_partition_day(dt: &str) -> Option<NaiveDate> {
+    let b = dt.as_bytes();
+    let shape = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(
+        dt[0..4].parse().ok()?,
+        dt[5..7].parse().ok()?,
+        dt[8..10].parse().ok()?,
+    )
+}
+
 impl Release {
     /// Rejects malformed releases (see [`DataCatalog::publish_release`](crate::DataCatalog::publish_release)),
     /// before any backend is touched.
@@ -203,9 +225,7 @@ impl Release {
         path_segment("release_id", &release.release_id)?;
         path_segment("dataset", &release.dataset)?;
         path_segment("tenant", &release.tenant)?;
-        let dt_ok =
-            release.dt.len() == 10 && NaiveDate::parse_from_str(&release.dt, "%Y-%m-%d").is_ok();
-        if !dt_ok {
+        if parse_partition_day(&release.dt).is_none() {
             return Err(Error::Invalid(format!(
                 "release {}: dt {:?} is not YYYY-MM-DD",
                 release.release_id, release.dt
@@ -267,6 +287,15 @@ pub struct ConsentSetting {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn partition_days_are_strict() {
+        use super::parse_partition_day as day;
+        assert!(day("2026-11-24").is_some() && day("2024-02-29").is_some());
+        for bad in ["2026-1-5", "2026-01-5", "2026-02-30", "2025-02-29", "26-11-24", "2026-11-24 ", "2026/11/24", "+026-11-24", "２０２６-11-24"] {
+            assert!(day(bad).is_none(), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

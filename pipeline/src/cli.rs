@@ -691,6 +691,9 @@ fn verify_cmd(args: &VerifyArgs) -> Result<ExitCode, Failure> {
             "classes",
             "smallest class",
             "k",
+            "prosecutor risk",
+            "average risk",
+            "rows in classes < 2k",
         ]);
         for r in &verdict.releases {
             table.add_row([
@@ -700,6 +703,9 @@ fn verify_cmd(args: &VerifyArgs) -> Result<ExitCode, Failure> {
                 r.classes.to_string(),
                 r.smallest_class.to_string(),
                 r.k.to_string(),
+                format!("{:.4}", r.prosecutor_risk),
+                format!("{:.4}", r.average_risk),
+                format!("{:.1}%", 100.0 * r.small_class_share),
             ]);
         }
         println!("{table}");
@@ -717,7 +723,7 @@ fn verify_cmd(args: &VerifyArgs) -> Result<ExitCode, Failure> {
             verdict.files,
             verdict.rows,
             if verdict.ok() {
-                "OK (k holds, no raw identifiers)"
+                "OK (k holds, no raw identifiers, nothing links releases or classes)"
             } else {
                 "FAILED"
             }

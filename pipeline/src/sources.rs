@@ -161,7 +161,7 @@ fn parse_raw_path(path: &Path) -> Result<(PartitionKey, String), String> {
     let dataset = field(1, "dataset")?;
     let source = field(2, "source")?;
     let dt = field(3, "dt")?;
-    if chrono::NaiveDate::parse_from_str(&dt, "%Y-%m-%d").is_err() {
+    if catalog::parse_partition_day(&dt).is_none() {
         return Err(format!("dt `{dt}` is not a YYYY-MM-DD date"));
     }
     Ok((
@@ -180,6 +180,7 @@ pub async fn list_raw(
 ) -> Result<(BTreeMap<PartitionKey, Vec<RawObject>>, Vec<Ignored>)> {
     let mut partitions: BTreeMap<PartitionKey, Vec<RawObject>> = BTreeMap::new();
     let mut ignored = Vec::new();
+    let mut links = LinkCheck::default();
     let mut listing = raw.store.list(None);
     while let Some(meta) = listing.try_next().await? {
         let name = meta.location.filename().unwrap_or_default();
@@ -187,6 +188,20 @@ pub async fn list_raw(
             continue;
         }
         let url = raw.url_of(&meta.location);
+        // A symbolic link in a local raw root would publish what it points at under the
+        // link's tenant and partition (`tenant=t-0045 -> tenant=t-0043` released a tenant
+        // that never consented), or read outside the root. None is followed.
+        if let Some(root) = &raw.local_dir
+            && let Some(link) = links.first_link(root, &meta.location)
+        {
+            if links.reported.insert(link.clone()) {
+                ignored.push(Ignored {
+                    url: raw.url_of(&Path::from(link)),
+                    reason: "a symbolic link: not followed (raw data is read from the raw root only)".into(),
+                });
+            }
+            continue;
+        }
         // Object names end up in release reports, the catalog's ledger and logs. One that
         // carries an email, phone or IP is left unread (and pending) until it is renamed,
         // and is itself only shown with those parts redacted. The path under the root is
@@ -229,6 +244,45 @@ pub async fn list_raw(
         objects.sort_by(|a, b| a.url.cmp(&b.url));
     }
     Ok((partitions, ignored))
+}
+
+/// Finds symbolic links on the way from a local root to an object, each folder checked
+/// once per listing.
+#[derive(Default)]
+struct LinkCheck {
+    /// Folder paths under the root known to be real folders.
+    real: std::collections::HashSet<String>,
+    /// Links already listed among the ignored objects (a linked folder holds many).
+    reported: std::collections::HashSet<String>,
+}
+
+impl LinkCheck {
+    /// The first component of `path` (under `root`) that is a symbolic link, as a path
+    /// under the root; `None` when there is none. A component that cannot be inspected
+    /// counts as a link: it is not read.
+    fn first_link(&mut self, root: &std::path::Path, path: &Path) -> Option<String> {
+        let parts: Vec<&str> = path.as_ref().split('/').collect();
+        let mut prefix = String::new();
+        for (i, part) in parts.iter().enumerate() {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            let is_dir = i + 1 < parts.len();
+            if is_dir && self.real.contains(&prefix) {
+                continue;
+            }
+            match std::fs::symlink_metadata(root.join(&prefix)) {
+                Ok(m) if !m.file_type().is_symlink() => {
+                    if is_dir {
+                        self.real.insert(prefix.clone());
+                    }
+                }
+                _ => return Some(prefix),
+            }
+        }
+        None
+    }
 }
 
 /// A record that could not be released, kept with its reason.

@@ -6,7 +6,15 @@
 //!   **distinct subjects** (values of the subject column; rows when the dataset has none),
 //!   which must be ≥ k: a buyer may be handed a single file;
 //! - every string value of every column, scanned for raw emails, phone numbers and full
-//!   IP addresses.
+//!   IP addresses;
+//! - linkage, across every release read: no pseudonym (the subject column's values) in
+//!   two releases, and under class scope (`stackpro.pseudonym_scope`) none in two classes;
+//!   no record id (`stackpro.record_id_column`) twice; every kept number within the bounds
+//!   its metadata states (`stackpro.bounds`).
+//!
+//! Per release it prints a risk summary: prosecutor risk (1 / smallest class), the
+//! average risk over records (each 1 / its class's subjects), and the share of records in
+//! classes under 2k.
 //!
 //! Findings name the file, column, row and kind, never the value: a verification log must
 //! not become a leak of its own.
@@ -34,6 +42,12 @@ pub struct ReleaseCheck {
     pub classes: u64,
     pub smallest_class: u64,
     pub files: usize,
+    /// 1 / smallest class (0 for an empty release).
+    pub prosecutor_risk: f64,
+    /// Average over rows of 1 / the row's class size in subjects.
+    pub average_risk: f64,
+    /// Share of rows in classes of fewer than 2k subjects.
+    pub small_class_share: f64,
 }
 
 /// A raw identifier found in a published value.
@@ -52,6 +66,14 @@ pub struct VerifyReport {
     pub rows: u64,
     pub releases: Vec<ReleaseCheck>,
     pub pii_findings: u64,
+    /// Pseudonym values found in more than one release.
+    pub pseudonyms_in_two_releases: u64,
+    /// Under class scope: pseudonym values found in more than one class of a release.
+    pub pseudonyms_in_two_classes: u64,
+    /// Record ids found more than once.
+    pub repeated_record_ids: u64,
+    /// Kept numbers outside their stated bounds.
+    pub out_of_bounds: u64,
     /// The first findings (at most 20).
     pub examples: Vec<PiiFinding>,
     pub violations: Vec<String>,
@@ -94,7 +116,23 @@ struct ReleaseAcc {
     k: u64,
     rows: u64,
     files: usize,
-    classes: HashMap<Vec<Option<String>>, HashSet<u64>>,
+    /// Per class: its subjects and its rows.
+    classes: HashMap<Vec<Option<String>>, (HashSet<u64>, u64)>,
+}
+
+/// Where each pseudonym and record id was seen, across every file read.
+#[derive(Default)]
+struct Linkage {
+    /// Pseudonym fingerprint → (release number, class fingerprint).
+    pseudonyms: HashMap<u64, (usize, u64)>,
+    /// Record id fingerprint (with its column) → release number.
+    record_ids: HashSet<u64>,
+}
+
+fn fingerprint_of<T: Hash + ?Sized>(v: &T) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
 }
 
 fn fingerprint(s: &str) -> u64 {
@@ -160,6 +198,8 @@ pub fn verify_path_with(path: &Path, on_file: &dyn Fn(usize, usize)) -> Result<V
         return Ok(report);
     }
     let mut releases: BTreeMap<String, ReleaseAcc> = BTreeMap::new();
+    let mut release_numbers: HashMap<String, usize> = HashMap::new();
+    let mut linkage = Linkage::default();
     for (done, file) in files.iter().enumerate() {
         on_file(done, files.len());
         let shown = file.display().to_string();
@@ -197,11 +237,24 @@ pub fn verify_path_with(path: &Path, on_file: &dyn Fn(usize, usize)) -> Result<V
             .map(str::to_string)
             .collect();
         let subject_column = kv.get(meta::SUBJECT_COLUMN).cloned();
+        let class_scope = kv.get(meta::PSEUDONYM_SCOPE).is_none_or(|s| s != "release");
+        let record_id_column = kv.get(meta::RECORD_ID_COLUMN).cloned();
+        let bounds: BTreeMap<String, (f64, f64)> = match kv.get(meta::BOUNDS) {
+            None => BTreeMap::new(),
+            Some(text) => serde_json::from_str(text).unwrap_or_else(|_| {
+                report.violations.push(format!(
+                    "{shown}: its number bounds metadata cannot be read, so they cannot be checked"
+                ));
+                BTreeMap::new()
+            }),
+        };
+        let next = release_numbers.len();
+        let release_number = *release_numbers.entry(release_id.clone()).or_insert(next);
         let acc = releases.entry(release_id).or_default();
         acc.k = acc.k.max(k);
         acc.files += 1;
         // This file's classes alone; merged into its release's below.
-        let mut file_classes: HashMap<Vec<Option<String>>, HashSet<u64>> = HashMap::new();
+        let mut file_classes: HashMap<Vec<Option<String>>, (HashSet<u64>, u64)> = HashMap::new();
         let reader = builder.with_batch_size(64 * 1024).build()?;
         for batch in reader {
             let batch = batch?;
@@ -229,17 +282,57 @@ pub fn verify_path_with(path: &Path, on_file: &dyn Fn(usize, usize)) -> Result<V
                 Some(s) => strings(s)?,
                 None => None,
             };
+            let record_ids = match &record_id_column {
+                Some(c) => strings(c)?,
+                None => None,
+            };
             for row in 0..batch.num_rows() {
                 let key: Vec<Option<String>> = qis
                     .iter()
                     .map(|a| (!a.is_null(row)).then(|| a.value(row).to_string()))
                     .collect();
                 let subject = match &subjects {
-                    Some(s) if !s.is_null(row) => fingerprint(s.value(row)),
+                    Some(s) if !s.is_null(row) => {
+                        let p = fingerprint(s.value(row));
+                        let class = fingerprint_of(&key);
+                        match linkage.pseudonyms.get(&p) {
+                            None => {
+                                linkage.pseudonyms.insert(p, (release_number, class));
+                            }
+                            Some(&(r, _)) if r != release_number => {
+                                report.pseudonyms_in_two_releases += 1;
+                            }
+                            Some(&(_, c)) if class_scope && c != class => {
+                                report.pseudonyms_in_two_classes += 1;
+                            }
+                            Some(_) => {}
+                        }
+                        p
+                    }
                     // No subject column: every row is its own subject.
                     _ => acc.rows + row as u64,
                 };
-                file_classes.entry(key).or_default().insert(subject);
+                if let Some(ids) = &record_ids
+                    && !ids.is_null(row)
+                    && !linkage.record_ids.insert(fingerprint(ids.value(row)))
+                {
+                    report.repeated_record_ids += 1;
+                }
+                let class = file_classes.entry(key).or_default();
+                class.0.insert(subject);
+                class.1 += 1;
+            }
+            for (column, &(min, max)) in &bounds {
+                let Some(c) = batch.column_by_name(column) else {
+                    continue;
+                };
+                let values = arrow::compute::cast(c, &DataType::Float64)?;
+                report.out_of_bounds += values
+                    .as_primitive::<arrow::datatypes::Float64Type>()
+                    .iter()
+                    .flatten()
+                    .filter(|v| !(min..=max).contains(v))
+                    .count() as u64;
             }
             for (field, column) in schema.fields().iter().zip(batch.columns()) {
                 let Some(values) = text_of(column)? else {
@@ -262,24 +355,38 @@ pub fn verify_path_with(path: &Path, on_file: &dyn Fn(usize, usize)) -> Result<V
             acc.rows += batch.num_rows() as u64;
             report.rows += batch.num_rows() as u64;
         }
-        if let Some(smallest) = file_classes.values().map(|s| s.len() as u64).min()
+        if let Some(smallest) = file_classes.values().map(|s| s.0.len() as u64).min()
             && smallest < k
         {
             report.violations.push(format!(
                 "{shown}: smallest class holds {smallest} distinct subjects, under k={k}"
             ));
         }
-        for (key, subjects) in file_classes {
-            acc.classes.entry(key).or_default().extend(subjects);
+        for (key, (subjects, rows)) in file_classes {
+            let class = acc.classes.entry(key).or_default();
+            class.0.extend(subjects);
+            class.1 += rows;
         }
     }
     for (id, acc) in releases {
         let smallest = acc
             .classes
             .values()
-            .map(|s| s.len() as u64)
+            .map(|s| s.0.len() as u64)
             .min()
             .unwrap_or(0);
+        let per_row = |x: f64| if acc.rows == 0 { 0.0 } else { x / acc.rows as f64 };
+        let risk_sum: f64 = acc
+            .classes
+            .values()
+            .map(|(subjects, rows)| *rows as f64 / subjects.len().max(1) as f64)
+            .sum();
+        let small_rows: u64 = acc
+            .classes
+            .values()
+            .filter(|(subjects, _)| (subjects.len() as u64) < 2 * acc.k)
+            .map(|(_, rows)| rows)
+            .sum();
         if acc.rows > 0 && smallest < acc.k {
             report.violations.push(format!(
                 "release {id}: smallest class holds {smallest} distinct subjects, under k={}",
@@ -293,7 +400,20 @@ pub fn verify_path_with(path: &Path, on_file: &dyn Fn(usize, usize)) -> Result<V
             classes: acc.classes.len() as u64,
             smallest_class: smallest,
             files: acc.files,
+            prosecutor_risk: if smallest == 0 { 0.0 } else { 1.0 / smallest as f64 },
+            average_risk: per_row(risk_sum),
+            small_class_share: per_row(small_rows as f64),
         });
+    }
+    for (count, what) in [
+        (report.pseudonyms_in_two_releases, "pseudonym values appear in two releases: a buyer can link them"),
+        (report.pseudonyms_in_two_classes, "pseudonym values appear in two classes under class scope: a buyer can intersect them"),
+        (report.repeated_record_ids, "record ids appear more than once: a record was released twice"),
+        (report.out_of_bounds, "kept numbers lie outside their policy bounds"),
+    ] {
+        if count > 0 {
+            report.violations.push(format!("{count} {what}"));
+        }
     }
     if report.pii_findings > 0 {
         report.violations.push(format!(

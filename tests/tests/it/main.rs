@@ -12,6 +12,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 #[cfg(feature = "aws")]
 mod aws;
+mod linkage;
 mod retention;
 
 const KEY: &str = "e2e-test-key-0123456789abcdef";

@@ -1,0 +1,392 @@
+//! The attacks of a buyer who links what releases publish, and of a tenant or producer who
+//! crafts what it uploads (issue 16): each ended with a release `stackpro verify` called
+//! OK before the fix. End to end through the binary.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
+
+use arrow::array::AsArray;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::{Env, run_json, statuses};
+
+/// Writes NDJSON lines as a raw object of a partition.
+fn put_lines(env: &Env, tenant: &str, dataset: &str, dt: &str, name: &str, lines: &[String]) {
+    let dir = env.path(&format!(
+        "raw/tenant={tenant}/dataset={dataset}/source=test/dt={dt}"
+    ));
+    std::fs::create_dir_all(&dir).expect("raw dir");
+    std::fs::write(dir.join(name), lines.join("\n") + "\n").expect("raw object");
+}
+
+/// A valid contacts record; `tweak` edits it before it is written.
+fn contact(i: usize, email: &str, tweak: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut v = serde_json::json!({
+        "event_id": format!("evt-{i:06}"),
+        "submitted_at": "2026-11-24T10:00:00Z",
+        "email": email,
+        "phone": "+1 (415) 555-0134",
+        "ip": "203.0.113.57",
+        "zip": "94110",
+        "age": 34,
+        "gender": "F",
+        "country": "US",
+        "source": "web-form",
+        "interest": "pricing",
+        "lead_score": 50,
+    });
+    tweak(&mut v);
+    v.to_string()
+}
+
+/// Column `name` of every published file of `dataset` (optionally of one tenant), per
+/// release id, as (value, class key) pairs.
+fn column_by_release(
+    env: &Env,
+    dataset: &str,
+    tenant: Option<&str>,
+    name: &str,
+) -> HashMap<String, Vec<(String, String)>> {
+    let mut out: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for file in env.parquet_files() {
+        let shown = file.to_string_lossy().to_string();
+        if !shown.contains(&format!("dataset={dataset}/"))
+            || tenant.is_some_and(|t| !shown.contains(&format!("tenant={t}/")))
+        {
+            continue;
+        }
+        let release = shown
+            .split("release=")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .expect("release in path")
+            .to_string();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).expect("open"))
+            .expect("parquet");
+        let qis: Vec<String> = builder
+            .metadata()
+            .file_metadata()
+            .key_value_metadata()
+            .and_then(|kv| kv.iter().find(|kv| kv.key == "stackpro.quasi_identifiers"))
+            .and_then(|kv| kv.value.clone())
+            .expect("qi list")
+            .split(',')
+            .map(str::to_string)
+            .collect();
+        for batch in builder.build().expect("reader") {
+            let batch = batch.expect("batch");
+            let text = |c: &str| {
+                arrow::compute::cast(batch.column_by_name(c).expect(c), &arrow::datatypes::DataType::Utf8)
+                    .expect("cast")
+                    .as_string::<i32>()
+                    .clone()
+            };
+            let values = text(name);
+            let qi_columns: Vec<_> = qis.iter().map(|c| text(c)).collect();
+            for row in 0..batch.num_rows() {
+                let class: Vec<&str> = qi_columns
+                    .iter()
+                    .map(|c| if c.is_null(row) { "" } else { c.value(row) })
+                    .collect();
+                out.entry(release.clone())
+                    .or_default()
+                    .push((values.value(row).to_string(), class.join("|")));
+            }
+        }
+    }
+    out
+}
+
+fn raw_emails(path: &Path, n: usize) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .expect("raw")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["email"].as_str().map(str::to_string))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .take(n)
+        .collect()
+}
+
+#[test]
+fn a_tenant_uploading_guessed_emails_learns_no_pseudonym_of_another_tenant() {
+    let env = Env::new();
+    env.generate("contacts", "t-victim", 3000, "a.ndjson", 0.0);
+    let guessed = raw_emails(
+        &env.path("raw/tenant=t-victim/dataset=contacts/source=test/dt=2026-11-24/a.ndjson"),
+        30,
+    );
+    assert_eq!(guessed.len(), 30);
+    // The attacker's own "leads": the guessed addresses, all with equal quasi-identifiers,
+    // so they form one class of 30 and are published.
+    let lines: Vec<String> = guessed
+        .iter()
+        .enumerate()
+        .map(|(i, e)| contact(i, e, |_| {}))
+        .collect();
+    put_lines(&env, "t-attacker", "contacts", "2026-11-24", "leads.ndjson", &lines);
+    env.grant("t-victim", "contacts");
+    env.grant("t-attacker", "contacts");
+    let summary = run_json(&env);
+    assert_eq!(statuses(&summary), ["published", "published"], "{summary:#}");
+    let victim: HashSet<String> = column_by_release(&env, "contacts", Some("t-victim"), "email_hash")
+        .into_values()
+        .flatten()
+        .map(|(v, _)| v)
+        .collect();
+    let attacker = column_by_release(&env, "contacts", Some("t-attacker"), "email_hash");
+    let attacker: Vec<String> = attacker.into_values().flatten().map(|(v, _)| v).collect();
+    assert_eq!(attacker.len(), 30);
+    assert!(
+        attacker.iter().all(|p| !victim.contains(p)),
+        "a guessed address's pseudonym matched the victim's release"
+    );
+    env.assert_verified();
+}
+
+#[test]
+fn no_pseudonym_links_two_days_two_datasets_or_two_classes() {
+    let env = Env::new();
+    for dt in ["2026-11-24", "2026-11-25"] {
+        let out = env.path(&format!(
+            "raw/tenant=t-1/dataset=contacts/source=test/dt={dt}/a.ndjson"
+        ));
+        env.ok(&[
+            "gen", "--dataset", "contacts", "--records", "4000", "--tenant", "t-1", "--out",
+            out.to_str().expect("utf8"), "--seed", "7",
+        ]);
+    }
+    env.generate("orders", "t-1", 4000, "o.ndjson", 0.0);
+    env.grant("t-1", "contacts");
+    env.grant("t-1", "orders");
+    let summary = run_json(&env);
+    assert_eq!(
+        statuses(&summary),
+        ["published", "published", "published"],
+        "{summary:#}"
+    );
+    let mut home: HashMap<String, (String, String)> = HashMap::new();
+    let mut total = 0;
+    for (dataset, column) in [("contacts", "email_hash"), ("orders", "customer_hash")] {
+        for (release, values) in column_by_release(&env, dataset, None, column) {
+            for (pseudonym, class) in values {
+                total += 1;
+                assert_eq!(pseudonym.len(), 32, "a 128-bit pseudonym");
+                match home.get(&pseudonym) {
+                    None => {
+                        home.insert(pseudonym, (release.clone(), class));
+                    }
+                    Some((r, c)) => {
+                        assert_eq!(r, &release, "{pseudonym} links two releases");
+                        assert_eq!(c, &class, "{pseudonym} links two classes");
+                    }
+                }
+            }
+        }
+    }
+    // People recur (the same seed on both days; customers are contacts), yet no value does.
+    assert!(total > 6000 && home.len() < total, "{total} rows, {} values", home.len());
+    env.assert_verified();
+}
+
+#[test]
+fn country_is_generalized_as_a_quasi_identifier() {
+    let env = Env::new();
+    env.generate("contacts", "t-1", 6000, "a.ndjson", 0.0);
+    env.grant("t-1", "contacts");
+    assert_eq!(statuses(&run_json(&env)), ["published"]);
+    let file = env.first_file_of("contacts");
+    let qis = file
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kv| kv.iter().find(|kv| kv.key == "stackpro.quasi_identifiers"))
+        .and_then(|kv| kv.value.clone())
+        .expect("qi list");
+    assert!(qis.split(',').any(|c| c == "country"), "{qis}");
+    env.assert_verified();
+}
+
+#[test]
+fn one_person_written_twenty_ways_counts_once_and_a_non_email_is_quarantined() {
+    let env = Env::new();
+    let variants = [
+        "ana.ruiz@example.com",
+        "Ana.Ruiz@Example.com",
+        "ana.ruiz+1@example.com",
+        "ana.ruiz+2@example.com",
+        "ana.ruiz+news@example.com",
+        "ana.ruiz\u{200B}@example.com",
+        "ana.ruiz@exam\u{00AD}ple.com",
+        "\u{FEFF}ana.ruiz@example.com",
+        "ana.ruiz\u{FF20}example.com",
+        "\u{FF21}\u{FF2E}\u{FF21}.ruiz@example.com",
+        "ana.ruiz@example.com.",
+        "mailto:ana.ruiz@example.com",
+        "Ana Ruiz <ana.ruiz@example.com>",
+        "ANA.RUIZ@EXAMPLE.COM",
+        " ana.ruiz@example.com ",
+        "ana.ruiz+a+b@example.com",
+        "ana.ruiz\u{2060}@example.com",
+        "ana.ruiz@EXAMPLE.com",
+        "ana.ruiz+20@example.com",
+        "MAILTO:Ana.Ruiz+x@Example.COM.",
+    ];
+    // Ten real people plus Ana written twenty ways: 11 subjects, under k=20 whatever the
+    // generalization (all share every quasi-identifier), so nothing may be published.
+    let mut lines: Vec<String> = (0..10)
+        .map(|i| contact(i, &format!("person{i}@example.org"), |_| {}))
+        .collect();
+    lines.extend(
+        variants
+            .iter()
+            .enumerate()
+            .map(|(i, e)| contact(100 + i, e, |_| {})),
+    );
+    lines.push(contact(999, "x", |_| {}));
+    put_lines(&env, "t-1", "contacts", "2026-11-24", "a.ndjson", &lines);
+    env.grant("t-1", "contacts");
+    let summary = run_json(&env);
+    assert_eq!(statuses(&summary), ["withheld"], "{summary:#}");
+    let report = &summary["partitions"][0]["report"];
+    assert_eq!(report["distinct_subjects"], 11, "{report:#}");
+    assert_eq!(report["quarantine_reasons"]["email: invalid_subject"], 1, "{report:#}");
+    assert!(env.parquet_files().is_empty());
+}
+
+#[test]
+fn a_snapshot_resent_under_a_new_name_releases_only_its_new_records() {
+    let env = Env::new();
+    env.generate("contacts", "t-1", 3000, "day1.ndjson", 0.0);
+    env.grant("t-1", "contacts");
+    let first = run_json(&env);
+    assert_eq!(statuses(&first), ["published"]);
+    let first_valid = first["partitions"][0]["report"]["records_valid"].as_u64().expect("valid");
+    // The producer re-sends its snapshot, old records and new, under another name and day.
+    let old = std::fs::read_to_string(
+        env.path("raw/tenant=t-1/dataset=contacts/source=test/dt=2026-11-24/day1.ndjson"),
+    )
+    .expect("old");
+    let fresh_path = env.path("fresh.ndjson");
+    env.ok(&[
+        "gen", "--dataset", "contacts", "--records", "3000", "--tenant", "t-1", "--out",
+        fresh_path.to_str().expect("utf8"), "--seed", "12",
+    ]);
+    let fresh = std::fs::read_to_string(&fresh_path).expect("fresh");
+    let dir = env.path("raw/tenant=t-1/dataset=contacts/source=test/dt=2026-11-25");
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("snapshot.ndjson"), format!("{old}{fresh}")).expect("snapshot");
+    let second = run_json(&env);
+    assert_eq!(statuses(&second), ["nothing_new", "published"], "{second:#}");
+    let report = &second["partitions"][1]["report"];
+    assert_eq!(report["already_released"].as_u64(), Some(first_valid), "{report:#}");
+    let ids = column_by_release(&env, "contacts", None, "event_id");
+    assert_eq!(ids.len(), 2);
+    let mut seen = HashSet::new();
+    for (_, values) in ids {
+        for (id, _) in values {
+            assert!(seen.insert(id.clone()), "record {id} released twice");
+        }
+    }
+    env.assert_verified();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_tenant_folder_is_not_followed() {
+    let env = Env::new();
+    env.generate("contacts", "t-0043", 3000, "a.ndjson", 0.0);
+    std::os::unix::fs::symlink(env.path("raw/tenant=t-0043"), env.path("raw/tenant=t-0045"))
+        .expect("symlink");
+    env.grant("t-0043", "contacts");
+    env.grant("t-0045", "contacts");
+    let summary = run_json(&env);
+    assert_eq!(statuses(&summary), ["published"], "{summary:#}");
+    assert_eq!(summary["partitions"][0]["partition"]["tenant"], "t-0043");
+    let ignored = summary["ignored"].to_string();
+    assert!(ignored.contains("tenant=t-0045") && ignored.contains("symbolic link"), "{ignored}");
+    assert!(!env.path("curated/dataset=contacts/tenant=t-0045").exists());
+}
+
+#[test]
+fn identifiers_hidden_in_kept_fields_are_quarantined() {
+    let env = Env::new();
+    let attacks: Vec<(&str, serde_json::Value)> = vec![
+        ("lead_score", serde_json::json!(4155550134u64)),
+        ("lead_score", serde_json::json!(3405803833u64)),
+        ("interest", serde_json::json!("ana.ruiz\u{200B}@example.com")),
+        ("interest", serde_json::json!("ana\u{00AD}@example.com")),
+        ("interest", serde_json::json!("ana\u{0000}@example.com")),
+        ("interest", serde_json::json!("\u{FF14}\u{FF11}\u{FF15}\u{FF15}\u{FF15}\u{FF15}\u{FF10}\u{FF11}\u{FF13}\u{FF14}")),
+        ("interest", serde_json::json!("\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0660}\u{0661}\u{0663}\u{0664}")),
+        ("interest", serde_json::json!("ana@пример.рф")),
+        ("interest", serde_json::json!("415_555_0134")),
+        ("interest", serde_json::json!("lead_4155550134")),
+        ("source", serde_json::json!("ana.ruiz\u{200B}@example.com")),
+        ("event_id", serde_json::json!("ana.ruiz\u{200B}@example.com")),
+    ];
+    let mut lines: Vec<String> = (0..25)
+        .map(|i| contact(i, &format!("person{i}@example.org"), |_| {}))
+        .collect();
+    for (n, (field, value)) in attacks.iter().enumerate() {
+        lines.push(contact(1000 + n, &format!("attack{n}@example.org"), |v| {
+            v[*field] = value.clone();
+        }));
+    }
+    put_lines(&env, "t-1", "contacts", "2026-11-24", "a.ndjson", &lines);
+    env.grant("t-1", "contacts");
+    let summary = run_json(&env);
+    assert_eq!(statuses(&summary), ["published"], "{summary:#}");
+    let report = &summary["partitions"][0]["report"];
+    assert_eq!(report["quarantined"].as_u64(), Some(attacks.len() as u64), "{report:#}");
+    assert_eq!(report["records_out"].as_u64(), Some(25), "{report:#}");
+    env.assert_verified();
+}
+
+#[test]
+fn names_that_carry_identifiers_never_reach_the_report_and_inputs_are_relative() {
+    let env = Env::new();
+    let lines: Vec<String> = (0..25)
+        .map(|i| {
+            contact(i, &format!("person{i}@example.org"), |v| {
+                v["notes_4155550134"] = serde_json::json!("x");
+            })
+        })
+        .collect();
+    put_lines(&env, "t-1", "contacts", "2026-11-24", "a.ndjson", &lines);
+    put_lines(&env, "t-1", "contacts", "2026-11-24", "lead_4155550134.ndjson", &lines[..1]);
+    env.grant("t-1", "contacts");
+    let summary = run_json(&env);
+    assert_eq!(statuses(&summary), ["published"], "{summary:#}");
+    let text = summary.to_string();
+    assert!(!text.contains("4155550134"), "{text}");
+    let report = &summary["partitions"][0]["report"];
+    let root = env.path("raw").to_string_lossy().to_string();
+    for input in report["inputs"].as_array().expect("inputs") {
+        let input = input.as_str().expect("text");
+        assert!(input.starts_with("tenant=t-1/") && !input.contains(&root), "{input}");
+    }
+    let report_file = std::fs::read_to_string(
+        super::walk(&env.path("curated"))
+            .into_iter()
+            .find(|p| p.ends_with("_report.json"))
+            .expect("report"),
+    )
+    .expect("read");
+    assert!(!report_file.contains("4155550134") && !report_file.contains(&root), "{report_file}");
+}
+
+#[test]
+fn a_sloppy_partition_day_is_ignored_and_leaves_no_files() {
+    let env = Env::new();
+    let lines: Vec<String> = (0..25)
+        .map(|i| contact(i, &format!("person{i}@example.org"), |_| {}))
+        .collect();
+    put_lines(&env, "t-1", "contacts", "2026-1-5", "a.ndjson", &lines);
+    env.grant("t-1", "contacts");
+    let summary = run_json(&env);
+    assert!(statuses(&summary).is_empty(), "{summary:#}");
+    assert!(summary["ignored"].to_string().contains("2026-1-5"), "{summary:#}");
+    assert!(super::walk(&env.path("curated")).is_empty());
+}
