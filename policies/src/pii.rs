@@ -1644,4 +1644,210 @@ mod tests {
         }
         assert_eq!(find_all_pii(text).len(), 2);
     }
+
+    /// Characters that stress the normalized reading: combining marks, Hangul jamo that
+    /// compose, an Oriya vowel sign that composes as a starter, invisible characters,
+    /// compatibility forms, no-break spaces and dashes, digits of other scripts.
+    const UNICODE_ALPHABET: &str = "aeAZ19 -._/:@+()x\u{0301}\u{0323}\u{0338}=\u{200B}\u{00AD}\u{0}\
+        \u{FEFF}\u{2060}\u{FB01}\u{FF21}\u{FF20}\u{FF14}\u{FF0E}\u{FF1A}\u{a0}\u{202F}\u{2011}\
+        \u{2013}\u{1100}\u{1161}\u{11A8}\u{AC00}\u{0B47}\u{0B3E}\u{0664}\u{0660}\u{096A}\
+        \u{06F5}\u{0E54}\u{1D7DC}\u{212B}\u{01C5}\u{2460}\u{00B2}\u{00E9}\u{0440}\u{4F8B}";
+
+    fn fold_digits(s: &str) -> String {
+        s.chars()
+            .map(|c| foreign_digit_value(c).map_or(c, |d| char::from(b'0' + d)))
+            .collect()
+    }
+
+    /// What the segment-wise copy rests on: normalizing segment by segment is
+    /// normalizing the whole, and its pieces cover the text in order.
+    #[test]
+    fn shadow_is_the_normalized_text() {
+        let alphabet: Vec<char> = UNICODE_ALPHABET.chars().collect();
+        let mut rng = StdRng::seed_from_u64(0x5eed_0005);
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..24);
+            let text: String = (0..len)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            let shadow = Shadow::of(&text);
+            assert_eq!(
+                shadow.text,
+                fold_digits(&crate::text::normalize(&text)),
+                "{text:?}"
+            );
+            let mut prev: Option<Piece> = None;
+            for piece in &shadow.pieces {
+                assert!(
+                    piece.start < piece.end && piece.end <= text.len(),
+                    "{text:?}"
+                );
+                assert!(text.is_char_boundary(piece.start) && text.is_char_boundary(piece.end));
+                if let Some(prev) = prev {
+                    assert!(
+                        prev.shadow < piece.shadow && prev.end <= piece.start,
+                        "{text:?}"
+                    );
+                }
+                prev = Some(*piece);
+            }
+            assert_eq!(
+                shadow.pieces.first().map(|p| p.shadow),
+                (!shadow.text.is_empty()).then_some(0)
+            );
+        }
+        // Composition across what would be cuts elsewhere: an invisible character, a
+        // jamo, a vowel sign.
+        for (raw, want) in [
+            ("e\u{200B}\u{0301}", "\u{00E9}"),
+            ("e\u{0}\u{0301}", "\u{00E9}"),
+            ("\u{1100}\u{1161}\u{11A8}", "\u{AC01}"),
+            ("\u{0B47}\u{0B3E}", "\u{0B4B}"),
+            ("=\u{0338}", "\u{2260}"),
+            ("\u{212B}", "\u{00C5}"),
+        ] {
+            assert_eq!(Shadow::of(raw).text, want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn digits_of_every_script_have_their_value() {
+        for (c, want) in [
+            ('\u{0664}', 4),
+            ('\u{06F5}', 5),
+            ('\u{096A}', 4),
+            ('\u{0E54}', 4),
+            ('\u{1D7DC}', 4),
+            ('\u{1D7FF}', 9),
+            ('\u{FF14}', 4),
+        ] {
+            assert_eq!(foreign_digit_value(c), Some(want), "{c:?}");
+        }
+        for c in ['4', 'a', '\u{00B2}', '\u{2463}', '\u{216B}', '\u{4E94}'] {
+            assert_eq!(foreign_digit_value(c), None, "{c:?}");
+        }
+        // Every decimal digit outside ASCII is one of a run 0..=9 of consecutive code
+        // points: each 0 is followed by 1 to 9, each other digit follows its predecessor.
+        let mut count = 0;
+        for c in (0x80..=0x10_FFFF).filter_map(char::from_u32) {
+            let Some(d) = foreign_digit_value(c) else {
+                continue;
+            };
+            count += 1;
+            if d > 0 {
+                let before = char::from_u32(u32::from(c) - 1).and_then(foreign_digit_value);
+                assert_eq!(before, Some(d - 1), "{c:?}");
+            }
+            if d < 9 {
+                let after = char::from_u32(u32::from(c) + 1).and_then(foreign_digit_value);
+                assert_eq!(after, Some(d + 1), "{c:?}");
+            }
+        }
+        assert!(count >= 600 && count % 10 == 0, "{count}");
+    }
+
+    #[test]
+    fn only_printable_ascii_is_scanned_in_place() {
+        for b in 0..=255u8 {
+            let plain = matches!(b, 0x20..=0x7e | b'\t' | b'\n' | b'\r');
+            assert_eq!(BYTE_CLASS[usize::from(b)] & NOT_PLAIN == 0, plain, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn random_unicode_text_gives_ordered_findings_on_its_own_boundaries() {
+        let alphabet: Vec<char> = UNICODE_ALPHABET.chars().collect();
+        let mut rng = StdRng::seed_from_u64(0x5eed_0006);
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..40);
+            let text: String = (0..len)
+                .map(|_| {
+                    // Digits often enough to make phones and addresses.
+                    if rng.gen_bool(0.4) {
+                        char::from(b'0' + rng.gen_range(0..10))
+                    } else {
+                        alphabet[rng.gen_range(0..alphabet.len())]
+                    }
+                })
+                .collect();
+            let all = find_all_pii(&text);
+            let mut prev_end = 0;
+            for f in &all {
+                assert!(f.start >= prev_end && f.start < f.end, "{text:?}: {all:?}");
+                assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+                prev_end = f.end;
+            }
+            assert_eq!(find_pii(&text), all.first().cloned());
+            // The reading is that of the normalized text: the same kinds are found in it.
+            let normal = fold_digits(&crate::text::normalize(&text));
+            let kinds = |fs: &[Finding]| fs.iter().map(|f| f.kind).collect::<Vec<_>>();
+            assert_eq!(kinds(&all), kinds(&find_all_pii(&normal)), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn findings_in_mixed_text_slice_the_original() {
+        let text = "Zoë\u{200B}: ＡＮＡ＠пример.рф, \u{0664}\u{0661}\u{0665}\u{a0}\u{0665}\u{0665}\u{0665}\u{a0}\u{0660}\u{0661}\u{0663}\u{0664} \
+                    ip_\u{0662}\u{0660}\u{0663}.0.113.57 lead_4155550199";
+        let got: Vec<(PiiKind, &str)> = find_all_pii(text)
+            .iter()
+            .map(|f| (f.kind, &text[f.start..f.end]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Email, "ＡＮＡ＠пример.рф"),
+                (
+                    Phone,
+                    "\u{0664}\u{0661}\u{0665}\u{a0}\u{0665}\u{0665}\u{0665}\u{a0}\u{0660}\u{0661}\u{0663}\u{0664}"
+                ),
+                (Ipv4, "\u{0662}\u{0660}\u{0663}.0.113.57"),
+                (Phone, "4155550199"),
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2_000, ..Default::default() })]
+
+        /// Ids are never findings, however many digits they hold and whatever they are
+        /// glued into: hex digests of any length from 16, UUIDs, ULIDs, `v-` visitor ids.
+        #[test]
+        fn random_ids_are_never_findings(
+            seed: u64,
+            digit_share in 0.3f64..1.0,
+            len in 16usize..=128,
+            upper: bool,
+            prefix in proptest::sample::select(vec!["", "v-", "sha256_", "evt_", "/", "id=", "event ", "x/", "hmac:"]),
+            suffix in proptest::sample::select(vec!["", " ok", "/", "_x", ",", ".", "/edit"]),
+        ) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let case = |s: String| if upper { s.to_ascii_uppercase() } else { s };
+            // Digit-heavy: random ids hold long digit runs far less often.
+            let mut pick = |alphabet: &[u8]| loop {
+                let c = alphabet[rng.gen_range(0..alphabet.len())];
+                if c.is_ascii_digit() == rng.gen_bool(digit_share) {
+                    break char::from(c);
+                }
+            };
+            let digest: String = case((0..len).map(|_| pick(HEX)).collect());
+            let uuid: String = case(
+                (0..36)
+                    .map(|i| if matches!(i, 8 | 13 | 18 | 23) { '-' } else { pick(HEX) })
+                    .collect(),
+            );
+            const CROCKFORD: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+            let ulid: String = case(
+                // The first character holds the top bits of a 48-bit time: 0 to 7.
+                std::iter::once(pick(b"01234567"))
+                    .chain((1..26).map(|_| pick(CROCKFORD)))
+                    .collect(),
+            );
+            let visitor = format!("v-{}", case((0..16).map(|_| pick(HEX)).collect()));
+            for id in [digest, uuid, ulid, visitor] {
+                let text = format!("{prefix}{id}{suffix}");
+                proptest::prop_assert_eq!(find_pii(&text), None, "{}", text);
+            }
+        }
+    }
 }
