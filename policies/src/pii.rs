@@ -93,8 +93,8 @@
 //! allowed: `010.001.002.003` is ambiguous but clearly an address) inside a run
 //! of `[0-9.]` bounded by other characters; a sentence dot before or after the
 //! run is ignored, and so is what it is glued to (`ip_203.0.113.57`,
-//! `host203.0.113.57`, `a/203.0.113.57/b`). Only a *full* address is a finding: one whose last octet is
-//! not 0. The truncated forms published by `default-v2` (`203.0.113.0` for /24,
+//! `host203.0.113.57`, `a/203.0.113.57/b`). Only a *full* address is a finding: one
+//! whose last octet is not 0. The truncated forms published by `default-v2` (`203.0.113.0` for /24,
 //! `203.0.0.0` for /16) are allowed, and so are 5-part version numbers.
 //!
 //! # IPv6
