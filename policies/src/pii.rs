@@ -7,62 +7,94 @@
 //! alarm fails verification of clean data, so every rule below also names the
 //! look-alikes it deliberately leaves alone.
 //!
-//! Findings are byte ranges into the scanned text, always on char boundaries,
-//! so they are valid `str` slice bounds. [`find_all_pii`] returns
-//! non-overlapping findings in text order (on overlap the earlier, then the
-//! longer one wins: `::ffff:203.0.113.9` is one IPv6 finding, not an IPv6 and
-//! an IPv4 one).
+//! # What is read
+//! Producers are untrusted, so the rules below read the text the way a person reads it:
+//! normalized by [`crate::text::normalize`] (NFKC, so fullwidth `ａｎａ＠example.com`
+//! and `４１５` are plain ASCII, and no-break spaces are spaces; invisible code points
+//! such as `\u{200B}`, the soft hyphen, the BOM and NUL removed, so they split
+//! nothing), and with the decimal digits of every script (Unicode general category
+//! `Nd`: Arabic-Indic `٤١٥`, Devanagari `४१५`, Thai…) read as the ASCII digits of the
+//! same value. Wherever the rules say "digit" they mean that; "letter" in an edge rule
+//! still means an ASCII letter.
+//!
+//! Findings are byte ranges into the text given, always on char boundaries, so they are
+//! valid `str` slice bounds of it. A finding covers the characters it was read from:
+//! invisible characters inside it are part of it (`ana\u{200B}@example.com` is one
+//! finding), and where normalization changed a character the range takes that whole
+//! character. [`find_all_pii`] returns non-overlapping findings in text order (on
+//! overlap the earlier, then the longer one wins: `::ffff:203.0.113.9` is one IPv6
+//! finding, not an IPv6 and an IPv4 one).
 //!
 //! # Email
 //! `local@domain.tld`, case-insensitive: a local part of letters (any script,
-//! `ÉLODIE@exemple.fr`), digits and `._%+-`; a domain of one or more dot-separated labels (letters, digits,
-//! inner hyphens) followed by an alphabetic top-level label of 2 to 63 letters
-//! that ends at an ASCII word boundary. Not findings: `user@localhost` (no dot),
-//! `npm@1.2.3` (numeric TLD), `a***@example.com`-style masks whose visible
+//! `ÉLODIE@exemple.fr`), marks, digits and `._%+-`; a domain of one or more
+//! dot-separated labels (letters and digits of any script, inner marks and hyphens)
+//! followed by a top-level label that is either ASCII letters (2 to 63, ending at an
+//! ASCII word boundary), punycode (`ana@xn--e1afmkfd.xn--p1ai`) or letters of any
+//! script (`ana@пример.рф`, `user@例え.テスト`, ending at a word boundary). Not
+//! findings: `user@localhost` (no dot), `npm@1.2.3` (numeric TLD), `a***@example.com`-style masks whose visible
 //! local part is empty, and retina asset names such as `logo@2x.png` (the
 //! "TLDs" `png`, `jpg`, `jpeg`, `gif`, `svg`, `webp` are file extensions).
 //!
 //! # Phone
-//! A *core* is a run of digit groups joined by separators: a single `.`, or one
-//! to five bytes of space, tab, `-`, `(`, `)`, no-break spaces and en dashes. A `+` and/or `(` directly in
-//! front of the first digit belongs to the core. A core is a phone when
+//! A *core* is a run of digit groups joined by separators: a single `.` or `_`, or one
+//! to five bytes of space, tab, `-`, `(`, `)`, no-break spaces and dashes (the hyphen
+//! U+2010 that NFKC makes of the non-breaking hyphen, the figure and en dashes). A
+//! `+` and/or `(` directly in front of the first digit belongs to the core. A core is
+//! a phone when
 //! - it holds 7 to 15 digits (E.164 allows at most 15);
-//! - it does not touch a word on the left: the character before it is not an
-//!   ASCII letter, digit, `_`, `.`, `/` (versions and paths:
-//!   `Gecko/20100101`) or currency sign (`$€£¥`), nor a `-`
-//!   glued to an ASCII letter/digit (`o-123456789012`, UUID groups), nor a `:`
-//!   unless that `:` ends a label word (`tel:+14155550134`, `Phone:415…`: no
-//!   clock field or IPv6 group is 7+ digits long, so only the label case is
-//!   let through);
-//! - it does not touch a word on the right: the character after its last digit
-//!   is not an ASCII letter, digit or `_` (but an extension, `x12` or `ext. 12`,
-//!   is fine), nor a `:` followed by more than a space (`4155550134:30`), nor a
-//!   `.`, `-` or `/` followed by an ASCII letter/digit (`20261124.csv`,
-//!   `12345678-e89b-…`); a sentence full stop after a number (`call
+//! - it is not blocked on the left: the character before it is not a digit, `.`
+//!   (versions) or currency sign (`$€£¥`), nor a `-` glued to an ASCII
+//!   letter/digit/`_` (`o-123456789012`, UUID groups), nor a `:` unless that `:` ends
+//!   a label word (`tel:+14155550134`, `Phone:415…`: no clock field or IPv6 group is
+//!   7+ digits long, so only the label case is let through);
+//! - it is not blocked on the right: the character after its last digit is not an
+//!   ASCII letter or digit (but an extension is fine: `x12`, `ext. 12`, or a bare `x`
+//!   or `ext` ending the word), nor a `:` followed by more than a space
+//!   (`4155550134:30`), nor a `.` or `-` followed by an ASCII letter/digit/`_`
+//!   (`20261124.csv`, `12345678-e89b-…`); a sentence full stop after a number (`call
 //!   415.555.0134.`) is fine;
-//! - it is not an ISO date `YYYY-MM-DD` (also `YYYY.MM.DD`, `DD.MM.YYYY`,
-//!   `MM-DD-YYYY`: three groups, one repeated separator, plausible month and
-//!   day), not a dotted IPv4 address (four dot-separated groups of 1-3 digits,
+//! - if it is *glued* (an ASCII letter, `_` or `/` right before it: `tel4155550134`,
+//!   `lead_4155550134`, `/4155550134`; a `_`, or a `/` followed by a word, right after
+//!   it; or a `_` among its separators: `415_555_0134`), it is not joined by dots
+//!   (then it is a version: `Chrome/120.0.6099.109`) and not a date stamp
+//!   (`YYYYMMDD`, optionally followed, directly or after a `_`, by `hhmm` or `hhmmss`:
+//!   `Gecko/20100101`, `backup_20241124_153000`);
+//! - it is not inside an id: the word of ASCII letters and digits around its first or
+//!   last digit is not made only of hex digits and at least 16 long (HMAC and SHA
+//!   digests, the 16 hex digits of `v-8f3a…` visitor ids), not 26 Crockford base32
+//!   characters (a ULID: `evt_01JD3K…`), and not a group of a UUID-shaped token
+//!   (`8-4-4-4-12` hex digits, in any text);
+//! - it is not an ISO date `YYYY-MM-DD` (also `YYYY.MM.DD`, `YYYY_MM_DD`,
+//!   `DD.MM.YYYY`, `MM-DD-YYYY`: three groups, one repeated separator, plausible month
+//!   and day), not a dotted IPv4 address (four dot-separated groups of 1-3 digits,
 //!   each at most 255: those are judged by the IPv4 rule), not a plain decimal
 //!   (`1234567.89`) and not a ZIP+4 code (`94110-1234`).
 //!
-//! Because letters and digits around a core disqualify it, digit runs inside
-//! hex strings (HMAC digests, `v-…` visitor ids) and UUIDs never count, and
-//! masked phones (`+* (***) ***-0134`, `***-***-**34`, `+*********5678`) show at
-//! most 4 digits. If a whole core fails (more than 15 digits, or a bad edge
-//! such as a following `:` in `415-555-0134 10:30`), its parts between
+//! Because letters and digits around a core disqualify it or make it an id, digit runs
+//! inside hex strings (HMAC digests, `v-…` visitor ids), ULIDs and UUIDs never count,
+//! and masked phones (`+* (***) ***-0134`, `***-***-**34`, `+*********5678`) show at
+//! most 4 digits. A random 64-hex digest holds a 10-digit run about half the time, so
+//! the id rule, not luck, keeps digests clean; the price is that a phone hidden in a
+//! 16+ hex-digit word (`deadbeef4155550134`) or a ULID-shaped word is missed, while a
+//! shorter hex word is text (`ab4155550134` is found). Glued on the right by a letter,
+//! or by a `-` or `.` on either side, a number still reads as part of a word
+//! (`4155550134xyz`, `lead-4155550134`). If a whole core fails (more than 15 digits,
+//! or a bad edge such as a following `:` in `415-555-0134 10:30`), its parts between
 //! separators that contain a space are examined on their own, so two numbers
 //! separated by a space, or a phone followed by a clock time, are not missed;
 //! a part that is itself a date, decimal or IPv4-shaped is never merged with a
-//! neighbour. Known accepted noise: any free-standing 7-15 digit number (an
-//! epoch timestamp, `order #12345678`) counts as a phone, as the rule says.
+//! neighbour. Known accepted noise: any free-standing or glued 7-15 digit number (an
+//! epoch timestamp, `order #12345678`, `order_12345678`, `/products/12345678`) counts
+//! as a phone, as the rule says.
 //!
 //! # IPv4
 //! Four dot-separated decimal octets 0-255 (1-3 digits each, leading zeros
 //! allowed: `010.001.002.003` is ambiguous but clearly an address) inside a run
 //! of `[0-9.]` bounded by other characters; a sentence dot before or after the
-//! run is ignored. Only a *full* address is a finding: one whose last octet is
-//! not 0. The truncated forms published by `default-v2` (`203.0.113.0` for /24,
+//! run is ignored, and so is what it is glued to (`ip_203.0.113.57`,
+//! `host203.0.113.57`, `a/203.0.113.57/b`). Only a *full* address is a finding: one
+//! whose last octet is not 0. The truncated forms published by `default-v2` (`203.0.113.0` for /24,
 //! `203.0.0.0` for /16) are allowed, and so are 5-part version numbers.
 //!
 //! # IPv6
@@ -79,9 +111,12 @@
 //! Clock times (`15:04:05`), MAC addresses and `std::net` paths do not parse
 //! and are not findings.
 
+use std::borrow::Cow;
 use std::net::Ipv6Addr;
 use std::sync::LazyLock;
 
+use icu_properties::CodePointMapData;
+use icu_properties::props::GeneralCategory;
 use regex::Regex;
 
 /// The kind of personal identifier found.
@@ -119,7 +154,8 @@ pub struct Finding {
     pub end: usize,
 }
 
-/// The first identifier in `text` (lowest start offset), if any.
+/// The first identifier in `text` (lowest start offset), if any. Its range is into
+/// `text` itself (see the module docs on what is read).
 pub fn find_pii(text: &str) -> Option<Finding> {
     find_all_pii(text).into_iter().next()
 }
@@ -132,32 +168,43 @@ const COLON: u8 = 8;
 /// A digit, or a byte that may join digit groups in a phone core (see [`scan_phones`]):
 /// the pre-check must never rule out a core the scanner would judge.
 const IN_PHONE: u8 = 16;
+/// A byte outside printable ASCII, tab, newline and CR: the text may change under
+/// normalization or hold digits of another script, so it takes the slow path.
+const NOT_PLAIN: u8 = 32;
 
 const BYTE_CLASS: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut b = 0;
     while b < 256 {
-        table[b] = match b as u8 {
+        let class = match b as u8 {
             b'0'..=b'9' => DIGIT | IN_PHONE,
             b'.' => DOT | IN_PHONE,
+            b'_' => IN_PHONE,
             joiner if is_phone_joiner(joiner) => IN_PHONE,
             b'@' => AT,
             b':' => COLON,
             _ => 0,
+        };
+        table[b] = match b as u8 {
+            0x20..=0x7e | b'\t' | b'\n' | b'\r' => class,
+            _ => class | NOT_PLAIN,
         };
         b += 1;
     }
     table
 };
 
-/// Every identifier in `text`, non-overlapping, ordered by start offset.
+/// Every identifier in `text`, non-overlapping, ordered by start offset. Ranges are
+/// into `text` itself, although the rules read its normalized form (see the module
+/// docs).
 pub fn find_all_pii(text: &str) -> Vec<Finding> {
     // The ids of most producers' events are UUIDs, kept and checked on every record, and
     // a third of random ones hold a run of 7+ digits across a dash that the phone rule
     // must judge (see `random_uuids_are_clean`). By the rules above a canonical UUID holds
     // no identifier: it has no `@`, `.` or `:`, and each of its digit runs either fills
-    // all 32 hex digits (too many for a phone) or touches a hex digit or a dash glued to
-    // one on a side (a word edge). Answered from its shape, it costs a tenth.
+    // all 32 hex digits (too many for a phone), touches a dash glued to a hex digit on a
+    // side (a word edge), or touches a hex letter, which makes it part of a group of a
+    // UUID-shaped token (an id). Answered from its shape, it costs a tenth.
     // `canonical_uuids_hold_no_identifier` holds the scanners to that on digit-heavy ones.
     if is_canonical_uuid(text.as_bytes()) {
         return Vec::new();
@@ -176,41 +223,71 @@ fn is_canonical_uuid(b: &[u8]) -> bool {
             .all(|group| hex(group))
 }
 
-/// [`find_all_pii`] without its shortcut: every scanner the pre-check lets through.
+/// [`find_all_pii`] without its shortcut: every scanner the pre-check lets through, on
+/// the normalized text.
 fn scan_all(text: &str) -> Vec<Finding> {
-    let bytes = text.as_bytes();
-    // One pass of counting decides which scanners can possibly match: a phone needs
-    // seven digits joined only by separators, an IPv4 address three dots, an email `@`,
-    // an IPv6 address `:`. One table lookup per byte and no branches: ids and hex
-    // digests mix digits and letters at random, and a branch per byte would be
-    // mispredicted half the time.
-    let (mut digits, mut dots, mut seen) = (0usize, 0usize, 0u8);
-    let (mut run, mut longest_run) = (0usize, 0usize);
-    for &b in bytes {
-        let class = BYTE_CLASS[usize::from(b)];
-        let digit = usize::from(class & DIGIT);
-        // Digits add to the run, separators keep it, anything else ends it. A mask, not
-        // a multiplication: the run is a chain through every byte, and a multiply's
-        // latency is three cycles where an `and` takes one.
-        let keeps_run = usize::from(class & IN_PHONE != 0).wrapping_neg();
-        run = (run + digit) & keeps_run;
-        longest_run = longest_run.max(run);
-        digits += digit;
-        dots += usize::from(class & DOT != 0);
-        seen |= class;
+    let pre = PreCheck::of(text.as_bytes());
+    if pre.seen & NOT_PLAIN == 0 {
+        // Printable ASCII is its own normal form and holds only ASCII digits: scanned as
+        // it is, with no copy and no second pass.
+        return run_scanners(text, &pre);
     }
-    let (has_at, has_colon) = (seen & AT != 0, seen & COLON != 0);
+    scan_unicode(text, &pre)
+}
+
+/// What one pass of counting over the bytes says about which scanners can match.
+struct PreCheck {
+    digits: usize,
+    dots: usize,
+    longest_run: usize,
+    seen: u8,
+}
+
+impl PreCheck {
+    fn of(bytes: &[u8]) -> PreCheck {
+        // A phone needs seven digits joined only by separators, an IPv4 address three
+        // dots, an email `@`, an IPv6 address `:`. One table lookup per byte and no
+        // branches: ids and hex digests mix digits and letters at random, and a branch
+        // per byte would be mispredicted half the time.
+        let (mut digits, mut dots, mut seen) = (0usize, 0usize, 0u8);
+        let (mut run, mut longest_run) = (0usize, 0usize);
+        for &b in bytes {
+            let class = BYTE_CLASS[usize::from(b)];
+            let digit = usize::from(class & DIGIT);
+            // Digits add to the run, separators keep it, anything else ends it. A mask,
+            // not a multiplication: the run is a chain through every byte, and a
+            // multiply's latency is three cycles where an `and` takes one.
+            let keeps_run = usize::from(class & IN_PHONE != 0).wrapping_neg();
+            run = (run + digit) & keeps_run;
+            longest_run = longest_run.max(run);
+            digits += digit;
+            dots += usize::from(class & DOT != 0);
+            seen |= class;
+        }
+        PreCheck {
+            digits,
+            dots,
+            longest_run,
+            seen,
+        }
+    }
+}
+
+/// The scanners `pre` (counted over `text`) lets through, merged into non-overlapping
+/// findings in text order.
+fn run_scanners(text: &str, pre: &PreCheck) -> Vec<Finding> {
+    let bytes = text.as_bytes();
     let mut found = Vec::new();
-    if has_at {
+    if pre.seen & AT != 0 {
         scan_emails(text, &mut found);
     }
-    if longest_run >= MIN_PHONE_DIGITS {
+    if pre.longest_run >= MIN_PHONE_DIGITS {
         scan_phones(bytes, &mut found);
     }
-    if digits >= 4 && dots >= 3 {
+    if pre.digits >= 4 && pre.dots >= 3 {
         scan_ipv4(bytes, &mut found);
     }
-    if has_colon {
+    if pre.seen & COLON != 0 {
         scan_ipv6(text, &mut found);
     }
     if found.len() > 1 {
@@ -227,12 +304,218 @@ fn scan_all(text: &str) -> Vec<Finding> {
     found
 }
 
+/// Text with bytes outside printable ASCII: scanned in its normalized form, digits of
+/// other scripts folded to ASCII, and the findings mapped back onto `text`.
+fn scan_unicode(text: &str, pre: &PreCheck) -> Vec<Finding> {
+    // Most such text is already normal and has only ASCII digits (names with accents,
+    // CJK labels): it is scanned as it is, and only the rest pays for a copy.
+    if matches!(crate::text::normalize(text), Cow::Borrowed(_))
+        && !text.chars().any(|c| foreign_digit_value(c).is_some())
+    {
+        return run_scanners(text, pre);
+    }
+    let shadow = Shadow::of(text);
+    let found = run_scanners(&shadow.text, &PreCheck::of(shadow.text.as_bytes()));
+    let mut mapped: Vec<Finding> = Vec::with_capacity(found.len());
+    for f in found {
+        let f = shadow.original(f, text.len());
+        // Two findings read from one character (both halves of a `ﬁ`) would overlap once
+        // widened to it; the earlier one stands for both.
+        if mapped.last().is_none_or(|last| last.end <= f.start) {
+            mapped.push(f);
+        }
+    }
+    mapped
+}
+
+/// The value of `c` if it is a decimal digit (general category `Nd`) other than ASCII.
+fn foreign_digit_value(c: char) -> Option<u8> {
+    if c.is_ascii() {
+        return None;
+    }
+    let category = CodePointMapData::<GeneralCategory>::new();
+    let is_digit = |c: char| category.get(c) == GeneralCategory::DecimalNumber;
+    if !is_digit(c) {
+        return None;
+    }
+    // Unicode encodes every set of decimal digits as one run of ten code points, 0 to 9
+    // (a stability policy); sets can abut (the mathematical digits are five sets in a
+    // row), so the value is the distance from the first of the consecutive digits,
+    // modulo 10. At most 49 steps back, and only for digits outside ASCII.
+    let mut first = c;
+    while let Some(before) = u32::from(first).checked_sub(1).and_then(char::from_u32) {
+        if !is_digit(before) {
+            break;
+        }
+        first = before;
+    }
+    u8::try_from((u32::from(c) - u32::from(first)) % 10).ok()
+}
+
+/// The normalized, digit-folded form of a text, with where each part came from.
+///
+/// The text is cut into segments that normalize independently: a segment starts at a
+/// character that nothing before it can combine with under NFKC: a visible ASCII
+/// character, a decimal digit, or a character whose NFKC form starts with ASCII
+/// (fullwidth forms, no-break spaces, ligatures). None of these is the second half of
+/// any composition and each starts with a starter, so NFKC of the whole is the
+/// concatenation of NFKC of the segments (`shadow_is_the_normalized_text` checks it).
+/// Invisible characters never start a segment: removing them lets their neighbours
+/// compose (`e\u{200B}\u{0301}` → `é`), as [`crate::text::normalize`] does.
+struct Shadow {
+    text: String,
+    /// One per segment that reads as something, in order; `shadow` offsets ascending.
+    pieces: Vec<Piece>,
+}
+
+/// A run of the shadow text and the original characters it was read from.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    /// Where the piece starts in the shadow text.
+    shadow: usize,
+    /// The first and past-the-last visible original byte it was read from.
+    start: usize,
+    end: usize,
+    /// The piece is the original bytes unchanged, so offsets inside map one to one.
+    same: bool,
+}
+
+impl Shadow {
+    fn of(text: &str) -> Shadow {
+        let mut shadow = Shadow {
+            text: String::with_capacity(text.len()),
+            pieces: Vec::new(),
+        };
+        let mut segment_start = 0;
+        for (i, c) in text.char_indices() {
+            if i > segment_start && starts_segment(c) {
+                shadow.push_segment(text, segment_start, i);
+                segment_start = i;
+            }
+        }
+        shadow.push_segment(text, segment_start, text.len());
+        shadow
+    }
+
+    fn push_segment(&mut self, text: &str, start: usize, end: usize) {
+        let Some(segment) = text.get(start..end) else {
+            return;
+        };
+        let at = self.text.len();
+        let mut same = true;
+        match crate::text::normalize(segment) {
+            Cow::Borrowed(s) => self.push_folded(s, &mut same),
+            Cow::Owned(s) => {
+                same = false;
+                self.push_folded(&s, &mut same);
+            }
+        }
+        if self.text.len() == at {
+            // Only invisible characters: they read as nothing, and no finding is mapped
+            // onto them.
+            return;
+        }
+        // The visible characters it was read from: a finding ending here does not take
+        // the invisible ones after it.
+        let visible = |&(_, c): &(usize, char)| !crate::text::is_invisible(c);
+        let first = segment.char_indices().find(visible).map_or(0, |(i, _)| i);
+        let last = segment
+            .char_indices()
+            .rev()
+            .find(visible)
+            .map_or(segment.len(), |(i, c)| i + c.len_utf8());
+        let piece = Piece {
+            shadow: at,
+            start: start + first,
+            end: start + last,
+            same,
+        };
+        match self.pieces.last_mut() {
+            // Unchanged text on both sides of a cut maps one to one: one piece.
+            Some(prev) if same && prev.same && prev.end == piece.start => prev.end = piece.end,
+            _ => self.pieces.push(piece),
+        }
+    }
+
+    fn push_folded(&mut self, normal: &str, same: &mut bool) {
+        for c in normal.chars() {
+            match foreign_digit_value(c) {
+                Some(d) => {
+                    self.text.push(char::from(b'0' + d));
+                    *same = false;
+                }
+                None => self.text.push(c),
+            }
+        }
+    }
+
+    /// `f`, found in the shadow text, as a range of the original text (`len` bytes):
+    /// inside unchanged text exactly, elsewhere widened to the characters read.
+    fn original(&self, f: Finding, len: usize) -> Finding {
+        let piece_at = |offset: usize| {
+            let i = self.pieces.partition_point(|p| p.shadow <= offset);
+            i.checked_sub(1).and_then(|i| self.pieces.get(i))
+        };
+        let (Some(first), Some(last)) =
+            (piece_at(f.start), f.end.checked_sub(1).and_then(piece_at))
+        else {
+            // Unreachable (a finding is a non-empty range of text that pieces cover);
+            // the whole text is the safe answer.
+            return Finding {
+                kind: f.kind,
+                start: 0,
+                end: len,
+            };
+        };
+        let start = if first.same {
+            first.start + (f.start - first.shadow)
+        } else {
+            first.start
+        };
+        let end = if last.same {
+            last.start + (f.end - last.shadow)
+        } else {
+            last.end
+        };
+        Finding {
+            kind: f.kind,
+            start,
+            end,
+        }
+    }
+}
+
+/// Whether a segment of the shadow starts at `c` (see [`Shadow`]).
+fn starts_segment(c: char) -> bool {
+    if c.is_ascii() {
+        return matches!(c, ' '..='~' | '\t' | '\n' | '\r');
+    }
+    if crate::text::is_invisible(c) {
+        return false;
+    }
+    if foreign_digit_value(c).is_some() {
+        return true;
+    }
+    let mut buf = [0u8; 4];
+    crate::text::normalize(c.encode_utf8(&mut buf))
+        .as_bytes()
+        .first()
+        .is_some_and(u8::is_ascii)
+}
+
 // ---------------------------------------------------------------- email
 
 static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"(?i)[\p{L}\p{N}._%+\-]+@(?:[\p{L}\p{N}](?:[\p{L}\p{N}\-]{0,61}[\p{L}\p{N}])?\.)+([a-z]{2,63})(?-u:\b)",
-    )
+    // The top-level label, in order of preference: punycode (before plain letters, or
+    // `xn` would end the match at its `--`); ASCII letters ending at an ASCII word
+    // boundary, as ever (`ana@example.com电话` ends at `com`); letters of any script
+    // ending at a word boundary (`пример.рф`, `例え.テスト`). Marks belong to labels of
+    // scripts that write vowels with them (`उदाहरण.भारत`).
+    Regex::new(concat!(
+        r"(?i)[\p{L}\p{M}\p{N}._%+\-]+@",
+        r"(?:[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}\-]{0,61}[\p{L}\p{M}\p{N}])?\.)+",
+        r"(xn--[a-z0-9\-]{1,59}\b|[a-z]{2,63}(?-u:\b)|\p{L}[\p{L}\p{M}]{1,62}\b)",
+    ))
     .expect("the email pattern is a valid regex")
 });
 
@@ -262,16 +545,30 @@ fn scan_emails(text: &str, out: &mut Vec<Finding>) {
 
 const MIN_PHONE_DIGITS: usize = 7;
 
-/// Bytes that may join digit groups of a phone core, one to three at a time (a single
-/// `.` joins too, between digits). Shared with the pre-check's byte classes.
+/// Bytes that may join digit groups of a phone core, one to five at a time (a single
+/// `.` or `_` joins too, between digits). Shared with the pre-check's byte classes.
 const fn is_phone_joiner(b: u8) -> bool {
-    // Besides ASCII: a tab, and the UTF-8 bytes of the no-break spaces (U+00A0, U+202F)
-    // and dashes (U+2011-U+2013) that word processors put into phone numbers. A few other
-    // characters made only of these bytes join too (`†`, `①`, U+2000): rare between
-    // digits, and the rule leans towards recall.
+    // Besides ASCII: a tab, and the UTF-8 bytes of the dashes (U+2010-U+2013) that word
+    // processors put into phone numbers; the non-breaking hyphen U+2011 reads as U+2010
+    // after NFKC, which also makes the no-break spaces (U+00A0, U+202F) spaces (their
+    // bytes stay joiners all the same). A few other characters made only of these bytes
+    // join too (`†`, `①`, U+2000): rare between digits, and the rule leans towards
+    // recall.
     matches!(
         b,
-        b' ' | b'\t' | b'-' | b'(' | b')' | 0xC2 | 0xA0 | 0xE2 | 0x80 | 0x91 | 0x92 | 0x93 | 0xAF
+        b' ' | b'\t'
+            | b'-'
+            | b'('
+            | b')'
+            | 0xC2
+            | 0xA0
+            | 0xE2
+            | 0x80
+            | 0x90
+            | 0x91
+            | 0x92
+            | 0x93
+            | 0xAF
     )
 }
 
@@ -315,7 +612,7 @@ fn scan_phones(b: &[u8], out: &mut Vec<Finding>) {
                 p += 1;
             }
             groups.push(Group { start: gs, end: p });
-            if p + 1 < n && b[p] == b'.' && b[p + 1].is_ascii_digit() {
+            if p + 1 < n && matches!(b[p], b'.' | b'_') && b[p + 1].is_ascii_digit() {
                 p += 1;
                 continue;
             }
@@ -345,14 +642,14 @@ fn judge_core(b: &[u8], groups: &[Group], out: &mut Vec<Finding>) {
         out.push(f);
         return;
     }
-    // Parts: maximal sub-runs whose separators hold nothing but `-`, `.`, `(` and `)`;
+    // Parts: maximal sub-runs whose separators hold nothing but `-`, `.`, `_`, `(` and `)`;
     // a space, a tab, a no-break space or an en dash parts them. Most cores that fail
     // whole have no such separator (an id's digit groups joined by dashes, a third of
     // random UUIDs): they are done without building the list.
     let spaced = |g: usize| {
         b[groups[g].end..groups[g + 1].start]
             .iter()
-            .any(|c| !matches!(c, b'-' | b'.' | b'(' | b')'))
+            .any(|c| !matches!(c, b'-' | b'.' | b'_' | b'(' | b')'))
     };
     if !(0..last).any(spaced) {
         return;
@@ -425,7 +722,17 @@ fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> 
     }
     let has_prefix = start != run[0].start;
     let end = run[run.len() - 1].end;
-    if !left_edge_ok(b, start) || !right_edge_ok(b, end) || excluded_shape(b, run, has_prefix) {
+    let (left, right) = (left_edge(b, start), right_edge(b, end));
+    if left == Edge::Blocked || right == Edge::Blocked {
+        return None;
+    }
+    let sep = |w: &[Group]| &b[w[0].end..w[1].start];
+    let glued =
+        left == Edge::Glued || right == Edge::Glued || run.windows(2).any(|w| sep(w) == b"_");
+    if glued && (run.windows(2).any(|w| sep(w) == b".") || is_date_stamp(b, run)) {
+        return None;
+    }
+    if excluded_shape(b, run, has_prefix) || in_id(b, run[0].start) || in_id(b, end - 1) {
         return None;
     }
     Some(Finding {
@@ -435,66 +742,205 @@ fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> 
     })
 }
 
-fn left_edge_ok(b: &[u8], start: usize) -> bool {
+/// How a core meets the text beside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    /// Nothing word-like: a space, punctuation, a label's `:`, the end of the text.
+    Free,
+    /// A word or path the number is glued to (`tel4155550134`, `lead_…`, `/…`): still a
+    /// phone, unless it reads as a version or date stamp (see the module docs).
+    Glued,
+    /// Part of something that is no phone (a version, an amount, a clock, a word).
+    Blocked,
+}
+
+fn left_edge(b: &[u8], start: usize) -> Edge {
     if start == 0 {
-        return true;
+        return Edge::Free;
     }
     let c = b[start - 1];
     // A label such as `tel:` or `Phone:` is no reason to doubt the number
     // (IPv6 groups and clock fields are never 7 digits long); a `:` after a
     // digit (`10:4155550134`, `sha256:…`) is.
     if c == b':' {
-        return start >= 2 && b[start - 2].is_ascii_alphabetic();
+        return if start >= 2 && b[start - 2].is_ascii_alphabetic() {
+            Edge::Free
+        } else {
+            Edge::Blocked
+        };
     }
-    if is_word_byte(c) || matches!(c, b'.' | b'/' | b'$') {
-        return false;
+    // A prefix glued on (`tel4155550134`, `lead_4155550134`, `/4155550134`) hides no
+    // number: ids that are all digits and letters are told apart by `in_id`.
+    if c.is_ascii_alphabetic() || matches!(c, b'_' | b'/') {
+        return Edge::Glued;
+    }
+    if c.is_ascii_digit() || matches!(c, b'.' | b'$') {
+        return Edge::Blocked;
     }
     if c == b'-' && start >= 2 && is_word_byte(b[start - 2]) {
-        return false;
+        return Edge::Blocked;
     }
     // Multi-byte currency signs: € (E2 82 AC), £ (C2 A3), ¥ (C2 A5).
     let before = &b[..start];
-    !(before.ends_with("€".as_bytes())
+    if before.ends_with("€".as_bytes())
         || before.ends_with("£".as_bytes())
-        || before.ends_with("¥".as_bytes()))
+        || before.ends_with("¥".as_bytes())
+    {
+        return Edge::Blocked;
+    }
+    Edge::Free
 }
 
-fn right_edge_ok(b: &[u8], end: usize) -> bool {
+fn right_edge(b: &[u8], end: usize) -> Edge {
     let Some(&c) = b.get(end) else {
-        return true;
+        return Edge::Free;
     };
+    let next_is_word = b.get(end + 1).is_some_and(|&d| is_word_byte(d));
     // A colon ending the number (`call 4155550134: mornings`), not a clock field.
     if c == b':' {
-        return b.get(end + 1).is_none_or(|d| d.is_ascii_whitespace());
+        return if b.get(end + 1).is_none_or(|d| d.is_ascii_whitespace()) {
+            Edge::Free
+        } else {
+            Edge::Blocked
+        };
     }
-    if is_word_byte(c) {
-        return is_extension(&b[end..]);
+    // `4155550134_mobile`, `/leads/4155550134/edit`: a separator of names and paths.
+    if c == b'_' || (c == b'/' && next_is_word) {
+        return Edge::Glued;
     }
-    if matches!(c, b'.' | b'-' | b'/') && b.get(end + 1).is_some_and(|&d| is_word_byte(d)) {
-        return false;
+    if c.is_ascii_alphanumeric() {
+        return if is_extension(&b[end..]) {
+            Edge::Free
+        } else {
+            Edge::Blocked
+        };
     }
-    true
+    if matches!(c, b'.' | b'-') && next_is_word {
+        return Edge::Blocked;
+    }
+    Edge::Free
 }
 
-/// Whether `rest` starts with a phone extension: `x12`, `ext 12`, `ext.12`, `X 12`.
+/// Whether `rest` starts with a phone extension: `x12`, `ext 12`, `ext.12`, `X 12`, or a
+/// bare `x` or `ext` that ends the word (`4155550134x`).
 fn is_extension(rest: &[u8]) -> bool {
     let lower = |i: usize| rest.get(i).map(u8::to_ascii_lowercase);
-    let mut i = match (lower(0), lower(1), lower(2)) {
+    let marker = match (lower(0), lower(1), lower(2)) {
         (Some(b'e'), Some(b'x'), Some(b't')) => 3,
         (Some(b'x'), ..) => 1,
         _ => return false,
     };
-    if rest.get(i) == Some(&b'.') {
-        i += 1;
+    // The number follows directly (`x12`) or after a `.` or space (`ext. 12`, `x 12`), or
+    // the marker ends the word; only a word going on (`4155550134xyz`) is no extension.
+    rest.get(marker)
+        .is_none_or(|&c| c.is_ascii_digit() || !is_word_byte(c))
+}
+
+/// A hex word this long is an id: HMAC and SHA digests, the 16 hex digits of a `v-…`
+/// visitor id. A random one of 64 digits holds a 10-digit run about half the time.
+const MIN_HEX_ID_LEN: usize = 16;
+
+/// A ULID: 26 characters of Crockford base32.
+const ULID_LEN: usize = 26;
+
+/// Whether the digit at `i` is part of an id (see the module docs): the word of ASCII
+/// letters and digits around it is a long hex word or a ULID, or a group of a
+/// UUID-shaped token.
+fn in_id(b: &[u8], i: usize) -> bool {
+    let start = b[..i]
+        .iter()
+        .rposition(|c| !c.is_ascii_alphanumeric())
+        .map_or(0, |p| p + 1);
+    let end = b[i..]
+        .iter()
+        .position(|c| !c.is_ascii_alphanumeric())
+        .map_or(b.len(), |p| i + p);
+    let word = &b[start..end];
+    let hex = word.iter().all(u8::is_ascii_hexdigit);
+    (hex && word.len() >= MIN_HEX_ID_LEN)
+        || (word.len() == ULID_LEN && word.iter().all(|&c| is_crockford_base32(c)))
+        || (hex && in_uuid(b, start, end))
+}
+
+/// Crockford's base32 digits, either case: no `I`, `L`, `O` or `U`.
+fn is_crockford_base32(c: u8) -> bool {
+    matches!(c.to_ascii_uppercase(), b'0'..=b'9' | b'A'..=b'H' | b'J' | b'K' | b'M' | b'N' | b'P'..=b'T' | b'V'..=b'Z')
+}
+
+/// Whether the hex word `b[start..end]` is a group of `8-4-4-4-12` hex digits.
+fn in_uuid(b: &[u8], start: usize, end: usize) -> bool {
+    const SHAPE: [usize; 5] = [8, 4, 4, 4, 12];
+    if !SHAPE.contains(&(end - start)) {
+        return false;
     }
-    if rest.get(i) == Some(&b' ') {
-        i += 1;
+    let hex_or_dash = |c: &u8| c.is_ascii_hexdigit() || *c == b'-';
+    let span_start = b[..start]
+        .iter()
+        .rposition(|c| !hex_or_dash(c))
+        .map_or(0, |p| p + 1);
+    let span_end = b[end..]
+        .iter()
+        .position(|c| !hex_or_dash(c))
+        .map_or(b.len(), |p| end + p);
+    // The word is one of the span's dash-separated groups, since letters and digits
+    // other than hex ones bound the span; `k` is its index.
+    let mut lens: smallvec::SmallVec<[usize; 8]> = smallvec::SmallVec::new();
+    let mut k = None;
+    let mut at = span_start;
+    for group in b[span_start..span_end].split(|&c| c == b'-') {
+        if at == start {
+            k = Some(lens.len());
+        }
+        lens.push(group.len());
+        at += group.len() + 1;
     }
-    rest.get(i).is_some_and(u8::is_ascii_digit)
+    let Some(k) = k else {
+        return false;
+    };
+    (k.saturating_sub(4)..=k).any(|first| lens.get(first..first + 5) == Some(&SHAPE[..]))
+}
+
+/// A date stamp glued into a name: `YYYYMMDD`, optionally followed (directly or after a
+/// `_`) by `hhmm` or `hhmmss` (`Gecko/20100101`, `backup_20241124_153000`).
+fn is_date_stamp(b: &[u8], run: &[Group]) -> bool {
+    let fits = match run {
+        [g] => matches!(g.len(), 8 | 12 | 14),
+        [d, t] => d.len() == 8 && matches!(t.len(), 4 | 6),
+        _ => false,
+    };
+    if !fits {
+        return false;
+    }
+    let mut digits = [0u8; 14];
+    let mut n = 0;
+    for g in run {
+        for &d in &b[g.start..g.end] {
+            if let Some(slot) = digits.get_mut(n) {
+                *slot = d;
+            }
+            n += 1;
+        }
+    }
+    let field = |at: usize| decimal(&digits[at..at + 2]);
+    (1900..=2099).contains(&decimal(&digits[..4]))
+        && (1..=12).contains(&field(4))
+        && (1..=31).contains(&field(6))
+        && (n < 12 || (field(8) <= 23 && field(10) <= 59))
+        && (n < 14 || field(12) <= 59)
+}
+
+/// The value of a run of ASCII digits (saturating: only ever compared with small
+/// numbers).
+fn decimal(digits: &[u8]) -> u32 {
+    digits.iter().fold(0u32, |acc, d| {
+        acc.saturating_mul(10)
+            .saturating_add(u32::from(d.wrapping_sub(b'0')))
+    })
 }
 
 /// Digit-group shapes that are not phones although they have enough digits:
-/// dates, IPv4-shaped quads, plain decimals and ZIP+4 codes.
+/// dates (`-`, `.` or `_` between the parts), IPv4-shaped quads, plain decimals and
+/// ZIP+4 codes.
 fn excluded_shape(b: &[u8], run: &[Group], has_prefix: bool) -> bool {
     let sep = |i: usize| &b[run[i].end..run[i + 1].start];
     let lens: Vec<usize> = run.iter().map(Group::len).collect();
@@ -502,14 +948,10 @@ fn excluded_shape(b: &[u8], run: &[Group], has_prefix: bool) -> bool {
         2 if !has_prefix => (sep(0) == b".") || (sep(0) == b"-" && lens[0] == 5 && lens[1] == 4),
         3 if !has_prefix => {
             let (s0, s1) = (sep(0), sep(1));
-            if s0 != s1 || !(s0 == b"-" || s0 == b".") {
+            if s0 != s1 || !(s0 == b"-" || s0 == b"." || s0 == b"_") {
                 return false;
             }
-            let num = |g: &Group| -> u32 {
-                b[g.start..g.end].iter().fold(0u32, |acc, d| {
-                    acc.saturating_mul(10).saturating_add(u32::from(d - b'0'))
-                })
-            };
+            let num = |g: &Group| decimal(&b[g.start..g.end]);
             let (x, y, z) = (num(&run[0]), num(&run[1]), num(&run[2]));
             let month = |m: u32| (1..=12).contains(&m);
             let day = |d: u32| (1..=31).contains(&d);
@@ -839,6 +1281,188 @@ mod tests {
         ("15:04:05", None),
         ("00:1a:2b:3c:4d:5e", None),
         ("use std::net::Ipv6Addr;", None),
+        // What an attacker got through before the text was read normalized: invisible
+        // characters inside an address, compatibility forms, digits of other scripts.
+        // The range covers the original characters, invisible ones inside included.
+        (
+            "ana.ruiz\u{200B}@example.com",
+            Some((Email, "ana.ruiz\u{200B}@example.com")),
+        ),
+        (
+            "ana.ruiz@exam\u{00AD}ple.com",
+            Some((Email, "ana.ruiz@exam\u{00AD}ple.com")),
+        ),
+        (
+            "ana\u{0}@example.com",
+            Some((Email, "ana\u{0}@example.com")),
+        ),
+        ("\u{FEFF}ana@example.com", Some((Email, "ana@example.com"))),
+        ("ana@example.com\u{200B}", Some((Email, "ana@example.com"))),
+        (
+            "a\u{2060}n\u{200D}a@example.com",
+            Some((Email, "a\u{2060}n\u{200D}a@example.com")),
+        ),
+        (
+            "ana\u{FF20}example.com",
+            Some((Email, "ana\u{FF20}example.com")),
+        ),
+        (
+            "mail: \u{FF41}\u{FF4E}\u{FF41}\u{FF20}example.com",
+            Some((Email, "\u{FF41}\u{FF4E}\u{FF41}\u{FF20}example.com")),
+        ),
+        (
+            "\u{FF14}\u{FF11}\u{FF15} \u{FF15}\u{FF15}\u{FF15} \u{FF10}\u{FF11}\u{FF13}\u{FF14}",
+            Some((
+                Phone,
+                "\u{FF14}\u{FF11}\u{FF15} \u{FF15}\u{FF15}\u{FF15} \u{FF10}\u{FF11}\u{FF13}\u{FF14}",
+            )),
+        ),
+        (
+            "415\u{200B}555\u{200B}0134",
+            Some((Phone, "415\u{200B}555\u{200B}0134")),
+        ),
+        (
+            "415\u{2011}555\u{2011}0134",
+            Some((Phone, "415\u{2011}555\u{2011}0134")),
+        ),
+        (
+            "415\u{202F}555\u{202F}0134",
+            Some((Phone, "415\u{202F}555\u{202F}0134")),
+        ),
+        (
+            "\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0660}\u{0661}\u{0663}\u{0664}",
+            Some((
+                Phone,
+                "\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0660}\u{0661}\u{0663}\u{0664}",
+            )),
+        ),
+        (
+            "tel \u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0660}\u{0661}\u{0663}\u{0664}",
+            Some((
+                Phone,
+                "\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0660}\u{0661}\u{0663}\u{0664}",
+            )),
+        ),
+        (
+            "\u{096A}\u{0967}\u{096B}-\u{096B}\u{096B}\u{096B}-\u{0966}\u{0967}\u{0969}\u{096A}",
+            Some((
+                Phone,
+                "\u{096A}\u{0967}\u{096B}-\u{096B}\u{096B}\u{096B}-\u{0966}\u{0967}\u{0969}\u{096A}",
+            )),
+        ),
+        (
+            "\u{0E54}\u{0E51}\u{0E55}\u{0E55}\u{0E55}\u{0E55}\u{0E50}\u{0E51}\u{0E53}\u{0E54}",
+            Some((
+                Phone,
+                "\u{0E54}\u{0E51}\u{0E55}\u{0E55}\u{0E55}\u{0E55}\u{0E50}\u{0E51}\u{0E53}\u{0E54}",
+            )),
+        ),
+        (
+            "415-\u{06F5}\u{06F5}\u{06F5}-0134",
+            Some((Phone, "415-\u{06F5}\u{06F5}\u{06F5}-0134")),
+        ),
+        (
+            "\u{0662}\u{0660}\u{0663}.\u{0660}.\u{0661}\u{0661}\u{0663}.\u{0665}\u{0667}",
+            Some((
+                Ipv4,
+                "\u{0662}\u{0660}\u{0663}.\u{0660}.\u{0661}\u{0661}\u{0663}.\u{0665}\u{0667}",
+            )),
+        ),
+        (
+            "2001\u{FF1A}db8\u{FF1A}\u{FF1A}1",
+            Some((Ipv6, "2001\u{FF1A}db8\u{FF1A}\u{FF1A}1")),
+        ),
+        // Look-alikes stay clean in any script or width.
+        (
+            "\u{0662}\u{0660}\u{0662}\u{0664}-\u{0661}\u{0661}-\u{0662}\u{0664}",
+            None,
+        ),
+        (
+            "\u{0662}\u{0660}\u{0663}.\u{0660}.\u{0661}\u{0661}\u{0663}.\u{0660}",
+            None,
+        ),
+        (
+            "+\u{FF0A} (\u{FF0A}\u{FF0A}\u{FF0A}) \u{FF0A}\u{FF0A}\u{FF0A}-\u{FF10}\u{FF11}\u{FF13}\u{FF14}",
+            None,
+        ),
+        (
+            "\u{FF12}\u{FF10}\u{FF12}\u{FF16}-\u{FF11}\u{FF11}-\u{FF12}\u{FF14}",
+            None,
+        ),
+        // Domains and top-level labels of any script, and their punycode.
+        (
+            "ana@\u{043F}\u{0440}\u{0438}\u{043C}\u{0435}\u{0440}.\u{0440}\u{0444}",
+            Some((
+                Email,
+                "ana@\u{043F}\u{0440}\u{0438}\u{043C}\u{0435}\u{0440}.\u{0440}\u{0444}",
+            )),
+        ),
+        (
+            "write ana@пример.рф, thanks",
+            Some((Email, "ana@пример.рф")),
+        ),
+        ("user@例え.テスト", Some((Email, "user@例え.テスト"))),
+        ("ana@उदाहरण.भारत", Some((Email, "ana@उदाहरण.भारत"))),
+        (
+            "ana@xn--e1afmkfd.xn--p1ai",
+            Some((Email, "ana@xn--e1afmkfd.xn--p1ai")),
+        ),
+        ("ana@example.com电话", Some((Email, "ana@example.com"))),
+        ("ana@пример", None),
+        ("@例え.テスト", None),
+        // Phones glued to a word, an underscore or a path.
+        ("415_555_0134", Some((Phone, "415_555_0134"))),
+        ("lead_4155550134", Some((Phone, "4155550134"))),
+        ("lead_4155550134_mobile", Some((Phone, "4155550134"))),
+        ("/4155550134", Some((Phone, "4155550134"))),
+        ("/leads/4155550134/edit", Some((Phone, "4155550134"))),
+        ("tel4155550134", Some((Phone, "4155550134"))),
+        ("tel+14155550134", Some((Phone, "+14155550134"))),
+        ("4155550134x", Some((Phone, "4155550134"))),
+        ("4155550134ext", Some((Phone, "4155550134"))),
+        ("call_+1-415-555-0134", Some((Phone, "+1-415-555-0134"))),
+        ("ab4155550134", Some((Phone, "4155550134"))),
+        (
+            "lead_\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0660}\u{0661}\u{0663}\u{0664}",
+            Some((
+                Phone,
+                "\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0660}\u{0661}\u{0663}\u{0664}",
+            )),
+        ),
+        ("ip_203.0.113.57", Some((Ipv4, "203.0.113.57"))),
+        ("host203.0.113.57", Some((Ipv4, "203.0.113.57"))),
+        ("a/203.0.113.57/b", Some((Ipv4, "203.0.113.57"))),
+        // Glued, but a version, a date stamp, an id, or a word going on.
+        ("4155550134xyz_", None),
+        ("lead-4155550134", None),
+        ("Chrome/120.0.6099.109", None),
+        ("Gecko/20100101", None),
+        ("build_20241124", None),
+        ("backup_20241124_153000", None),
+        ("/archive/20241124153000/", None),
+        ("2024_11_24", None),
+        ("Mac OS X 10_15_7", None),
+        ("v-8f3a0c1234567890", None),
+        ("v-8f3a0c1234567890/4155550134", Some((Phone, "4155550134"))),
+        (
+            "sha256_9f8a64fddfed3e3107e1d6dae3523b8c510564fddfc88e90e737e9dac4b1234567",
+            None,
+        ),
+        (
+            "/9f8a64fddfed3e3107e1d6dae3523b8c510564fddfc88e90e737e9dac4b1234567",
+            None,
+        ),
+        (
+            "9F8A64FDDFED3E3107E1D6DAE3523B8C510564FDDFC88E90E737E9DAC4B1234567",
+            None,
+        ),
+        ("deadbeefcafe4155550134", None),
+        ("evt_01JD3KQ7XWABCDEF4155550134", None),
+        ("evt_01jd3kq7xwabcdef4155550134", None),
+        ("01JD3KQ7XW4155550134X12345", None),
+        ("evt_123e4567-e89b-12d3-a456-a26614174000", None),
+        ("id=123E4567-E89B-12D3-A456-A26614174000;", None),
+        ("{123e4567-e89b-12d3-a456-b26614174000}", None),
         // Clean published-looking values
         ("", None),
         ("pricing", None),
@@ -1019,5 +1643,211 @@ mod tests {
             assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
         }
         assert_eq!(find_all_pii(text).len(), 2);
+    }
+
+    /// Characters that stress the normalized reading: combining marks, Hangul jamo that
+    /// compose, an Oriya vowel sign that composes as a starter, invisible characters,
+    /// compatibility forms, no-break spaces and dashes, digits of other scripts.
+    const UNICODE_ALPHABET: &str = "aeAZ19 -._/:@+()x\u{0301}\u{0323}\u{0338}=\u{200B}\u{00AD}\u{0}\
+        \u{FEFF}\u{2060}\u{FB01}\u{FF21}\u{FF20}\u{FF14}\u{FF0E}\u{FF1A}\u{a0}\u{202F}\u{2011}\
+        \u{2013}\u{1100}\u{1161}\u{11A8}\u{AC00}\u{0B47}\u{0B3E}\u{0664}\u{0660}\u{096A}\
+        \u{06F5}\u{0E54}\u{1D7DC}\u{212B}\u{01C5}\u{2460}\u{00B2}\u{00E9}\u{0440}\u{4F8B}";
+
+    fn fold_digits(s: &str) -> String {
+        s.chars()
+            .map(|c| foreign_digit_value(c).map_or(c, |d| char::from(b'0' + d)))
+            .collect()
+    }
+
+    /// What the segment-wise copy rests on: normalizing segment by segment is
+    /// normalizing the whole, and its pieces cover the text in order.
+    #[test]
+    fn shadow_is_the_normalized_text() {
+        let alphabet: Vec<char> = UNICODE_ALPHABET.chars().collect();
+        let mut rng = StdRng::seed_from_u64(0x5eed_0005);
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..24);
+            let text: String = (0..len)
+                .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                .collect();
+            let shadow = Shadow::of(&text);
+            assert_eq!(
+                shadow.text,
+                fold_digits(&crate::text::normalize(&text)),
+                "{text:?}"
+            );
+            let mut prev: Option<Piece> = None;
+            for piece in &shadow.pieces {
+                assert!(
+                    piece.start < piece.end && piece.end <= text.len(),
+                    "{text:?}"
+                );
+                assert!(text.is_char_boundary(piece.start) && text.is_char_boundary(piece.end));
+                if let Some(prev) = prev {
+                    assert!(
+                        prev.shadow < piece.shadow && prev.end <= piece.start,
+                        "{text:?}"
+                    );
+                }
+                prev = Some(*piece);
+            }
+            assert_eq!(
+                shadow.pieces.first().map(|p| p.shadow),
+                (!shadow.text.is_empty()).then_some(0)
+            );
+        }
+        // Composition across what would be cuts elsewhere: an invisible character, a
+        // jamo, a vowel sign.
+        for (raw, want) in [
+            ("e\u{200B}\u{0301}", "\u{00E9}"),
+            ("e\u{0}\u{0301}", "\u{00E9}"),
+            ("\u{1100}\u{1161}\u{11A8}", "\u{AC01}"),
+            ("\u{0B47}\u{0B3E}", "\u{0B4B}"),
+            ("=\u{0338}", "\u{2260}"),
+            ("\u{212B}", "\u{00C5}"),
+        ] {
+            assert_eq!(Shadow::of(raw).text, want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn digits_of_every_script_have_their_value() {
+        for (c, want) in [
+            ('\u{0664}', 4),
+            ('\u{06F5}', 5),
+            ('\u{096A}', 4),
+            ('\u{0E54}', 4),
+            ('\u{1D7DC}', 4),
+            ('\u{1D7FF}', 9),
+            ('\u{FF14}', 4),
+        ] {
+            assert_eq!(foreign_digit_value(c), Some(want), "{c:?}");
+        }
+        for c in ['4', 'a', '\u{00B2}', '\u{2463}', '\u{216B}', '\u{4E94}'] {
+            assert_eq!(foreign_digit_value(c), None, "{c:?}");
+        }
+        // Every decimal digit outside ASCII is one of a run 0..=9 of consecutive code
+        // points: each 0 is followed by 1 to 9, each other digit follows its predecessor.
+        let mut count = 0;
+        for c in (0x80..=0x10_FFFF).filter_map(char::from_u32) {
+            let Some(d) = foreign_digit_value(c) else {
+                continue;
+            };
+            count += 1;
+            if d > 0 {
+                let before = char::from_u32(u32::from(c) - 1).and_then(foreign_digit_value);
+                assert_eq!(before, Some(d - 1), "{c:?}");
+            }
+            if d < 9 {
+                let after = char::from_u32(u32::from(c) + 1).and_then(foreign_digit_value);
+                assert_eq!(after, Some(d + 1), "{c:?}");
+            }
+        }
+        assert!(count >= 600 && count % 10 == 0, "{count}");
+    }
+
+    #[test]
+    fn only_printable_ascii_is_scanned_in_place() {
+        for b in 0..=255u8 {
+            let plain = matches!(b, 0x20..=0x7e | b'\t' | b'\n' | b'\r');
+            assert_eq!(BYTE_CLASS[usize::from(b)] & NOT_PLAIN == 0, plain, "{b:#x}");
+        }
+    }
+
+    #[test]
+    fn random_unicode_text_gives_ordered_findings_on_its_own_boundaries() {
+        let alphabet: Vec<char> = UNICODE_ALPHABET.chars().collect();
+        let mut rng = StdRng::seed_from_u64(0x5eed_0006);
+        for _ in 0..20_000 {
+            let len = rng.gen_range(0..40);
+            let text: String = (0..len)
+                .map(|_| {
+                    // Digits often enough to make phones and addresses.
+                    if rng.gen_bool(0.4) {
+                        char::from(b'0' + rng.gen_range(0..10))
+                    } else {
+                        alphabet[rng.gen_range(0..alphabet.len())]
+                    }
+                })
+                .collect();
+            let all = find_all_pii(&text);
+            let mut prev_end = 0;
+            for f in &all {
+                assert!(f.start >= prev_end && f.start < f.end, "{text:?}: {all:?}");
+                assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+                prev_end = f.end;
+            }
+            assert_eq!(find_pii(&text), all.first().cloned());
+            // The reading is that of the normalized text: the same kinds are found in it.
+            let normal = fold_digits(&crate::text::normalize(&text));
+            let kinds = |fs: &[Finding]| fs.iter().map(|f| f.kind).collect::<Vec<_>>();
+            assert_eq!(kinds(&all), kinds(&find_all_pii(&normal)), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn findings_in_mixed_text_slice_the_original() {
+        let text = "Zoë\u{200B}: ＡＮＡ＠пример.рф, \u{0664}\u{0661}\u{0665}\u{a0}\u{0665}\u{0665}\u{0665}\u{a0}\u{0660}\u{0661}\u{0663}\u{0664} \
+                    ip_\u{0662}\u{0660}\u{0663}.0.113.57 lead_4155550199";
+        let got: Vec<(PiiKind, &str)> = find_all_pii(text)
+            .iter()
+            .map(|f| (f.kind, &text[f.start..f.end]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Email, "ＡＮＡ＠пример.рф"),
+                (
+                    Phone,
+                    "\u{0664}\u{0661}\u{0665}\u{a0}\u{0665}\u{0665}\u{0665}\u{a0}\u{0660}\u{0661}\u{0663}\u{0664}"
+                ),
+                (Ipv4, "\u{0662}\u{0660}\u{0663}.0.113.57"),
+                (Phone, "4155550199"),
+            ]
+        );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 2_000, ..Default::default() })]
+
+        /// Ids are never findings, however many digits they hold and whatever they are
+        /// glued into: hex digests of any length from 16, UUIDs, ULIDs, `v-` visitor ids.
+        #[test]
+        fn random_ids_are_never_findings(
+            seed: u64,
+            digit_share in 0.3f64..1.0,
+            len in 16usize..=128,
+            upper: bool,
+            prefix in proptest::sample::select(vec!["", "v-", "sha256_", "evt_", "/", "id=", "event ", "x/", "hmac:"]),
+            suffix in proptest::sample::select(vec!["", " ok", "/", "_x", ",", ".", "/edit"]),
+        ) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let case = |s: String| if upper { s.to_ascii_uppercase() } else { s };
+            // Digit-heavy: random ids hold long digit runs far less often.
+            let mut pick = |alphabet: &[u8]| loop {
+                let c = alphabet[rng.gen_range(0..alphabet.len())];
+                if c.is_ascii_digit() == rng.gen_bool(digit_share) {
+                    break char::from(c);
+                }
+            };
+            let digest: String = case((0..len).map(|_| pick(HEX)).collect());
+            let uuid: String = case(
+                (0..36)
+                    .map(|i| if matches!(i, 8 | 13 | 18 | 23) { '-' } else { pick(HEX) })
+                    .collect(),
+            );
+            const CROCKFORD: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
+            let ulid: String = case(
+                // The first character holds the top bits of a 48-bit time: 0 to 7.
+                std::iter::once(pick(b"01234567"))
+                    .chain((1..26).map(|_| pick(CROCKFORD)))
+                    .collect(),
+            );
+            let visitor = format!("v-{}", case((0..16).map(|_| pick(HEX)).collect()));
+            for id in [digest, uuid, ulid, visitor] {
+                let text = format!("{prefix}{id}{suffix}");
+                proptest::prop_assert_eq!(find_pii(&text), None, "{}", text);
+            }
+        }
     }
 }
