@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 
-use arrow::array::AsArray;
+use arrow::array::{Array, AsArray};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::{Env, run_json, statuses};
@@ -154,7 +154,7 @@ fn no_pseudonym_links_two_days_two_datasets_or_two_classes() {
         ));
         env.ok(&[
             "gen", "--dataset", "contacts", "--records", "4000", "--tenant", "t-1", "--out",
-            out.to_str().expect("utf8"), "--seed", "7",
+            out.to_str().expect("utf8"), "--seed", "7", "--date", dt,
         ]);
     }
     env.generate("orders", "t-1", 4000, "o.ndjson", 0.0);

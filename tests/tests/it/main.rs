@@ -368,7 +368,8 @@ fn a_second_run_publishes_nothing_new_and_output_reads_back() {
                 hashes
                     .iter()
                     .flatten()
-                    .all(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()))
+                    .all(|h| h.len() == 32 && h.bytes().all(|c| c.is_ascii_hexdigit())),
+                "pseudonyms are 128 bits in hex"
             );
             b.num_rows()
         })
@@ -508,9 +509,13 @@ fn garbage_truncated_gzip_and_oversized_lines_are_quarantined_with_reasons() {
             "no `{expected}` among {reason_text}"
         );
     }
+    // The cut gzip object repeats the first half of good.ndjson: those records are
+    // released once, and counted as already released the second time.
+    let already = report["already_released"].as_u64().expect("already released");
+    assert!(already > 0, "{report:#}");
     assert_eq!(
         report["records_in"].as_u64(),
-        Some(report["records_valid"].as_u64().expect("valid") + quarantined),
+        Some(report["records_valid"].as_u64().expect("valid") + quarantined + already),
         "every record is counted"
     );
     // The quarantine file keeps each record with its reason and position.
@@ -929,7 +934,13 @@ fn a_release_whose_staged_rows_spill_to_disk_publishes_what_one_held_in_memory_d
     );
     assert_eq!(figures, in_memory_figures);
     assert!(rows.num_rows() > 5000, "{} rows", rows.num_rows());
-    assert_eq!(rows, in_memory_rows, "the same rows, in the same order");
+    // Pseudonyms are keyed by release id, which names the inputs' folder (another temp
+    // folder here): equal up to a renaming of their values.
+    assert_eq!(
+        same_up_to_pseudonyms(&rows),
+        same_up_to_pseudonyms(&in_memory_rows),
+        "the same rows, in the same order"
+    );
 
     // In several files as well: the rows are routed to their files through spill files
     // of their own. Each file holds whole classes, so the order differs; the rows do not.
@@ -949,7 +960,35 @@ fn a_release_whose_staged_rows_spill_to_disk_publishes_what_one_held_in_memory_d
         rows.sort();
         rows
     };
-    assert_eq!(sorted(&split_rows), sorted(&in_memory_rows));
+    assert_eq!(
+        sorted(&same_up_to_pseudonyms(&split_rows)),
+        sorted(&same_up_to_pseudonyms(&in_memory_rows))
+    );
+}
+
+/// `batch` with each pseudonym (`email_hash`) replaced by the smallest `event_id` among
+/// its rows: two releases of the same records agree on this, in any row order, though
+/// their pseudonym keys differ.
+fn same_up_to_pseudonyms(batch: &arrow::record_batch::RecordBatch) -> arrow::record_batch::RecordBatch {
+    let column = batch.schema().index_of("email_hash").expect("email_hash");
+    let pseudonyms = batch.column(column).as_string::<i32>();
+    let ids = batch.column_by_name("event_id").expect("event_id").as_string::<i32>();
+    let mut first: HashMap<&str, &str> = HashMap::new();
+    for (p, id) in pseudonyms.iter().zip(ids.iter()) {
+        if let (Some(p), Some(id)) = (p, id) {
+            let e = first.entry(p).or_insert(id);
+            if id < *e {
+                *e = id;
+            }
+        }
+    }
+    let renamed: arrow::array::StringArray = pseudonyms
+        .iter()
+        .map(|v| v.map(|v| format!("p:{}", first[v])))
+        .collect();
+    let mut columns = batch.columns().to_vec();
+    columns[column] = std::sync::Arc::new(renamed);
+    arrow::record_batch::RecordBatch::try_new(batch.schema(), columns).expect("batch")
 }
 
 #[test]
@@ -1084,7 +1123,7 @@ fn ids_too_many_for_a_dictionary_are_written_delta_length_encoded_and_read_back_
     );
     env.assert_verified();
     env.assert_query_counts(
-        "SELECT count(DISTINCT event_id) AS n FROM contacts WHERE length(email_hash) = 64",
+        "SELECT count(DISTINCT event_id) AS n FROM contacts WHERE length(email_hash) = 32",
         out,
     );
 }
@@ -1123,18 +1162,24 @@ fn zstd_objects_other_delimiters_flags_and_a_policy_without_subjects_publish() {
         .as_object_mut()
         .expect("orders")
         .remove("subject");
+    policy["datasets"]["orders"]
+        .as_object_mut()
+        .expect("orders")
+        .remove("subject_kind");
     let policy_file = env.path("policy.json");
     std::fs::write(&policy_file, policy.to_string()).expect("policy file");
     // Hierarchy tables are read beside the policy.
     std::fs::create_dir_all(env.path("hierarchies")).expect("hierarchies");
-    std::fs::copy(
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../policies/hierarchies/device.csv"
-        ),
-        env.path("hierarchies/device.csv"),
-    )
-    .expect("device table");
+    for table in ["device.csv", "country.csv"] {
+        std::fs::copy(
+            format!(
+                "{}/../policies/hierarchies/{table}",
+                env!("CARGO_MANIFEST_DIR")
+            ),
+            env.path(&format!("hierarchies/{table}")),
+        )
+        .expect("hierarchy table");
+    }
 
     // The state folder by flag alone.
     let state = env.path("elsewhere");
