@@ -203,8 +203,7 @@ pub fn parse_partition_day(dt: &str) -> Option<NaiveDate> {
     let shape = b.len() == 10
         && b[4] == b'-'
         && b[7] == b'-'
-        && b
-            .iter()
+        && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
     if !shape {
@@ -291,7 +290,17 @@ mod tests {
     fn partition_days_are_strict() {
         use super::parse_partition_day as day;
         assert!(day("2026-11-24").is_some() && day("2024-02-29").is_some());
-        for bad in ["2026-1-5", "2026-01-5", "2026-02-30", "2025-02-29", "26-11-24", "2026-11-24 ", "2026/11/24", "+026-11-24", "２０２６-11-24"] {
+        for bad in [
+            "2026-1-5",
+            "2026-01-5",
+            "2026-02-30",
+            "2025-02-29",
+            "26-11-24",
+            "2026-11-24 ",
+            "2026/11/24",
+            "+026-11-24",
+            "２０２６-11-24",
+        ] {
             assert!(day(bad).is_none(), "{bad}");
         }
     }

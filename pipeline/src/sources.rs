@@ -197,7 +197,9 @@ pub async fn list_raw(
             if links.reported.insert(link.clone()) {
                 ignored.push(Ignored {
                     url: raw.url_of(&Path::from(link)),
-                    reason: "a symbolic link: not followed (raw data is read from the raw root only)".into(),
+                    reason:
+                        "a symbolic link: not followed (raw data is read from the raw root only)"
+                            .into(),
                 });
             }
             continue;

@@ -375,7 +375,13 @@ pub fn verify_path_with(path: &Path, on_file: &dyn Fn(usize, usize)) -> Result<V
             .map(|s| s.0.len() as u64)
             .min()
             .unwrap_or(0);
-        let per_row = |x: f64| if acc.rows == 0 { 0.0 } else { x / acc.rows as f64 };
+        let per_row = |x: f64| {
+            if acc.rows == 0 {
+                0.0
+            } else {
+                x / acc.rows as f64
+            }
+        };
         let risk_sum: f64 = acc
             .classes
             .values()
@@ -400,16 +406,32 @@ pub fn verify_path_with(path: &Path, on_file: &dyn Fn(usize, usize)) -> Result<V
             classes: acc.classes.len() as u64,
             smallest_class: smallest,
             files: acc.files,
-            prosecutor_risk: if smallest == 0 { 0.0 } else { 1.0 / smallest as f64 },
+            prosecutor_risk: if smallest == 0 {
+                0.0
+            } else {
+                1.0 / smallest as f64
+            },
             average_risk: per_row(risk_sum),
             small_class_share: per_row(small_rows as f64),
         });
     }
     for (count, what) in [
-        (report.pseudonyms_in_two_releases, "pseudonym values appear in two releases: a buyer can link them"),
-        (report.pseudonyms_in_two_classes, "pseudonym values appear in two classes under class scope: a buyer can intersect them"),
-        (report.repeated_record_ids, "record ids appear more than once: a record was released twice"),
-        (report.out_of_bounds, "kept numbers lie outside their policy bounds"),
+        (
+            report.pseudonyms_in_two_releases,
+            "pseudonym values appear in two releases: a buyer can link them",
+        ),
+        (
+            report.pseudonyms_in_two_classes,
+            "pseudonym values appear in two classes under class scope: a buyer can intersect them",
+        ),
+        (
+            report.repeated_record_ids,
+            "record ids appear more than once: a record was released twice",
+        ),
+        (
+            report.out_of_bounds,
+            "kept numbers lie outside their policy bounds",
+        ),
     ] {
         if count > 0 {
             report.violations.push(format!("{count} {what}"));

@@ -61,8 +61,9 @@ fn column_by_release(
             .and_then(|s| s.split('/').next())
             .expect("release in path")
             .to_string();
-        let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).expect("open"))
-            .expect("parquet");
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file).expect("open"))
+                .expect("parquet");
         let qis: Vec<String> = builder
             .metadata()
             .file_metadata()
@@ -76,10 +77,13 @@ fn column_by_release(
         for batch in builder.build().expect("reader") {
             let batch = batch.expect("batch");
             let text = |c: &str| {
-                arrow::compute::cast(batch.column_by_name(c).expect(c), &arrow::datatypes::DataType::Utf8)
-                    .expect("cast")
-                    .as_string::<i32>()
-                    .clone()
+                arrow::compute::cast(
+                    batch.column_by_name(c).expect(c),
+                    &arrow::datatypes::DataType::Utf8,
+                )
+                .expect("cast")
+                .as_string::<i32>()
+                .clone()
             };
             let values = text(name);
             let qi_columns: Vec<_> = qis.iter().map(|c| text(c)).collect();
@@ -125,16 +129,28 @@ fn a_tenant_uploading_guessed_emails_learns_no_pseudonym_of_another_tenant() {
         .enumerate()
         .map(|(i, e)| contact(i, e, |_| {}))
         .collect();
-    put_lines(&env, "t-attacker", "contacts", "2026-11-24", "leads.ndjson", &lines);
+    put_lines(
+        &env,
+        "t-attacker",
+        "contacts",
+        "2026-11-24",
+        "leads.ndjson",
+        &lines,
+    );
     env.grant("t-victim", "contacts");
     env.grant("t-attacker", "contacts");
     let summary = run_json(&env);
-    assert_eq!(statuses(&summary), ["published", "published"], "{summary:#}");
-    let victim: HashSet<String> = column_by_release(&env, "contacts", Some("t-victim"), "email_hash")
-        .into_values()
-        .flatten()
-        .map(|(v, _)| v)
-        .collect();
+    assert_eq!(
+        statuses(&summary),
+        ["published", "published"],
+        "{summary:#}"
+    );
+    let victim: HashSet<String> =
+        column_by_release(&env, "contacts", Some("t-victim"), "email_hash")
+            .into_values()
+            .flatten()
+            .map(|(v, _)| v)
+            .collect();
     let attacker = column_by_release(&env, "contacts", Some("t-attacker"), "email_hash");
     let attacker: Vec<String> = attacker.into_values().flatten().map(|(v, _)| v).collect();
     assert_eq!(attacker.len(), 30);
@@ -153,8 +169,19 @@ fn no_pseudonym_links_two_days_two_datasets_or_two_classes() {
             "raw/tenant=t-1/dataset=contacts/source=test/dt={dt}/a.ndjson"
         ));
         env.ok(&[
-            "gen", "--dataset", "contacts", "--records", "4000", "--tenant", "t-1", "--out",
-            out.to_str().expect("utf8"), "--seed", "7", "--date", dt,
+            "gen",
+            "--dataset",
+            "contacts",
+            "--records",
+            "4000",
+            "--tenant",
+            "t-1",
+            "--out",
+            out.to_str().expect("utf8"),
+            "--seed",
+            "7",
+            "--date",
+            dt,
         ]);
     }
     env.generate("orders", "t-1", 4000, "o.ndjson", 0.0);
@@ -186,7 +213,11 @@ fn no_pseudonym_links_two_days_two_datasets_or_two_classes() {
         }
     }
     // People recur (the same seed on both days; customers are contacts), yet no value does.
-    assert!(total > 6000 && home.len() < total, "{total} rows, {} values", home.len());
+    assert!(
+        total > 6000 && home.len() < total,
+        "{total} rows, {} values",
+        home.len()
+    );
     env.assert_verified();
 }
 
@@ -251,7 +282,10 @@ fn one_person_written_twenty_ways_counts_once_and_a_non_email_is_quarantined() {
     assert_eq!(statuses(&summary), ["withheld"], "{summary:#}");
     let report = &summary["partitions"][0]["report"];
     assert_eq!(report["distinct_subjects"], 11, "{report:#}");
-    assert_eq!(report["quarantine_reasons"]["email: invalid_subject"], 1, "{report:#}");
+    assert_eq!(
+        report["quarantine_reasons"]["email: invalid_subject"], 1,
+        "{report:#}"
+    );
     assert!(env.parquet_files().is_empty());
 }
 
@@ -262,7 +296,9 @@ fn a_snapshot_resent_under_a_new_name_releases_only_its_new_records() {
     env.grant("t-1", "contacts");
     let first = run_json(&env);
     assert_eq!(statuses(&first), ["published"]);
-    let first_valid = first["partitions"][0]["report"]["records_valid"].as_u64().expect("valid");
+    let first_valid = first["partitions"][0]["report"]["records_valid"]
+        .as_u64()
+        .expect("valid");
     // The producer re-sends its snapshot, old records and new, under another name and day.
     let old = std::fs::read_to_string(
         env.path("raw/tenant=t-1/dataset=contacts/source=test/dt=2026-11-24/day1.ndjson"),
@@ -270,17 +306,34 @@ fn a_snapshot_resent_under_a_new_name_releases_only_its_new_records() {
     .expect("old");
     let fresh_path = env.path("fresh.ndjson");
     env.ok(&[
-        "gen", "--dataset", "contacts", "--records", "3000", "--tenant", "t-1", "--out",
-        fresh_path.to_str().expect("utf8"), "--seed", "12",
+        "gen",
+        "--dataset",
+        "contacts",
+        "--records",
+        "3000",
+        "--tenant",
+        "t-1",
+        "--out",
+        fresh_path.to_str().expect("utf8"),
+        "--seed",
+        "12",
     ]);
     let fresh = std::fs::read_to_string(&fresh_path).expect("fresh");
     let dir = env.path("raw/tenant=t-1/dataset=contacts/source=test/dt=2026-11-25");
     std::fs::create_dir_all(&dir).expect("dir");
     std::fs::write(dir.join("snapshot.ndjson"), format!("{old}{fresh}")).expect("snapshot");
     let second = run_json(&env);
-    assert_eq!(statuses(&second), ["nothing_new", "published"], "{second:#}");
+    assert_eq!(
+        statuses(&second),
+        ["nothing_new", "published"],
+        "{second:#}"
+    );
     let report = &second["partitions"][1]["report"];
-    assert_eq!(report["already_released"].as_u64(), Some(first_valid), "{report:#}");
+    assert_eq!(
+        report["already_released"].as_u64(),
+        Some(first_valid),
+        "{report:#}"
+    );
     let ids = column_by_release(&env, "contacts", None, "event_id");
     assert_eq!(ids.len(), 2);
     let mut seen = HashSet::new();
@@ -305,7 +358,10 @@ fn a_symlinked_tenant_folder_is_not_followed() {
     assert_eq!(statuses(&summary), ["published"], "{summary:#}");
     assert_eq!(summary["partitions"][0]["partition"]["tenant"], "t-0043");
     let ignored = summary["ignored"].to_string();
-    assert!(ignored.contains("tenant=t-0045") && ignored.contains("symbolic link"), "{ignored}");
+    assert!(
+        ignored.contains("tenant=t-0045") && ignored.contains("symbolic link"),
+        "{ignored}"
+    );
     assert!(!env.path("curated/dataset=contacts/tenant=t-0045").exists());
 }
 
@@ -315,16 +371,32 @@ fn identifiers_hidden_in_kept_fields_are_quarantined() {
     let attacks: Vec<(&str, serde_json::Value)> = vec![
         ("lead_score", serde_json::json!(4155550134u64)),
         ("lead_score", serde_json::json!(3405803833u64)),
-        ("interest", serde_json::json!("ana.ruiz\u{200B}@example.com")),
+        (
+            "interest",
+            serde_json::json!("ana.ruiz\u{200B}@example.com"),
+        ),
         ("interest", serde_json::json!("ana\u{00AD}@example.com")),
         ("interest", serde_json::json!("ana\u{0000}@example.com")),
-        ("interest", serde_json::json!("\u{FF14}\u{FF11}\u{FF15}\u{FF15}\u{FF15}\u{FF15}\u{FF10}\u{FF11}\u{FF13}\u{FF14}")),
-        ("interest", serde_json::json!("\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0660}\u{0661}\u{0663}\u{0664}")),
+        (
+            "interest",
+            serde_json::json!(
+                "\u{FF14}\u{FF11}\u{FF15}\u{FF15}\u{FF15}\u{FF15}\u{FF10}\u{FF11}\u{FF13}\u{FF14}"
+            ),
+        ),
+        (
+            "interest",
+            serde_json::json!(
+                "\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0660}\u{0661}\u{0663}\u{0664}"
+            ),
+        ),
         ("interest", serde_json::json!("ana@пример.рф")),
         ("interest", serde_json::json!("415_555_0134")),
         ("interest", serde_json::json!("lead_4155550134")),
         ("source", serde_json::json!("ana.ruiz\u{200B}@example.com")),
-        ("event_id", serde_json::json!("ana.ruiz\u{200B}@example.com")),
+        (
+            "event_id",
+            serde_json::json!("ana.ruiz\u{200B}@example.com"),
+        ),
     ];
     let mut lines: Vec<String> = (0..25)
         .map(|i| contact(i, &format!("person{i}@example.org"), |_| {}))
@@ -339,7 +411,11 @@ fn identifiers_hidden_in_kept_fields_are_quarantined() {
     let summary = run_json(&env);
     assert_eq!(statuses(&summary), ["published"], "{summary:#}");
     let report = &summary["partitions"][0]["report"];
-    assert_eq!(report["quarantined"].as_u64(), Some(attacks.len() as u64), "{report:#}");
+    assert_eq!(
+        report["quarantined"].as_u64(),
+        Some(attacks.len() as u64),
+        "{report:#}"
+    );
     assert_eq!(report["records_out"].as_u64(), Some(25), "{report:#}");
     env.assert_verified();
 }
@@ -355,7 +431,14 @@ fn names_that_carry_identifiers_never_reach_the_report_and_inputs_are_relative()
         })
         .collect();
     put_lines(&env, "t-1", "contacts", "2026-11-24", "a.ndjson", &lines);
-    put_lines(&env, "t-1", "contacts", "2026-11-24", "lead_4155550134.ndjson", &lines[..1]);
+    put_lines(
+        &env,
+        "t-1",
+        "contacts",
+        "2026-11-24",
+        "lead_4155550134.ndjson",
+        &lines[..1],
+    );
     env.grant("t-1", "contacts");
     let summary = run_json(&env);
     assert_eq!(statuses(&summary), ["published"], "{summary:#}");
@@ -365,7 +448,10 @@ fn names_that_carry_identifiers_never_reach_the_report_and_inputs_are_relative()
     let root = env.path("raw").to_string_lossy().to_string();
     for input in report["inputs"].as_array().expect("inputs") {
         let input = input.as_str().expect("text");
-        assert!(input.starts_with("tenant=t-1/") && !input.contains(&root), "{input}");
+        assert!(
+            input.starts_with("tenant=t-1/") && !input.contains(&root),
+            "{input}"
+        );
     }
     let report_file = std::fs::read_to_string(
         super::walk(&env.path("curated"))
@@ -374,7 +460,10 @@ fn names_that_carry_identifiers_never_reach_the_report_and_inputs_are_relative()
             .expect("report"),
     )
     .expect("read");
-    assert!(!report_file.contains("4155550134") && !report_file.contains(&root), "{report_file}");
+    assert!(
+        !report_file.contains("4155550134") && !report_file.contains(&root),
+        "{report_file}"
+    );
 }
 
 #[test]
@@ -387,6 +476,115 @@ fn a_sloppy_partition_day_is_ignored_and_leaves_no_files() {
     env.grant("t-1", "contacts");
     let summary = run_json(&env);
     assert!(statuses(&summary).is_empty(), "{summary:#}");
-    assert!(summary["ignored"].to_string().contains("2026-1-5"), "{summary:#}");
+    assert!(
+        summary["ignored"].to_string().contains("2026-1-5"),
+        "{summary:#}"
+    );
     assert!(super::walk(&env.path("curated")).is_empty());
+}
+
+#[test]
+fn verify_fails_on_pseudonyms_or_record_ids_that_link_and_on_numbers_out_of_bounds() {
+    use arrow::array::{ArrayRef, Int64Array, StringArray};
+    use arrow::record_batch::RecordBatch;
+    use std::sync::Arc;
+
+    let env = Env::new();
+    // A file of 25 people in one class (zip) or two (zip + age), with record ids and a
+    // kept number, under class scope.
+    let write = |dir: &str,
+                 release: &str,
+                 first_person: usize,
+                 first_id: usize,
+                 ages: &[&str],
+                 score: i64| {
+        let n = ages.len();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "event_id",
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("e{}", first_id + i)),
+                )) as ArrayRef,
+            ),
+            (
+                "zip",
+                Arc::new(StringArray::from(vec!["941**"; n])) as ArrayRef,
+            ),
+            (
+                "age",
+                Arc::new(StringArray::from(ages.to_vec())) as ArrayRef,
+            ),
+            (
+                "email_hash",
+                Arc::new(StringArray::from_iter_values(
+                    (0..n).map(|i| format!("p{}", first_person + i % 25)),
+                )) as ArrayRef,
+            ),
+            (
+                "lead_score",
+                Arc::new(Int64Array::from(vec![score; n])) as ArrayRef,
+            ),
+        ])
+        .expect("batch");
+        let folder = env.path(dir);
+        std::fs::create_dir_all(&folder).expect("dir");
+        super::write_parquet(
+            &folder.join(format!("{release}.parquet")),
+            &batch,
+            &[
+                ("stackpro.release_id", release),
+                ("stackpro.k", "20"),
+                ("stackpro.quasi_identifiers", "zip,age"),
+                ("stackpro.subject_column", "email_hash"),
+                ("stackpro.pseudonym_scope", "class"),
+                ("stackpro.record_id_column", "event_id"),
+                ("stackpro.bounds", r#"{"lead_score":[0.0,100.0]}"#),
+            ],
+        );
+    };
+    let verify = |dir: &str| {
+        let out = env.run(&["verify", env.path(dir).to_str().expect("utf8")]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let one_class = ["30-39"; 25];
+    write("good", "r1", 0, 0, &one_class, 50);
+    write("good", "r2", 100, 100, &one_class, 50);
+    let (code, text) = verify("good");
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("0.0500"),
+        "prosecutor risk 1/20 of a class of 25? {text}"
+    );
+
+    // The same pseudonyms in two releases.
+    write("two_releases", "r1", 0, 0, &one_class, 50);
+    write("two_releases", "r2", 0, 100, &one_class, 50);
+    let (code, text) = verify("two_releases");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("appear in two releases"), "{text}");
+
+    // One release whose people recur in two classes (25 in 30-39, the same 25 in 40-49).
+    let two_classes: Vec<&str> = (0..50)
+        .map(|i| if i < 25 { "30-39" } else { "40-49" })
+        .collect();
+    write("two_classes", "r1", 0, 0, &two_classes, 50);
+    let (code, text) = verify("two_classes");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("appear in two classes"), "{text}");
+
+    // A record released twice.
+    write("twice", "r1", 0, 0, &one_class, 50);
+    write("twice", "r2", 100, 0, &one_class, 50);
+    let (code, text) = verify("twice");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("record ids appear more than once"), "{text}");
+
+    // A phone number in a kept number.
+    write("bounds", "r1", 0, 0, &one_class, 4_155_550_134);
+    let (code, text) = verify("bounds");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("outside their policy bounds"), "{text}");
 }

@@ -511,7 +511,9 @@ fn garbage_truncated_gzip_and_oversized_lines_are_quarantined_with_reasons() {
     }
     // The cut gzip object repeats the first half of good.ndjson: those records are
     // released once, and counted as already released the second time.
-    let already = report["already_released"].as_u64().expect("already released");
+    let already = report["already_released"]
+        .as_u64()
+        .expect("already released");
     assert!(already > 0, "{report:#}");
     assert_eq!(
         report["records_in"].as_u64(),
@@ -969,10 +971,15 @@ fn a_release_whose_staged_rows_spill_to_disk_publishes_what_one_held_in_memory_d
 /// `batch` with each pseudonym (`email_hash`) replaced by the smallest `event_id` among
 /// its rows: two releases of the same records agree on this, in any row order, though
 /// their pseudonym keys differ.
-fn same_up_to_pseudonyms(batch: &arrow::record_batch::RecordBatch) -> arrow::record_batch::RecordBatch {
+fn same_up_to_pseudonyms(
+    batch: &arrow::record_batch::RecordBatch,
+) -> arrow::record_batch::RecordBatch {
     let column = batch.schema().index_of("email_hash").expect("email_hash");
     let pseudonyms = batch.column(column).as_string::<i32>();
-    let ids = batch.column_by_name("event_id").expect("event_id").as_string::<i32>();
+    let ids = batch
+        .column_by_name("event_id")
+        .expect("event_id")
+        .as_string::<i32>();
     let mut first: HashMap<&str, &str> = HashMap::new();
     for (p, id) in pseudonyms.iter().zip(ids.iter()) {
         if let (Some(p), Some(id)) = (p, id) {
