@@ -36,7 +36,15 @@ fn unique(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_nanos();
-    format!("{prefix}{}", nanos % 10_000_000_000_000)
+    // In letters: a long digit run in a tenant id or object name reads as a phone number
+    // to the PII check of raw names, and such objects are left unread.
+    let mut n = nanos % 10_000_000_000_000;
+    let mut letters = String::new();
+    while n > 0 {
+        letters.push(char::from(b'a' + (n % 26) as u8));
+        n /= 26;
+    }
+    format!("{prefix}{letters}")
 }
 
 async fn sdk(endpoint: &str) -> SdkConfig {
