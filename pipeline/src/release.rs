@@ -643,6 +643,10 @@ fn transform_all(
     let mut rejected_records =
         QuarantineLog::new(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?));
     let mut unknown = BTreeSet::new();
+    // Every object of a release is of one partition.
+    let day = objects
+        .first()
+        .and_then(|o| catalog::parse_partition_day(&o.partition.dt));
     let mut send_on = |(chunk, outputs): Transformed| -> Result<()> {
         let mut batches = Vec::new();
         // Part `i` of `par_chunks` starts at line `i * TASK_LINES`.
@@ -681,7 +685,7 @@ fn transform_all(
                 let outputs = chunk
                     .lines
                     .par_chunks(TASK_LINES)
-                    .map(|part| transform_lines(rules, &ctx.hasher, index, &chunk.text, part))
+                    .map(|part| transform_lines(rules, &ctx.hasher, day, index, &chunk.text, part))
                     .collect::<Result<Vec<_>>>();
                 // The receiver is gone only if this stage already failed.
                 let _ = tx.send((chunk, outputs));
@@ -726,11 +730,13 @@ struct ChunkOut {
 fn transform_lines(
     rules: &DatasetRules,
     hasher: &KeyedHasher,
+    day: Option<chrono::NaiveDate>,
     index: &FieldIndex,
     text: &[u8],
     lines: &[Line],
 ) -> Result<ChunkOut> {
-    let mut builder = BatchBuilder::with_capacity(rules, hasher, lines.len());
+    let mut builder =
+        BatchBuilder::with_capacity(rules, hasher, lines.len()).with_partition_day(day);
     let mut rejected = Vec::new();
     let mut unknown = BTreeSet::new();
     let mut slots: Vec<Value<'_>> = Vec::with_capacity(index.inputs());
@@ -1390,7 +1396,7 @@ mod tests {
             });
         }
         assert!(std::str::from_utf8(&text).is_ok(), "the span is UTF-8");
-        let out = transform_lines(rules, &hasher, &index, &text, &lines).expect("transform");
+        let out = transform_lines(rules, &hasher, None, &index, &text, &lines).expect("transform");
         let rejected: Vec<(usize, &str)> = out
             .rejected
             .iter()

@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read};
 
-use futures::TryStreamExt;
 use object_store::path::Path;
 
 use crate::Result;
@@ -182,7 +181,22 @@ pub async fn list_raw(
     let mut ignored = Vec::new();
     let mut links = LinkCheck::default();
     let mut listing = raw.store.list(None);
-    while let Some(meta) = listing.try_next().await? {
+    while let Some(item) = futures::StreamExt::next(&mut listing).await {
+        let meta = match item {
+            Ok(meta) => meta,
+            // A name that is no object path (not UTF-8, a control character) cannot be
+            // read; it stops no other object, and its text is never shown: it may carry
+            // what it names.
+            Err(object_store::Error::InvalidPath { .. }) => {
+                tracing::warn!(root = %raw.url, "ignored a raw object whose name is not a valid object path");
+                ignored.push(Ignored {
+                    url: format!("{}/<unreadable name>", raw.url),
+                    reason: "the object's name is not a valid object path (not UTF-8, or a control character): not read".into(),
+                });
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let name = meta.location.filename().unwrap_or_default();
         if name.starts_with('.') || name.starts_with('_') {
             continue;
@@ -198,7 +212,7 @@ pub async fn list_raw(
                 ignored.push(Ignored {
                     url: raw.url_of(&Path::from(link)),
                     reason:
-                        "a symbolic link: not followed (raw data is read from the raw root only)"
+                        "a symbolic or hard link: not followed (raw data is read from the raw root only)"
                             .into(),
                 });
             }
@@ -275,6 +289,11 @@ impl LinkCheck {
                 continue;
             }
             match std::fs::symlink_metadata(root.join(&prefix)) {
+                // A file with a second name may be a hard link to a file outside the root.
+                #[cfg(unix)]
+                Ok(m) if !is_dir && std::os::unix::fs::MetadataExt::nlink(&m) > 1 => {
+                    return Some(prefix);
+                }
                 Ok(m) if !m.file_type().is_symlink() => {
                     if is_dir {
                         self.real.insert(prefix.clone());
@@ -535,6 +554,16 @@ pub fn read_object(
             lines: Vec::with_capacity(chunk),
         },
     };
+    // A byte order mark before the first line (editors on Windows write one) is no part
+    // of the record: the first line would fail as JSON. An I/O error here is met again,
+    // and reported, by the first read below.
+    if format == Format::Ndjson
+        && reader
+            .fill_buf()
+            .is_ok_and(|b| b.starts_with(b"\xEF\xBB\xBF"))
+    {
+        reader.consume(3);
+    }
     let mut current = new_chunk();
     let mut number: u64 = 0;
     let quarantine_io = |number: u64, e: std::io::Error, on_q: &mut dyn FnMut(Quarantined)| {

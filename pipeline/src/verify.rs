@@ -125,7 +125,7 @@ struct ReleaseAcc {
 struct Linkage {
     /// Pseudonym fingerprint → (release number, class fingerprint).
     pseudonyms: HashMap<u64, (usize, u64)>,
-    /// Record id fingerprint (with its column) → release number.
+    /// Fingerprints of (tenant, dataset, record id).
     record_ids: HashSet<u64>,
 }
 
@@ -239,6 +239,11 @@ pub fn verify_path_with(path: &Path, on_file: &dyn Fn(usize, usize)) -> Result<V
         let subject_column = kv.get(meta::SUBJECT_COLUMN).cloned();
         let class_scope = kv.get(meta::PSEUDONYM_SCOPE).is_none_or(|s| s != "release");
         let record_id_column = kv.get(meta::RECORD_ID_COLUMN).cloned();
+        // A record's identity is its id within its tenant and dataset (the ledger's).
+        let record_scope = (
+            kv.get(meta::TENANT).cloned().unwrap_or_default(),
+            kv.get(meta::DATASET).cloned().unwrap_or_default(),
+        );
         let bounds: BTreeMap<String, (f64, f64)> = match kv.get(meta::BOUNDS) {
             None => BTreeMap::new(),
             Some(text) => serde_json::from_str(text).unwrap_or_else(|_| {
@@ -314,7 +319,9 @@ pub fn verify_path_with(path: &Path, on_file: &dyn Fn(usize, usize)) -> Result<V
                 };
                 if let Some(ids) = &record_ids
                     && !ids.is_null(row)
-                    && !linkage.record_ids.insert(fingerprint(ids.value(row)))
+                    && !linkage
+                        .record_ids
+                        .insert(fingerprint_of(&(&record_scope, ids.value(row))))
                 {
                     report.repeated_record_ids += 1;
                 }

@@ -236,6 +236,9 @@ pub struct BatchBuilder<'a> {
     scratch: String,
     /// Where a hashed value's canonical form is written before it is keyed.
     canonical: String,
+    /// The partition's day (days since the Unix epoch), when known: a truncated
+    /// timestamp must fall within a day of it.
+    partition_day: Option<i32>,
 }
 
 const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
@@ -285,7 +288,17 @@ impl<'a> BatchBuilder<'a> {
             }),
             scratch: String::new(),
             canonical: String::new(),
+            partition_day: None,
         }
+    }
+
+    /// Timestamps must fall within a day (either side, for time zones) of the partition's
+    /// day: a date column is not a quasi-identifier, so an arbitrary date in it (a birth
+    /// date sent as `submitted_at`) would single a record out. Others are quarantined.
+    pub fn with_partition_day(mut self, day: Option<chrono::NaiveDate>) -> Self {
+        self.partition_day =
+            day.map(|d| chrono::Datelike::num_days_from_ce(&d) - UNIX_EPOCH_DAYS_FROM_CE);
+        self
     }
 
     /// Records appended since the last [`BatchBuilder::finish`].
@@ -322,7 +335,8 @@ impl<'a> BatchBuilder<'a> {
                     max_length,
                     format,
                     bounds,
-                } => keep(raw, *data_type, *max_length, *format, *bounds),
+                    decimals,
+                } => keep(raw, *data_type, *max_length, *format, *bounds, *decimals),
                 OutputKind::Hash => match raw {
                     v if v.is_missing() => Ok(Cell::Null),
                     Value::Str(s) => {
@@ -350,13 +364,15 @@ impl<'a> BatchBuilder<'a> {
                 },
                 OutputKind::Day => match raw {
                     v if v.is_missing() => Ok(Cell::Null),
-                    Value::Str(s) => truncate_timestamp(s)
-                        .map(|d| {
-                            Cell::Date(
-                                chrono::Datelike::num_days_from_ce(&d) - UNIX_EPOCH_DAYS_FROM_CE,
-                            )
-                        })
-                        .ok_or_else(|| "invalid timestamp".to_string()),
+                    Value::Str(s) => match truncate_timestamp(s)
+                        .map(|d| chrono::Datelike::num_days_from_ce(&d) - UNIX_EPOCH_DAYS_FROM_CE)
+                    {
+                        None => Err("invalid timestamp".to_string()),
+                        Some(day) if self.partition_day.is_some_and(|p| (day - p).abs() > 1) => {
+                            Err("outside its partition's day".to_string())
+                        }
+                        Some(day) => Ok(Cell::Date(day)),
+                    },
                     _ => Err("invalid timestamp".to_string()),
                 },
                 OutputKind::Level0(h) => h
@@ -471,6 +487,7 @@ fn keep<'v>(
     max_length: usize,
     format: TextFormat,
     bounds: Option<(f64, f64)>,
+    decimals: Option<u8>,
 ) -> Result<Cell<'v>, String> {
     if matches!(raw, Value::Null) {
         return Ok(Cell::Null);
@@ -489,7 +506,14 @@ fn keep<'v>(
                 let text = crate::text::normalize(s.as_ref());
                 let text = match format {
                     TextFormat::Text => text,
-                    TextFormat::UrlPath => url_path(text),
+                    TextFormat::UrlPath => {
+                        let path = url_path(text);
+                        // `javascript:…`, `mailto:…` or a bare word: no page of a site.
+                        if !path.is_empty() && !path.starts_with('/') {
+                            return Err("not a URL path".to_string());
+                        }
+                        path
+                    }
                 };
                 // A string of at most `max_length` bytes has at most that many characters.
                 if text.len() > max_length && text.chars().count() > max_length {
@@ -523,7 +547,16 @@ fn keep<'v>(
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| "expected a number".to_string())?;
             within(v)?;
-            Ok(Cell::Float(v))
+            if let Some(d) = decimals {
+                // Within a part in a billion of a whole number of the smallest unit: the
+                // binary form of `12.34` is not exactly 1234 hundredths.
+                let units = v * 10f64.powi(i32::from(d));
+                if (units - units.round()).abs() > 1e-9 * units.abs().max(1.0) {
+                    return Err(format!("more than {d} decimal places"));
+                }
+            }
+            // `-0.0` publishes as `0`.
+            Ok(Cell::Float(if v == 0.0 { 0.0 } else { v }))
         }
         FieldType::Bool => match raw {
             Value::Bool(b) => Ok(Cell::Bool(*b)),
@@ -552,12 +585,24 @@ fn url_path(text: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
-/// The text with `%XX` escapes decoded (lossy UTF-8), or `None` when it has none: a path
-/// such as `/u/ana%40example.com` carries an email a buyer decodes at once.
+/// The text with `%XX` escapes decoded (lossy UTF-8) until none is left (at most three
+/// rounds: `%2540` is `%40` is `@`), or `None` when it has none: a path such as
+/// `/u/ana%40example.com` carries an email a buyer decodes at once.
 fn percent_decoded(text: &str) -> Option<String> {
     if !text.contains('%') {
         return None;
     }
+    let mut decoded = percent_decoded_once(text);
+    for _ in 0..2 {
+        if !decoded.contains('%') {
+            break;
+        }
+        decoded = percent_decoded_once(&decoded);
+    }
+    Some(decoded)
+}
+
+fn percent_decoded_once(text: &str) -> String {
     let b = text.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -578,7 +623,7 @@ fn percent_decoded(text: &str) -> Option<String> {
             }
         }
     }
-    Some(crate::text::normalize(&String::from_utf8_lossy(&out)).into_owned())
+    crate::text::normalize(&String::from_utf8_lossy(&out)).into_owned()
 }
 
 #[cfg(test)]
@@ -593,7 +638,7 @@ mod tests {
     #[test]
     fn kept_fields_are_checked_by_type() {
         let text = |v: &str, format| {
-            keep(&s(v), FieldType::String, 256, format, None).map(|c| match c {
+            keep(&s(v), FieldType::String, 256, format, None, None).map(|c| match c {
                 Cell::Str(t) => t.into_owned(),
                 _ => unreachable!("a string cell"),
             })
@@ -607,6 +652,8 @@ mod tests {
             Ok("/a/b")
         );
         assert!(text("/u/ana%40example.com", TextFormat::UrlPath).is_err());
+        assert!(text("/u/ana%2540example.com", TextFormat::UrlPath).is_err());
+        assert!(text("javascript:alert(1)", TextFormat::UrlPath).is_err());
         assert!(text("/u/4155550134", TextFormat::UrlPath).is_err());
         // What is checked is what is published: the normalized text.
         assert_eq!(
@@ -624,6 +671,7 @@ mod tests {
                 0,
                 TextFormat::Text,
                 Some((0.0, 100.0)),
+                None,
             )
             .is_ok()
         };
@@ -635,7 +683,8 @@ mod tests {
                     FieldType::Int64,
                     0,
                     TextFormat::Text,
-                    Some((0.0, 100.0))
+                    Some((0.0, 100.0)),
+                    None,
                 )
                 .err()
                 .as_deref(),
@@ -650,10 +699,21 @@ mod tests {
                 0,
                 TextFormat::Text,
                 Some((0.0, 1e6)),
+                Some(2),
             )
             .is_ok()
         };
-        assert!(amount(12.5) && !amount(4_155_550_134.0) && !amount(f64::NAN) && !amount(-0.5));
+        assert!(
+            amount(12.5)
+                && amount(0.1 + 0.2)
+                && amount(999_999.99)
+                && !amount(4_155_550_134.0)
+                && !amount(f64::NAN)
+                && !amount(-0.5)
+        );
+        for smuggled in [415_555.1234, 41.555_512_34, 0.415_555_123_4, 10.010_002_003] {
+            assert!(!amount(smuggled), "{smuggled}");
+        }
     }
 
     #[test]

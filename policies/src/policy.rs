@@ -148,6 +148,11 @@ pub struct FieldDoc {
     /// For `keep` numbers (required there): the largest accepted value.
     #[serde(default)]
     pub max: Option<f64>,
+    /// For `keep` float64 numbers (required there): the most decimal places accepted
+    /// (`amount`: 2). Without it a bounded number still carries a phone number in its
+    /// fraction (`415555.1234`).
+    #[serde(default)]
+    pub decimals: Option<u8>,
     /// For `mask`, `truncate` and `generalize`.
     #[serde(default)]
     pub hierarchy: Option<HierarchySpec>,
@@ -263,6 +268,8 @@ pub enum OutputKind {
         format: TextFormat,
         /// For numbers: the inclusive range accepted.
         bounds: Option<(f64, f64)>,
+        /// For float64 numbers: the most decimal places accepted.
+        decimals: Option<u8>,
     },
     Hash,
     /// Truncation of a timestamp to a day (a date column).
@@ -525,11 +532,18 @@ fn compile_dataset(
                         ));
                     }
                 };
+                needs(
+                    (data_type == FieldType::Float64) == f.decimals.is_some()
+                        && f.decimals.is_none_or(|d| d <= 9),
+                    "decimals",
+                    "a kept float64 needs `decimals` (at most 9), and other types take none: digits in a fraction carry phone numbers",
+                )?;
                 OutputKind::Keep {
                     data_type,
                     max_length: f.max_length.unwrap_or(256),
                     format: f.format,
                     bounds,
+                    decimals: f.decimals,
                 }
             }
             Action::Hash => {

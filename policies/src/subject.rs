@@ -339,6 +339,12 @@ fn email_core(text: &str, rules: &EmailRules, out: &mut String) -> bool {
         .and_then(|p| p.canonical_domain.as_deref())
         .unwrap_or(domain);
     let ignore_dots = provider.is_some_and(|p| p.ignore_dots);
+    // A dot-atom: no leading, trailing or doubled dot (`.ana`, `ana..ruiz` are no
+    // mailboxes, and would count as people of their own).
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        out.clear();
+        return false;
+    }
 
     for c in local.chars() {
         if ignore_dots && c == '.' {
@@ -363,8 +369,16 @@ fn email_core(text: &str, rules: &EmailRules, out: &mut String) -> bool {
 
 /// Whether `c` may be in a local part. Quoted local parts (`"a b"@c.d`) are not accepted,
 /// so `"` is refused; an apostrophe is kept (`o'brien@example.com` is a real address).
+/// RFC 5322's specials are refused too: a comment (`ana.ruiz(0)@…`, `(c)ana.ruiz@…`) or a
+/// backslash escape (`ana\.ruiz@…`) would otherwise make one mailbox as many subjects as
+/// there are comments.
 fn is_local_char(c: char) -> bool {
-    !(c.is_whitespace() || c.is_control() || matches!(c, '@' | '<' | '>' | '"'))
+    !(c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '@' | '<' | '>' | '"' | '(' | ')' | ',' | ':' | ';' | '[' | ']' | '\\'
+        ))
 }
 
 /// Whether a label of `domain` starts with `xn--` (any case): an IDNA-encoded label.
@@ -559,6 +573,22 @@ mod tests {
         assert!(email(&format!("a@{long}")).is_some());
         assert!(email(&format!("a@{long}.")).is_some());
         assert!(email(&format!("a@{long}c")).is_none());
+    }
+
+    #[test]
+    fn comments_escapes_and_stray_dots_are_no_mailbox() {
+        for raw in [
+            "ana.ruiz(0)@example.com",
+            "(c)ana.ruiz@example.com",
+            "ana\\.ruiz@example.com",
+            "ana,ruiz@example.com",
+            "ana[1]@example.com",
+            ".ana.ruiz@example.com",
+            "ana.ruiz.@example.com",
+            "ana..ruiz@example.com",
+        ] {
+            assert_eq!(email(raw), None, "{raw:?}");
+        }
     }
 
     #[test]
@@ -759,8 +789,9 @@ mod tests {
         }
     }
 
+    /// A dot-atom: no leading, trailing or doubled dot.
     fn local_part() -> impl Strategy<Value = String> {
-        "[a-z0-9][a-z0-9._'-]{0,15}"
+        "[a-z0-9][a-z0-9_'-]{0,7}(\\.[a-z0-9_'-]{1,4}){0,2}"
     }
 
     fn domain() -> impl Strategy<Value = String> {

@@ -359,7 +359,7 @@ fn a_symlinked_tenant_folder_is_not_followed() {
     assert_eq!(summary["partitions"][0]["partition"]["tenant"], "t-0043");
     let ignored = summary["ignored"].to_string();
     assert!(
-        ignored.contains("tenant=t-0045") && ignored.contains("symbolic link"),
+        ignored.contains("tenant=t-0045") && ignored.contains("symbolic or hard link"),
         "{ignored}"
     );
     assert!(!env.path("curated/dataset=contacts/tenant=t-0045").exists());
@@ -585,4 +585,107 @@ fn verify_fails_on_pseudonyms_or_record_ids_that_link_and_on_numbers_out_of_boun
     let (code, text) = verify("bounds");
     assert_eq!(code, Some(1), "{text}");
     assert!(text.contains("outside their policy bounds"), "{text}");
+}
+
+#[test]
+fn comments_stray_dates_smuggled_fractions_and_a_bom_are_handled() {
+    let env = Env::new();
+    let mut lines: Vec<String> = (0..25)
+        .map(|i| contact(i, &format!("person{i}@example.org"), |_| {}))
+        .collect();
+    // One mailbox written with RFC 5322 comments would be as many subjects as comments.
+    lines.push(contact(900, "ana.ruiz(0)@example.com", |_| {}));
+    // A date column is no quasi-identifier: an arbitrary day in it singles a record out.
+    lines.push(contact(901, "ana.ruiz@example.com", |v| {
+        v["submitted_at"] = "1987-03-14T00:00:00Z".into();
+    }));
+    let dir = env.path("raw/tenant=t-1/dataset=contacts/source=test/dt=2026-11-24");
+    std::fs::create_dir_all(&dir).expect("dir");
+    // A byte order mark before the first record is no part of it.
+    std::fs::write(
+        dir.join("a.ndjson"),
+        format!("\u{FEFF}{}\n", lines.join("\n")),
+    )
+    .expect("raw");
+    let order = |i: usize, amount: serde_json::Value| {
+        serde_json::json!({
+            "order_id": format!("ord-{i:05}"), "ordered_at": "2026-11-24T09:00:00Z",
+            "customer_email": format!("buyer{i}@example.org"), "zip": "94110",
+            "amount": amount, "currency": "USD", "product_category": "books",
+        })
+        .to_string()
+    };
+    let mut orders: Vec<String> = (0..25).map(|i| order(i, 12.5.into())).collect();
+    orders.push(order(99, 415_555.1234.into()));
+    put_lines(&env, "t-1", "orders", "2026-11-24", "o.ndjson", &orders);
+    env.grant("t-1", "contacts");
+    env.grant("t-1", "orders");
+    let summary = run_json(&env);
+    assert_eq!(
+        statuses(&summary),
+        ["published", "published"],
+        "{summary:#}"
+    );
+    let contacts = &summary["partitions"][0]["report"];
+    assert_eq!(
+        contacts["records_out"], 25,
+        "the first record, behind a BOM, is kept: {contacts:#}"
+    );
+    let reasons = &contacts["quarantine_reasons"];
+    assert_eq!(reasons["email: invalid_subject"], 1, "{contacts:#}");
+    assert_eq!(
+        reasons["submitted_at: outside its partition's day"], 1,
+        "{contacts:#}"
+    );
+    let orders = &summary["partitions"][1]["report"];
+    assert_eq!(
+        orders["quarantine_reasons"]["amount: more than 2 decimal places"], 1,
+        "{orders:#}"
+    );
+    env.assert_verified();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_bad_object_name_or_a_hard_link_stops_no_other_tenant_and_is_not_echoed() {
+    let env = Env::new();
+    let lines: Vec<String> = (0..25)
+        .map(|i| contact(i, &format!("person{i}@example.org"), |_| {}))
+        .collect();
+    put_lines(&env, "t-1", "contacts", "2026-11-24", "a.ndjson", &lines);
+    put_lines(
+        &env,
+        "t-2",
+        "contacts",
+        "2026-11-24",
+        "ana.ruiz@example.com\n.ndjson",
+        &lines,
+    );
+    // A hard link to a file outside the raw root.
+    let outside = env.path("outside.ndjson");
+    std::fs::write(&outside, lines.join("\n")).expect("outside");
+    let linked = env.path("raw/tenant=t-3/dataset=contacts/source=test/dt=2026-11-24");
+    std::fs::create_dir_all(&linked).expect("dir");
+    std::fs::hard_link(&outside, linked.join("b.ndjson")).expect("hard link");
+    for t in ["t-1", "t-2", "t-3"] {
+        env.grant(t, "contacts");
+    }
+    let out = env.run(&["run", "--json"]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(statuses(&summary), ["published"], "{summary:#}");
+    assert_eq!(summary["partitions"][0]["partition"]["tenant"], "t-1");
+    let ignored = summary["ignored"].to_string();
+    assert!(
+        ignored.contains("<unreadable name>") && ignored.contains("hard link"),
+        "{ignored}"
+    );
+    assert!(
+        !stdout.contains("ana.ruiz") && !stderr.contains("ana.ruiz"),
+        "{stdout}\n{stderr}"
+    );
 }
