@@ -10,11 +10,10 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Builder, FixedSizeBinaryArray,
-    FixedSizeBinaryBuilder, Float64Builder, Int64Builder, StringArray, StringBuilder, UInt32Array,
+    Array, ArrayRef, BooleanBuilder, Date32Builder, FixedSizeBinaryArray, FixedSizeBinaryBuilder,
+    Float64Builder, Int64Builder, StringArray, StringBuilder, UInt32Array,
 };
 use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer};
-use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
@@ -96,6 +95,11 @@ pub fn staged_schema(rules: &DatasetRules) -> SchemaRef {
 /// the release's pseudonyms in the policy's scope. `staged` starts with the columns of
 /// [`staged_schema`] (more may follow, such as a stored class column); `classes` holds
 /// each record's base class.
+///
+/// The rows come out ordered by their (first) pseudonym, a keyed random order, not in the
+/// order the producer sent them: a producer that groups each person's records would
+/// otherwise let a buyer pair a person's rows across classes by their positions, undoing
+/// the class scope of pseudonyms.
 pub fn release_batch(
     rules: &DatasetRules,
     decision: &Decision,
@@ -104,7 +108,12 @@ pub fn release_batch(
     pseudonyms: &Pseudonymizer,
     scope: PseudonymScope,
 ) -> Result<RecordBatch> {
-    let (keep, qi_columns) = decision.release_columns(classes)?;
+    let malformed =
+        || crate::Error::Capacity("staged rows do not match the dataset's outputs".into());
+    let base = classes.values();
+    let mut rows: Vec<u32> = (0..base.len() as u32)
+        .filter(|&row| !decision.is_suppressed(base[row as usize]))
+        .collect();
     let staged_outputs = || {
         rules
             .outputs
@@ -112,31 +121,41 @@ pub fn release_batch(
             .filter(|o| !matches!(o.kind, OutputKind::QuasiIdentifier(_)))
             .enumerate()
     };
-    // Pseudonyms are derived from the kept rows directly; the other columns filtered.
-    let filtered: Vec<usize> = staged_outputs()
-        .filter(|(_, o)| !matches!(o.kind, OutputKind::Hash))
-        .map(|(i, _)| i)
-        .collect();
-    let kept = filter_record_batch(&staged.project(&filtered)?, &keep)?;
-    let mut kept_columns = kept.columns().iter().cloned();
+    let scope_of = |row: usize| match scope {
+        PseudonymScope::Class => Some(decision.class_of(base[row])),
+        PseudonymScope::Release => None,
+    };
+    // Each hash column's pseudonyms, row by row (`None` for a null digest).
+    let mut derived: Vec<Vec<Option<[u8; PSEUDONYM_BYTES]>>> = Vec::new();
+    for (i, o) in staged_outputs() {
+        if matches!(o.kind, OutputKind::Hash) {
+            derived.push(pseudonyms_of(
+                staged.column(i),
+                &rows,
+                &scope_of,
+                pseudonyms,
+            )?);
+        }
+    }
+    if let Some(first) = derived.first() {
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_unstable_by_key(|&p| (first[p], rows[p]));
+        rows = order.iter().map(|&p| rows[p]).collect();
+        for column in &mut derived {
+            *column = order.iter().map(|&p| column[p]).collect();
+        }
+    }
+    let indices = UInt32Array::from(rows);
+    let mut derived = derived.into_iter();
     let mut staged_columns = Vec::new();
     for (i, o) in staged_outputs() {
         staged_columns.push(if matches!(o.kind, OutputKind::Hash) {
-            pseudonyms_of_kept(
-                staged.column(i),
-                &keep,
-                |row| match scope {
-                    PseudonymScope::Class => Some(decision.class_of(classes.value(row))),
-                    PseudonymScope::Release => None,
-                },
-                pseudonyms,
-            )?
+            hex_text(&derived.next().ok_or_else(malformed)?)?
         } else {
-            kept_columns.next().ok_or_else(|| {
-                crate::Error::Capacity("staged rows do not match the dataset's outputs".into())
-            })?
+            arrow::compute::take(staged.column(i).as_ref(), &indices, None)?
         });
     }
+    let qi_columns = decision.qi_columns(indices.values(), base)?;
     let (mut from_staged, mut from_qi) = (staged_columns.into_iter(), qi_columns.into_iter());
     let columns = rules
         .outputs
@@ -146,46 +165,59 @@ pub fn release_batch(
             _ => from_staged.next(),
         })
         .collect::<Option<Vec<ArrayRef>>>()
-        .ok_or_else(|| {
-            crate::Error::Capacity("staged rows do not match the dataset's outputs".into())
-        })?;
+        .ok_or_else(malformed)?;
     Ok(RecordBatch::try_new_with_options(
         curated_schema(rules),
         columns,
-        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(kept.num_rows())),
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(indices.len())),
     )?)
 }
 
-/// The pseudonyms (lowercase hex) of the staged digests of the kept rows, each in the
-/// scope `scope_of(row)` gives: written back to back into one buffer, checked as UTF-8
-/// once for the batch rather than once per value. The digests themselves never leave.
-fn pseudonyms_of_kept(
+/// The pseudonyms of the staged digests of `rows`, each in the scope `scope_of(row)`
+/// gives. The digests themselves never leave.
+fn pseudonyms_of(
     digests: &ArrayRef,
-    keep: &BooleanArray,
-    scope_of: impl Fn(usize) -> Option<u32>,
+    rows: &[u32],
+    scope_of: &dyn Fn(usize) -> Option<u32>,
     pseudonyms: &Pseudonymizer,
-) -> Result<ArrayRef> {
-    const HEX: usize = 2 * PSEUDONYM_BYTES;
+) -> Result<Vec<Option<[u8; PSEUDONYM_BYTES]>>> {
     let digests = digests
         .as_any()
         .downcast_ref::<FixedSizeBinaryArray>()
         .ok_or_else(|| crate::Error::Capacity("a staged hash column is not binary".into()))?;
-    let kept: Vec<usize> = keep.values().set_indices().collect();
-    let mut text = vec![0u8; kept.len() * HEX];
-    for (out, &row) in text.chunks_exact_mut(HEX).zip(&kept) {
-        // A null row's slot holds zeros; its text is masked by the null below.
-        let digest: &[u8; DIGEST_BYTES as usize] = digests
-            .value(row)
-            .try_into()
-            .map_err(|_| crate::Error::Capacity("a staged hash is malformed".into()))?;
-        hex::encode_to_slice(pseudonyms.pseudonym(scope_of(row), digest), out)
-            .map_err(|e| crate::Error::Capacity(format!("a pseudonym is malformed: {e}")))?;
+    rows.iter()
+        .map(|&row| {
+            let row = row as usize;
+            if digests.is_null(row) {
+                return Ok(None);
+            }
+            let digest: &[u8; DIGEST_BYTES as usize] = digests
+                .value(row)
+                .try_into()
+                .map_err(|_| crate::Error::Capacity("a staged hash is malformed".into()))?;
+            Ok(Some(pseudonyms.pseudonym(scope_of(row), digest)))
+        })
+        .collect()
+}
+
+/// Pseudonyms as lowercase hex text: written back to back into one buffer, checked as
+/// UTF-8 once for the batch rather than once per value.
+fn hex_text(values: &[Option<[u8; PSEUDONYM_BYTES]>]) -> Result<ArrayRef> {
+    const HEX: usize = 2 * PSEUDONYM_BYTES;
+    let mut text = vec![0u8; values.len() * HEX];
+    for (out, value) in text.chunks_exact_mut(HEX).zip(values) {
+        // A null's slot holds zeros; its text is masked by the null below.
+        if let Some(p) = value {
+            hex::encode_to_slice(p, out)
+                .map_err(|e| crate::Error::Capacity(format!("a pseudonym is malformed: {e}")))?;
+        }
     }
-    let nulls = digests
-        .nulls()
-        .map(|n| NullBuffer::from_iter(kept.iter().map(|&row| n.is_valid(row))));
+    let nulls = values
+        .iter()
+        .any(Option::is_none)
+        .then(|| NullBuffer::from_iter(values.iter().map(Option::is_some)));
     Ok(Arc::new(StringArray::try_new(
-        OffsetBuffer::from_lengths(std::iter::repeat_n(HEX, kept.len())),
+        OffsetBuffer::from_lengths(std::iter::repeat_n(HEX, values.len())),
         Buffer::from_vec(text),
         nulls,
     )?))
@@ -731,11 +763,11 @@ mod tests {
             )
             .expect("digests"),
         );
-        let keep = BooleanArray::from(vec![true, true, false, true]);
         let hasher = KeyedHasher::new(b"test-key-0123456789").expect("key");
         let pseudonyms = hasher.release_pseudonyms("r-test");
-        let text = pseudonyms_of_kept(&digests, &keep, |row| Some(row as u32), &pseudonyms)
+        let derived = pseudonyms_of(&digests, &[0, 1, 3], &|row| Some(row as u32), &pseudonyms)
             .expect("pseudonyms");
+        let text = hex_text(&derived).expect("hex");
         let text = text.as_any().downcast_ref::<StringArray>().expect("utf8");
         let want =
             |byte: u8, class: u32| hex::encode(pseudonyms.pseudonym(Some(class), &[byte; 32]));

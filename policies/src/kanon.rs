@@ -143,17 +143,25 @@ impl Decision {
     pub fn release_columns(&self, classes: &UInt32Array) -> Result<(BooleanArray, Vec<ArrayRef>)> {
         let classes = classes.values();
         let keep = BooleanBuffer::collect_bool(classes.len(), |i| !self.is_suppressed(classes[i]));
-        let kept: Vec<usize> = keep.set_indices().map(|i| classes[i] as usize).collect();
-        let columns = self
+        let rows: Vec<u32> = keep.set_indices().map(|i| i as u32).collect();
+        let columns = self.qi_columns(&rows, classes)?;
+        Ok((BooleanArray::new(keep, None), columns))
+    }
+
+    /// The generalized quasi-identifier columns (policy order) of the records at `rows`
+    /// (in that order), whose base classes `classes` holds.
+    pub fn qi_columns(&self, rows: &[u32], classes: &[u32]) -> Result<Vec<ArrayRef>> {
+        Ok(self
             .published_values
             .iter()
             .zip(&self.class_values)
             .map(|(values, of_class)| {
-                let indices = UInt32Array::from_iter_values(kept.iter().map(|&c| of_class[c]));
+                let indices = UInt32Array::from_iter_values(
+                    rows.iter().map(|&r| of_class[classes[r as usize] as usize]),
+                );
                 arrow::compute::take(values.as_ref(), &indices, None)
             })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok((BooleanArray::new(keep, None), columns))
+            .collect::<std::result::Result<Vec<_>, _>>()?)
     }
 
     /// Splits the published records into files of at most `max_rows_per_file` records,

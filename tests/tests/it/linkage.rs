@@ -689,3 +689,47 @@ fn a_bad_object_name_or_a_hard_link_stops_no_other_tenant_and_is_not_echoed() {
         "{stdout}\n{stderr}"
     );
 }
+
+#[test]
+fn rows_come_out_in_a_keyed_order_so_positions_pair_no_one_across_classes() {
+    let env = Env::new();
+    // A producer that groups each person's records: 40 people, each with one record in an
+    // age-30 class and one in an age-60 class, sent side by side.
+    let mut lines = Vec::new();
+    for p in 0..40 {
+        for (side, age) in [("a", 30), ("b", 60)] {
+            let mut line: serde_json::Value =
+                serde_json::from_str(&contact(0, &format!("p{p}@example.org"), |v| {
+                    v["age"] = age.into();
+                }))
+                .expect("json");
+            line["event_id"] = format!("evt-{p:02}-{side}").into();
+            lines.push(line.to_string());
+        }
+    }
+    put_lines(&env, "t-1", "contacts", "2026-11-24", "a.ndjson", &lines);
+    env.grant("t-1", "contacts");
+    assert_eq!(statuses(&run_json(&env)), ["published"]);
+    let ids: Vec<String> = column_by_release(&env, "contacts", None, "event_id")
+        .into_values()
+        .flatten()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(ids.len(), 80);
+    // The rank of each person within each class, as a buyer reading the file sees it.
+    let rank = |side: &str| -> HashMap<String, usize> {
+        ids.iter()
+            .filter(|id| id.ends_with(side))
+            .enumerate()
+            .map(|(r, id)| (id[..6].to_string(), r))
+            .collect()
+    };
+    let (a, b) = (rank("-a"), rank("-b"));
+    let same_rank = a.iter().filter(|(p, r)| b.get(*p) == Some(r)).count();
+    // In input order all 40 would pair up; a random order pairs about one.
+    assert!(
+        same_rank < 8,
+        "{same_rank} of 40 people keep their rank in both classes"
+    );
+    env.assert_verified();
+}
