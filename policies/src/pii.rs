@@ -115,9 +115,9 @@ use std::borrow::Cow;
 use std::net::Ipv6Addr;
 use std::sync::LazyLock;
 
-use icu_properties::CodePointMapData;
-use icu_properties::props::GeneralCategory;
 use regex::Regex;
+
+use crate::text::foreign_digit_value;
 
 /// The kind of personal identifier found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -326,30 +326,6 @@ fn scan_unicode(text: &str, pre: &PreCheck) -> Vec<Finding> {
         }
     }
     mapped
-}
-
-/// The value of `c` if it is a decimal digit (general category `Nd`) other than ASCII.
-fn foreign_digit_value(c: char) -> Option<u8> {
-    if c.is_ascii() {
-        return None;
-    }
-    let category = CodePointMapData::<GeneralCategory>::new();
-    let is_digit = |c: char| category.get(c) == GeneralCategory::DecimalNumber;
-    if !is_digit(c) {
-        return None;
-    }
-    // Unicode encodes every set of decimal digits as one run of ten code points, 0 to 9
-    // (a stability policy); sets can abut (the mathematical digits are five sets in a
-    // row), so the value is the distance from the first of the consecutive digits,
-    // modulo 10. At most 49 steps back, and only for digits outside ASCII.
-    let mut first = c;
-    while let Some(before) = u32::from(first).checked_sub(1).and_then(char::from_u32) {
-        if !is_digit(before) {
-            break;
-        }
-        first = before;
-    }
-    u8::try_from((u32::from(c) - u32::from(first)) % 10).ok()
 }
 
 /// The normalized, digit-folded form of a text, with where each part came from.
