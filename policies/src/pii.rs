@@ -37,56 +37,67 @@
 //! "TLDs" `png`, `jpg`, `jpeg`, `gif`, `svg`, `webp` are file extensions).
 //!
 //! # Phone
-//! A *core* is a run of digit groups joined by separators: a single `.` or `_`, or one
-//! to five bytes of space, tab, `-`, `(`, `)`, no-break spaces and dashes (the hyphen
+//! A *core* is a run of digit groups joined by separators: a single `.`, `_` or `,`, or
+//! one to five bytes of space, tab, `-`, `(`, `)`, no-break spaces and dashes (the hyphen
 //! U+2010 that NFKC makes of the non-breaking hyphen, the figure and en dashes). A
 //! `+` and/or `(` directly in front of the first digit belongs to the core. A core is
 //! a phone when
 //! - it holds 7 to 15 digits (E.164 allows at most 15);
-//! - it is not blocked on the left: the character before it is not a digit, `.`
-//!   (versions) or currency sign (`$€£¥`), nor a `-` glued to an ASCII
-//!   letter/digit/`_` (`o-123456789012`, UUID groups), nor a `:` unless that `:` ends
-//!   a label word (`tel:+14155550134`, `Phone:415…`: no clock field or IPv6 group is
-//!   7+ digits long, so only the label case is let through);
-//! - it is not blocked on the right: the character after its last digit is not an
-//!   ASCII letter or digit (but an extension is fine: `x12`, `ext. 12`, or a bare `x`
-//!   or `ext` ending the word), nor a `:` followed by more than a space
-//!   (`4155550134:30`), nor a `.` or `-` followed by an ASCII letter/digit/`_`
-//!   (`20261124.csv`, `12345678-e89b-…`); a sentence full stop after a number (`call
-//!   415.555.0134.`) is fine;
-//! - if it is *glued* (an ASCII letter, `_` or `/` right before it: `tel4155550134`,
-//!   `lead_4155550134`, `/4155550134`; a `_`, or a `/` followed by a word, right after
-//!   it; or a `_` among its separators: `415_555_0134`), it is not joined by dots
-//!   (then it is a version: `Chrome/120.0.6099.109`) and not a date stamp
-//!   (`YYYYMMDD`, optionally followed, directly or after a `_`, by `hhmm` or `hhmmss`:
-//!   `Gecko/20100101`, `backup_20241124_153000`);
+//! - if a `,` joins two of its groups, it is grouped like a phone (`415,555,1234`,
+//!   `+1,415,555,1234`: at least three groups, the first of 1 to 4 digits, the middle
+//!   ones of 3 or 4, the last of 4, not all of 4), not like a number in thousands
+//!   (`1,234,567`) or a list (`10,20,30,40`, `2019,2020,2021`);
+//! - it is not blocked on the left: the character before it is not a digit, currency
+//!   sign (`$€£¥`) or a `.` that is not glued to a word (a decimal point: `.1234567`),
+//!   nor a `:` unless that `:` ends a label word (`tel:+14155550134`, `Phone:415…`: no
+//!   clock field or IPv6 group is 7+ digits long, so only the label case is let
+//!   through);
+//! - it is not blocked on the right: the character after its last digit is not a `:`
+//!   followed by more than a space (`4155550134:30`); a sentence full stop after a
+//!   number (`call 415.555.0134.`) is fine, and so is an extension (`x12`, `ext. 12`, or a
+//!   bare `x` or `ext` ending the word);
+//! - if it is *glued* (on the left an ASCII letter, `_` or `/`, or a `-` or `.` right
+//!   after a word: `tel4155550134`, `lead_4155550134`, `/4155550134`, `ORD-4155550134`,
+//!   `x.4155550134`; on the right a letter, a `_`, or a `/`, `-` or `.` followed by a
+//!   word: `4155550134y`, `4155550134-x`, `4155550134.txt`; or a `_` among its
+//!   separators: `415_555_0134`), it is not joined by dots (then it is a version:
+//!   `Chrome/120.0.6099.109`, `v1.2.3.4155550134`) and not a date stamp (`YYYYMMDD`,
+//!   optionally followed, directly or after a `_` or `-`, by `hhmm` or `hhmmss`:
+//!   `Gecko/20100101`, `backup_20241124_153000`, `build-20241124`, `20261124.csv`);
+//! - its last group, if of one or two digits parted from the rest by a space (or tab,
+//!   no-break space, en dash, `,`), is not glued to a word on the right: that is a word
+//!   of its own (`415-555-0134 9pm`, `… 2nd floor`), and the rest is judged alone;
 //! - it is not inside an id: the word of ASCII letters and digits around its first or
 //!   last digit is not made only of hex digits and at least 16 long (HMAC and SHA
 //!   digests, the 16 hex digits of `v-8f3a…` visitor ids), not 26 Crockford base32
 //!   characters (a ULID: `evt_01JD3K…`), and not a group of a UUID-shaped token
-//!   (`8-4-4-4-12` hex digits, in any text);
+//!   (`8-4-4-4-12` hex digits of either case, in any text, whatever it is glued to);
 //! - it is not an ISO date `YYYY-MM-DD` (also `YYYY.MM.DD`, `YYYY_MM_DD`,
 //!   `DD.MM.YYYY`, `MM-DD-YYYY`: three groups, one repeated separator, plausible month
-//!   and day), not a dotted IPv4 address (four dot-separated groups of 1-3 digits,
-//!   each at most 255: those are judged by the IPv4 rule), not a plain decimal
-//!   (`1234567.89`) and not a ZIP+4 code (`94110-1234`).
+//!   and day, whatever follows: `2026-11-24T15:04:05Z`), not a dotted IPv4 address (four
+//!   dot-separated groups of 1-3 digits, each at most 255: those are judged by the IPv4
+//!   rule), not a plain decimal (`1234567.89`) and not a ZIP+4 code (`94110-1234`,
+//!   `CA-94110-1234`).
 //!
-//! Because letters and digits around a core disqualify it or make it an id, digit runs
-//! inside hex strings (HMAC digests, `v-…` visitor ids), ULIDs and UUIDs never count,
-//! and masked phones (`+* (***) ***-0134`, `***-***-**34`, `+*********5678`) show at
-//! most 4 digits. A random 64-hex digest holds a 10-digit run about half the time, so
-//! the id rule, not luck, keeps digests clean; the price is that a phone hidden in a
-//! 16+ hex-digit word (`deadbeef4155550134`) or a ULID-shaped word is missed, while a
-//! shorter hex word is text (`ab4155550134` is found). Glued on the right by a letter,
-//! or by a `-` or `.` on either side, a number still reads as part of a word
-//! (`4155550134xyz`, `lead-4155550134`). If a whole core fails (more than 15 digits,
-//! or a bad edge such as a following `:` in `415-555-0134 10:30`), its parts between
-//! separators that contain a space are examined on their own, so two numbers
-//! separated by a space, or a phone followed by a clock time, are not missed;
-//! a part that is itself a date, decimal or IPv4-shaped is never merged with a
-//! neighbour. Known accepted noise: any free-standing or glued 7-15 digit number (an
-//! epoch timestamp, `order #12345678`, `order_12345678`, `/products/12345678`) counts
-//! as a phone, as the rule says.
+//! Words and punctuation glued to a number do not hide it: `-`, `.` and letters on
+//! either side are exempt only through the id, version, date and date-stamp rules, not
+//! as such. Digit runs inside hex strings (HMAC digests, `v-…` visitor ids), ULIDs and
+//! UUIDs therefore never count because they are ids, and masked phones (`+* (***)
+//! ***-0134`, `***-***-**34`, `+*********5678`) show at most 4 digits. A random 64-hex
+//! digest holds a 10-digit run about half the time, so the id rule, not luck, keeps
+//! digests clean; the price is that a phone hidden in a 16+ hex-digit word
+//! (`deadbeef4155550134`) or a ULID-shaped word is missed, while a shorter hex word, or a
+//! word with letters beyond `a-f`, is text (`ab4155550134`, `abc1234567de`,
+//! `4155550134xyz` are found). If a whole core fails (more than 15 digits, or a bad
+//! edge such as a following `:` in `415-555-0134 10:30`), its parts between separators
+//! that contain a space (or a `,`) are examined on their own, so two numbers separated
+//! by a space, a list of numbers, or a phone followed by a clock time, are not missed; a
+//! part that is itself a date, decimal or IPv4-shaped is never merged with a neighbour.
+//! Known accepted noise: any free-standing or glued 7-15 digit number (an epoch
+//! timestamp, `order #12345678`, `order_12345678`, `ORD-12345678`, `o-123456789012`,
+//! `/products/12345678`, a 9-10 digit IPv4 integer such as `E-ipint-167838211`) counts
+//! as a phone, as the rule says, and so does a comma list shaped like one
+//! (`100,250,1000`).
 //!
 //! # IPv4
 //! Four dot-separated decimal octets 0-255 (1-3 digits each, leading zeros
@@ -179,7 +190,7 @@ const BYTE_CLASS: [u8; 256] = {
         let class = match b as u8 {
             b'0'..=b'9' => DIGIT | IN_PHONE,
             b'.' => DOT | IN_PHONE,
-            b'_' => IN_PHONE,
+            b'_' | b',' => IN_PHONE,
             joiner if is_phone_joiner(joiner) => IN_PHONE,
             b'@' => AT,
             b':' => COLON,
@@ -522,7 +533,7 @@ fn scan_emails(text: &str, out: &mut Vec<Finding>) {
 const MIN_PHONE_DIGITS: usize = 7;
 
 /// Bytes that may join digit groups of a phone core, one to five at a time (a single
-/// `.` or `_` joins too, between digits). Shared with the pre-check's byte classes.
+/// `.`, `_` or `,` joins too, between digits). Shared with the pre-check's byte classes.
 const fn is_phone_joiner(b: u8) -> bool {
     // Besides ASCII: a tab, and the UTF-8 bytes of the dashes (U+2010-U+2013) that word
     // processors put into phone numbers; the non-breaking hyphen U+2011 reads as U+2010
@@ -588,7 +599,7 @@ fn scan_phones(b: &[u8], out: &mut Vec<Finding>) {
                 p += 1;
             }
             groups.push(Group { start: gs, end: p });
-            if p + 1 < n && matches!(b[p], b'.' | b'_') && b[p + 1].is_ascii_digit() {
+            if p + 1 < n && matches!(b[p], b'.' | b'_' | b',') && b[p + 1].is_ascii_digit() {
                 p += 1;
                 continue;
             }
@@ -622,11 +633,7 @@ fn judge_core(b: &[u8], groups: &[Group], out: &mut Vec<Finding>) {
     // a space, a tab, a no-break space or an en dash parts them. Most cores that fail
     // whole have no such separator (an id's digit groups joined by dashes, a third of
     // random UUIDs): they are done without building the list.
-    let spaced = |g: usize| {
-        b[groups[g].end..groups[g + 1].start]
-            .iter()
-            .any(|c| !matches!(c, b'-' | b'.' | b'_' | b'(' | b')'))
-    };
+    let spaced = |g: usize| parts_at(&b[groups[g].end..groups[g + 1].start]);
     if !(0..last).any(spaced) {
         return;
     }
@@ -682,6 +689,14 @@ fn judge_core(b: &[u8], groups: &[Group], out: &mut Vec<Finding>) {
     }
 }
 
+/// Whether the separator `sep` between two digit groups parts a core (see
+/// [`judge_core`]): it holds something other than `-`, `.`, `_`, `(` and `)`: a space, a
+/// tab, a no-break space, an en dash or a `,` (a list).
+fn parts_at(sep: &[u8]) -> bool {
+    sep.iter()
+        .any(|c| !matches!(c, b'-' | b'.' | b'_' | b'(' | b')'))
+}
+
 /// Is `groups[a..=z]` (plus any `+`/`(` prefix) a phone?
 fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> {
     let run = &groups[a..=z];
@@ -698,11 +713,24 @@ fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> 
     }
     let has_prefix = start != run[0].start;
     let end = run[run.len() - 1].end;
+    let sep = |w: &[Group]| &b[w[0].end..w[1].start];
+    if run.windows(2).any(|w| sep(w) == b",") && !is_comma_grouped_phone(run) {
+        return None;
+    }
     let (left, right) = (left_edge(b, start), right_edge(b, end));
     if left == Edge::Blocked || right == Edge::Blocked {
         return None;
     }
-    let sep = |w: &[Group]| &b[w[0].end..w[1].start];
+    // A last group of one or two digits parted from the rest and glued to a word is a
+    // word of its own (`415-555-0134 9pm`, `… 2nd floor`): the parts are judged instead.
+    if let [.., before, last] = run
+        && right == Edge::Glued
+        && b.get(end).is_some_and(u8::is_ascii_alphabetic)
+        && last.len() <= 2
+        && parts_at(&b[before.end..last.start])
+    {
+        return None;
+    }
     let glued =
         left == Edge::Glued || right == Edge::Glued || run.windows(2).any(|w| sep(w) == b"_");
     if glued && (run.windows(2).any(|w| sep(w) == b".") || is_date_stamp(b, run)) {
@@ -716,6 +744,22 @@ fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> 
         start,
         end,
     })
+}
+
+/// Whether digit groups joined by `,` among other separators are shaped like a grouped
+/// phone (`415,555,1234`, `+1,415,555,1234`) rather than a number grouped in thousands
+/// (`1,234,567`: the last group has 3 digits) or a list (`10,20,30,40`,
+/// `2019,2020,2021`): at least 3 groups, the first of 1 to 4 digits, the middle ones of 3
+/// or 4, the last of 4, and not all of 4.
+fn is_comma_grouped_phone(run: &[Group]) -> bool {
+    let [first, middle @ .., last] = run else {
+        return false;
+    };
+    !middle.is_empty()
+        && (1..=4).contains(&first.len())
+        && middle.iter().all(|g| matches!(g.len(), 3 | 4))
+        && last.len() == 4
+        && !run.iter().all(|g| g.len() == 4)
 }
 
 /// How a core meets the text beside it.
@@ -745,16 +789,28 @@ fn left_edge(b: &[u8], start: usize) -> Edge {
             Edge::Blocked
         };
     }
-    // A prefix glued on (`tel4155550134`, `lead_4155550134`, `/4155550134`) hides no
-    // number: ids that are all digits and letters are told apart by `in_id`.
+    // A prefix glued on (`tel4155550134`, `lead_4155550134`, `/4155550134`,
+    // `lead-4155550134`, `x.4155550134`) hides no number: ids that are all digits and
+    // letters are told apart by `in_id`, UUID groups by `in_uuid`, versions and date
+    // stamps by `judge_run`.
     if c.is_ascii_alphabetic() || matches!(c, b'_' | b'/') {
         return Edge::Glued;
     }
-    if c.is_ascii_digit() || matches!(c, b'.' | b'$') {
+    if c.is_ascii_digit() || c == b'$' {
         return Edge::Blocked;
     }
-    if c == b'-' && start >= 2 && is_word_byte(b[start - 2]) {
-        return Edge::Blocked;
+    let word_before = start >= 2 && (is_word_byte(b[start - 2]) || b[start - 2] >= 0x80);
+    if c == b'-' && word_before {
+        return Edge::Glued;
+    }
+    // A `.` after a word ends it (`x.4155550134`); any other is a decimal point
+    // (`.1234567`) or a version's.
+    if c == b'.' {
+        return if word_before && !b[start - 2].is_ascii_digit() {
+            Edge::Glued
+        } else {
+            Edge::Blocked
+        };
     }
     // Multi-byte currency signs: € (E2 82 AC), £ (C2 A3), ¥ (C2 A5).
     let before = &b[..start];
@@ -784,15 +840,17 @@ fn right_edge(b: &[u8], end: usize) -> Edge {
     if c == b'_' || (c == b'/' && next_is_word) {
         return Edge::Glued;
     }
+    // A word going on (`4155550134y`, `4155550134-x`, `20261124.csv`): glued, so a date
+    // stamp or version still is none, and ids are told apart by `in_id`.
     if c.is_ascii_alphanumeric() {
         return if is_extension(&b[end..]) {
             Edge::Free
         } else {
-            Edge::Blocked
+            Edge::Glued
         };
     }
     if matches!(c, b'.' | b'-') && next_is_word {
-        return Edge::Blocked;
+        return Edge::Glued;
     }
     Edge::Free
 }
@@ -1194,7 +1252,7 @@ mod tests {
         ("12345678-e89b-42d3-a456-42661417400a", None),
         ("v-1234567890abcdef", None),
         ("ord_k3x9q2m7z4ab", None),
-        ("o-123456789012", None),
+        ("o-123456789012", Some((Phone, "123456789012"))),
         // IPv4
         ("203.0.113.57", Some((Ipv4, "203.0.113.57"))),
         ("from 203.0.113.57.", Some((Ipv4, "203.0.113.57"))),
@@ -1236,7 +1294,7 @@ mod tests {
             Some((Phone, "415 \u{2013} 555 \u{2013} 0134")),
         ),
         ("079.555.12.34", Some((Phone, "079.555.12.34"))),
-        ("4155550134xyz", None),
+        ("4155550134xyz", Some((Phone, "4155550134"))),
         // Two numbers, or a number and a time, parted by a tab, no-break space or dash.
         ("4155550134\t4155550135", Some((Phone, "4155550134"))),
         ("415-555-0134\u{a0}9:30", Some((Phone, "415-555-0134"))),
@@ -1409,8 +1467,8 @@ mod tests {
         ("host203.0.113.57", Some((Ipv4, "203.0.113.57"))),
         ("a/203.0.113.57/b", Some((Ipv4, "203.0.113.57"))),
         // Glued, but a version, a date stamp, an id, or a word going on.
-        ("4155550134xyz_", None),
-        ("lead-4155550134", None),
+        ("4155550134xyz_", Some((Phone, "4155550134"))),
+        ("lead-4155550134", Some((Phone, "4155550134"))),
         ("Chrome/120.0.6099.109", None),
         ("Gecko/20100101", None),
         ("build_20241124", None),
@@ -1439,6 +1497,60 @@ mod tests {
         ("evt_123e4567-e89b-12d3-a456-a26614174000", None),
         ("id=123E4567-E89B-12D3-A456-A26614174000;", None),
         ("{123e4567-e89b-12d3-a456-b26614174000}", None),
+        // Glued by a `-` or `.` on the left, or followed by a letter or a `-`: a phone all
+        // the same (what an adversarial tester got through).
+        ("x-4155551234", Some((Phone, "4155551234"))),
+        ("x.4155551234", Some((Phone, "4155551234"))),
+        ("lead-+14155551234", Some((Phone, "+14155551234"))),
+        ("x-415-555-1234", Some((Phone, "415-555-1234"))),
+        ("4155551234y", Some((Phone, "4155551234"))),
+        ("4155551234Z", Some((Phone, "4155551234"))),
+        ("x4155551234y", Some((Phone, "4155551234"))),
+        ("4155551234-x", Some((Phone, "4155551234"))),
+        (
+            "ord-\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0661}\u{0662}\u{0663}\u{0664}",
+            Some((
+                Phone,
+                "\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0661}\u{0662}\u{0663}\u{0664}",
+            )),
+        ),
+        ("/u/x-4155551234", Some((Phone, "4155551234"))),
+        ("E-phone-4155551234", Some((Phone, "4155551234"))),
+        ("ORD-4155551234", Some((Phone, "4155551234"))),
+        ("call me.4155551234 today", Some((Phone, "4155551234"))),
+        ("4155551234.txt", Some((Phone, "4155551234"))),
+        ("abc1234567de", Some((Phone, "1234567"))),
+        ("E-ipint-167838211", Some((Phone, "167838211"))),
+        // Grouped by commas like a phone, not like thousands or a list.
+        ("415 555 1234y", Some((Phone, "415 555 1234"))),
+        ("415-555-0134 10am", Some((Phone, "415-555-0134"))),
+        ("415,555,1234", Some((Phone, "415,555,1234"))),
+        ("+1,415,555,1234", Some((Phone, "+1,415,555,1234"))),
+        ("call 415,555,1234.", Some((Phone, "415,555,1234"))),
+        ("10,20,30,4155551234", Some((Phone, "4155551234"))),
+        ("4155551234,20,30", Some((Phone, "4155551234"))),
+        ("1,234,567", None),
+        ("1,234,567,890", None),
+        ("$1,234,567", None),
+        ("10,20,30,40", None),
+        ("2019,2020,2021", None),
+        ("1,2,3,4,5,6,7,8", None),
+        // Glued the same ways, but a date, a date stamp, a version, a ZIP+4 code or an id.
+        ("build-20241124", None),
+        ("release-20241124-153000", None),
+        ("photo.20241124", None),
+        ("2026-11-24T15:04:05Z", None),
+        ("20261124T153000Z", None),
+        ("report-2026-11-24-final", None),
+        ("CA-94110-1234", None),
+        ("v1.2.3.4155551234", None),
+        (".1234567", None),
+        ("v-8f3a0c1234567890-x", None),
+        ("sid-1234567890abcdef", None),
+        ("event 123E4567-E89B-12D3-A456-426614174000 ok", None),
+        ("x-12345678-1234-4234-8234-123456789012-y", None),
+        ("x-1234abcd-1234-5678-90ab-123456789abc", None),
+        ("/u/01JD3KQ7XW4155550134X12345", None),
         // Clean published-looking values
         ("", None),
         ("pricing", None),
