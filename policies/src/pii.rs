@@ -108,6 +108,16 @@
 //! whose last octet is not 0. The truncated forms published by `default-v2` (`203.0.113.0` for /24,
 //! `203.0.0.0` for /16) are allowed, and so are 5-part version numbers.
 //!
+//! Also an address written with another separator: four octets 0-255 (1-3 digits) joined
+//! by one repeated `-` or `_` (`10-1-2-3`, `ip-10-1-2-3.ec2.internal`, `10_1_2_3`),
+//! whatever letters they are glued to, but not joined by `-_.,` to more digits on either
+//! side, the last octet not 0. Dates are never such (their year has four digits:
+//! `2026-11-24`), nor UUID groups (four hex digits each), nor `Mac OS X 10_15_7` (three
+//! parts). And a 32-bit hex literal: `0x` (or `0X`) and exactly 8 hex digits, not inside
+//! a word, its last byte not 0 (`0x0a010203` is 10.1.2.3; `0x0a010200` is truncated).
+//! Known accepted noise: any other 32-bit hex constant (`0xdeadbeef`) reads as an address.
+//! A decimal IPv4 integer (`167838211`) is 9-10 digits, which the phone rule finds.
+//!
 //! # IPv6
 //! Text is split into tokens on whitespace and `,;"'<>()[]{}`. A token with at
 //! least two `:` is a candidate after dropping trailing `.!?`, anything up to a
@@ -120,7 +130,9 @@
 //! An address is also found inside a path (`/geo/2001:db8::1`), after a label of its own
 //! (`ip:2001:db8::1`) or before a colon.
 //! Clock times (`15:04:05`), MAC addresses and `std::net` paths do not parse
-//! and are not findings.
+//! and are not findings. Deliberately left alone: an address written as 32 hex digits
+//! without colons (`20010db8000000000000000000000001`), which cannot be told from an MD5
+//! digest or a UUID without dashes.
 
 use std::borrow::Cow;
 use std::net::Ipv6Addr;
@@ -172,25 +184,35 @@ pub fn find_pii(text: &str) -> Option<Finding> {
 }
 
 // Byte classes for the pre-check of [`find_all_pii`].
-const DIGIT: u8 = 1;
-const DOT: u8 = 2;
-const AT: u8 = 4;
-const COLON: u8 = 8;
+const DIGIT: u16 = 1;
+const DOT: u16 = 2;
+const AT: u16 = 4;
+const COLON: u16 = 8;
 /// A digit, or a byte that may join digit groups in a phone core (see [`scan_phones`]):
 /// the pre-check must never rule out a core the scanner would judge.
-const IN_PHONE: u8 = 16;
+const IN_PHONE: u16 = 16;
 /// A byte outside printable ASCII, tab, newline and CR: the text may change under
 /// normalization or hold digits of another script, so it takes the slow path.
-const NOT_PLAIN: u8 = 32;
+const NOT_PLAIN: u16 = 32;
+/// `-` or `_`, which join the octets of an IPv4 address written `10-1-2-3`.
+const IPV4_JOIN: u16 = 64;
+/// `x` or `X`, of a hex literal (`0x0a010203`).
+const HEX_MARK: u16 = 128;
+/// A byte that starts a spelling of `@` (`%40`, `&#64;`, `(at)`, `[at]`, `{at}`, `<at>`).
+const AT_HINT: u16 = 256;
 
-const BYTE_CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
+const BYTE_CLASS: [u16; 256] = {
+    let mut table = [0u16; 256];
     let mut b = 0;
     while b < 256 {
         let class = match b as u8 {
             b'0'..=b'9' => DIGIT | IN_PHONE,
             b'.' => DOT | IN_PHONE,
-            b'_' | b',' => IN_PHONE,
+            b'_' | b'-' => IPV4_JOIN | IN_PHONE,
+            b',' => IN_PHONE,
+            b'(' => AT_HINT | IN_PHONE,
+            b'x' | b'X' => HEX_MARK,
+            b'%' | b'&' | b'[' | b'{' | b'<' => AT_HINT,
             joiner if is_phone_joiner(joiner) => IN_PHONE,
             b'@' => AT,
             b':' => COLON,
@@ -251,7 +273,7 @@ struct PreCheck {
     digits: usize,
     dots: usize,
     longest_run: usize,
-    seen: u8,
+    seen: u16,
 }
 
 impl PreCheck {
@@ -260,7 +282,7 @@ impl PreCheck {
         // dots, an email `@`, an IPv6 address `:`. One table lookup per byte and no
         // branches: ids and hex digests mix digits and letters at random, and a branch
         // per byte would be mispredicted half the time.
-        let (mut digits, mut dots, mut seen) = (0usize, 0usize, 0u8);
+        let (mut digits, mut dots, mut seen) = (0usize, 0usize, 0u16);
         let (mut run, mut longest_run) = (0usize, 0usize);
         for &b in bytes {
             let class = BYTE_CLASS[usize::from(b)];
@@ -297,6 +319,12 @@ fn run_scanners(text: &str, pre: &PreCheck) -> Vec<Finding> {
     }
     if pre.digits >= 4 && pre.dots >= 3 {
         scan_ipv4(bytes, &mut found);
+    }
+    if pre.digits >= 4 && pre.seen & IPV4_JOIN != 0 {
+        scan_ipv4_joined(bytes, &mut found);
+    }
+    if pre.digits >= 1 && pre.seen & HEX_MARK != 0 {
+        scan_ipv4_hex(bytes, &mut found);
     }
     if pre.seen & COLON != 0 {
         scan_ipv6(text, &mut found);
@@ -1039,6 +1067,97 @@ fn scan_ipv4(b: &[u8], out: &mut Vec<Finding>) {
     }
 }
 
+/// Four octets joined by one repeated `-` or `_` (`10-1-2-3`, `ip_10_1_2_3`): a run of
+/// digit groups joined by that separator, not joined on either side to more digits by
+/// any of `-_.,`, with four groups of 1-3 digits, each at most 255, the last not 0. A
+/// date is never one: its year has four digits.
+fn scan_ipv4_joined(b: &[u8], out: &mut Vec<Finding>) {
+    let n = b.len();
+    let joins_digits = |c: u8| matches!(c, b'-' | b'_' | b'.' | b',');
+    let mut i = 0;
+    while i < n {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut sep = None;
+        let mut octets = 0usize;
+        let mut last;
+        let mut all_octets = true;
+        let mut p = i;
+        loop {
+            let group_start = p;
+            while p < n && b[p].is_ascii_digit() {
+                p += 1;
+            }
+            last = decimal(&b[group_start..p]);
+            all_octets &= p - group_start <= 3 && last <= 255;
+            octets += 1;
+            if p + 1 < n
+                && matches!(b[p], b'-' | b'_')
+                && sep.is_none_or(|s| s == b[p])
+                && b[p + 1].is_ascii_digit()
+            {
+                sep = Some(b[p]);
+                p += 1;
+                continue;
+            }
+            break;
+        }
+        i = p;
+        let joined_before =
+            start >= 2 && joins_digits(b[start - 1]) && b[start - 2].is_ascii_digit();
+        let joined_after = p + 1 < n && joins_digits(b[p]) && b[p + 1].is_ascii_digit();
+        if sep.is_some()
+            && octets == 4
+            && all_octets
+            && last != 0
+            && !joined_before
+            && !joined_after
+        {
+            out.push(Finding {
+                kind: PiiKind::Ipv4,
+                start,
+                end: p,
+            });
+        }
+    }
+}
+
+/// A hex literal of 32 bits (`0x0a010203`, `0X0A010203`): `0x` and exactly 8 hex digits,
+/// not inside a word (no ASCII letter or digit right before the `0` or after the last
+/// digit). Like the dotted form, one whose last octet is 0 is a truncated address.
+fn scan_ipv4_hex(b: &[u8], out: &mut Vec<Finding>) {
+    const HEX_DIGITS: usize = 8;
+    let n = b.len();
+    let mut i = 0;
+    while i + 2 + HEX_DIGITS <= n {
+        if !(b[i] == b'0' && matches!(b[i + 1], b'x' | b'X')) {
+            i += 1;
+            continue;
+        }
+        let end = i + 2 + HEX_DIGITS;
+        let free_before = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        let free_after = b.get(end).is_none_or(|c| !c.is_ascii_alphanumeric());
+        let digits = &b[i + 2..end];
+        if free_before
+            && free_after
+            && digits.iter().all(u8::is_ascii_hexdigit)
+            && !digits[HEX_DIGITS - 2..].iter().all(|&c| c == b'0')
+        {
+            out.push(Finding {
+                kind: PiiKind::Ipv4,
+                start: i,
+                end,
+            });
+            i = end;
+        } else {
+            i += 2;
+        }
+    }
+}
+
 /// Parses `a.b.c.d` (1-3 digit octets, each <= 255); returns the last octet.
 fn parse_ipv4_octets(s: &[u8]) -> Option<u8> {
     let mut count = 0;
@@ -1263,6 +1382,29 @@ mod tests {
         ("999.1.2.3", None),
         ("1.2.3.4.5", None),
         ("Chrome/120.0.0.0", None),
+        // Octets joined by `-` or `_`, and a 32-bit hex literal.
+        ("10-1-2-3", Some((Ipv4, "10-1-2-3"))),
+        ("10_1_2_3", Some((Ipv4, "10_1_2_3"))),
+        ("ip-10-1-2-3.ec2.internal", Some((Ipv4, "10-1-2-3"))),
+        ("host_203_0_113_57:8080", Some((Ipv4, "203_0_113_57"))),
+        ("0x0a010203", Some((Ipv4, "0x0a010203"))),
+        ("ip=0XCB007139;", Some((Ipv4, "0XCB007139"))),
+        ("2026-11-24", None),
+        ("on 2026-11-24 at 10", None),
+        ("10-1-2-0", None),
+        ("10-1-2-3-4", None),
+        ("10-1_2-3", None),
+        ("256-1-2-3", None),
+        ("1.10-1-2-3", None),
+        ("10-1-2-3.4", None),
+        ("0x0a010200", None),
+        ("0xcafe0a0102bb", None),
+        ("0x0a0102", None),
+        ("a0x0a010203", None),
+        ("0x0a010203g", None),
+        // A 32-hex-digit IPv6 address without colons reads as an MD5 digest or a UUID
+        // without dashes: left alone.
+        ("20010db8000000000000000000000001", None),
         // IPv6
         ("2001:db8::1", Some((Ipv6, "2001:db8::1"))),
         ("::1", Some((Ipv6, "::1"))),
