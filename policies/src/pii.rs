@@ -31,10 +31,24 @@
 //! dot-separated labels (letters and digits of any script, inner marks and hyphens)
 //! followed by a top-level label that is either ASCII letters (2 to 63, ending at an
 //! ASCII word boundary), punycode (`ana@xn--e1afmkfd.xn--p1ai`) or letters of any
-//! script (`ana@пример.рф`, `user@例え.テスト`, ending at a word boundary). Not
-//! findings: `user@localhost` (no dot), `npm@1.2.3` (numeric TLD), `a***@example.com`-style masks whose visible
-//! local part is empty, and retina asset names such as `logo@2x.png` (the
-//! "TLDs" `png`, `jpg`, `jpeg`, `gif`, `svg`, `webp` are file extensions).
+//! script (`ana@пример.рф`, `user@例え.テスト`, ending at a word boundary). The local
+//! part may also be quoted (`"a b"@example.com`: up to 64 characters other than `"`, `\`
+//! and line breaks, at least one a letter or digit). Not findings: `user@localhost` (no
+//! dot), `npm@1.2.3` (numeric TLD), `a***@example.com`-style masks whose visible local
+//! part is empty (and `"***"@example.com`), and retina asset names such as `logo@2x.png`
+//! (the "TLDs" `png`, `jpg`, `jpeg`, `gif`, `svg`, `webp` are file extensions).
+//!
+//! The `@` and the dots may be spelled out: before the scan, a shadow of the text reads
+//! `%40` percent-encoded up to three times (`%40`, `%2540`, `%252540`; a fourth level is
+//! left alone), the HTML references `&#64;` and `&#x40;` (either case, any leading
+//! zeros, the `;` optional when the number ends there: `&#640;` is another character)
+//! and `&commat;`, and the obfuscations `(at)`, `[at]`, `{at}`, `<at>` as `@` and
+//! `(dot)`, `[dot]`, `{dot}`, `<dot>` as `.` (any case, spaces and tabs around and inside
+//! them taken along): `ana%40x.com`, `ana&#64;x.com`, `ana [at] x [dot] com` are
+//! findings, whose range covers the spelling in the text given. The same rules then
+//! apply, so `ana(at)localhost` is no finding, and neither is a bare word `at`
+//! (`ana at example dot com` reads as prose and is left alone) nor a lone `(at)` with no
+//! address around it. Other encodings of the dot (`%2E`) are not decoded.
 //!
 //! # Phone
 //! A *core* is a run of digit groups joined by separators: a single `.`, `_` or `,`, or
@@ -311,7 +325,7 @@ impl PreCheck {
 fn run_scanners(text: &str, pre: &PreCheck) -> Vec<Finding> {
     let bytes = text.as_bytes();
     let mut found = Vec::new();
-    if pre.seen & AT != 0 {
+    if pre.seen & (AT | AT_HINT) != 0 {
         scan_emails(text, &mut found);
     }
     if pre.longest_run >= MIN_PHONE_DIGITS {
@@ -526,8 +540,9 @@ static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
     // boundary, as ever (`ana@example.com电话` ends at `com`); letters of any script
     // ending at a word boundary (`пример.рф`, `例え.テスト`). Marks belong to labels of
     // scripts that write vowels with them (`उदाहरण.भारत`).
+    // A quoted local part (`"a b"@example.com`) may hold spaces and most punctuation.
     Regex::new(concat!(
-        r"(?i)[\p{L}\p{M}\p{N}._%+\-]+@",
+        r#"(?i)(?:"[^"\\\r\n]{1,64}"|[\p{L}\p{M}\p{N}._%+\-]+)@"#,
         r"(?:[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}\-]{0,61}[\p{L}\p{M}\p{N}])?\.)+",
         r"(xn--[a-z0-9\-]{1,59}\b|[a-z]{2,63}(?-u:\b)|\p{L}[\p{L}\p{M}]{1,62}\b)",
     ))
@@ -537,7 +552,113 @@ static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
 /// "TLDs" that are really file extensions (`logo@2x.png`).
 const FILE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "gif", "svg", "webp"];
 
+/// Spellings of `@` and `.` that a reader decodes: `%40` percent-encoded up to three
+/// times (`%2540`, `%252540`), the HTML references `&#64;`, `&#x40;` (any leading zeros,
+/// the `;` optional) and `&commat;`, and `(at)`, `[at]`, `{at}`, `<at>` and their `dot`
+/// forms, any case, with the spaces and tabs around them.
+static SPELLED_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)%(?:25){0,2}40",
+        r"|&#(x)?0*(?:40|64)(;)?",
+        r"|&commat;",
+        r"|[ \t]*[(\[{<][ \t]*(at|dot)[ \t]*[)\]}>][ \t]*",
+    ))
+    .expect("the spelled-out pattern is a valid regex")
+});
+
+/// A text with the spellings of [`SPELLED_RE`] replaced by `@` and `.`, and where each
+/// replacement came from.
+struct Spelled {
+    text: String,
+    /// Per replacement, where it ends in `text` and where the spelling it replaced ends in
+    /// the original; ascending. Between replacements the text is the original's.
+    replaced: Vec<(usize, usize)>,
+}
+
+impl Spelled {
+    /// `text` with its spellings of `@` and `.` decoded, or `None` if it has none.
+    fn of(text: &str) -> Option<Spelled> {
+        let b = text.as_bytes();
+        let mut out = Spelled {
+            text: String::new(),
+            replaced: Vec::new(),
+        };
+        let mut copied = 0;
+        for caps in SPELLED_RE.captures_iter(text) {
+            let Some(whole) = caps.get(0) else {
+                continue;
+            };
+            let with = match caps.get(3).map(|w| w.as_str().len()) {
+                Some(3) => '.',
+                Some(_) => '@',
+                None if whole.as_str().starts_with("&#") => {
+                    // `&#64` and `&#x40` without their `;` only if the number ends there
+                    // (`&#640;` is another character); `&#40;` and `&#x64;` are other
+                    // characters too.
+                    let hex = caps.get(1).is_some();
+                    let digits = whole.as_str().trim_end_matches(';');
+                    let value_ok = if hex {
+                        digits.ends_with("40")
+                    } else {
+                        digits.ends_with("64")
+                    };
+                    let next = b.get(whole.end()).copied();
+                    let ended = caps.get(2).is_some()
+                        || next.is_none_or(|c| {
+                            if hex {
+                                !c.is_ascii_hexdigit()
+                            } else {
+                                !c.is_ascii_digit()
+                            }
+                        });
+                    if !(value_ok && ended) {
+                        continue;
+                    }
+                    '@'
+                }
+                None => '@',
+            };
+            out.text.push_str(&text[copied..whole.start()]);
+            out.text.push(with);
+            out.replaced.push((out.text.len(), whole.end()));
+            copied = whole.end();
+        }
+        if out.replaced.is_empty() {
+            return None;
+        }
+        out.text.push_str(&text[copied..]);
+        Some(out)
+    }
+
+    /// An offset of the decoded text as one of the original: the start of a replacement
+    /// maps to the start of its spelling, its end to the spelling's end.
+    fn original(&self, offset: usize) -> usize {
+        // The text after the last replacement that ends at or before `offset` is the
+        // original's, so offsets there differ by a constant; with no such replacement, by 0.
+        let i = self.replaced.partition_point(|&(end, _)| end <= offset);
+        match i.checked_sub(1).and_then(|j| self.replaced.get(j)) {
+            Some(&(end, original_end)) => original_end + (offset - end),
+            None => offset,
+        }
+    }
+}
+
 fn scan_emails(text: &str, out: &mut Vec<Finding>) {
+    match Spelled::of(text) {
+        Some(spelled) => {
+            let at = out.len();
+            scan_email_text(&spelled.text, out);
+            for f in &mut out[at..] {
+                f.start = spelled.original(f.start);
+                f.end = spelled.original(f.end);
+            }
+        }
+        None if text.contains('@') => scan_email_text(text, out),
+        None => {}
+    }
+}
+
+fn scan_email_text(text: &str, out: &mut Vec<Finding>) {
     for caps in EMAIL_RE.captures_iter(text) {
         let (Some(whole), Some(tld)) = (caps.get(0), caps.get(1)) else {
             continue;
@@ -545,6 +666,16 @@ fn scan_emails(text: &str, out: &mut Vec<Finding>) {
         if FILE_EXTENSIONS
             .iter()
             .any(|ext| tld.as_str().eq_ignore_ascii_case(ext))
+        {
+            continue;
+        }
+        // A quoted local part names someone only if it holds a letter or digit (not a
+        // mask: `"***"@example.com`).
+        if let Some(quoted) = whole.as_str().strip_prefix('"')
+            && !quoted
+                .split('"')
+                .next()
+                .is_some_and(|local| local.chars().any(char::is_alphanumeric))
         {
             continue;
         }
@@ -1308,6 +1439,52 @@ mod tests {
         ("logo@2x.png and icon@3x.webp", None),
         ("meet @ 5pm", None),
         ("a***@example", None),
+        // Spellings of `@` (and `.`) that a reader decodes.
+        ("ana%40x.com", Some((Email, "ana%40x.com"))),
+        ("ana%2540x.com", Some((Email, "ana%2540x.com"))),
+        ("ana%252540x.com", Some((Email, "ana%252540x.com"))),
+        // Encoded four times it is no longer read as an email (its digits are a phone).
+        ("ana%25252540x.com", Some((Phone, "25252540"))),
+        ("/track?u=ana%40x.com&x=1", Some((Email, "ana%40x.com"))),
+        ("ana&#64;x.com", Some((Email, "ana&#64;x.com"))),
+        ("ana&#064;x.com", Some((Email, "ana&#064;x.com"))),
+        ("ana&#x40;x.com", Some((Email, "ana&#x40;x.com"))),
+        ("ana&#X40;x.com", Some((Email, "ana&#X40;x.com"))),
+        ("ana&#64x.com", Some((Email, "ana&#64x.com"))),
+        ("ana&commat;x.com", Some((Email, "ana&commat;x.com"))),
+        ("ana&#640;x.com", None),
+        ("ana&#40;x.com", None),
+        ("ana&#x64;x.com", None),
+        ("ana&#x40a.com", None),
+        ("ana(at)x.com", Some((Email, "ana(at)x.com"))),
+        (
+            "ana [at] x [dot] com",
+            Some((Email, "ana [at] x [dot] com")),
+        ),
+        (
+            "ANA {AT} X {DOT} COM",
+            Some((Email, "ANA {AT} X {DOT} COM")),
+        ),
+        ("ana <at> x.com", Some((Email, "ana <at> x.com"))),
+        (
+            "write to ana.ruiz (at) example (dot) com, thanks",
+            Some((Email, "ana.ruiz (at) example (dot) com")),
+        ),
+        (
+            "ana\u{FF06}\u{FF03}\u{FF16}\u{FF14}\u{FF1B}x.com",
+            Some((Email, "ana\u{FF06}\u{FF03}\u{FF16}\u{FF14}\u{FF1B}x.com")),
+        ),
+        ("\"a b\"@x.com", Some((Email, "\"a b\"@x.com"))),
+        (
+            "mail \"Ana Ruiz\"@example.com now",
+            Some((Email, "\"Ana Ruiz\"@example.com")),
+        ),
+        ("\"***\"@x.com", None),
+        ("say \"hi\" @ x.com", None),
+        ("ana(at)localhost", None),
+        ("ana%40localhost", None),
+        ("see (at) 5.3 and [dot] points", None),
+        ("logo(at)2x.png", None),
         // Phone
         ("+1 (415) 555-0134", Some((Phone, "+1 (415) 555-0134"))),
         ("(415) 555-0134", Some((Phone, "(415) 555-0134"))),
@@ -1739,6 +1916,26 @@ mod tests {
             ]
         );
         assert_eq!(find_pii(text), all.first().cloned());
+    }
+
+    #[test]
+    fn spelled_out_emails_slice_the_original() {
+        let text = "ana [at] x [dot] com; 415-555-0134 \u{FF41}&#64;b.io and bo%40c.de \
+                    then ana@d.org (at) home";
+        let got: Vec<(PiiKind, &str)> = find_all_pii(text)
+            .iter()
+            .map(|f| (f.kind, &text[f.start..f.end]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Email, "ana [at] x [dot] com"),
+                (Phone, "415-555-0134"),
+                (Email, "\u{FF41}&#64;b.io"),
+                (Email, "bo%40c.de"),
+                (Email, "ana@d.org"),
+            ]
+        );
     }
 
     #[test]
