@@ -248,9 +248,9 @@ pub fn find_all_pii(text: &str) -> Vec<Finding> {
     // The ids of most producers' events are UUIDs, kept and checked on every record, and
     // a third of random ones hold a run of 7+ digits across a dash that the phone rule
     // must judge (see `random_uuids_are_clean`). By the rules above a canonical UUID holds
-    // no identifier: it has no `@`, `.` or `:`, and each of its digit runs either fills
-    // all 32 hex digits (too many for a phone), touches a dash glued to a hex digit on a
-    // side (a word edge), or touches a hex letter, which makes it part of a group of a
+    // no identifier: it has no `@`, `.`, `:`, `x` or spelled `@`, no run of four octets
+    // (its groups are 4 hex digits or more), and each of its digit runs either fills all
+    // 32 hex digits (too many for a phone) or starts or ends in a group of that
     // UUID-shaped token (an id). Answered from its shape, it costs a tenth.
     // `canonical_uuids_hold_no_identifier` holds the scanners to that on digit-heavy ones.
     if is_canonical_uuid(text.as_bytes()) {
