@@ -31,62 +31,87 @@
 //! dot-separated labels (letters and digits of any script, inner marks and hyphens)
 //! followed by a top-level label that is either ASCII letters (2 to 63, ending at an
 //! ASCII word boundary), punycode (`ana@xn--e1afmkfd.xn--p1ai`) or letters of any
-//! script (`ana@пример.рф`, `user@例え.テスト`, ending at a word boundary). Not
-//! findings: `user@localhost` (no dot), `npm@1.2.3` (numeric TLD), `a***@example.com`-style masks whose visible
-//! local part is empty, and retina asset names such as `logo@2x.png` (the
-//! "TLDs" `png`, `jpg`, `jpeg`, `gif`, `svg`, `webp` are file extensions).
+//! script (`ana@пример.рф`, `user@例え.テスト`, ending at a word boundary). The local
+//! part may also be quoted (`"a b"@example.com`: up to 64 characters other than `"`, `\`
+//! and line breaks, at least one a letter or digit). Not findings: `user@localhost` (no
+//! dot), `npm@1.2.3` (numeric TLD), `a***@example.com`-style masks whose visible local
+//! part is empty (and `"***"@example.com`), and retina asset names such as `logo@2x.png`
+//! (the "TLDs" `png`, `jpg`, `jpeg`, `gif`, `svg`, `webp` are file extensions).
+//!
+//! The `@` and the dots may be spelled out: before the scan, a shadow of the text reads
+//! `%40` percent-encoded up to three times (`%40`, `%2540`, `%252540`; a fourth level is
+//! left alone), the HTML references `&#64;` and `&#x40;` (either case, any leading
+//! zeros, the `;` optional when the number ends there: `&#640;` is another character)
+//! and `&commat;`, and the obfuscations `(at)`, `[at]`, `{at}`, `<at>` as `@` and
+//! `(dot)`, `[dot]`, `{dot}`, `<dot>` as `.` (any case, spaces and tabs around and inside
+//! them taken along): `ana%40x.com`, `ana&#64;x.com`, `ana [at] x [dot] com` are
+//! findings, whose range covers the spelling in the text given. The same rules then
+//! apply, so `ana(at)localhost` is no finding, and neither is a bare word `at`
+//! (`ana at example dot com` reads as prose and is left alone) nor a lone `(at)` with no
+//! address around it. Other encodings of the dot (`%2E`) are not decoded.
 //!
 //! # Phone
-//! A *core* is a run of digit groups joined by separators: a single `.` or `_`, or one
-//! to five bytes of space, tab, `-`, `(`, `)`, no-break spaces and dashes (the hyphen
+//! A *core* is a run of digit groups joined by separators: a single `.`, `_` or `,`, or
+//! one to five bytes of space, tab, `-`, `(`, `)`, no-break spaces and dashes (the hyphen
 //! U+2010 that NFKC makes of the non-breaking hyphen, the figure and en dashes). A
 //! `+` and/or `(` directly in front of the first digit belongs to the core. A core is
 //! a phone when
 //! - it holds 7 to 15 digits (E.164 allows at most 15);
-//! - it is not blocked on the left: the character before it is not a digit, `.`
-//!   (versions) or currency sign (`$€£¥`), nor a `-` glued to an ASCII
-//!   letter/digit/`_` (`o-123456789012`, UUID groups), nor a `:` unless that `:` ends
-//!   a label word (`tel:+14155550134`, `Phone:415…`: no clock field or IPv6 group is
-//!   7+ digits long, so only the label case is let through);
-//! - it is not blocked on the right: the character after its last digit is not an
-//!   ASCII letter or digit (but an extension is fine: `x12`, `ext. 12`, or a bare `x`
-//!   or `ext` ending the word), nor a `:` followed by more than a space
-//!   (`4155550134:30`), nor a `.` or `-` followed by an ASCII letter/digit/`_`
-//!   (`20261124.csv`, `12345678-e89b-…`); a sentence full stop after a number (`call
-//!   415.555.0134.`) is fine;
-//! - if it is *glued* (an ASCII letter, `_` or `/` right before it: `tel4155550134`,
-//!   `lead_4155550134`, `/4155550134`; a `_`, or a `/` followed by a word, right after
-//!   it; or a `_` among its separators: `415_555_0134`), it is not joined by dots
-//!   (then it is a version: `Chrome/120.0.6099.109`) and not a date stamp
-//!   (`YYYYMMDD`, optionally followed, directly or after a `_`, by `hhmm` or `hhmmss`:
-//!   `Gecko/20100101`, `backup_20241124_153000`);
+//! - if a `,` joins two of its groups, it is grouped like a phone (`415,555,1234`,
+//!   `+1,415,555,1234`: at least three groups, the first of 1 to 4 digits, the middle
+//!   ones of 3 or 4, the last of 4, not all of 4), not like a number in thousands
+//!   (`1,234,567`) or a list (`10,20,30,40`, `2019,2020,2021`);
+//! - it is not blocked on the left: the character before it is not a digit, currency
+//!   sign (`$€£¥`) or a `.` that is not glued to a word (a decimal point: `.1234567`),
+//!   nor a `:` unless that `:` ends a label word (`tel:+14155550134`, `Phone:415…`: no
+//!   clock field or IPv6 group is 7+ digits long, so only the label case is let
+//!   through);
+//! - it is not blocked on the right: the character after its last digit is not a `:`
+//!   followed by more than a space (`4155550134:30`); a sentence full stop after a
+//!   number (`call 415.555.0134.`) is fine, and so is an extension (`x12`, `ext. 12`, or a
+//!   bare `x` or `ext` ending the word);
+//! - if it is *glued* (on the left an ASCII letter, `_` or `/`, or a `-` or `.` right
+//!   after a word: `tel4155550134`, `lead_4155550134`, `/4155550134`, `ORD-4155550134`,
+//!   `x.4155550134`; on the right a letter, a `_`, or a `/`, `-` or `.` followed by a
+//!   word: `4155550134y`, `4155550134-x`, `4155550134.txt`; or a `_` among its
+//!   separators: `415_555_0134`), it is not joined by dots (then it is a version:
+//!   `Chrome/120.0.6099.109`, `v1.2.3.4155550134`) and not a date stamp (`YYYYMMDD`,
+//!   optionally followed, directly or after a `_` or `-`, by `hhmm` or `hhmmss`:
+//!   `Gecko/20100101`, `backup_20241124_153000`, `build-20241124`, `20261124.csv`);
+//! - its last group, if of one or two digits parted from the rest by a space (or tab,
+//!   no-break space, en dash, `,`), is not glued to a word on the right: that is a word
+//!   of its own (`415-555-0134 9pm`, `… 2nd floor`), and the rest is judged alone;
 //! - it is not inside an id: the word of ASCII letters and digits around its first or
 //!   last digit is not made only of hex digits and at least 16 long (HMAC and SHA
 //!   digests, the 16 hex digits of `v-8f3a…` visitor ids), not 26 Crockford base32
 //!   characters (a ULID: `evt_01JD3K…`), and not a group of a UUID-shaped token
-//!   (`8-4-4-4-12` hex digits, in any text);
+//!   (`8-4-4-4-12` hex digits of either case, in any text, whatever it is glued to);
 //! - it is not an ISO date `YYYY-MM-DD` (also `YYYY.MM.DD`, `YYYY_MM_DD`,
 //!   `DD.MM.YYYY`, `MM-DD-YYYY`: three groups, one repeated separator, plausible month
-//!   and day), not a dotted IPv4 address (four dot-separated groups of 1-3 digits,
-//!   each at most 255: those are judged by the IPv4 rule), not a plain decimal
-//!   (`1234567.89`) and not a ZIP+4 code (`94110-1234`).
+//!   and day, whatever follows: `2026-11-24T15:04:05Z`), not a dotted IPv4 address (four
+//!   dot-separated groups of 1-3 digits, each at most 255: those are judged by the IPv4
+//!   rule), not a plain decimal (`1234567.89`) and not a ZIP+4 code (`94110-1234`,
+//!   `CA-94110-1234`).
 //!
-//! Because letters and digits around a core disqualify it or make it an id, digit runs
-//! inside hex strings (HMAC digests, `v-…` visitor ids), ULIDs and UUIDs never count,
-//! and masked phones (`+* (***) ***-0134`, `***-***-**34`, `+*********5678`) show at
-//! most 4 digits. A random 64-hex digest holds a 10-digit run about half the time, so
-//! the id rule, not luck, keeps digests clean; the price is that a phone hidden in a
-//! 16+ hex-digit word (`deadbeef4155550134`) or a ULID-shaped word is missed, while a
-//! shorter hex word is text (`ab4155550134` is found). Glued on the right by a letter,
-//! or by a `-` or `.` on either side, a number still reads as part of a word
-//! (`4155550134xyz`, `lead-4155550134`). If a whole core fails (more than 15 digits,
-//! or a bad edge such as a following `:` in `415-555-0134 10:30`), its parts between
-//! separators that contain a space are examined on their own, so two numbers
-//! separated by a space, or a phone followed by a clock time, are not missed;
-//! a part that is itself a date, decimal or IPv4-shaped is never merged with a
-//! neighbour. Known accepted noise: any free-standing or glued 7-15 digit number (an
-//! epoch timestamp, `order #12345678`, `order_12345678`, `/products/12345678`) counts
-//! as a phone, as the rule says.
+//! Words and punctuation glued to a number do not hide it: `-`, `.` and letters on
+//! either side are exempt only through the id, version, date and date-stamp rules, not
+//! as such. Digit runs inside hex strings (HMAC digests, `v-…` visitor ids), ULIDs and
+//! UUIDs therefore never count because they are ids, and masked phones (`+* (***)
+//! ***-0134`, `***-***-**34`, `+*********5678`) show at most 4 digits. A random 64-hex
+//! digest holds a 10-digit run about half the time, so the id rule, not luck, keeps
+//! digests clean; the price is that a phone hidden in a 16+ hex-digit word
+//! (`deadbeef4155550134`) or a ULID-shaped word is missed, while a shorter hex word, or a
+//! word with letters beyond `a-f`, is text (`ab4155550134`, `abc1234567de`,
+//! `4155550134xyz` are found). If a whole core fails (more than 15 digits, or a bad
+//! edge such as a following `:` in `415-555-0134 10:30`), its parts between separators
+//! that contain a space (or a `,`) are examined on their own, so two numbers separated
+//! by a space, a list of numbers, or a phone followed by a clock time, are not missed; a
+//! part that is itself a date, decimal or IPv4-shaped is never merged with a neighbour.
+//! Known accepted noise: any free-standing or glued 7-15 digit number (an epoch
+//! timestamp, `order #12345678`, `order_12345678`, `ORD-12345678`, `o-123456789012`,
+//! `/products/12345678`, a 9-10 digit IPv4 integer such as `E-ipint-167838211`) counts
+//! as a phone, as the rule says, and so does a comma list shaped like one
+//! (`100,250,1000`).
 //!
 //! # IPv4
 //! Four dot-separated decimal octets 0-255 (1-3 digits each, leading zeros
@@ -96,6 +121,16 @@
 //! `host203.0.113.57`, `a/203.0.113.57/b`). Only a *full* address is a finding: one
 //! whose last octet is not 0. The truncated forms published by `default-v2` (`203.0.113.0` for /24,
 //! `203.0.0.0` for /16) are allowed, and so are 5-part version numbers.
+//!
+//! Also an address written with another separator: four octets 0-255 (1-3 digits) joined
+//! by one repeated `-` or `_` (`10-1-2-3`, `ip-10-1-2-3.ec2.internal`, `10_1_2_3`),
+//! whatever letters they are glued to, but not joined by `-_.,` to more digits on either
+//! side, the last octet not 0. Dates are never such (their year has four digits:
+//! `2026-11-24`), nor UUID groups (four hex digits each), nor `Mac OS X 10_15_7` (three
+//! parts). And a 32-bit hex literal: `0x` (or `0X`) and exactly 8 hex digits, not inside
+//! a word, its last byte not 0 (`0x0a010203` is 10.1.2.3; `0x0a010200` is truncated).
+//! Known accepted noise: any other 32-bit hex constant (`0xdeadbeef`) reads as an address.
+//! A decimal IPv4 integer (`167838211`) is 9-10 digits, which the phone rule finds.
 //!
 //! # IPv6
 //! Text is split into tokens on whitespace and `,;"'<>()[]{}`. A token with at
@@ -109,15 +144,17 @@
 //! An address is also found inside a path (`/geo/2001:db8::1`), after a label of its own
 //! (`ip:2001:db8::1`) or before a colon.
 //! Clock times (`15:04:05`), MAC addresses and `std::net` paths do not parse
-//! and are not findings.
+//! and are not findings. Deliberately left alone: an address written as 32 hex digits
+//! without colons (`20010db8000000000000000000000001`), which cannot be told from an MD5
+//! digest or a UUID without dashes.
 
 use std::borrow::Cow;
 use std::net::Ipv6Addr;
 use std::sync::LazyLock;
 
-use icu_properties::CodePointMapData;
-use icu_properties::props::GeneralCategory;
 use regex::Regex;
+
+use crate::text::foreign_digit_value;
 
 /// The kind of personal identifier found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -161,25 +198,35 @@ pub fn find_pii(text: &str) -> Option<Finding> {
 }
 
 // Byte classes for the pre-check of [`find_all_pii`].
-const DIGIT: u8 = 1;
-const DOT: u8 = 2;
-const AT: u8 = 4;
-const COLON: u8 = 8;
+const DIGIT: u16 = 1;
+const DOT: u16 = 2;
+const AT: u16 = 4;
+const COLON: u16 = 8;
 /// A digit, or a byte that may join digit groups in a phone core (see [`scan_phones`]):
 /// the pre-check must never rule out a core the scanner would judge.
-const IN_PHONE: u8 = 16;
+const IN_PHONE: u16 = 16;
 /// A byte outside printable ASCII, tab, newline and CR: the text may change under
 /// normalization or hold digits of another script, so it takes the slow path.
-const NOT_PLAIN: u8 = 32;
+const NOT_PLAIN: u16 = 32;
+/// `-` or `_`, which join the octets of an IPv4 address written `10-1-2-3`.
+const IPV4_JOIN: u16 = 64;
+/// `x` or `X`, of a hex literal (`0x0a010203`).
+const HEX_MARK: u16 = 128;
+/// A byte that starts a spelling of `@` (`%40`, `&#64;`, `(at)`, `[at]`, `{at}`, `<at>`).
+const AT_HINT: u16 = 256;
 
-const BYTE_CLASS: [u8; 256] = {
-    let mut table = [0u8; 256];
+const BYTE_CLASS: [u16; 256] = {
+    let mut table = [0u16; 256];
     let mut b = 0;
     while b < 256 {
         let class = match b as u8 {
             b'0'..=b'9' => DIGIT | IN_PHONE,
             b'.' => DOT | IN_PHONE,
-            b'_' => IN_PHONE,
+            b'_' | b'-' => IPV4_JOIN | IN_PHONE,
+            b',' => IN_PHONE,
+            b'(' => AT_HINT | IN_PHONE,
+            b'x' | b'X' => HEX_MARK,
+            b'%' | b'&' | b'[' | b'{' | b'<' => AT_HINT,
             joiner if is_phone_joiner(joiner) => IN_PHONE,
             b'@' => AT,
             b':' => COLON,
@@ -201,9 +248,9 @@ pub fn find_all_pii(text: &str) -> Vec<Finding> {
     // The ids of most producers' events are UUIDs, kept and checked on every record, and
     // a third of random ones hold a run of 7+ digits across a dash that the phone rule
     // must judge (see `random_uuids_are_clean`). By the rules above a canonical UUID holds
-    // no identifier: it has no `@`, `.` or `:`, and each of its digit runs either fills
-    // all 32 hex digits (too many for a phone), touches a dash glued to a hex digit on a
-    // side (a word edge), or touches a hex letter, which makes it part of a group of a
+    // no identifier: it has no `@`, `.`, `:`, `x` or spelled `@`, no run of four octets
+    // (its groups are 4 hex digits or more), and each of its digit runs either fills all
+    // 32 hex digits (too many for a phone) or starts or ends in a group of that
     // UUID-shaped token (an id). Answered from its shape, it costs a tenth.
     // `canonical_uuids_hold_no_identifier` holds the scanners to that on digit-heavy ones.
     if is_canonical_uuid(text.as_bytes()) {
@@ -240,7 +287,7 @@ struct PreCheck {
     digits: usize,
     dots: usize,
     longest_run: usize,
-    seen: u8,
+    seen: u16,
 }
 
 impl PreCheck {
@@ -249,7 +296,7 @@ impl PreCheck {
         // dots, an email `@`, an IPv6 address `:`. One table lookup per byte and no
         // branches: ids and hex digests mix digits and letters at random, and a branch
         // per byte would be mispredicted half the time.
-        let (mut digits, mut dots, mut seen) = (0usize, 0usize, 0u8);
+        let (mut digits, mut dots, mut seen) = (0usize, 0usize, 0u16);
         let (mut run, mut longest_run) = (0usize, 0usize);
         for &b in bytes {
             let class = BYTE_CLASS[usize::from(b)];
@@ -278,7 +325,7 @@ impl PreCheck {
 fn run_scanners(text: &str, pre: &PreCheck) -> Vec<Finding> {
     let bytes = text.as_bytes();
     let mut found = Vec::new();
-    if pre.seen & AT != 0 {
+    if pre.seen & (AT | AT_HINT) != 0 {
         scan_emails(text, &mut found);
     }
     if pre.longest_run >= MIN_PHONE_DIGITS {
@@ -286,6 +333,12 @@ fn run_scanners(text: &str, pre: &PreCheck) -> Vec<Finding> {
     }
     if pre.digits >= 4 && pre.dots >= 3 {
         scan_ipv4(bytes, &mut found);
+    }
+    if pre.digits >= 4 && pre.seen & IPV4_JOIN != 0 {
+        scan_ipv4_joined(bytes, &mut found);
+    }
+    if pre.digits >= 1 && pre.seen & HEX_MARK != 0 {
+        scan_ipv4_hex(bytes, &mut found);
     }
     if pre.seen & COLON != 0 {
         scan_ipv6(text, &mut found);
@@ -326,30 +379,6 @@ fn scan_unicode(text: &str, pre: &PreCheck) -> Vec<Finding> {
         }
     }
     mapped
-}
-
-/// The value of `c` if it is a decimal digit (general category `Nd`) other than ASCII.
-fn foreign_digit_value(c: char) -> Option<u8> {
-    if c.is_ascii() {
-        return None;
-    }
-    let category = CodePointMapData::<GeneralCategory>::new();
-    let is_digit = |c: char| category.get(c) == GeneralCategory::DecimalNumber;
-    if !is_digit(c) {
-        return None;
-    }
-    // Unicode encodes every set of decimal digits as one run of ten code points, 0 to 9
-    // (a stability policy); sets can abut (the mathematical digits are five sets in a
-    // row), so the value is the distance from the first of the consecutive digits,
-    // modulo 10. At most 49 steps back, and only for digits outside ASCII.
-    let mut first = c;
-    while let Some(before) = u32::from(first).checked_sub(1).and_then(char::from_u32) {
-        if !is_digit(before) {
-            break;
-        }
-        first = before;
-    }
-    u8::try_from((u32::from(c) - u32::from(first)) % 10).ok()
 }
 
 /// The normalized, digit-folded form of a text, with where each part came from.
@@ -511,8 +540,9 @@ static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
     // boundary, as ever (`ana@example.com电话` ends at `com`); letters of any script
     // ending at a word boundary (`пример.рф`, `例え.テスト`). Marks belong to labels of
     // scripts that write vowels with them (`उदाहरण.भारत`).
+    // A quoted local part (`"a b"@example.com`) may hold spaces and most punctuation.
     Regex::new(concat!(
-        r"(?i)[\p{L}\p{M}\p{N}._%+\-]+@",
+        r#"(?i)(?:"[^"\\\r\n]{1,64}"|[\p{L}\p{M}\p{N}._%+\-]+)@"#,
         r"(?:[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}\-]{0,61}[\p{L}\p{M}\p{N}])?\.)+",
         r"(xn--[a-z0-9\-]{1,59}\b|[a-z]{2,63}(?-u:\b)|\p{L}[\p{L}\p{M}]{1,62}\b)",
     ))
@@ -522,7 +552,113 @@ static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
 /// "TLDs" that are really file extensions (`logo@2x.png`).
 const FILE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "gif", "svg", "webp"];
 
+/// Spellings of `@` and `.` that a reader decodes: `%40` percent-encoded up to three
+/// times (`%2540`, `%252540`), the HTML references `&#64;`, `&#x40;` (any leading zeros,
+/// the `;` optional) and `&commat;`, and `(at)`, `[at]`, `{at}`, `<at>` and their `dot`
+/// forms, any case, with the spaces and tabs around them.
+static SPELLED_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)%(?:25){0,2}40",
+        r"|&#(x)?0*(?:40|64)(;)?",
+        r"|&commat;",
+        r"|[ \t]*[(\[{<][ \t]*(at|dot)[ \t]*[)\]}>][ \t]*",
+    ))
+    .expect("the spelled-out pattern is a valid regex")
+});
+
+/// A text with the spellings of [`SPELLED_RE`] replaced by `@` and `.`, and where each
+/// replacement came from.
+struct Spelled {
+    text: String,
+    /// Per replacement, where it ends in `text` and where the spelling it replaced ends in
+    /// the original; ascending. Between replacements the text is the original's.
+    replaced: Vec<(usize, usize)>,
+}
+
+impl Spelled {
+    /// `text` with its spellings of `@` and `.` decoded, or `None` if it has none.
+    fn of(text: &str) -> Option<Spelled> {
+        let b = text.as_bytes();
+        let mut out = Spelled {
+            text: String::new(),
+            replaced: Vec::new(),
+        };
+        let mut copied = 0;
+        for caps in SPELLED_RE.captures_iter(text) {
+            let Some(whole) = caps.get(0) else {
+                continue;
+            };
+            let with = match caps.get(3).map(|w| w.as_str().len()) {
+                Some(3) => '.',
+                Some(_) => '@',
+                None if whole.as_str().starts_with("&#") => {
+                    // `&#64` and `&#x40` without their `;` only if the number ends there
+                    // (`&#640;` is another character); `&#40;` and `&#x64;` are other
+                    // characters too.
+                    let hex = caps.get(1).is_some();
+                    let digits = whole.as_str().trim_end_matches(';');
+                    let value_ok = if hex {
+                        digits.ends_with("40")
+                    } else {
+                        digits.ends_with("64")
+                    };
+                    let next = b.get(whole.end()).copied();
+                    let ended = caps.get(2).is_some()
+                        || next.is_none_or(|c| {
+                            if hex {
+                                !c.is_ascii_hexdigit()
+                            } else {
+                                !c.is_ascii_digit()
+                            }
+                        });
+                    if !(value_ok && ended) {
+                        continue;
+                    }
+                    '@'
+                }
+                None => '@',
+            };
+            out.text.push_str(&text[copied..whole.start()]);
+            out.text.push(with);
+            out.replaced.push((out.text.len(), whole.end()));
+            copied = whole.end();
+        }
+        if out.replaced.is_empty() {
+            return None;
+        }
+        out.text.push_str(&text[copied..]);
+        Some(out)
+    }
+
+    /// An offset of the decoded text as one of the original: the start of a replacement
+    /// maps to the start of its spelling, its end to the spelling's end.
+    fn original(&self, offset: usize) -> usize {
+        // The text after the last replacement that ends at or before `offset` is the
+        // original's, so offsets there differ by a constant; with no such replacement, by 0.
+        let i = self.replaced.partition_point(|&(end, _)| end <= offset);
+        match i.checked_sub(1).and_then(|j| self.replaced.get(j)) {
+            Some(&(end, original_end)) => original_end + (offset - end),
+            None => offset,
+        }
+    }
+}
+
 fn scan_emails(text: &str, out: &mut Vec<Finding>) {
+    match Spelled::of(text) {
+        Some(spelled) => {
+            let at = out.len();
+            scan_email_text(&spelled.text, out);
+            for f in &mut out[at..] {
+                f.start = spelled.original(f.start);
+                f.end = spelled.original(f.end);
+            }
+        }
+        None if text.contains('@') => scan_email_text(text, out),
+        None => {}
+    }
+}
+
+fn scan_email_text(text: &str, out: &mut Vec<Finding>) {
     for caps in EMAIL_RE.captures_iter(text) {
         let (Some(whole), Some(tld)) = (caps.get(0), caps.get(1)) else {
             continue;
@@ -530,6 +666,16 @@ fn scan_emails(text: &str, out: &mut Vec<Finding>) {
         if FILE_EXTENSIONS
             .iter()
             .any(|ext| tld.as_str().eq_ignore_ascii_case(ext))
+        {
+            continue;
+        }
+        // A quoted local part names someone only if it holds a letter or digit (not a
+        // mask: `"***"@example.com`).
+        if let Some(quoted) = whole.as_str().strip_prefix('"')
+            && !quoted
+                .split('"')
+                .next()
+                .is_some_and(|local| local.chars().any(char::is_alphanumeric))
         {
             continue;
         }
@@ -546,7 +692,7 @@ fn scan_emails(text: &str, out: &mut Vec<Finding>) {
 const MIN_PHONE_DIGITS: usize = 7;
 
 /// Bytes that may join digit groups of a phone core, one to five at a time (a single
-/// `.` or `_` joins too, between digits). Shared with the pre-check's byte classes.
+/// `.`, `_` or `,` joins too, between digits). Shared with the pre-check's byte classes.
 const fn is_phone_joiner(b: u8) -> bool {
     // Besides ASCII: a tab, and the UTF-8 bytes of the dashes (U+2010-U+2013) that word
     // processors put into phone numbers; the non-breaking hyphen U+2011 reads as U+2010
@@ -612,7 +758,7 @@ fn scan_phones(b: &[u8], out: &mut Vec<Finding>) {
                 p += 1;
             }
             groups.push(Group { start: gs, end: p });
-            if p + 1 < n && matches!(b[p], b'.' | b'_') && b[p + 1].is_ascii_digit() {
+            if p + 1 < n && matches!(b[p], b'.' | b'_' | b',') && b[p + 1].is_ascii_digit() {
                 p += 1;
                 continue;
             }
@@ -646,11 +792,7 @@ fn judge_core(b: &[u8], groups: &[Group], out: &mut Vec<Finding>) {
     // a space, a tab, a no-break space or an en dash parts them. Most cores that fail
     // whole have no such separator (an id's digit groups joined by dashes, a third of
     // random UUIDs): they are done without building the list.
-    let spaced = |g: usize| {
-        b[groups[g].end..groups[g + 1].start]
-            .iter()
-            .any(|c| !matches!(c, b'-' | b'.' | b'_' | b'(' | b')'))
-    };
+    let spaced = |g: usize| parts_at(&b[groups[g].end..groups[g + 1].start]);
     if !(0..last).any(spaced) {
         return;
     }
@@ -706,6 +848,14 @@ fn judge_core(b: &[u8], groups: &[Group], out: &mut Vec<Finding>) {
     }
 }
 
+/// Whether the separator `sep` between two digit groups parts a core (see
+/// [`judge_core`]): it holds something other than `-`, `.`, `_`, `(` and `)`: a space, a
+/// tab, a no-break space, an en dash or a `,` (a list).
+fn parts_at(sep: &[u8]) -> bool {
+    sep.iter()
+        .any(|c| !matches!(c, b'-' | b'.' | b'_' | b'(' | b')'))
+}
+
 /// Is `groups[a..=z]` (plus any `+`/`(` prefix) a phone?
 fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> {
     let run = &groups[a..=z];
@@ -722,11 +872,24 @@ fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> 
     }
     let has_prefix = start != run[0].start;
     let end = run[run.len() - 1].end;
+    let sep = |w: &[Group]| &b[w[0].end..w[1].start];
+    if run.windows(2).any(|w| sep(w) == b",") && !is_comma_grouped_phone(run) {
+        return None;
+    }
     let (left, right) = (left_edge(b, start), right_edge(b, end));
     if left == Edge::Blocked || right == Edge::Blocked {
         return None;
     }
-    let sep = |w: &[Group]| &b[w[0].end..w[1].start];
+    // A last group of one or two digits parted from the rest and glued to a word is a
+    // word of its own (`415-555-0134 9pm`, `… 2nd floor`): the parts are judged instead.
+    if let [.., before, last] = run
+        && right == Edge::Glued
+        && b.get(end).is_some_and(u8::is_ascii_alphabetic)
+        && last.len() <= 2
+        && parts_at(&b[before.end..last.start])
+    {
+        return None;
+    }
     let glued =
         left == Edge::Glued || right == Edge::Glued || run.windows(2).any(|w| sep(w) == b"_");
     if glued && (run.windows(2).any(|w| sep(w) == b".") || is_date_stamp(b, run)) {
@@ -740,6 +903,22 @@ fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> 
         start,
         end,
     })
+}
+
+/// Whether digit groups joined by `,` among other separators are shaped like a grouped
+/// phone (`415,555,1234`, `+1,415,555,1234`) rather than a number grouped in thousands
+/// (`1,234,567`: the last group has 3 digits) or a list (`10,20,30,40`,
+/// `2019,2020,2021`): at least 3 groups, the first of 1 to 4 digits, the middle ones of 3
+/// or 4, the last of 4, and not all of 4.
+fn is_comma_grouped_phone(run: &[Group]) -> bool {
+    let [first, middle @ .., last] = run else {
+        return false;
+    };
+    !middle.is_empty()
+        && (1..=4).contains(&first.len())
+        && middle.iter().all(|g| matches!(g.len(), 3 | 4))
+        && last.len() == 4
+        && !run.iter().all(|g| g.len() == 4)
 }
 
 /// How a core meets the text beside it.
@@ -769,16 +948,28 @@ fn left_edge(b: &[u8], start: usize) -> Edge {
             Edge::Blocked
         };
     }
-    // A prefix glued on (`tel4155550134`, `lead_4155550134`, `/4155550134`) hides no
-    // number: ids that are all digits and letters are told apart by `in_id`.
+    // A prefix glued on (`tel4155550134`, `lead_4155550134`, `/4155550134`,
+    // `lead-4155550134`, `x.4155550134`) hides no number: ids that are all digits and
+    // letters are told apart by `in_id`, UUID groups by `in_uuid`, versions and date
+    // stamps by `judge_run`.
     if c.is_ascii_alphabetic() || matches!(c, b'_' | b'/') {
         return Edge::Glued;
     }
-    if c.is_ascii_digit() || matches!(c, b'.' | b'$') {
+    if c.is_ascii_digit() || c == b'$' {
         return Edge::Blocked;
     }
-    if c == b'-' && start >= 2 && is_word_byte(b[start - 2]) {
-        return Edge::Blocked;
+    let word_before = start >= 2 && (is_word_byte(b[start - 2]) || b[start - 2] >= 0x80);
+    if c == b'-' && word_before {
+        return Edge::Glued;
+    }
+    // A `.` after a word ends it (`x.4155550134`); any other is a decimal point
+    // (`.1234567`) or a version's.
+    if c == b'.' {
+        return if word_before && !b[start - 2].is_ascii_digit() {
+            Edge::Glued
+        } else {
+            Edge::Blocked
+        };
     }
     // Multi-byte currency signs: € (E2 82 AC), £ (C2 A3), ¥ (C2 A5).
     let before = &b[..start];
@@ -808,15 +999,17 @@ fn right_edge(b: &[u8], end: usize) -> Edge {
     if c == b'_' || (c == b'/' && next_is_word) {
         return Edge::Glued;
     }
+    // A word going on (`4155550134y`, `4155550134-x`, `20261124.csv`): glued, so a date
+    // stamp or version still is none, and ids are told apart by `in_id`.
     if c.is_ascii_alphanumeric() {
         return if is_extension(&b[end..]) {
             Edge::Free
         } else {
-            Edge::Blocked
+            Edge::Glued
         };
     }
     if matches!(c, b'.' | b'-') && next_is_word {
-        return Edge::Blocked;
+        return Edge::Glued;
     }
     Edge::Free
 }
@@ -1005,6 +1198,97 @@ fn scan_ipv4(b: &[u8], out: &mut Vec<Finding>) {
     }
 }
 
+/// Four octets joined by one repeated `-` or `_` (`10-1-2-3`, `ip_10_1_2_3`): a run of
+/// digit groups joined by that separator, not joined on either side to more digits by
+/// any of `-_.,`, with four groups of 1-3 digits, each at most 255, the last not 0. A
+/// date is never one: its year has four digits.
+fn scan_ipv4_joined(b: &[u8], out: &mut Vec<Finding>) {
+    let n = b.len();
+    let joins_digits = |c: u8| matches!(c, b'-' | b'_' | b'.' | b',');
+    let mut i = 0;
+    while i < n {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut sep = None;
+        let mut octets = 0usize;
+        let mut last;
+        let mut all_octets = true;
+        let mut p = i;
+        loop {
+            let group_start = p;
+            while p < n && b[p].is_ascii_digit() {
+                p += 1;
+            }
+            last = decimal(&b[group_start..p]);
+            all_octets &= p - group_start <= 3 && last <= 255;
+            octets += 1;
+            if p + 1 < n
+                && matches!(b[p], b'-' | b'_')
+                && sep.is_none_or(|s| s == b[p])
+                && b[p + 1].is_ascii_digit()
+            {
+                sep = Some(b[p]);
+                p += 1;
+                continue;
+            }
+            break;
+        }
+        i = p;
+        let joined_before =
+            start >= 2 && joins_digits(b[start - 1]) && b[start - 2].is_ascii_digit();
+        let joined_after = p + 1 < n && joins_digits(b[p]) && b[p + 1].is_ascii_digit();
+        if sep.is_some()
+            && octets == 4
+            && all_octets
+            && last != 0
+            && !joined_before
+            && !joined_after
+        {
+            out.push(Finding {
+                kind: PiiKind::Ipv4,
+                start,
+                end: p,
+            });
+        }
+    }
+}
+
+/// A hex literal of 32 bits (`0x0a010203`, `0X0A010203`): `0x` and exactly 8 hex digits,
+/// not inside a word (no ASCII letter or digit right before the `0` or after the last
+/// digit). Like the dotted form, one whose last octet is 0 is a truncated address.
+fn scan_ipv4_hex(b: &[u8], out: &mut Vec<Finding>) {
+    const HEX_DIGITS: usize = 8;
+    let n = b.len();
+    let mut i = 0;
+    while i + 2 + HEX_DIGITS <= n {
+        if !(b[i] == b'0' && matches!(b[i + 1], b'x' | b'X')) {
+            i += 1;
+            continue;
+        }
+        let end = i + 2 + HEX_DIGITS;
+        let free_before = i == 0 || !b[i - 1].is_ascii_alphanumeric();
+        let free_after = b.get(end).is_none_or(|c| !c.is_ascii_alphanumeric());
+        let digits = &b[i + 2..end];
+        if free_before
+            && free_after
+            && digits.iter().all(u8::is_ascii_hexdigit)
+            && !digits[HEX_DIGITS - 2..].iter().all(|&c| c == b'0')
+        {
+            out.push(Finding {
+                kind: PiiKind::Ipv4,
+                start: i,
+                end,
+            });
+            i = end;
+        } else {
+            i += 2;
+        }
+    }
+}
+
 /// Parses `a.b.c.d` (1-3 digit octets, each <= 255); returns the last octet.
 fn parse_ipv4_octets(s: &[u8]) -> Option<u8> {
     let mut count = 0;
@@ -1155,6 +1439,52 @@ mod tests {
         ("logo@2x.png and icon@3x.webp", None),
         ("meet @ 5pm", None),
         ("a***@example", None),
+        // Spellings of `@` (and `.`) that a reader decodes.
+        ("ana%40x.com", Some((Email, "ana%40x.com"))),
+        ("ana%2540x.com", Some((Email, "ana%2540x.com"))),
+        ("ana%252540x.com", Some((Email, "ana%252540x.com"))),
+        // Encoded four times it is no longer read as an email (its digits are a phone).
+        ("ana%25252540x.com", Some((Phone, "25252540"))),
+        ("/track?u=ana%40x.com&x=1", Some((Email, "ana%40x.com"))),
+        ("ana&#64;x.com", Some((Email, "ana&#64;x.com"))),
+        ("ana&#064;x.com", Some((Email, "ana&#064;x.com"))),
+        ("ana&#x40;x.com", Some((Email, "ana&#x40;x.com"))),
+        ("ana&#X40;x.com", Some((Email, "ana&#X40;x.com"))),
+        ("ana&#64x.com", Some((Email, "ana&#64x.com"))),
+        ("ana&commat;x.com", Some((Email, "ana&commat;x.com"))),
+        ("ana&#640;x.com", None),
+        ("ana&#40;x.com", None),
+        ("ana&#x64;x.com", None),
+        ("ana&#x40a.com", None),
+        ("ana(at)x.com", Some((Email, "ana(at)x.com"))),
+        (
+            "ana [at] x [dot] com",
+            Some((Email, "ana [at] x [dot] com")),
+        ),
+        (
+            "ANA {AT} X {DOT} COM",
+            Some((Email, "ANA {AT} X {DOT} COM")),
+        ),
+        ("ana <at> x.com", Some((Email, "ana <at> x.com"))),
+        (
+            "write to ana.ruiz (at) example (dot) com, thanks",
+            Some((Email, "ana.ruiz (at) example (dot) com")),
+        ),
+        (
+            "ana\u{FF06}\u{FF03}\u{FF16}\u{FF14}\u{FF1B}x.com",
+            Some((Email, "ana\u{FF06}\u{FF03}\u{FF16}\u{FF14}\u{FF1B}x.com")),
+        ),
+        ("\"a b\"@x.com", Some((Email, "\"a b\"@x.com"))),
+        (
+            "mail \"Ana Ruiz\"@example.com now",
+            Some((Email, "\"Ana Ruiz\"@example.com")),
+        ),
+        ("\"***\"@x.com", None),
+        ("say \"hi\" @ x.com", None),
+        ("ana(at)localhost", None),
+        ("ana%40localhost", None),
+        ("see (at) 5.3 and [dot] points", None),
+        ("logo(at)2x.png", None),
         // Phone
         ("+1 (415) 555-0134", Some((Phone, "+1 (415) 555-0134"))),
         ("(415) 555-0134", Some((Phone, "(415) 555-0134"))),
@@ -1218,7 +1548,7 @@ mod tests {
         ("12345678-e89b-42d3-a456-42661417400a", None),
         ("v-1234567890abcdef", None),
         ("ord_k3x9q2m7z4ab", None),
-        ("o-123456789012", None),
+        ("o-123456789012", Some((Phone, "123456789012"))),
         // IPv4
         ("203.0.113.57", Some((Ipv4, "203.0.113.57"))),
         ("from 203.0.113.57.", Some((Ipv4, "203.0.113.57"))),
@@ -1229,6 +1559,29 @@ mod tests {
         ("999.1.2.3", None),
         ("1.2.3.4.5", None),
         ("Chrome/120.0.0.0", None),
+        // Octets joined by `-` or `_`, and a 32-bit hex literal.
+        ("10-1-2-3", Some((Ipv4, "10-1-2-3"))),
+        ("10_1_2_3", Some((Ipv4, "10_1_2_3"))),
+        ("ip-10-1-2-3.ec2.internal", Some((Ipv4, "10-1-2-3"))),
+        ("host_203_0_113_57:8080", Some((Ipv4, "203_0_113_57"))),
+        ("0x0a010203", Some((Ipv4, "0x0a010203"))),
+        ("ip=0XCB007139;", Some((Ipv4, "0XCB007139"))),
+        ("2026-11-24", None),
+        ("on 2026-11-24 at 10", None),
+        ("10-1-2-0", None),
+        ("10-1-2-3-4", None),
+        ("10-1_2-3", None),
+        ("256-1-2-3", None),
+        ("1.10-1-2-3", None),
+        ("10-1-2-3.4", None),
+        ("0x0a010200", None),
+        ("0xcafe0a0102bb", None),
+        ("0x0a0102", None),
+        ("a0x0a010203", None),
+        ("0x0a010203g", None),
+        // A 32-hex-digit IPv6 address without colons reads as an MD5 digest or a UUID
+        // without dashes: left alone.
+        ("20010db8000000000000000000000001", None),
         // IPv6
         ("2001:db8::1", Some((Ipv6, "2001:db8::1"))),
         ("::1", Some((Ipv6, "::1"))),
@@ -1260,7 +1613,7 @@ mod tests {
             Some((Phone, "415 \u{2013} 555 \u{2013} 0134")),
         ),
         ("079.555.12.34", Some((Phone, "079.555.12.34"))),
-        ("4155550134xyz", None),
+        ("4155550134xyz", Some((Phone, "4155550134"))),
         // Two numbers, or a number and a time, parted by a tab, no-break space or dash.
         ("4155550134\t4155550135", Some((Phone, "4155550134"))),
         ("415-555-0134\u{a0}9:30", Some((Phone, "415-555-0134"))),
@@ -1433,8 +1786,8 @@ mod tests {
         ("host203.0.113.57", Some((Ipv4, "203.0.113.57"))),
         ("a/203.0.113.57/b", Some((Ipv4, "203.0.113.57"))),
         // Glued, but a version, a date stamp, an id, or a word going on.
-        ("4155550134xyz_", None),
-        ("lead-4155550134", None),
+        ("4155550134xyz_", Some((Phone, "4155550134"))),
+        ("lead-4155550134", Some((Phone, "4155550134"))),
         ("Chrome/120.0.6099.109", None),
         ("Gecko/20100101", None),
         ("build_20241124", None),
@@ -1463,6 +1816,60 @@ mod tests {
         ("evt_123e4567-e89b-12d3-a456-a26614174000", None),
         ("id=123E4567-E89B-12D3-A456-A26614174000;", None),
         ("{123e4567-e89b-12d3-a456-b26614174000}", None),
+        // Glued by a `-` or `.` on the left, or followed by a letter or a `-`: a phone all
+        // the same (what an adversarial tester got through).
+        ("x-4155551234", Some((Phone, "4155551234"))),
+        ("x.4155551234", Some((Phone, "4155551234"))),
+        ("lead-+14155551234", Some((Phone, "+14155551234"))),
+        ("x-415-555-1234", Some((Phone, "415-555-1234"))),
+        ("4155551234y", Some((Phone, "4155551234"))),
+        ("4155551234Z", Some((Phone, "4155551234"))),
+        ("x4155551234y", Some((Phone, "4155551234"))),
+        ("4155551234-x", Some((Phone, "4155551234"))),
+        (
+            "ord-\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0661}\u{0662}\u{0663}\u{0664}",
+            Some((
+                Phone,
+                "\u{0664}\u{0661}\u{0665}\u{0665}\u{0665}\u{0665}\u{0661}\u{0662}\u{0663}\u{0664}",
+            )),
+        ),
+        ("/u/x-4155551234", Some((Phone, "4155551234"))),
+        ("E-phone-4155551234", Some((Phone, "4155551234"))),
+        ("ORD-4155551234", Some((Phone, "4155551234"))),
+        ("call me.4155551234 today", Some((Phone, "4155551234"))),
+        ("4155551234.txt", Some((Phone, "4155551234"))),
+        ("abc1234567de", Some((Phone, "1234567"))),
+        ("E-ipint-167838211", Some((Phone, "167838211"))),
+        // Grouped by commas like a phone, not like thousands or a list.
+        ("415 555 1234y", Some((Phone, "415 555 1234"))),
+        ("415-555-0134 10am", Some((Phone, "415-555-0134"))),
+        ("415,555,1234", Some((Phone, "415,555,1234"))),
+        ("+1,415,555,1234", Some((Phone, "+1,415,555,1234"))),
+        ("call 415,555,1234.", Some((Phone, "415,555,1234"))),
+        ("10,20,30,4155551234", Some((Phone, "4155551234"))),
+        ("4155551234,20,30", Some((Phone, "4155551234"))),
+        ("1,234,567", None),
+        ("1,234,567,890", None),
+        ("$1,234,567", None),
+        ("10,20,30,40", None),
+        ("2019,2020,2021", None),
+        ("1,2,3,4,5,6,7,8", None),
+        // Glued the same ways, but a date, a date stamp, a version, a ZIP+4 code or an id.
+        ("build-20241124", None),
+        ("release-20241124-153000", None),
+        ("photo.20241124", None),
+        ("2026-11-24T15:04:05Z", None),
+        ("20261124T153000Z", None),
+        ("report-2026-11-24-final", None),
+        ("CA-94110-1234", None),
+        ("v1.2.3.4155551234", None),
+        (".1234567", None),
+        ("v-8f3a0c1234567890-x", None),
+        ("sid-1234567890abcdef", None),
+        ("event 123E4567-E89B-12D3-A456-426614174000 ok", None),
+        ("x-12345678-1234-4234-8234-123456789012-y", None),
+        ("x-1234abcd-1234-5678-90ab-123456789abc", None),
+        ("/u/01JD3KQ7XW4155550134X12345", None),
         // Clean published-looking values
         ("", None),
         ("pricing", None),
@@ -1509,6 +1916,26 @@ mod tests {
             ]
         );
         assert_eq!(find_pii(text), all.first().cloned());
+    }
+
+    #[test]
+    fn spelled_out_emails_slice_the_original() {
+        let text = "ana [at] x [dot] com; 415-555-0134 \u{FF41}&#64;b.io and bo%40c.de \
+                    then ana@d.org (at) home";
+        let got: Vec<(PiiKind, &str)> = find_all_pii(text)
+            .iter()
+            .map(|f| (f.kind, &text[f.start..f.end]))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Email, "ana [at] x [dot] com"),
+                (Phone, "415-555-0134"),
+                (Email, "\u{FF41}&#64;b.io"),
+                (Email, "bo%40c.de"),
+                (Email, "ana@d.org"),
+            ]
+        );
     }
 
     #[test]
