@@ -319,9 +319,10 @@ pub fn verify_path_with(path: &Path, on_file: &dyn Fn(usize, usize)) -> Result<V
                 };
                 if let Some(ids) = &record_ids
                     && !ids.is_null(row)
-                    && !linkage
-                        .record_ids
-                        .insert(fingerprint_of(&(&record_scope, ids.value(row))))
+                    && !linkage.record_ids.insert(fingerprint_of(&(
+                        &record_scope,
+                        policies::text::fold_identity(ids.value(row)),
+                    )))
                 {
                     report.repeated_record_ids += 1;
                 }

@@ -441,11 +441,14 @@ impl<'a> BatchBuilder<'a> {
         }
         let record_id = match self.rules.record_id {
             None => None,
-            // The id as published: the kept text, normalized (see `keep`).
+            // Two spellings of one id are one record (`EV-1`, `ev‐1`, `ev-١`): the
+            // fingerprint is of the folded form, so a re-export in another case or with
+            // look-alike dashes or digits is no new record.
             Some(r) => match values.get(r).and_then(Value::as_str).map(str::trim) {
-                Some(id) if !id.is_empty() => {
-                    Some(self.hasher.record_fingerprint(&crate::text::normalize(id)))
-                }
+                Some(id) if !id.is_empty() => Some(
+                    self.hasher
+                        .record_fingerprint(&crate::text::fold_identity(id)),
+                ),
                 _ => {
                     return Err(Rejection {
                         field: self.rules.inputs[r].clone(),

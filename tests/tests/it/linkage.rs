@@ -733,3 +733,36 @@ fn rows_come_out_in_a_keyed_order_so_positions_pair_no_one_across_classes() {
     );
     env.assert_verified();
 }
+
+#[test]
+fn a_record_id_respelled_in_another_case_or_with_look_alike_dashes_is_no_new_record() {
+    let env = Env::new();
+    let mut lines: Vec<String> = (0..25)
+        .map(|i| contact(i, &format!("person{i}@example.org"), |_| {}))
+        .collect();
+    // The same records re-exported: upper case, U+2010 and U+2212 dashes, Arabic-Indic digits.
+    for (i, line) in lines.clone().iter().enumerate() {
+        let mut v: serde_json::Value = serde_json::from_str(line).expect("json");
+        let respelled = match i % 4 {
+            0 => format!("EVT-{i:06}"),
+            1 => format!("evt\u{2010}{i:06}"),
+            2 => format!("evt\u{2212}{i:06}"),
+            _ => format!("evt-{i:06}")
+                .chars()
+                .map(|c| {
+                    c.to_digit(10)
+                        .map_or(c, |d| char::from_u32(0x660 + d).unwrap_or(c))
+                })
+                .collect(),
+        };
+        v["event_id"] = respelled.into();
+        lines.push(v.to_string());
+    }
+    put_lines(&env, "t-1", "contacts", "2026-11-24", "a.ndjson", &lines);
+    env.grant("t-1", "contacts");
+    let summary = run_json(&env);
+    assert_eq!(statuses(&summary), ["published"], "{summary:#}");
+    let report = &summary["partitions"][0]["report"];
+    assert_eq!(report["already_released"], 25, "{report:#}");
+    assert_eq!(report["records_out"], 25, "{report:#}");
+}
