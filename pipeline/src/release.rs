@@ -896,6 +896,8 @@ async fn pass2(
     for (n, rows) in per_file.into_iter().enumerate() {
         let mut staged_batches = rows.into_batches()?;
         let mut part = Part::new(ctx, dir, n, schema.clone(), props.clone());
+        // The file's rows, ordered before they are written (see `in_keyed_order`).
+        let mut file_rows = Vec::new();
         loop {
             // About a row group of staged rows at a time, generalized and filtered on all
             // cores, off the async runtime (a spilled release reads its file here).
@@ -925,13 +927,59 @@ async fn pass2(
             if published.is_empty() {
                 break;
             }
-            for batch in published {
-                part.write(batch).await?;
-            }
+            file_rows.extend(published);
+        }
+        let ordered = tokio::task::spawn_blocking({
+            let (schema, subject) = (schema.clone(), rules.subject_column().map(str::to_string));
+            move || in_keyed_order(&schema, file_rows, subject.as_deref())
+        })
+        .await
+        .map_err(|e| Error::Task(format!("ordering rows stopped: {e}")))??;
+        for batch in ordered {
+            part.write(batch).await?;
         }
         files.extend(part.finish().await?);
     }
     Ok(files)
+}
+
+/// A file's rows in the order of their pseudonyms (a keyed random order, unique to the
+/// release), not the producer's: a producer that sends each person's records side by side
+/// (or one object per person) would otherwise let a buyer pair a person's rows across
+/// classes by their positions, undoing the class scope of pseudonyms. The whole file is
+/// ordered, not each batch: batches follow the objects. A dataset without a subject keeps
+/// its rows as they come. Holds the file's rows twice at its peak (a file has at most
+/// `max_rows_per_file` rows, but for one class larger than that).
+fn in_keyed_order(
+    schema: &arrow::datatypes::SchemaRef,
+    rows: Vec<RecordBatch>,
+    subject: Option<&str>,
+) -> Result<Vec<RecordBatch>> {
+    let Some(subject) = subject else {
+        return Ok(rows);
+    };
+    let all = arrow::compute::concat_batches(schema, &rows)?;
+    drop(rows);
+    let pseudonyms = all
+        .column_by_name(subject)
+        .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
+        .ok_or_else(|| Error::Task("published rows lost their pseudonym column".into()))?;
+    // The first 64 bits of a pseudonym order it well enough; ties keep their order.
+    let key = |row: usize| {
+        let text = pseudonyms.value(row);
+        text.get(..16)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .unwrap_or(0)
+    };
+    let mut order: Vec<(u64, u32)> = (0..all.num_rows()).map(|r| (key(r), r as u32)).collect();
+    order.sort_unstable();
+    let indices = UInt32Array::from_iter_values(order.into_iter().map(|(_, r)| r));
+    let ordered = arrow::compute::take_record_batch(&all, &indices)?;
+    drop(all);
+    Ok((0..ordered.num_rows())
+        .step_by(ROW_GROUP_ROWS)
+        .map(|at| ordered.slice(at, ROW_GROUP_ROWS.min(ordered.num_rows() - at)))
+        .collect())
 }
 
 /// The base class of each staged row (the column pass 1 stored beside the outputs).

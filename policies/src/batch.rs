@@ -96,10 +96,8 @@ pub fn staged_schema(rules: &DatasetRules) -> SchemaRef {
 /// [`staged_schema`] (more may follow, such as a stored class column); `classes` holds
 /// each record's base class.
 ///
-/// The rows come out ordered by their (first) pseudonym, a keyed random order, not in the
-/// order the producer sent them: a producer that groups each person's records would
-/// otherwise let a buyer pair a person's rows across classes by their positions, undoing
-/// the class scope of pseudonyms.
+/// Rows come out in staged order; the pipeline orders each file's rows by pseudonym
+/// before writing it, so that positions carry nothing of the producer's order.
 pub fn release_batch(
     rules: &DatasetRules,
     decision: &Decision,
@@ -111,7 +109,7 @@ pub fn release_batch(
     let malformed =
         || crate::Error::Capacity("staged rows do not match the dataset's outputs".into());
     let base = classes.values();
-    let mut rows: Vec<u32> = (0..base.len() as u32)
+    let rows: Vec<u32> = (0..base.len() as u32)
         .filter(|&row| !decision.is_suppressed(base[row as usize]))
         .collect();
     let staged_outputs = || {
@@ -135,14 +133,6 @@ pub fn release_batch(
                 &scope_of,
                 pseudonyms,
             )?);
-        }
-    }
-    if let Some(first) = derived.first() {
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_unstable_by_key(|&p| (first[p], rows[p]));
-        rows = order.iter().map(|&p| rows[p]).collect();
-        for column in &mut derived {
-            *column = order.iter().map(|&p| column[p]).collect();
         }
     }
     let indices = UInt32Array::from(rows);

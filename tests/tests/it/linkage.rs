@@ -694,9 +694,32 @@ fn a_bad_object_name_or_a_hard_link_stops_no_other_tenant_and_is_not_echoed() {
 fn rows_come_out_in_a_keyed_order_so_positions_pair_no_one_across_classes() {
     let env = Env::new();
     // A producer that groups each person's records: 40 people, each with one record in an
-    // age-30 class and one in an age-60 class, sent side by side.
+    // age-30 class and one in an age-60 class, sent side by side, the first 20 in one
+    // object, the others in an object each (a batch each: ordering batches alone would
+    // keep them paired).
     let mut lines = Vec::new();
     for p in 0..40 {
+        if p >= 20 {
+            let one = [
+                contact(0, &format!("p{p}@example.org"), |v| {
+                    v["age"] = 30.into();
+                    v["event_id"] = format!("evt-{p:02}-a").into();
+                }),
+                contact(0, &format!("p{p}@example.org"), |v| {
+                    v["age"] = 60.into();
+                    v["event_id"] = format!("evt-{p:02}-b").into();
+                }),
+            ];
+            put_lines(
+                &env,
+                "t-1",
+                "contacts",
+                "2026-11-24",
+                &format!("user_{p}.ndjson"),
+                &one,
+            );
+            continue;
+        }
         for (side, age) in [("a", 30), ("b", 60)] {
             let mut line: serde_json::Value =
                 serde_json::from_str(&contact(0, &format!("p{p}@example.org"), |v| {
