@@ -179,15 +179,28 @@ pub async fn list_raw(
 ) -> Result<(BTreeMap<PartitionKey, Vec<RawObject>>, Vec<Ignored>)> {
     let mut partitions: BTreeMap<PartitionKey, Vec<RawObject>> = BTreeMap::new();
     let mut ignored = Vec::new();
-    let mut links = LinkCheck::default();
-    let mut listing = raw.store.list(None);
-    while let Some(item) = futures::StreamExt::next(&mut listing).await {
+    let listed = match &raw.local_dir {
+        Some(root) => list_local(raw, root).await?,
+        None => {
+            let mut listed = Vec::new();
+            let mut listing = raw.store.list(None);
+            while let Some(item) = futures::StreamExt::next(&mut listing).await {
+                listed.push(match item {
+                    Ok(meta) => Listed::Object(meta),
+                    Err(object_store::Error::InvalidPath { .. }) => Listed::Unreadable,
+                    Err(e) => return Err(e.into()),
+                });
+            }
+            listed
+        }
+    };
+    for item in listed {
         let meta = match item {
-            Ok(meta) => meta,
+            Listed::Object(meta) => meta,
             // A name that is no object path (not UTF-8, a control character) cannot be
             // read; it stops no other object, and its text is never shown: it may carry
             // what it names.
-            Err(object_store::Error::InvalidPath { .. }) => {
+            Listed::Unreadable => {
                 tracing::warn!(root = %raw.url, "ignored a raw object whose name is not a valid object path");
                 ignored.push(Ignored {
                     url: format!("{}/<unreadable name>", raw.url),
@@ -195,29 +208,24 @@ pub async fn list_raw(
                 });
                 continue;
             }
-            Err(e) => return Err(e.into()),
+            Listed::Link(link) => {
+                ignored.push(Ignored {
+                    url: match redacted_name(&link) {
+                        Some((redacted, _)) => format!("{}/{redacted}", raw.url),
+                        None => format!("{}/{link}", raw.url),
+                    },
+                    reason:
+                        "a symbolic or hard link: not followed (raw data is read from the raw root only)"
+                            .into(),
+                });
+                continue;
+            }
         };
         let name = meta.location.filename().unwrap_or_default();
         if name.starts_with('.') || name.starts_with('_') {
             continue;
         }
         let url = raw.url_of(&meta.location);
-        // A symbolic link in a local raw root would publish what it points at under the
-        // link's tenant and partition (`tenant=t-0045 -> tenant=t-0043` released a tenant
-        // that never consented), or read outside the root. None is followed.
-        if let Some(root) = &raw.local_dir
-            && let Some(link) = links.first_link(root, &meta.location)
-        {
-            if links.reported.insert(link.clone()) {
-                ignored.push(Ignored {
-                    url: raw.url_of(&Path::from(link)),
-                    reason:
-                        "a symbolic or hard link: not followed (raw data is read from the raw root only)"
-                            .into(),
-                });
-            }
-            continue;
-        }
         // Object names end up in release reports, the catalog's ledger and logs. One that
         // carries an email, phone or IP is left unread (and pending) until it is renamed,
         // and is itself only shown with those parts redacted. The path under the root is
@@ -262,48 +270,80 @@ pub async fn list_raw(
     Ok((partitions, ignored))
 }
 
-/// Finds symbolic links on the way from a local root to an object, each folder checked
-/// once per listing.
-#[derive(Default)]
-struct LinkCheck {
-    /// Folder paths under the root known to be real folders.
-    real: std::collections::HashSet<String>,
-    /// Links already listed among the ignored objects (a linked folder holds many).
-    reported: std::collections::HashSet<String>,
+/// One entry of a raw listing.
+enum Listed {
+    Object(object_store::ObjectMeta),
+    /// A name that is no valid object path.
+    Unreadable,
+    /// A symbolic link, or a file with more than one name, under the root (its path).
+    Link(String),
 }
 
-impl LinkCheck {
-    /// The first component of `path` (under `root`) that is a symbolic link, as a path
-    /// under the root; `None` when there is none. A component that cannot be inspected
-    /// counts as a link: it is not read.
-    fn first_link(&mut self, root: &std::path::Path, path: &Path) -> Option<String> {
-        let parts: Vec<&str> = path.as_ref().split('/').collect();
-        let mut prefix = String::new();
-        for (i, part) in parts.iter().enumerate() {
-            if !prefix.is_empty() {
-                prefix.push('/');
-            }
-            prefix.push_str(part);
-            let is_dir = i + 1 < parts.len();
-            if is_dir && self.real.contains(&prefix) {
-                continue;
-            }
-            match std::fs::symlink_metadata(root.join(&prefix)) {
-                // A file with a second name may be a hard link to a file outside the root.
+/// The objects under a local raw root, walked here rather than by the object store's
+/// listing, which follows symbolic links (`tenant=t-0045 -> tenant=t-0043` published a
+/// tenant that never consented, under another's name, and a link can point outside the
+/// root) and ends at the first name that is no valid path, hiding every object after it
+/// (one bad name stopped other tenants). No link is followed, and a file with a second
+/// name (a hard link, possibly to a file outside the root) is not read.
+async fn list_local(raw: &Location, root: &std::path::Path) -> Result<Vec<Listed>> {
+    let root = root.to_path_buf();
+    let (mut listed, files) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
+        let mut out = Vec::new();
+        let mut files = Vec::new();
+        let mut stack = vec![String::new()];
+        while let Some(dir) = stack.pop() {
+            let read = match std::fs::read_dir(root.join(&dir)) {
+                Ok(r) => r,
+                // Gone since it was listed (a producer moving files): nothing to read.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in read {
+                let entry = entry?;
+                let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                    out.push(Listed::Unreadable);
+                    continue;
+                };
+                let rel = if dir.is_empty() {
+                    name
+                } else {
+                    format!("{dir}/{name}")
+                };
+                let Ok(path) = Path::parse(&rel) else {
+                    out.push(Listed::Unreadable);
+                    continue;
+                };
+                let meta = match std::fs::symlink_metadata(entry.path()) {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
                 #[cfg(unix)]
-                Ok(m) if !is_dir && std::os::unix::fs::MetadataExt::nlink(&m) > 1 => {
-                    return Some(prefix);
+                let extra_names = std::os::unix::fs::MetadataExt::nlink(&meta) > 1;
+                #[cfg(not(unix))]
+                let extra_names = false;
+                if meta.file_type().is_symlink() || (meta.is_file() && extra_names) {
+                    out.push(Listed::Link(rel));
+                } else if meta.is_dir() {
+                    stack.push(rel);
+                } else if meta.is_file() {
+                    files.push(path);
                 }
-                Ok(m) if !m.file_type().is_symlink() => {
-                    if is_dir {
-                        self.real.insert(prefix.clone());
-                    }
-                }
-                _ => return Some(prefix),
             }
         }
-        None
+        Ok((out, files))
+    })
+    .await
+    .map_err(|e| crate::Error::Task(format!("listing the raw folder stopped: {e}")))??;
+    // A file's metadata (size, e-tag) as the store gives it, as for any other store.
+    for path in files {
+        match object_store::ObjectStoreExt::head(raw.store.as_ref(), &path).await {
+            Ok(meta) => listed.push(Listed::Object(meta)),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
     }
+    Ok(listed)
 }
 
 /// A record that could not be released, kept with its reason.
