@@ -661,13 +661,26 @@ fn a_bad_object_name_or_a_hard_link_stops_no_other_tenant_and_is_not_echoed() {
         "ana.ruiz@example.com\n.ndjson",
         &lines,
     );
+    // A name that is not UTF-8, before other tenants' objects in the walk.
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = env.path("raw/tenant=t-0/dataset=contacts/source=test/dt=2026-11-24");
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(
+            dir.join(std::ffi::OsStr::from_bytes(b"bad\xff.ndjson")),
+            "x",
+        )
+        .expect("bad name");
+    }
+    put_lines(&env, "t-0", "contacts", "2026-11-24", "a.ndjson", &lines);
+    put_lines(&env, "t-9", "contacts", "2026-11-24", "a.ndjson", &lines);
     // A hard link to a file outside the raw root.
     let outside = env.path("outside.ndjson");
     std::fs::write(&outside, lines.join("\n")).expect("outside");
     let linked = env.path("raw/tenant=t-3/dataset=contacts/source=test/dt=2026-11-24");
     std::fs::create_dir_all(&linked).expect("dir");
     std::fs::hard_link(&outside, linked.join("b.ndjson")).expect("hard link");
-    for t in ["t-1", "t-2", "t-3"] {
+    for t in ["t-0", "t-1", "t-2", "t-3", "t-9"] {
         env.grant(t, "contacts");
     }
     let out = env.run(&["run", "--json"]);
@@ -677,8 +690,14 @@ fn a_bad_object_name_or_a_hard_link_stops_no_other_tenant_and_is_not_echoed() {
     );
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let summary: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    assert_eq!(statuses(&summary), ["published"], "{summary:#}");
-    assert_eq!(summary["partitions"][0]["partition"]["tenant"], "t-1");
+    assert_eq!(statuses(&summary), ["published"; 3], "{summary:#}");
+    let tenants: Vec<&str> = summary["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| p["partition"]["tenant"].as_str().expect("tenant"))
+        .collect();
+    assert_eq!(tenants, ["t-0", "t-1", "t-9"]);
     let ignored = summary["ignored"].to_string();
     assert!(
         ignored.contains("<unreadable name>") && ignored.contains("hard link"),
