@@ -11,7 +11,8 @@
 //! that crashed before its publish is ignored, so its rerun does not skip its own records.
 //!
 //! A release loads the fingerprints of the tenant-dataset's releases published within the
-//! raw retention window into one sorted array (16 bytes a record) and skips, in pass 1, every
+//! retention window (the longer of raw and curated retention) into one sorted array (16
+//! bytes a record) and skips, in pass 1, every
 //! record found there or seen earlier in the same release; the report counts them as
 //! `already_released`. The skipped records are not quarantined: they were not bad, they
 //! were released before.

@@ -261,11 +261,13 @@ pub async fn prepare(
 
     let dir = release_dir(partition, &id);
     if decision.outcome != Outcome::Release {
+        // Beside the quarantine, not the curated files: its figures describe records
+        // under k (a class of 10 people), and buyers read the curated root.
         let path = Path::from(format!(
             "_withheld/dataset={}/tenant={}/dt={}/release={id}.json",
             partition.dataset, partition.tenant, partition.dt
         ));
-        ctx.curated
+        ctx.quarantine
             .store
             .put(&path, serde_json::to_vec_pretty(&report)?.into())
             .await?;

@@ -359,7 +359,12 @@ impl Worker {
             &ctx.curated,
             key,
             &id,
-            ctx.policy.retention.raw_days,
+            // As long as a release stays published: a record re-released once the raw
+            // window has passed would sit beside its first release, and link it.
+            ctx.policy
+                .retention
+                .raw_days
+                .max(ctx.policy.retention.curated_days),
         )
         .await?;
         let prepared = release::prepare(ctx, key, objects, ledger).await?;

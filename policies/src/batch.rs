@@ -572,14 +572,20 @@ fn keep<'v>(
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| "expected a number".to_string())?;
             within(v)?;
-            if let Some(d) = decimals {
-                // Within a part in a billion of a whole number of the smallest unit: the
-                // binary form of `12.34` is not exactly 1234 hundredths.
-                let units = v * 10f64.powi(i32::from(d));
-                if (units - units.round()).abs() > 1e-9 * units.abs().max(1.0) {
-                    return Err(format!("more than {d} decimal places"));
+            let v = match decimals {
+                None => v,
+                Some(d) => {
+                    // Published at the policy's decimals exactly: what lies past them
+                    // (`19.990000001`, `999999.9900000404`) is either float noise, rounded
+                    // away, or digits riding along, refused.
+                    let scale = 10f64.powi(i32::from(d));
+                    let units = v * scale;
+                    if (units - units.round()).abs() > 1e-6 {
+                        return Err(format!("more than {d} decimal places"));
+                    }
+                    units.round() / scale
                 }
-            }
+            };
             // `-0.0` publishes as `0`.
             Ok(Cell::Float(if v == 0.0 { 0.0 } else { v }))
         }
@@ -736,8 +742,30 @@ mod tests {
                 && !amount(f64::NAN)
                 && !amount(-0.5)
         );
-        for smuggled in [415_555.1234, 41.555_512_34, 0.415_555_123_4, 10.010_002_003] {
+        for smuggled in [
+            415_555.1234,
+            41.555_512_34,
+            0.415_555_123_4,
+            10.010_002_003,
+            999_999.990_000_040_4,
+        ] {
             assert!(!amount(smuggled), "{smuggled}");
+        }
+        // What survives is published at two decimals exactly: no digit rides past them.
+        for (sent, published) in [(19.990_000_001, 19.99), (0.1 + 0.2, 0.3)] {
+            let sent_value = Value::Float(sent);
+            let cell = keep(
+                &sent_value,
+                FieldType::Float64,
+                0,
+                TextFormat::Text,
+                Some((0.0, 1e6)),
+                Some(2),
+            );
+            assert!(
+                matches!(cell, Ok(Cell::Float(p)) if p == published),
+                "{sent}"
+            );
         }
     }
 

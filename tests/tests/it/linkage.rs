@@ -287,6 +287,13 @@ fn one_person_written_twenty_ways_counts_once_and_a_non_email_is_quarantined() {
         "{report:#}"
     );
     assert!(env.parquet_files().is_empty());
+    // The withheld report (figures of a class under k) is kept out of the curated root.
+    assert!(super::walk(&env.path("curated")).is_empty());
+    assert!(
+        super::walk(&env.path("quarantine"))
+            .iter()
+            .any(|p| p.to_string_lossy().contains("_withheld/dataset=contacts"))
+    );
 }
 
 #[test]
