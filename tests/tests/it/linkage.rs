@@ -623,7 +623,7 @@ fn comments_stray_dates_smuggled_fractions_and_a_bom_are_handled() {
         .to_string()
     };
     let mut orders: Vec<String> = (0..25).map(|i| order(i, 12.5.into())).collect();
-    orders.push(order(99, 415_555.1234.into()));
+    orders.push(order(99, 415_555.123_4.into()));
     put_lines(&env, "t-1", "orders", "2026-11-24", "o.ndjson", &orders);
     env.grant("t-1", "contacts");
     env.grant("t-1", "orders");
