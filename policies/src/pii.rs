@@ -48,7 +48,19 @@
 //! findings, whose range covers the spelling in the text given. The same rules then
 //! apply, so `ana(at)localhost` is no finding, and neither is a bare word `at`
 //! (`ana at example dot com` reads as prose and is left alone) nor a lone `(at)` with no
-//! address around it. Other encodings of the dot (`%2E`) are not decoded.
+//! address around it.
+//!
+//! # Percent-escapes
+//! Object names are checked per path segment as they are stored, so their characters may
+//! be percent-escaped: besides the text given, its reading with every `%XX` escape of a
+//! printable ASCII character decoded (`%20`, `%2E`, `%2D`, `%2F`, `%3A`…; decoded again
+//! up to three levels, so `%2520` is a space) is checked by all the rules, and its
+//! findings cover the escapes they were read from: `+1%20404%20936%201074.ndjson` is a
+//! phone, `203%2E0%2E113%2E57` an IPv4 address, `ana%40x%2Ecom` an email. `%40` and its
+//! re-encodings are left to the email rule (at most three levels, as above). A finding of
+//! the text given that starts or ends inside a decoded escape read its hex digits as
+//! digits and is dropped (`report%202026-11-24.csv` is a space and a date, no phone).
+//! Escapes of other bytes (`%00`, `%C3%A9`) are not decoded.
 //!
 //! # Phone
 //! A *core* is a run of digit groups joined by separators: a single `.`, `_` or `,`, or
@@ -93,6 +105,26 @@
 //!   rule), not a plain decimal (`1234567.89`) and not a ZIP+4 code (`94110-1234`,
 //!   `CA-94110-1234`).
 //!
+//! A glued core joined by dots is still a phone when grouped like one rather than like a
+//! version: after an optional country code of 1 to 3 digits (when 4+ groups), at least
+//! three groups of 2 to 4 digits, the last of 4, 9 digits or more (`a404.936.1074`,
+//! `x-404.936.1074`, `404.936.1074-x1`, `1.404.936.1074-a`; not `Chrome/120.0.6099.109`,
+//! `v1.2.3.4155550134`, `lib-1.2.3.4155`). Two groups joined by one `,` are a phone when
+//! the first has 6 or 7 digits and the last 4 and no list goes on around them
+//! (`404936,1074`; not `12345,1234`, `10,20,404936,1074`).
+//!
+//! Digit groups joined by one repeated `/`, `\`, `|`, `:`, `~` or `·` (U+00B7) are a
+//! phone when there are 3 or more groups of 2 to 4 digits each (after a `+`, the first
+//! may be a country code of 1 to 3: `+1/404/936/1074`), 7 to 15 digits in all:
+//! `404/936/1074`, `/call/404/936/1074`, `404|936|1074`, `404:936:1074`, `404·936·1074`.
+//! Not findings: a run glued to a letter or digit, or to a `.`, `,`, `-` or `_` before
+//! more digits; dates among the groups (`11/24/2026`, `2026/11/24`, EXIF
+//! `2026:11:24`); joined by `:`, groups of two digits each (clock times and timecodes,
+//! decimal MAC addresses: `10:15:30:45`, `00:11:22:33:44:55`) or a run beside another
+//! `:` group (IPv6 `2001:4860:4860::`); paths of numeric ids with a group outside 2-4
+//! digits (`/users/12345/orders/678`); four groups joined by `/` that are octets (see
+//! IPv4: `98/207/58/0` is a truncated address, no phone).
+//!
 //! Words and punctuation glued to a number do not hide it: `-`, `.` and letters on
 //! either side are exempt only through the id, version, date and date-stamp rules, not
 //! as such. Digit runs inside hex strings (HMAC digests, `v-…` visitor ids), ULIDs and
@@ -131,6 +163,43 @@
 //! a word, its last byte not 0 (`0x0a010203` is 10.1.2.3; `0x0a010200` is truncated).
 //! Known accepted noise: any other 32-bit hex constant (`0xdeadbeef`) reads as an address.
 //! A decimal IPv4 integer (`167838211`) is 9-10 digits, which the phone rule finds.
+//!
+//! Also an address in path form: exactly four octets 0-255 (1-3 digits) joined directly by
+//! `/`, not glued to a letter or digit (`/ip/98/207/58/39`); the last octet 0 is a
+//! truncated address and allowed (`/ip/98/207/58/0`). Known accepted noise: any other
+//! four such numbers in a path (`/v/1/2/3/4`).
+//!
+//! # Payment card
+//! 13 to 19 digits passing the Luhn check, written as one run (`4111111111111111`) or in
+//! groups of four, the last of 1 to 4 (or Amex `4-6-5`, Diners `4-6-4`), joined by one
+//! repeated space or `-` (`4111 1111 1111 1111`, `4111-1111-1111-1111`), kind `card`. Not
+//! glued: no letter or digit beside it, no `.`, `,`, `-` or `_` before a letter or digit
+//! (`1.4111111111111111`, `ORD-4111111111111111`), and a single run that is a date stamp
+//! (`20241124153000`) is none. A card that is also phone-shaped (13-15 digits) is reported
+//! as a card. Hex digests, ULIDs and UUIDs never hold one: their digit runs are glued to
+//! letters, or joined by dashes into other groupings. Known accepted noise: one in ten
+//! free-standing 16-19 digit numbers (an order number, a nanosecond timestamp) passes
+//! Luhn.
+//!
+//! # IBAN
+//! Two letters of a country that issues IBANs, two check digits, then letters and digits
+//! up to that country's length (15 to 34 in all: `DE` 22, `GB` 22, `FR` 27…), either as
+//! one word or in groups of four joined by single spaces (`DE89370400440532013000`,
+//! `DE89 3704 0044 0532 0130 00`), passing the ISO 7064 mod-97 check, not glued to a
+//! letter or digit on either side; kind `iban`. The country's length, not any length from
+//! 15 to 34, keeps hex words clean: a 16+ hex digest beginning `BE12…` has one chance in
+//! 97 to pass the check, but only as a whole word of exactly that length. An unknown
+//! country code (`XX89…`) is no finding.
+//!
+//! # Device UUID
+//! A canonical UUID (`8-4-4-4-12` hex digits, either case) of version 1 or 2 (the first
+//! digit of its third group) with the RFC 4122 variant (`8`, `9`, `a` or `b` first in its
+//! fourth group) carries the time it was made and the MAC address of the device that made
+//! it: the whole UUID is a finding of kind `device_uuid`, also inside text and names
+//! (`evt_…`, `{…}`, `id=…;`), but not inside a longer word of letters and digits or a
+//! longer dash-joined hex run. Other versions are clean: 4 is random, 3
+//! and 5 are hashes, 7 (`018f3e4a-7b2c-7d3e-…`) carries only a millisecond timestamp and
+//! is left alone, as are 6 and 8 and UUIDs of other variants.
 //!
 //! # IPv6
 //! Text is split into tokens on whitespace and `,;"'<>()[]{}`. A token with at
@@ -261,7 +330,8 @@ pub fn find_all_pii(text: &str) -> Vec<Finding> {
     // The ids of most producers' events are UUIDs, kept and checked on every record, and
     // a third of random ones hold a run of 7+ digits across a dash that the phone rule
     // must judge (see `random_uuids_are_clean`). By the rules above a canonical UUID holds
-    // no identifier: it has no `@`, `.`, `:`, `x` or spelled `@`, no run of four octets
+    // no identifier but itself, when of version 1 or 2 (no card: its digit groups are
+    // joined into 32 digits or fewer than 13; no IBAN: no 15 letters and digits in a row): it has no `@`, `.`, `:`, `x` or spelled `@`, no run of four octets
     // (its groups are 4 hex digits or more), and each of its digit runs either fills all
     // 32 hex digits (too many for a phone) or starts or ends in a group of that
     // UUID-shaped token (an id). Answered from its shape, it costs a tenth.
@@ -2130,6 +2200,14 @@ mod tests {
         ("amex 3782 822463 10005", Some((Card, "3782 822463 10005"))),
         ("4111111111111112", None),
         ("1.4111111111111111", None),
+        ("ORD-4111111111111111", None),
+        (
+            "evt_123e4567-e89b-12d3-a456-a26614174000",
+            Some((DeviceUuid, "123e4567-e89b-12d3-a456-a26614174000")),
+        ),
+        ("x123e4567-e89b-12d3-a456-a26614174000", None),
+        ("404:936:1074 at 10:15:30:45", Some((Phone, "404:936:1074"))),
+        ("10:15:30:45", None),
         // IBAN (mod 97).
         (
             "DE89370400440532013000",
@@ -2612,6 +2690,9 @@ mod tests {
         assert_eq!(Ipv4.as_str(), "ipv4");
         assert_eq!(Ipv6.as_str(), "ipv6");
         assert_eq!(Ipv6.to_string(), "ipv6");
+        assert_eq!(Card.as_str(), "card");
+        assert_eq!(Iban.as_str(), "iban");
+        assert_eq!(DeviceUuid.as_str(), "device_uuid");
     }
 
     const HEX: &[u8; 16] = b"0123456789abcdef";
