@@ -109,7 +109,8 @@
 //! version: after an optional country code of 1 to 3 digits (when 4+ groups), at least
 //! three groups of 2 to 4 digits, the last of 4, 9 digits or more (`a404.936.1074`,
 //! `x-404.936.1074`, `404.936.1074-x1`, `1.404.936.1074-a`; not `Chrome/120.0.6099.109`,
-//! `v1.2.3.4155550134`, `lib-1.2.3.4155`). Two groups joined by one `,` are a phone when
+//! `v1.2.3.4155550134`, `lib-1.2.3.4155`, nor when a date is among the groups:
+//! `build-2024.11.24.1530`). Two groups joined by one `,` are a phone when
 //! the first has 6 or 7 digits and the last 4 and no list goes on around them
 //! (`404936,1074`; not `12345,1234`, `10,20,404936,1074`).
 //!
@@ -1045,7 +1046,7 @@ fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> 
     let glued =
         left == Edge::Glued || right == Edge::Glued || run.windows(2).any(|w| sep(w) == b"_");
     if glued
-        && ((run.windows(2).any(|w| sep(w) == b".") && !is_dotted_phone(run))
+        && ((run.windows(2).any(|w| sep(w) == b".") && !is_dotted_phone(b, run))
             || is_date_stamp(b, run))
     {
         return None;
@@ -1062,9 +1063,28 @@ fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> 
 
 /// Whether dotted digit groups glued to a word are grouped like a phone rather than a
 /// version (`a404.936.1074`, `1.404.936.1074-a`; not `Chrome/120.0.6099.109`,
-/// `v1.2.3.4155550134`): after an optional country code of 1 to 3 digits (with 4 or more
+/// `v1.2.3.4155550134`, `2024.11.24.1530-rc`): after an optional country code of 1 to 3 digits (with 4 or more
 /// groups), at least three groups of 2 to 4 digits, the last of 4, at least 9 digits.
-fn is_dotted_phone(run: &[Group]) -> bool {
+/// Whether three consecutive groups of `groups` are a date: `YYYY MM DD`, `DD MM YYYY` or
+/// `MM DD YYYY` (plausible year, month and day), whatever joins them.
+fn has_date(b: &[u8], groups: &[Group]) -> bool {
+    let num = |g: &Group| decimal(&b[g.start..g.end]);
+    let month = |m: u32| (1..=12).contains(&m);
+    let day = |d: u32| (1..=31).contains(&d);
+    let year = |y: u32| (1900..=2099).contains(&y);
+    groups
+        .windows(3)
+        .any(|w| match (w[0].len(), w[1].len(), w[2].len()) {
+            (4, 2, 2) => year(num(&w[0])) && month(num(&w[1])) && day(num(&w[2])),
+            (2, 2, 4) => {
+                let (x, y) = (num(&w[0]), num(&w[1]));
+                year(num(&w[2])) && ((day(x) && month(y)) || (month(x) && day(y)))
+            }
+            _ => false,
+        })
+}
+
+fn is_dotted_phone(b: &[u8], run: &[Group]) -> bool {
     let body = match run {
         [cc, rest @ ..] if rest.len() >= 3 && (1..=3).contains(&cc.len()) => rest,
         _ => run,
@@ -1073,6 +1093,7 @@ fn is_dotted_phone(run: &[Group]) -> bool {
         && body.iter().all(|g| (2..=4).contains(&g.len()))
         && body.last().is_some_and(|g| g.len() == 4)
         && body.iter().map(Group::len).sum::<usize>() >= 9
+        && !has_date(b, run)
 }
 
 /// Whether digit groups joined by `,` among other separators are shaped like a grouped
@@ -1444,18 +1465,7 @@ fn judge_other_joined(b: &[u8], groups: &[Group], sep: &[u8], out: &mut Vec<Find
         return;
     }
     // A date among the groups (`11/24/2026`, `2026/11/24`, `2026:11:24`).
-    let month = |m: u32| (1..=12).contains(&m);
-    let day = |d: u32| (1..=31).contains(&d);
-    let year = |y: u32| (1900..=2099).contains(&y);
-    let is_date = |w: &[Group]| match (w[0].len(), w[1].len(), w[2].len()) {
-        (4, 2, 2) => year(num(&w[0])) && month(num(&w[1])) && day(num(&w[2])),
-        (2, 2, 4) => {
-            let (x, y) = (num(&w[0]), num(&w[1]));
-            year(num(&w[2])) && ((day(x) && month(y)) || (month(x) && day(y)))
-        }
-        _ => false,
-    };
-    if groups.windows(3).any(is_date) {
+    if has_date(b, groups) {
         return;
     }
     let start = if plus { first.start - 1 } else { first.start };
@@ -2184,6 +2194,8 @@ mod tests {
         ("2001:4860:4860::", None),
         ("Chrome/120.0.6099.109 x", None),
         ("lib-1.2.3.4155", None),
+        ("build-2024.11.24.1530-rc", None),
+        ("/blog/2026/11/24/1530", None),
         ("12345,1234", None),
         ("10,20,404936,1074", None),
         // IPv4 in path form.
