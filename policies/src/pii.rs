@@ -48,7 +48,19 @@
 //! findings, whose range covers the spelling in the text given. The same rules then
 //! apply, so `ana(at)localhost` is no finding, and neither is a bare word `at`
 //! (`ana at example dot com` reads as prose and is left alone) nor a lone `(at)` with no
-//! address around it. Other encodings of the dot (`%2E`) are not decoded.
+//! address around it.
+//!
+//! # Percent-escapes
+//! Object names are checked per path segment as they are stored, so their characters may
+//! be percent-escaped: besides the text given, its reading with every `%XX` escape of a
+//! printable ASCII character decoded (`%20`, `%2E`, `%2D`, `%2F`, `%3A`…; decoded again
+//! up to three levels, so `%2520` is a space) is checked by all the rules, and its
+//! findings cover the escapes they were read from: `+1%20404%20936%201074.ndjson` is a
+//! phone, `203%2E0%2E113%2E57` an IPv4 address, `ana%40x%2Ecom` an email. `%40` and its
+//! re-encodings are left to the email rule (at most three levels, as above). A finding of
+//! the text given that starts or ends inside a decoded escape read its hex digits as
+//! digits and is dropped (`report%202026-11-24.csv` is a space and a date, no phone).
+//! Escapes of other bytes (`%00`, `%C3%A9`) are not decoded.
 //!
 //! # Phone
 //! A *core* is a run of digit groups joined by separators: a single `.`, `_` or `,`, or
@@ -93,6 +105,27 @@
 //!   rule), not a plain decimal (`1234567.89`) and not a ZIP+4 code (`94110-1234`,
 //!   `CA-94110-1234`).
 //!
+//! A glued core joined by dots is still a phone when grouped like one rather than like a
+//! version: after an optional country code of 1 to 3 digits (when 4+ groups), at least
+//! three groups of 2 to 4 digits, the last of 4, 9 digits or more (`a404.936.1074`,
+//! `x-404.936.1074`, `404.936.1074-x1`, `1.404.936.1074-a`; not `Chrome/120.0.6099.109`,
+//! `v1.2.3.4155550134`, `lib-1.2.3.4155`, nor when a date is among the groups:
+//! `build-2024.11.24.1530`). Two groups joined by one `,` are a phone when
+//! the first has 6 or 7 digits and the last 4 and no list goes on around them
+//! (`404936,1074`; not `12345,1234`, `10,20,404936,1074`).
+//!
+//! Digit groups joined by one repeated `/`, `\`, `|`, `:`, `~` or `·` (U+00B7) are a
+//! phone when there are 3 or more groups of 2 to 4 digits each (after a `+`, the first
+//! may be a country code of 1 to 3: `+1/404/936/1074`), 7 to 15 digits in all:
+//! `404/936/1074`, `/call/404/936/1074`, `404|936|1074`, `404:936:1074`, `404·936·1074`.
+//! Not findings: a run glued to a letter or digit, or to a `.`, `,`, `-` or `_` before
+//! more digits; dates among the groups (`11/24/2026`, `2026/11/24`, EXIF
+//! `2026:11:24`); joined by `:`, groups of two digits each (clock times and timecodes,
+//! decimal MAC addresses: `10:15:30:45`, `00:11:22:33:44:55`) or a run beside another
+//! `:` group (IPv6 `2001:4860:4860::`); paths of numeric ids with a group outside 2-4
+//! digits (`/users/12345/orders/678`); four groups joined by `/` that are octets (see
+//! IPv4: `98/207/58/0` is a truncated address, no phone).
+//!
 //! Words and punctuation glued to a number do not hide it: `-`, `.` and letters on
 //! either side are exempt only through the id, version, date and date-stamp rules, not
 //! as such. Digit runs inside hex strings (HMAC digests, `v-…` visitor ids), ULIDs and
@@ -132,6 +165,43 @@
 //! Known accepted noise: any other 32-bit hex constant (`0xdeadbeef`) reads as an address.
 //! A decimal IPv4 integer (`167838211`) is 9-10 digits, which the phone rule finds.
 //!
+//! Also an address in path form: exactly four octets 0-255 (1-3 digits) joined directly by
+//! `/`, not glued to a letter or digit (`/ip/98/207/58/39`); the last octet 0 is a
+//! truncated address and allowed (`/ip/98/207/58/0`). Known accepted noise: any other
+//! four such numbers in a path (`/v/1/2/3/4`).
+//!
+//! # Payment card
+//! 13 to 19 digits passing the Luhn check, written as one run (`4111111111111111`) or in
+//! groups of four, the last of 1 to 4 (or Amex `4-6-5`, Diners `4-6-4`), joined by one
+//! repeated space or `-` (`4111 1111 1111 1111`, `4111-1111-1111-1111`), kind `card`. Not
+//! glued: no letter or digit beside it, no `.`, `,`, `-` or `_` before a letter or digit
+//! (`1.4111111111111111`, `ORD-4111111111111111`), and a single run that is a date stamp
+//! (`20241124153000`) is none. A card that is also phone-shaped (13-15 digits) is reported
+//! as a card. Hex digests, ULIDs and UUIDs never hold one: their digit runs are glued to
+//! letters, or joined by dashes into other groupings. Known accepted noise: one in ten
+//! free-standing 16-19 digit numbers (an order number, a nanosecond timestamp) passes
+//! Luhn.
+//!
+//! # IBAN
+//! Two letters of a country that issues IBANs, two check digits, then letters and digits
+//! up to that country's length (15 to 34 in all: `DE` 22, `GB` 22, `FR` 27…), either as
+//! one word or in groups of four joined by single spaces (`DE89370400440532013000`,
+//! `DE89 3704 0044 0532 0130 00`), passing the ISO 7064 mod-97 check, not glued to a
+//! letter or digit on either side; kind `iban`. The country's length, not any length from
+//! 15 to 34, keeps hex words clean: a 16+ hex digest beginning `BE12…` has one chance in
+//! 97 to pass the check, but only as a whole word of exactly that length. An unknown
+//! country code (`XX89…`) is no finding.
+//!
+//! # Device UUID
+//! A canonical UUID (`8-4-4-4-12` hex digits, either case) of version 1 or 2 (the first
+//! digit of its third group) with the RFC 4122 variant (`8`, `9`, `a` or `b` first in its
+//! fourth group) carries the time it was made and the MAC address of the device that made
+//! it: the whole UUID is a finding of kind `device_uuid`, also inside text and names
+//! (`evt_…`, `{…}`, `id=…;`), but not inside a longer word of letters and digits or a
+//! longer dash-joined hex run. Other versions are clean: 4 is random, 3
+//! and 5 are hashes, 7 (`018f3e4a-7b2c-7d3e-…`) carries only a millisecond timestamp and
+//! is left alone, as are 6 and 8 and UUIDs of other variants.
+//!
 //! # IPv6
 //! Text is split into tokens on whitespace and `,;"'<>()[]{}`. A token with at
 //! least two `:` is a candidate after dropping trailing `.!?`, anything up to a
@@ -163,6 +233,12 @@ pub enum PiiKind {
     Phone,
     Ipv4,
     Ipv6,
+    /// A payment card number (Luhn-valid).
+    Card,
+    /// An IBAN (mod-97-valid).
+    Iban,
+    /// A version 1 or 2 UUID, which carries the device's MAC address.
+    DeviceUuid,
 }
 
 impl PiiKind {
@@ -173,6 +249,9 @@ impl PiiKind {
             PiiKind::Phone => "phone",
             PiiKind::Ipv4 => "ipv4",
             PiiKind::Ipv6 => "ipv6",
+            PiiKind::Card => "card",
+            PiiKind::Iban => "iban",
+            PiiKind::DeviceUuid => "device_uuid",
         }
     }
 }
@@ -214,6 +293,9 @@ const IPV4_JOIN: u16 = 64;
 const HEX_MARK: u16 = 128;
 /// A byte that starts a spelling of `@` (`%40`, `&#64;`, `(at)`, `[at]`, `{at}`, `<at>`).
 const AT_HINT: u16 = 256;
+/// A byte of a separator that [`scan_other_joiners`] reads: `/`, `\`, `|`, `:`, `~`, and the
+/// second byte of `·`.
+const OTHER_JOIN: u16 = 512;
 
 const BYTE_CLASS: [u16; 256] = {
     let mut table = [0u16; 256];
@@ -229,7 +311,8 @@ const BYTE_CLASS: [u16; 256] = {
             b'%' | b'&' | b'[' | b'{' | b'<' => AT_HINT,
             joiner if is_phone_joiner(joiner) => IN_PHONE,
             b'@' => AT,
-            b':' => COLON,
+            b':' => COLON | OTHER_JOIN,
+            b'/' | b'\\' | b'|' | b'~' | 0xB7 => OTHER_JOIN,
             _ => 0,
         };
         table[b] = match b as u8 {
@@ -248,13 +331,23 @@ pub fn find_all_pii(text: &str) -> Vec<Finding> {
     // The ids of most producers' events are UUIDs, kept and checked on every record, and
     // a third of random ones hold a run of 7+ digits across a dash that the phone rule
     // must judge (see `random_uuids_are_clean`). By the rules above a canonical UUID holds
-    // no identifier: it has no `@`, `.`, `:`, `x` or spelled `@`, no run of four octets
+    // no identifier but itself, when of version 1 or 2 (no card: its digit groups are
+    // joined into 32 digits or fewer than 13; no IBAN: no 15 letters and digits in a row): it has no `@`, `.`, `:`, `x` or spelled `@`, no run of four octets
     // (its groups are 4 hex digits or more), and each of its digit runs either fills all
     // 32 hex digits (too many for a phone) or starts or ends in a group of that
     // UUID-shaped token (an id). Answered from its shape, it costs a tenth.
     // `canonical_uuids_hold_no_identifier` holds the scanners to that on digit-heavy ones.
+    // Versions 1 and 2 carry the device's MAC address: the whole id is the finding.
     if is_canonical_uuid(text.as_bytes()) {
-        return Vec::new();
+        return if is_device_uuid(text.as_bytes()) {
+            vec![Finding {
+                kind: PiiKind::DeviceUuid,
+                start: 0,
+                end: text.len(),
+            }]
+        } else {
+            Vec::new()
+        };
     }
     scan_all(text)
 }
@@ -273,13 +366,66 @@ fn is_canonical_uuid(b: &[u8]) -> bool {
 /// [`find_all_pii`] without its shortcut: every scanner the pre-check lets through, on
 /// the normalized text.
 fn scan_all(text: &str) -> Vec<Finding> {
+    scan_all_at(text, 0)
+}
+
+/// Percent-escapes are decoded up to this many times (`%2520` is a space).
+const PERCENT_LEVELS: usize = 3;
+
+/// [`scan_all`] of a text that is `depth` percent-decodings from the one given.
+fn scan_all_at(text: &str, depth: usize) -> Vec<Finding> {
     let pre = PreCheck::of(text.as_bytes());
-    if pre.seen & NOT_PLAIN == 0 {
+    let mut found = if pre.seen & NOT_PLAIN == 0 {
         // Printable ASCII is its own normal form and holds only ASCII digits: scanned as
         // it is, with no copy and no second pass.
-        return run_scanners(text, &pre);
+        run_scanners(text, &pre)
+    } else {
+        scan_unicode(text, &pre)
+    };
+    // Object names spell characters as percent-escapes (`+1%20404%20936%201074`): the
+    // decoded text is read too, its findings mapped onto the escapes they came from.
+    if depth < PERCENT_LEVELS
+        && pre.seen & AT_HINT != 0
+        && let Some(decoded) = Spelled::percent_decoded(text)
+    {
+        // A finding that starts or ends inside an escape read its hex digits as digits
+        // (`%202026-11-24` is a space and a date): the decoded reading stands instead.
+        let cuts = |f: &Finding| {
+            decoded.replaced.iter().any(|&(_, escape_end)| {
+                let inner = escape_end - 2..escape_end;
+                inner.contains(&f.start) || inner.contains(&f.end)
+            })
+        };
+        let before = found.len();
+        found.retain(|f| !cuts(f));
+        let more = scan_all_at(&decoded.text, depth + 1);
+        if !more.is_empty() || found.len() != before {
+            found.extend(more.into_iter().map(|f| Finding {
+                kind: f.kind,
+                start: decoded.original(f.start),
+                end: decoded.original(f.end),
+            }));
+            found = merge(found);
+        }
     }
-    scan_unicode(text, &pre)
+    found
+}
+
+/// `found` sorted by start (the longer first on a tie) without overlaps: the earlier
+/// finding wins.
+fn merge(mut found: Vec<Finding>) -> Vec<Finding> {
+    if found.len() > 1 {
+        found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
+        let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
+        for f in found {
+            match kept.last() {
+                Some(last) if f.start < last.end => {}
+                _ => kept.push(f),
+            }
+        }
+        found = kept;
+    }
+    found
 }
 
 /// What one pass of counting over the bytes says about which scanners can match.
@@ -325,11 +471,24 @@ impl PreCheck {
 fn run_scanners(text: &str, pre: &PreCheck) -> Vec<Finding> {
     let bytes = text.as_bytes();
     let mut found = Vec::new();
+    if pre.digits >= 1 && pre.seen & IPV4_JOIN != 0 && bytes.len() >= 36 {
+        scan_device_uuids(bytes, &mut found);
+    }
     if pre.seen & (AT | AT_HINT) != 0 {
         scan_emails(text, &mut found);
     }
+    if pre.digits >= 13 {
+        // Before phones: a card number that is also phone-shaped is reported as a card.
+        scan_cards(bytes, &mut found);
+    }
+    if pre.digits >= 2 && bytes.len() >= 15 {
+        scan_ibans(bytes, &mut found);
+    }
     if pre.longest_run >= MIN_PHONE_DIGITS {
         scan_phones(bytes, &mut found);
+    }
+    if pre.digits >= 4 && pre.seen & OTHER_JOIN != 0 {
+        scan_other_joiners(bytes, &mut found);
     }
     if pre.digits >= 4 && pre.dots >= 3 {
         scan_ipv4(bytes, &mut found);
@@ -343,18 +502,7 @@ fn run_scanners(text: &str, pre: &PreCheck) -> Vec<Finding> {
     if pre.seen & COLON != 0 {
         scan_ipv6(text, &mut found);
     }
-    if found.len() > 1 {
-        found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-        let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
-        for f in found {
-            match kept.last() {
-                Some(last) if f.start < last.end => {}
-                _ => kept.push(f),
-            }
-        }
-        found = kept;
-    }
-    found
+    merge(found)
 }
 
 /// Text with bytes outside printable ASCII: scanned in its normalized form, digits of
@@ -873,7 +1021,12 @@ fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> 
     let has_prefix = start != run[0].start;
     let end = run[run.len() - 1].end;
     let sep = |w: &[Group]| &b[w[0].end..w[1].start];
-    if run.windows(2).any(|w| sep(w) == b",") && !is_comma_grouped_phone(run) {
+    // A list goes on past the run (`1234567,1234,567` judged in parts).
+    let listed = (b.get(end) == Some(&b',') && b.get(end + 1).is_some_and(u8::is_ascii_digit))
+        || (run[0].start >= 2
+            && b[run[0].start - 1] == b','
+            && b[run[0].start - 2].is_ascii_digit());
+    if run.windows(2).any(|w| sep(w) == b",") && !is_comma_grouped_phone(run, listed) {
         return None;
     }
     let (left, right) = (left_edge(b, start), right_edge(b, end));
@@ -892,7 +1045,10 @@ fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> 
     }
     let glued =
         left == Edge::Glued || right == Edge::Glued || run.windows(2).any(|w| sep(w) == b"_");
-    if glued && (run.windows(2).any(|w| sep(w) == b".") || is_date_stamp(b, run)) {
+    if glued
+        && ((run.windows(2).any(|w| sep(w) == b".") && !is_dotted_phone(b, run))
+            || is_date_stamp(b, run))
+    {
         return None;
     }
     if excluded_shape(b, run, has_prefix) || in_id(b, run[0].start) || in_id(b, end - 1) {
@@ -905,12 +1061,52 @@ fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> 
     })
 }
 
+/// Whether dotted digit groups glued to a word are grouped like a phone rather than a
+/// version (`a404.936.1074`, `1.404.936.1074-a`; not `Chrome/120.0.6099.109`,
+/// `v1.2.3.4155550134`, `2024.11.24.1530-rc`): after an optional country code of 1 to 3 digits (with 4 or more
+/// groups), at least three groups of 2 to 4 digits, the last of 4, at least 9 digits.
+/// Whether three consecutive groups of `groups` are a date: `YYYY MM DD`, `DD MM YYYY` or
+/// `MM DD YYYY` (plausible year, month and day), whatever joins them.
+fn has_date(b: &[u8], groups: &[Group]) -> bool {
+    let num = |g: &Group| decimal(&b[g.start..g.end]);
+    let month = |m: u32| (1..=12).contains(&m);
+    let day = |d: u32| (1..=31).contains(&d);
+    let year = |y: u32| (1900..=2099).contains(&y);
+    groups
+        .windows(3)
+        .any(|w| match (w[0].len(), w[1].len(), w[2].len()) {
+            (4, 2, 2) => year(num(&w[0])) && month(num(&w[1])) && day(num(&w[2])),
+            (2, 2, 4) => {
+                let (x, y) = (num(&w[0]), num(&w[1]));
+                year(num(&w[2])) && ((day(x) && month(y)) || (month(x) && day(y)))
+            }
+            _ => false,
+        })
+}
+
+fn is_dotted_phone(b: &[u8], run: &[Group]) -> bool {
+    let body = match run {
+        [cc, rest @ ..] if rest.len() >= 3 && (1..=3).contains(&cc.len()) => rest,
+        _ => run,
+    };
+    body.len() >= 3
+        && body.iter().all(|g| (2..=4).contains(&g.len()))
+        && body.last().is_some_and(|g| g.len() == 4)
+        && body.iter().map(Group::len).sum::<usize>() >= 9
+        && !has_date(b, run)
+}
+
 /// Whether digit groups joined by `,` among other separators are shaped like a grouped
 /// phone (`415,555,1234`, `+1,415,555,1234`) rather than a number grouped in thousands
 /// (`1,234,567`: the last group has 3 digits) or a list (`10,20,30,40`,
 /// `2019,2020,2021`): at least 3 groups, the first of 1 to 4 digits, the middle ones of 3
 /// or 4, the last of 4, and not all of 4.
-fn is_comma_grouped_phone(run: &[Group]) -> bool {
+fn is_comma_grouped_phone(run: &[Group], listed: bool) -> bool {
+    // A subscriber number split once before its last four digits (`404936,1074`), not
+    // part of a longer list.
+    if let [head, tail] = run {
+        return !listed && matches!(head.len(), 6 | 7) && tail.len() == 4;
+    }
     let [first, middle @ .., last] = run else {
         return false;
     };
@@ -1165,6 +1361,454 @@ fn excluded_shape(b: &[u8], run: &[Group], has_prefix: bool) -> bool {
     }
 }
 
+// ---------------------------------------------------------------- other joiners
+
+/// The separator at `b[i]` that joins the digit groups of a phone or path-form IPv4
+/// address outside [`scan_phones`]: `/`, `\`, `|`, `:`, `~` or the middle dot `·`
+/// (U+00B7, two bytes).
+fn other_joiner(b: &[u8], i: usize) -> Option<&[u8]> {
+    match b.get(i)? {
+        b'/' | b'\\' | b'|' | b':' | b'~' => b.get(i..i + 1),
+        0xC2 if b.get(i + 1) == Some(&0xB7) => b.get(i..i + 2),
+        _ => None,
+    }
+}
+
+/// Digit groups joined by one repeated [`other_joiner`]: a phone (`404/936/1074`,
+/// `404|936|1074`, `404·936·1074`) or, joined by `/`, an IPv4 address in path form
+/// (`/ip/98/207/58/39`). See the module docs.
+fn scan_other_joiners(b: &[u8], out: &mut Vec<Finding>) {
+    let n = b.len();
+    let mut i = 0;
+    let mut groups: smallvec::SmallVec<[Group; 8]> = smallvec::SmallVec::new();
+    while i < n {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        groups.clear();
+        let mut sep: Option<&[u8]> = None;
+        let mut p = i;
+        loop {
+            let start = p;
+            while p < n && b[p].is_ascii_digit() {
+                p += 1;
+            }
+            groups.push(Group { start, end: p });
+            let Some(this) = other_joiner(b, p) else {
+                break;
+            };
+            if sep.is_some_and(|s| s != this)
+                || !b.get(p + this.len()).is_some_and(u8::is_ascii_digit)
+            {
+                break;
+            }
+            sep = Some(this);
+            p += this.len();
+        }
+        if let Some(sep) = sep {
+            judge_other_joined(b, &groups, sep, out);
+        }
+        i = p;
+    }
+}
+
+fn judge_other_joined(b: &[u8], groups: &[Group], sep: &[u8], out: &mut Vec<Finding>) {
+    let (first, last) = (groups[0], groups[groups.len() - 1]);
+    // Glued into a word or number: a letter or digit beside it, a decimal point or dash
+    // before more digits, or for `:` a neighbouring `:` group (IPv6 `2001:4860::8888`).
+    let blocked = |near: Option<u8>, beyond: Option<u8>| match near {
+        None => false,
+        Some(c) if c.is_ascii_alphanumeric() => true,
+        Some(b'.' | b',' | b'-' | b'_') => beyond.is_some_and(|d| d.is_ascii_digit()),
+        Some(b':') if sep == b":" => beyond.is_none_or(|d| d.is_ascii_hexdigit() || d == b':'),
+        _ => false,
+    };
+    let at = |k: Option<usize>| k.and_then(|k| b.get(k).copied());
+    if blocked(
+        at(first.start.checked_sub(1)),
+        at(first.start.checked_sub(2)),
+    ) || blocked(b.get(last.end).copied(), b.get(last.end + 1).copied())
+    {
+        return;
+    }
+    let num = |g: &Group| decimal(&b[g.start..g.end]);
+    // Four octets in path form: an address (unless truncated), never a phone.
+    if sep == b"/"
+        && groups.len() == 4
+        && groups
+            .iter()
+            .all(|g| (1..=3).contains(&g.len()) && num(g) <= 255)
+    {
+        if num(&last) != 0 {
+            out.push(Finding {
+                kind: PiiKind::Ipv4,
+                start: first.start,
+                end: last.end,
+            });
+        }
+        return;
+    }
+    let digits: usize = groups.iter().map(Group::len).sum();
+    let plus = first.start > 0 && b[first.start - 1] == b'+';
+    // After a `+`, a country code of 1 to 3 digits (`+1/404/936/1074`).
+    let body = match groups {
+        [cc, rest @ ..] if plus && rest.len() >= 3 && (1..=3).contains(&cc.len()) => rest,
+        _ => groups,
+    };
+    if groups.len() < 3
+        || !(MIN_PHONE_DIGITS..=MAX_PHONE_DIGITS).contains(&digits)
+        || !body.iter().all(|g| (2..=4).contains(&g.len()))
+        // Clock times and timecodes, MAC addresses of decimal digits.
+        || (sep == b":" && groups.iter().all(|g| g.len() == 2))
+    {
+        return;
+    }
+    // A date among the groups (`11/24/2026`, `2026/11/24`, `2026:11:24`).
+    if has_date(b, groups) {
+        return;
+    }
+    let start = if plus { first.start - 1 } else { first.start };
+    out.push(Finding {
+        kind: PiiKind::Phone,
+        start,
+        end: last.end,
+    });
+}
+
+// ---------------------------------------------------------------- card
+
+/// Payment card numbers: 13 to 19 digits, written as one run or in groups of four (the
+/// last of one to four, or Amex's `4-6-5`) joined by one repeated space or `-`, passing
+/// the Luhn check, not glued to a word or number on either side.
+fn scan_cards(b: &[u8], out: &mut Vec<Finding>) {
+    let n = b.len();
+    let mut i = 0;
+    let mut groups: smallvec::SmallVec<[Group; 8]> = smallvec::SmallVec::new();
+    while i < n {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        groups.clear();
+        let mut p = i;
+        loop {
+            let start = p;
+            while p < n && b[p].is_ascii_digit() {
+                p += 1;
+            }
+            groups.push(Group { start, end: p });
+            if p + 1 < n && matches!(b[p], b' ' | b'-') && b[p + 1].is_ascii_digit() {
+                p += 1;
+                continue;
+            }
+            break;
+        }
+        if let Some(f) = judge_card(b, &groups) {
+            out.push(f);
+        }
+        i = p;
+    }
+}
+
+fn judge_card(b: &[u8], groups: &[Group]) -> Option<Finding> {
+    let (first, last) = (groups[0], groups[groups.len() - 1]);
+    let digits: usize = groups.iter().map(Group::len).sum();
+    if !(13..=19).contains(&digits) {
+        return None;
+    }
+    if let [_, rest @ ..] = groups
+        && let Some(sep) = rest.first().map(|g| b[g.start - 1])
+    {
+        let lens: smallvec::SmallVec<[usize; 8]> = groups.iter().map(Group::len).collect();
+        let [body @ .., tail] = &lens[..] else {
+            return None;
+        };
+        let fours = body.iter().all(|&l| l == 4) && (1..=4).contains(tail);
+        if rest.iter().any(|g| b[g.start - 1] != sep)
+            || !(fours || lens[..] == [4, 6, 5] || lens[..] == [4, 6, 4])
+        {
+            return None;
+        }
+    } else if is_date_stamp(b, groups) {
+        return None;
+    }
+    // Not glued: no letter or digit beside it, no decimal point or dash before more
+    // digits (`1.4111111111111111`, `4111111111111111.5`).
+    let near = |c: Option<u8>, beyond: Option<u8>| {
+        c.is_some_and(|c| c.is_ascii_alphanumeric())
+            || (matches!(c, Some(b'.' | b',' | b'-' | b'_'))
+                && beyond.is_some_and(|d| d.is_ascii_alphanumeric()))
+    };
+    let before = |k: usize| first.start.checked_sub(k).map(|k| b[k]);
+    if near(before(1), before(2)) || near(b.get(last.end).copied(), b.get(last.end + 1).copied()) {
+        return None;
+    }
+    // Luhn: from the right, every second digit doubled.
+    let mut sum = 0u32;
+    let mut k = 0usize;
+    for g in groups.iter().rev() {
+        for &d in b[g.start..g.end].iter().rev() {
+            let mut v = u32::from(d - b'0');
+            if k % 2 == 1 {
+                v *= 2;
+                if v > 9 {
+                    v -= 9;
+                }
+            }
+            sum += v;
+            k += 1;
+        }
+    }
+    sum.is_multiple_of(10).then_some(Finding {
+        kind: PiiKind::Card,
+        start: first.start,
+        end: last.end,
+    })
+}
+
+// ---------------------------------------------------------------- IBAN
+
+/// The length of an IBAN of the country `cc` (uppercase), if the country issues them.
+fn iban_length(cc: [u8; 2]) -> Option<usize> {
+    const LENGTHS: &[(&[u8; 2], usize)] = &[
+        (b"AD", 24),
+        (b"AE", 23),
+        (b"AL", 28),
+        (b"AT", 20),
+        (b"AZ", 28),
+        (b"BA", 20),
+        (b"BE", 16),
+        (b"BG", 22),
+        (b"BH", 22),
+        (b"BR", 29),
+        (b"BY", 28),
+        (b"CH", 21),
+        (b"CR", 22),
+        (b"CY", 28),
+        (b"CZ", 24),
+        (b"DE", 22),
+        (b"DK", 18),
+        (b"DO", 28),
+        (b"EE", 20),
+        (b"EG", 29),
+        (b"ES", 24),
+        (b"FI", 18),
+        (b"FO", 18),
+        (b"FR", 27),
+        (b"GB", 22),
+        (b"GE", 22),
+        (b"GI", 23),
+        (b"GL", 18),
+        (b"GR", 27),
+        (b"GT", 28),
+        (b"HR", 21),
+        (b"HU", 28),
+        (b"IE", 22),
+        (b"IL", 23),
+        (b"IQ", 23),
+        (b"IS", 26),
+        (b"IT", 27),
+        (b"JO", 30),
+        (b"KW", 30),
+        (b"KZ", 20),
+        (b"LB", 28),
+        (b"LC", 32),
+        (b"LI", 21),
+        (b"LT", 20),
+        (b"LU", 20),
+        (b"LV", 21),
+        (b"MC", 27),
+        (b"MD", 24),
+        (b"ME", 22),
+        (b"MK", 19),
+        (b"MR", 27),
+        (b"MT", 31),
+        (b"MU", 30),
+        (b"NL", 18),
+        (b"NO", 15),
+        (b"PK", 24),
+        (b"PL", 28),
+        (b"PS", 29),
+        (b"PT", 25),
+        (b"QA", 29),
+        (b"RO", 24),
+        (b"RS", 22),
+        (b"SA", 24),
+        (b"SC", 31),
+        (b"SE", 24),
+        (b"SI", 19),
+        (b"SK", 24),
+        (b"SM", 27),
+        (b"ST", 25),
+        (b"SV", 28),
+        (b"TL", 23),
+        (b"TN", 24),
+        (b"TR", 26),
+        (b"UA", 29),
+        (b"VA", 22),
+        (b"VG", 24),
+        (b"XK", 20),
+    ];
+    LENGTHS.iter().find(|(c, _)| **c == cc).map(|&(_, len)| len)
+}
+
+/// IBANs: a country code, two check digits and the account, as one word or in groups of
+/// four joined by single spaces, of the country's length and passing the mod-97 check.
+fn scan_ibans(b: &[u8], out: &mut Vec<Finding>) {
+    let n = b.len();
+    let mut i = 0;
+    while i + 15 <= n {
+        if let Some(end) = iban_at(b, i) {
+            out.push(Finding {
+                kind: PiiKind::Iban,
+                start: i,
+                end,
+            });
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+}
+
+fn iban_at(b: &[u8], i: usize) -> Option<usize> {
+    let head = b.get(i..i + 4)?;
+    if !(head[0].is_ascii_alphabetic()
+        && head[1].is_ascii_alphabetic()
+        && head[2].is_ascii_digit()
+        && head[3].is_ascii_digit())
+        || (i > 0 && b[i - 1].is_ascii_alphanumeric())
+    {
+        return None;
+    }
+    let len = iban_length([head[0].to_ascii_uppercase(), head[1].to_ascii_uppercase()])?;
+    let mut compact = [0u8; 34];
+    let (mut count, mut p, mut spaced) = (0usize, i, None);
+    while count < len {
+        let c = *b.get(p)?;
+        if count > 0 && count.is_multiple_of(4) && spaced.is_none_or(|s| s) {
+            let space = c == b' ';
+            if *spaced.get_or_insert(space) != space {
+                return None;
+            }
+            if space {
+                p += 1;
+            }
+        }
+        let c = *b.get(p)?;
+        if !c.is_ascii_alphanumeric() {
+            return None;
+        }
+        compact[count] = c.to_ascii_uppercase();
+        count += 1;
+        p += 1;
+    }
+    if b.get(p).is_some_and(u8::is_ascii_alphanumeric) {
+        return None;
+    }
+    let mut rem = 0u32;
+    for &c in compact[4..len].iter().chain(&compact[..4]) {
+        rem = if c.is_ascii_digit() {
+            (rem * 10 + u32::from(c - b'0')) % 97
+        } else {
+            (rem * 100 + u32::from(c - b'A') + 10) % 97
+        };
+    }
+    (rem == 1).then_some(p)
+}
+
+// ---------------------------------------------------------------- device UUID
+
+/// A canonical UUID of version 1 or 2 (and the RFC 4122 variant): it carries the time it
+/// was made and the MAC address of the device that made it.
+fn is_device_uuid(u: &[u8]) -> bool {
+    is_canonical_uuid(u)
+        && matches!(u[14], b'1' | b'2')
+        && matches!(u[19], b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
+}
+
+fn scan_device_uuids(b: &[u8], out: &mut Vec<Finding>) {
+    // Not part of a longer hex word or dash-joined hex run on either side.
+    let free = |near: Option<u8>, beyond: Option<u8>| match near {
+        None => true,
+        Some(c) if c.is_ascii_alphanumeric() => false,
+        Some(b'-') => !beyond.is_some_and(|d| d.is_ascii_hexdigit()),
+        _ => true,
+    };
+    let mut i = 0;
+    while i + 36 <= b.len() {
+        let end = i + 36;
+        let before = |k: usize| i.checked_sub(k).map(|k| b[k]);
+        if is_device_uuid(&b[i..end])
+            && free(before(1), before(2))
+            && free(b.get(end).copied(), b.get(end + 1).copied())
+        {
+            out.push(Finding {
+                kind: PiiKind::DeviceUuid,
+                start: i,
+                end,
+            });
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- percent-escapes
+
+impl Spelled {
+    /// `text` with its percent-escapes of printable ASCII (`%20`, `%2E`, `%2D`, `%2F`,
+    /// `%40`…) decoded once, or `None` if it has none.
+    fn percent_decoded(text: &str) -> Option<Spelled> {
+        let b = text.as_bytes();
+        let hex = |c: u8| char::from(c).to_digit(16);
+        let mut out = Spelled {
+            text: String::new(),
+            replaced: Vec::new(),
+        };
+        let mut copied = 0;
+        let mut i = 0;
+        while let Some(k) = b
+            .get(i..)
+            .and_then(|rest| rest.iter().position(|&c| c == b'%'))
+        {
+            let at = i + k;
+            i = at + 1;
+            // `%40` and its re-encodings (`%2540`…) are the email rule's, which decodes
+            // them up to three times.
+            let mut j = at + 1;
+            while b.get(j..j + 2) == Some(b"25") {
+                j += 2;
+            }
+            if b.get(j..j + 2) == Some(b"40") {
+                i = j + 2;
+                continue;
+            }
+            let (Some(hi), Some(lo)) = (
+                b.get(at + 1).copied().and_then(hex),
+                b.get(at + 2).copied().and_then(hex),
+            ) else {
+                continue;
+            };
+            let Some(c) = char::from_u32(hi * 16 + lo).filter(|c| matches!(c, ' '..='~')) else {
+                continue;
+            };
+            out.text.push_str(&text[copied..at]);
+            out.text.push(c);
+            out.replaced.push((out.text.len(), at + 3));
+            copied = at + 3;
+            i = copied;
+        }
+        if out.replaced.is_empty() {
+            return None;
+        }
+        out.text.push_str(&text[copied..]);
+        Some(out)
+    }
+}
+
 // ---------------------------------------------------------------- IPv4
 
 fn scan_ipv4(b: &[u8], out: &mut Vec<Finding>) {
@@ -1410,7 +2054,7 @@ mod tests {
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
 
-    use PiiKind::{Email, Ipv4, Ipv6, Phone};
+    use PiiKind::{Card, DeviceUuid, Email, Iban, Ipv4, Ipv6, Phone};
 
     /// (text, expected first finding as (kind, matched substring)).
     const CASES: &[(&str, Option<(PiiKind, &str)>)] = &[
@@ -1524,6 +2168,96 @@ mod tests {
         ("1234567.89", None),
         ("total $1234567", None),
         ("94110-1234", None),
+        // Phones joined by other separators, and dotted ones glued to a word.
+        ("404/936/1074", Some((Phone, "404/936/1074"))),
+        ("/call/404/936/1074", Some((Phone, "404/936/1074"))),
+        ("404\\936\\1074", Some((Phone, "404\\936\\1074"))),
+        ("404|936|1074", Some((Phone, "404|936|1074"))),
+        ("404:936:1074", Some((Phone, "404:936:1074"))),
+        ("404~936~1074", Some((Phone, "404~936~1074"))),
+        (
+            "404\u{B7}936\u{B7}1074",
+            Some((Phone, "404\u{B7}936\u{B7}1074")),
+        ),
+        ("404936,1074", Some((Phone, "404936,1074"))),
+        ("+1/404/936/1074", Some((Phone, "+1/404/936/1074"))),
+        ("a404.936.1074", Some((Phone, "404.936.1074"))),
+        ("x-404.936.1074", Some((Phone, "404.936.1074"))),
+        ("404.936.1074-x1", Some((Phone, "404.936.1074"))),
+        ("1.404.936.1074-a", Some((Phone, "1.404.936.1074"))),
+        ("11/24/2026", None),
+        ("due 2026/11/24 ok", None),
+        ("2026:11:24 15:04:05", None),
+        ("10:15:30", None),
+        ("00:11:22:33:44:55", None),
+        ("/users/12345/orders/678", None),
+        ("2001:4860:4860::", None),
+        ("Chrome/120.0.6099.109 x", None),
+        ("lib-1.2.3.4155", None),
+        ("build-2024.11.24.1530-rc", None),
+        ("/blog/2026/11/24/1530", None),
+        ("12345,1234", None),
+        ("10,20,404936,1074", None),
+        // IPv4 in path form.
+        ("/ip/98/207/58/39", Some((Ipv4, "98/207/58/39"))),
+        ("/ip/98/207/58/0", None),
+        ("/ip/98/207/0/0", None),
+        // Card numbers (Luhn).
+        ("4111111111111111", Some((Card, "4111111111111111"))),
+        (
+            "card 4111 1111 1111 1111.",
+            Some((Card, "4111 1111 1111 1111")),
+        ),
+        ("4111-1111-1111-1111", Some((Card, "4111-1111-1111-1111"))),
+        ("amex 3782 822463 10005", Some((Card, "3782 822463 10005"))),
+        ("4111111111111112", None),
+        ("1.4111111111111111", None),
+        ("ORD-4111111111111111", None),
+        (
+            "evt_123e4567-e89b-12d3-a456-a26614174000",
+            Some((DeviceUuid, "123e4567-e89b-12d3-a456-a26614174000")),
+        ),
+        ("x123e4567-e89b-12d3-a456-a26614174000", None),
+        ("404:936:1074 at 10:15:30:45", Some((Phone, "404:936:1074"))),
+        ("10:15:30:45", None),
+        // IBAN (mod 97).
+        (
+            "DE89370400440532013000",
+            Some((Iban, "DE89370400440532013000")),
+        ),
+        (
+            "IBAN DE89 3704 0044 0532 0130 00.",
+            Some((Iban, "DE89 3704 0044 0532 0130 00")),
+        ),
+        (
+            "to GB82 WEST 1234 5698 7654 32",
+            Some((Iban, "GB82 WEST 1234 5698 7654 32")),
+        ),
+        ("DE89370400440532013001", None),
+        ("XDE89370400440532013000", None),
+        // UUIDs of version 1 and 2 carry a MAC address; version 4 and 7 do not.
+        (
+            "123e4567-e89b-12d3-a456-426614174000",
+            Some((DeviceUuid, "123e4567-e89b-12d3-a456-426614174000")),
+        ),
+        (
+            "event 123E4567-E89B-22D3-A456-426614174000 ok",
+            Some((DeviceUuid, "123E4567-E89B-22D3-A456-426614174000")),
+        ),
+        ("018f3e4a-7b2c-7d3e-8f4a-123456789abc", None),
+        ("id 018f3e4a-7b2c-4d3e-8f4a-123456789abc", None),
+        // Percent-escapes in object names.
+        (
+            "+1%20404%20936%201074.ndjson",
+            Some((Phone, "+1%20404%20936%201074")),
+        ),
+        (
+            "ip%3D203%2E0%2E113%2E57",
+            Some((Ipv4, "203%2E0%2E113%2E57")),
+        ),
+        ("ana%40x%2Ecom", Some((Email, "ana%40x%2Ecom"))),
+        ("report%202026-11-24.csv", None),
+        ("203%2E0%2E113%2E0", None),
         ("30-34", None),
         ("export 20261124.csv", None),
         ("Mozilla/5.0 (X11; Linux x86_64)", None),
@@ -1543,7 +2277,7 @@ mod tests {
             "f275fb456d89f3e3ba7a3a5289349491558af04f5dfd9e98cc1cbc54869a9d3d",
             None,
         ),
-        ("123e4567-e89b-12d3-a456-426614174000", None),
+        ("123e4567-e89b-42d3-a456-426614174000", None),
         ("c0ffee00-a4bc-4f00-8abc-426614174000", None),
         ("12345678-e89b-42d3-a456-42661417400a", None),
         ("v-1234567890abcdef", None),
@@ -1813,9 +2547,9 @@ mod tests {
         ("evt_01JD3KQ7XWABCDEF4155550134", None),
         ("evt_01jd3kq7xwabcdef4155550134", None),
         ("01JD3KQ7XW4155550134X12345", None),
-        ("evt_123e4567-e89b-12d3-a456-a26614174000", None),
-        ("id=123E4567-E89B-12D3-A456-A26614174000;", None),
-        ("{123e4567-e89b-12d3-a456-b26614174000}", None),
+        ("evt_123e4567-e89b-42d3-a456-a26614174000", None),
+        ("id=123E4567-E89B-42D3-A456-A26614174000;", None),
+        ("{123e4567-e89b-42d3-a456-b26614174000}", None),
         // Glued by a `-` or `.` on the left, or followed by a letter or a `-`: a phone all
         // the same (what an adversarial tester got through).
         ("x-4155551234", Some((Phone, "4155551234"))),
@@ -1866,7 +2600,7 @@ mod tests {
         (".1234567", None),
         ("v-8f3a0c1234567890-x", None),
         ("sid-1234567890abcdef", None),
-        ("event 123E4567-E89B-12D3-A456-426614174000 ok", None),
+        ("event 123E4567-E89B-42D3-A456-426614174000 ok", None),
         ("x-12345678-1234-4234-8234-123456789012-y", None),
         ("x-1234abcd-1234-5678-90ab-123456789abc", None),
         ("/u/01JD3KQ7XW4155550134X12345", None),
@@ -1948,8 +2682,9 @@ mod tests {
             "{all:?}"
         );
         assert_eq!(all[0].start, 0);
-        // A 16-digit number written without separators is no phone.
-        assert_eq!(find_pii("4111111111111111"), None);
+        // A 16-digit number written without separators is no phone (this one is a card).
+        assert_eq!(find_pii("4111111111111111").map(|f| f.kind), Some(Card));
+        assert_eq!(find_pii("4111111111111112"), None);
     }
 
     #[test]
@@ -1967,6 +2702,9 @@ mod tests {
         assert_eq!(Ipv4.as_str(), "ipv4");
         assert_eq!(Ipv6.as_str(), "ipv6");
         assert_eq!(Ipv6.to_string(), "ipv6");
+        assert_eq!(Card.as_str(), "card");
+        assert_eq!(Iban.as_str(), "iban");
+        assert_eq!(DeviceUuid.as_str(), "device_uuid");
     }
 
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -2025,7 +2763,17 @@ mod tests {
                 });
             }
             assert!(is_canonical_uuid(s.as_bytes()), "{s}");
-            assert_eq!(scan_all(&s), Vec::new(), "{s}");
+            // Versions 1 and 2 (RFC variant) are one finding, the whole UUID.
+            let want = if is_device_uuid(s.as_bytes()) {
+                vec![Finding {
+                    kind: DeviceUuid,
+                    start: 0,
+                    end: 36,
+                }]
+            } else {
+                Vec::new()
+            };
+            assert_eq!(scan_all(&s), want, "{s}");
         }
         // Near misses are not canonical, so the scanners judge them.
         for text in [
@@ -2257,10 +3005,26 @@ mod tests {
                     break char::from(c);
                 }
             };
-            let digest: String = case((0..len).map(|_| pick(HEX)).collect());
+            let mut digest: String = case((0..len).map(|_| pick(HEX)).collect());
+            // Up to 19 digits and no letter is a number, which may be a card: a digest
+            // holds a letter (one of that length and none is one in 10^12).
+            if digest.len() <= 19 && digest.bytes().all(|c| c.is_ascii_digit()) {
+                digest.pop();
+                digest.push_str(&case("a".to_string()));
+            }
+            // Of version 1 or 2, a UUID holds a MAC address (`device_uuid` cases).
             let uuid: String = case(
                 (0..36)
-                    .map(|i| if matches!(i, 8 | 13 | 18 | 23) { '-' } else { pick(HEX) })
+                    .map(|i| match i {
+                        8 | 13 | 18 | 23 => '-',
+                        14 => loop {
+                            let c = pick(HEX);
+                            if !matches!(c, '1' | '2') {
+                                break c;
+                            }
+                        },
+                        _ => pick(HEX),
+                    })
                     .collect(),
             );
             const CROCKFORD: &[u8] = b"0123456789abcdefghjkmnpqrstvwxyz";
