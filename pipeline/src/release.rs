@@ -960,24 +960,43 @@ fn in_keyed_order(
     let Some(subject) = subject else {
         return Ok(rows);
     };
-    let all = arrow::compute::concat_batches(schema, &rows)?;
-    drop(rows);
-    let pseudonyms = all
-        .column_by_name(subject)
-        .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
-        .ok_or_else(|| Error::Task("published rows lost their pseudonym column".into()))?;
     // The first 64 bits of a pseudonym order it well enough; ties keep their order.
-    let key = |row: usize| {
-        let text = pseudonyms.value(row);
-        text.get(..16)
-            .and_then(|h| u64::from_str_radix(h, 16).ok())
-            .unwrap_or(0)
-    };
-    let mut order: Vec<(u64, u32)> = (0..all.num_rows()).map(|r| (key(r), r as u32)).collect();
-    order.sort_unstable();
-    let indices = UInt32Array::from_iter_values(order.into_iter().map(|(_, r)| r));
-    let ordered = arrow::compute::take_record_batch(&all, &indices)?;
-    drop(all);
+    let mut order: Vec<(u64, u32, u32)> = Vec::new();
+    for (b, batch) in rows.iter().enumerate() {
+        let pseudonyms = batch
+            .column_by_name(subject)
+            .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
+            .ok_or_else(|| Error::Task("published rows lost their pseudonym column".into()))?;
+        order.extend((0..batch.num_rows()).map(|r| {
+            let key = pseudonyms
+                .value(r)
+                .get(..16)
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+                .unwrap_or(0);
+            (key, b as u32, r as u32)
+        }));
+    }
+    order.par_sort_unstable();
+    let picks: Vec<(usize, usize)> = order
+        .into_iter()
+        .map(|(_, b, r)| (b as usize, r as usize))
+        .collect();
+    // Each column gathered straight from the batches (no concatenated copy), the columns
+    // on all cores.
+    let columns = (0..schema.fields().len())
+        .into_par_iter()
+        .map(|c| {
+            let arrays: Vec<&dyn arrow::array::Array> =
+                rows.iter().map(|b| b.column(c).as_ref()).collect();
+            arrow::compute::interleave(&arrays, &picks)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    drop(rows);
+    let ordered = RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(picks.len())),
+    )?;
     Ok((0..ordered.num_rows())
         .step_by(ROW_GROUP_ROWS)
         .map(|at| ordered.slice(at, ROW_GROUP_ROWS.min(ordered.num_rows() - at)))
