@@ -12,8 +12,9 @@
 //!    generalized node (lowest sum of levels; ties: fewest suppressed records, then the
 //!    lexicographically smallest level vector in the policy's QI order) at which the
 //!    records of classes holding fewer than k **distinct subjects** stay within the
-//!    suppression limit. Then [`Decision::release_columns`] turns stored class ids into
-//!    the published (generalized) columns and the mask of records to keep.
+//!    suppression limit. Then [`Decision::is_suppressed`] tells which stored records to
+//!    keep, and [`Decision::qi_columns`] turns their class ids into the published
+//!    (generalized) columns.
 //!
 //! Guarantee: every class of a released [`Decision`] holds at least k distinct subjects;
 //! when no node fits, the decision is [`Outcome::Withheld`] and nothing may be published.
@@ -26,8 +27,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, BooleanArray, StringArray, UInt32Array};
-use arrow::buffer::BooleanBuffer;
+use arrow::array::{ArrayRef, StringArray, UInt32Array};
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
@@ -132,20 +132,6 @@ impl Decision {
             .get(class as usize)
             .and_then(|&g| self.published_records.get(g as usize))
             .is_none_or(|&records| records == 0)
-    }
-
-    /// For the stored base-class ids of staged records: the mask of records to publish,
-    /// and the generalized quasi-identifier columns (policy order) of the published
-    /// records only.
-    ///
-    /// Each column is a `take` from the few distinct generalized values of its level, by
-    /// a per-class index computed once per release.
-    pub fn release_columns(&self, classes: &UInt32Array) -> Result<(BooleanArray, Vec<ArrayRef>)> {
-        let classes = classes.values();
-        let keep = BooleanBuffer::collect_bool(classes.len(), |i| !self.is_suppressed(classes[i]));
-        let rows: Vec<u32> = keep.set_indices().map(|i| i as u32).collect();
-        let columns = self.qi_columns(&rows, classes)?;
-        Ok((BooleanArray::new(keep, None), columns))
     }
 
     /// The generalized quasi-identifier columns (policy order) of the records at `rows`
@@ -1645,9 +1631,10 @@ mod tests {
             (d.node.clone(), d.suppressed_records, d.violations),
             (vec![0], 1, 1)
         );
-        let classes = UInt32Array::from(vec![0, 1, 2]);
-        let (keep, cols) = d.release_columns(&classes).expect("columns");
-        assert_eq!(keep, BooleanArray::from(vec![true, true, false]));
+        let classes = [0, 1, 2];
+        let keep: Vec<bool> = classes.iter().map(|&c| !d.is_suppressed(c)).collect();
+        assert_eq!(keep, [true, true, false]);
+        let cols = d.qi_columns(&[0, 1], &classes).expect("columns");
         let zips = cols[0]
             .as_any()
             .downcast_ref::<StringArray>()
