@@ -896,110 +896,102 @@ async fn pass2(
     };
     let mut files = Vec::with_capacity(per_file.len());
     for (n, rows) in per_file.into_iter().enumerate() {
-        let mut staged_batches = rows.into_batches()?;
+        // The file's staged rows (a spilled release reads its part here), and the order
+        // its published rows are written in (see `policies::release_order_keys`), on all
+        // cores, off the async runtime.
+        let (staged, order) = tokio::task::spawn_blocking({
+            let (rules, decision, pseudonyms) =
+                (rules.clone(), decision.clone(), pseudonyms.clone());
+            move || -> Result<_> {
+                let staged = rows.into_batches()?.collect::<Result<Vec<_>>>()?;
+                let order = file_order(&rules, &decision, &pseudonyms, &staged)?;
+                Ok((Arc::new(staged), Arc::new(order)))
+            }
+        })
+        .await
+        .map_err(|e| Error::Task(format!("ordering rows stopped: {e}")))??;
         let mut part = Part::new(ctx, dir, n, schema.clone(), props.clone());
-        // The file's rows, ordered before they are written (see `in_keyed_order`).
-        let mut file_rows = Vec::new();
-        loop {
-            // About a row group of staged rows at a time, generalized and filtered on all
-            // cores, off the async runtime (a spilled release reads its file here).
-            let (rest, published) = tokio::task::spawn_blocking({
-                let (rules, decision, pseudonyms) =
-                    (rules.clone(), decision.clone(), pseudonyms.clone());
-                move || -> Result<_> {
-                    let mut group = Vec::new();
-                    let mut group_rows = 0;
-                    while group_rows < ROW_GROUP_ROWS
-                        && let Some(batch) = staged_batches.next()
-                    {
-                        let batch = batch?;
-                        group_rows += batch.num_rows();
-                        group.push(batch);
-                    }
-                    let published = group
-                        .into_par_iter()
-                        .map(|batch| published_rows(&rules, &decision, &pseudonyms, &batch))
+        // A row group at a time, gathered and generalized on all cores while the one
+        // before is encoded.
+        for at in (0..order.len()).step_by(ROW_GROUP_ROWS) {
+            let published = tokio::task::spawn_blocking({
+                let (rules, decision, pseudonyms, staged, order) = (
+                    rules.clone(),
+                    decision.clone(),
+                    pseudonyms.clone(),
+                    staged.clone(),
+                    order.clone(),
+                );
+                move || -> Result<Vec<RecordBatch>> {
+                    let classes = staged
+                        .iter()
+                        .map(staged_classes)
                         .collect::<Result<Vec<_>>>()?;
-                    Ok((staged_batches, published))
+                    order[at..order.len().min(at + ROW_GROUP_ROWS)]
+                        .par_chunks(RELEASE_TASK_ROWS)
+                        .map(|picks| {
+                            Ok(policies::release_rows(
+                                &rules,
+                                &decision,
+                                &staged,
+                                &classes,
+                                picks,
+                                &pseudonyms,
+                                rules.pseudonym_scope,
+                            )?)
+                        })
+                        .collect()
                 }
             })
             .await
             .map_err(|e| Error::Task(format!("preparing rows stopped: {e}")))??;
-            staged_batches = rest;
-            if published.is_empty() {
-                break;
+            for batch in published {
+                part.write(batch).await?;
             }
-            file_rows.extend(published);
-        }
-        let ordered = tokio::task::spawn_blocking({
-            let (schema, subject) = (schema.clone(), rules.subject_column().map(str::to_string));
-            move || in_keyed_order(&schema, file_rows, subject.as_deref())
-        })
-        .await
-        .map_err(|e| Error::Task(format!("ordering rows stopped: {e}")))??;
-        for batch in ordered {
-            part.write(batch).await?;
         }
         files.extend(part.finish().await?);
     }
     Ok(files)
 }
 
-/// A file's rows in the order of their pseudonyms (a keyed random order, unique to the
-/// release), not the producer's: a producer that sends each person's records side by side
-/// (or one object per person) would otherwise let a buyer pair a person's rows across
-/// classes by their positions, undoing the class scope of pseudonyms. The whole file is
-/// ordered, not each batch: batches follow the objects. A dataset without a subject keeps
-/// its rows as they come. Holds the file's rows twice at its peak (a file has at most
-/// `max_rows_per_file` rows, but for one class larger than that).
-fn in_keyed_order(
-    schema: &arrow::datatypes::SchemaRef,
-    rows: Vec<RecordBatch>,
-    subject: Option<&str>,
-) -> Result<Vec<RecordBatch>> {
-    let Some(subject) = subject else {
-        return Ok(rows);
-    };
-    // The first 64 bits of a pseudonym order it well enough; ties keep their order.
-    let mut order: Vec<(u64, u32, u32)> = Vec::new();
-    for (b, batch) in rows.iter().enumerate() {
-        let pseudonyms = batch
-            .column_by_name(subject)
-            .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
-            .ok_or_else(|| Error::Task("published rows lost their pseudonym column".into()))?;
-        order.extend((0..batch.num_rows()).map(|r| {
-            let key = pseudonyms
-                .value(r)
-                .get(..16)
-                .and_then(|h| u64::from_str_radix(h, 16).ok())
-                .unwrap_or(0);
-            (key, b as u32, r as u32)
-        }));
-    }
-    order.par_sort_unstable();
-    let picks: Vec<(usize, usize)> = order
-        .into_iter()
-        .map(|(_, b, r)| (b as usize, r as usize))
-        .collect();
-    // Each column gathered straight from the batches (no concatenated copy), the columns
-    // on all cores.
-    let columns = (0..schema.fields().len())
-        .into_par_iter()
-        .map(|c| {
-            let arrays: Vec<&dyn arrow::array::Array> =
-                rows.iter().map(|b| b.column(c).as_ref()).collect();
-            arrow::compute::interleave(&arrays, &picks)
+/// Published rows generalized per task of pass 2: a row group is cut into this many
+/// rows a task, so that both cores share it.
+const RELEASE_TASK_ROWS: usize = 16 * 1024;
+
+/// The published rows of a file's staged batches in the order they are written: by
+/// their keys (`policies::release_order_keys`), sorted. The whole file is ordered, not
+/// each batch: batches follow the objects.
+fn file_order(
+    rules: &DatasetRules,
+    decision: &policies::Decision,
+    pseudonyms: &policies::Pseudonymizer,
+    staged: &[RecordBatch],
+) -> Result<Vec<policies::Pick>> {
+    let keyed = staged
+        .par_iter()
+        .enumerate()
+        .map(|(b, batch)| {
+            let keys = policies::release_order_keys(
+                rules,
+                decision,
+                batch,
+                staged_classes(batch)?,
+                b as u32,
+                pseudonyms,
+                rules.pseudonym_scope,
+            )?;
+            Ok(keys
+                .into_iter()
+                .map(|(key, row)| (key, b as u32, row))
+                .collect::<Vec<_>>())
         })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    drop(rows);
-    let ordered = RecordBatch::try_new_with_options(
-        schema.clone(),
-        columns,
-        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(picks.len())),
-    )?;
-    Ok((0..ordered.num_rows())
-        .step_by(ROW_GROUP_ROWS)
-        .map(|at| ordered.slice(at, ROW_GROUP_ROWS.min(ordered.num_rows() - at)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut keyed: Vec<(u64, u32, u32)> = keyed.into_iter().flatten().collect();
+    // Ties (one person's rows within a scope) keep their staged order.
+    keyed.par_sort_unstable();
+    Ok(keyed
+        .into_iter()
+        .map(|(_, b, row)| (b as usize, row as usize))
         .collect())
 }
 
@@ -1009,23 +1001,6 @@ fn staged_classes(staged: &RecordBatch) -> Result<&UInt32Array> {
         .column_by_name(CLASS_COLUMN)
         .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
         .ok_or_else(|| Error::Task("staged rows lost their class column".into()))
-}
-
-/// The published rows of one staged batch (see [`policies::release_batch`]).
-fn published_rows(
-    rules: &DatasetRules,
-    decision: &policies::Decision,
-    pseudonyms: &policies::Pseudonymizer,
-    staged: &RecordBatch,
-) -> Result<RecordBatch> {
-    Ok(policies::release_batch(
-        rules,
-        decision,
-        staged,
-        staged_classes(staged)?,
-        pseudonyms,
-        rules.pseudonym_scope,
-    )?)
 }
 
 /// One curated file of a release (`part-00000.parquet`, …) as its rows arrive, in row

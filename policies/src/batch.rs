@@ -90,14 +90,11 @@ pub fn staged_schema(rules: &DatasetRules) -> SchemaRef {
     ))
 }
 
-/// The published rows of staged records under a decision, in curated column order:
-/// suppressed records dropped, quasi-identifiers generalized, keyed digests replaced by
-/// the release's pseudonyms in the policy's scope. `staged` starts with the columns of
-/// [`staged_schema`] (more may follow, such as a stored class column); `classes` holds
-/// each record's base class.
-///
-/// Rows come out in staged order; the pipeline orders each file's rows by pseudonym
-/// before writing it, so that positions carry nothing of the producer's order.
+/// Where a published row comes from: (index of its staged batch, row within it).
+pub type Pick = (usize, usize);
+
+/// The published rows of one staged batch under a decision, in staged order: see
+/// [`release_rows`], of which this is the one-batch case.
 pub fn release_batch(
     rules: &DatasetRules,
     decision: &Decision,
@@ -106,46 +103,127 @@ pub fn release_batch(
     pseudonyms: &Pseudonymizer,
     scope: PseudonymScope,
 ) -> Result<RecordBatch> {
+    let picks: Vec<Pick> = (0..classes.len())
+        .filter(|&row| !decision.is_suppressed(classes.value(row)))
+        .map(|row| (0, row))
+        .collect();
+    release_rows(
+        rules,
+        decision,
+        std::slice::from_ref(staged),
+        &[classes],
+        &picks,
+        pseudonyms,
+        scope,
+    )
+}
+
+/// The sort keys of the published rows of staged batch `batch` (index `batch_index` of
+/// its file), as (key, row): suppressed rows are left out. Pass 2 writes each file's rows
+/// in the order of these keys ([`Pseudonymizer::row_order`]), not the producer's: a
+/// producer that sends each person's records side by side (or one object per person)
+/// would otherwise let a buyer pair a person's rows across classes by their positions,
+/// undoing the class scope of pseudonyms.
+pub fn release_order_keys(
+    rules: &DatasetRules,
+    decision: &Decision,
+    staged: &RecordBatch,
+    classes: &UInt32Array,
+    batch_index: u32,
+    pseudonyms: &Pseudonymizer,
+    scope: PseudonymScope,
+) -> Result<Vec<(u64, u32)>> {
+    let subject = match rules.subject_column() {
+        Some(column) => Some(
+            staged
+                .column_by_name(column)
+                .and_then(|c| c.as_any().downcast_ref::<FixedSizeBinaryArray>())
+                .ok_or_else(|| {
+                    crate::Error::Capacity("a staged subject column is not binary".into())
+                })?,
+        ),
+        None => None,
+    };
+    let base = classes.values();
+    let mut keys = Vec::with_capacity(base.len());
+    for (row, &class) in base.iter().enumerate() {
+        if decision.is_suppressed(class) {
+            continue;
+        }
+        let digest = match subject {
+            Some(digests) if !digests.is_null(row) => Some(
+                <&[u8; DIGEST_BYTES as usize]>::try_from(digests.value(row))
+                    .map_err(|_| crate::Error::Capacity("a staged hash is malformed".into()))?,
+            ),
+            _ => None,
+        };
+        let scope = match scope {
+            PseudonymScope::Class => Some(decision.class_of(class)),
+            PseudonymScope::Release => None,
+        };
+        let position = (u64::from(batch_index) << 32) | row as u64;
+        keys.push((pseudonyms.row_order(scope, digest, position), row as u32));
+    }
+    Ok(keys)
+}
+
+/// The published rows at `picks` of a file's staged batches, in that order and in curated
+/// column order: quasi-identifiers generalized, keyed digests replaced by the release's
+/// pseudonyms in the policy's scope. Each staged batch starts with the columns of
+/// [`staged_schema`] (more may follow, such as a stored class column); `classes[b]` holds
+/// the base class of each record of batch `b`. Picks name published rows only: the
+/// caller leaves suppressed ones out ([`release_order_keys`]). Each column is gathered
+/// once, straight from the staged batches.
+pub fn release_rows(
+    rules: &DatasetRules,
+    decision: &Decision,
+    staged: &[RecordBatch],
+    classes: &[&UInt32Array],
+    picks: &[Pick],
+    pseudonyms: &Pseudonymizer,
+    scope: PseudonymScope,
+) -> Result<RecordBatch> {
     let malformed =
         || crate::Error::Capacity("staged rows do not match the dataset's outputs".into());
-    let base = classes.values();
-    let rows: Vec<u32> = (0..base.len() as u32)
-        .filter(|&row| !decision.is_suppressed(base[row as usize]))
-        .collect();
-    let staged_outputs = || {
-        rules
-            .outputs
-            .iter()
-            .filter(|o| !matches!(o.kind, OutputKind::QuasiIdentifier(_)))
-            .enumerate()
-    };
-    let scope_of = |row: usize| match scope {
-        PseudonymScope::Class => Some(decision.class_of(base[row])),
+    if staged.len() != classes.len()
+        || staged.iter().zip(classes).any(|(b, c)| b.num_rows() != c.len())
+    {
+        return Err(malformed());
+    }
+    let base: Vec<u32> = picks
+        .iter()
+        .map(|&(b, row)| {
+            classes
+                .get(b)
+                .filter(|c| row < c.len())
+                .map(|c| c.value(row))
+                .ok_or_else(malformed)
+        })
+        .collect::<Result<_>>()?;
+    let scope_of = |pick: usize| match scope {
+        PseudonymScope::Class => Some(decision.class_of(base[pick])),
         PseudonymScope::Release => None,
     };
-    // Each hash column's pseudonyms, row by row (`None` for a null digest).
-    let mut derived: Vec<Vec<Option<[u8; PSEUDONYM_BYTES]>>> = Vec::new();
-    for (i, o) in staged_outputs() {
-        if matches!(o.kind, OutputKind::Hash) {
-            derived.push(pseudonyms_of(
-                staged.column(i),
-                &rows,
-                &scope_of,
-                pseudonyms,
-            )?);
-        }
-    }
-    let indices = UInt32Array::from(rows);
-    let mut derived = derived.into_iter();
+    let staged_outputs = rules
+        .outputs
+        .iter()
+        .filter(|o| !matches!(o.kind, OutputKind::QuasiIdentifier(_)))
+        .enumerate();
     let mut staged_columns = Vec::new();
-    for (i, o) in staged_outputs() {
+    for (i, o) in staged_outputs {
+        let arrays: Vec<&dyn Array> = staged
+            .iter()
+            .map(|b| (i < b.num_columns()).then(|| b.column(i).as_ref()))
+            .collect::<Option<_>>()
+            .ok_or_else(malformed)?;
         staged_columns.push(if matches!(o.kind, OutputKind::Hash) {
-            hex_text(&derived.next().ok_or_else(malformed)?)?
+            hex_text(&pseudonyms_of(&arrays, picks, &scope_of, pseudonyms)?)?
         } else {
-            arrow::compute::take(staged.column(i).as_ref(), &indices, None)?
+            arrow::compute::interleave(&arrays, picks)?
         });
     }
-    let qi_columns = decision.qi_columns(indices.values(), base)?;
+    let rows: Vec<u32> = (0..picks.len() as u32).collect();
+    let qi_columns = decision.qi_columns(&rows, &base)?;
     let (mut from_staged, mut from_qi) = (staged_columns.into_iter(), qi_columns.into_iter());
     let columns = rules
         .outputs
@@ -159,25 +237,28 @@ pub fn release_batch(
     Ok(RecordBatch::try_new_with_options(
         curated_schema(rules),
         columns,
-        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(indices.len())),
+        &arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(picks.len())),
     )?)
 }
 
-/// The pseudonyms of the staged digests of `rows`, each in the scope `scope_of(row)`
+/// The pseudonyms of the staged digests at `picks`, each in the scope `scope_of(pick)`
 /// gives. The digests themselves never leave.
 fn pseudonyms_of(
-    digests: &ArrayRef,
-    rows: &[u32],
+    digests: &[&dyn Array],
+    picks: &[Pick],
     scope_of: &dyn Fn(usize) -> Option<u32>,
     pseudonyms: &Pseudonymizer,
 ) -> Result<Vec<Option<[u8; PSEUDONYM_BYTES]>>> {
     let digests = digests
-        .as_any()
-        .downcast_ref::<FixedSizeBinaryArray>()
+        .iter()
+        .map(|d| d.as_any().downcast_ref::<FixedSizeBinaryArray>())
+        .collect::<Option<Vec<_>>>()
         .ok_or_else(|| crate::Error::Capacity("a staged hash column is not binary".into()))?;
-    rows.iter()
-        .map(|&row| {
-            let row = row as usize;
+    picks
+        .iter()
+        .enumerate()
+        .map(|(pick, &(b, row))| {
+            let digests = digests[b];
             if digests.is_null(row) {
                 return Ok(None);
             }
@@ -185,7 +266,7 @@ fn pseudonyms_of(
                 .value(row)
                 .try_into()
                 .map_err(|_| crate::Error::Capacity("a staged hash is malformed".into()))?;
-            Ok(Some(pseudonyms.pseudonym(scope_of(row), digest)))
+            Ok(Some(pseudonyms.pseudonym(scope_of(pick), digest)))
         })
         .collect()
 }
@@ -816,8 +897,15 @@ mod tests {
         );
         let hasher = KeyedHasher::new(b"test-key-0123456789").expect("key");
         let pseudonyms = hasher.release_pseudonyms("r-test");
-        let derived = pseudonyms_of(&digests, &[0, 1, 3], &|row| Some(row as u32), &pseudonyms)
-            .expect("pseudonyms");
+        let rows = [0u32, 1, 3];
+        let picks: Vec<Pick> = rows.iter().map(|&r| (0, r as usize)).collect();
+        let derived = pseudonyms_of(
+            &[digests.as_ref()],
+            &picks,
+            &|pick| Some(rows[pick]),
+            &pseudonyms,
+        )
+        .expect("pseudonyms");
         let text = hex_text(&derived).expect("hex");
         let text = text.as_any().downcast_ref::<StringArray>().expect("utf8");
         let want =

@@ -11,11 +11,11 @@
 //!
 //! Null inputs stay null below the top level, and become `*` at the top.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::value::Value;
@@ -83,14 +83,15 @@ impl InvalidValue {
 pub struct TableHierarchy {
     /// Number of levels, including level 0 (the value itself).
     pub levels: usize,
-    rows: HashMap<String, Vec<String>>,
+    /// Fx, not std's SipHash: looked up once per record, and the values are policy data.
+    rows: FxHashMap<String, Vec<String>>,
 }
 
 impl TableHierarchy {
     /// Parses `value;level1;…` rows. Every row must have the same number of columns (≥ 2)
     /// and values must be unique. Blank lines and `#` comments are skipped.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let mut rows = HashMap::new();
+        let mut rows = FxHashMap::default();
         let mut levels = None;
         for (n, line) in text.lines().enumerate() {
             let line = line.trim();
@@ -987,7 +988,7 @@ mod tests {
             ]
         );
         // A sub-region lies in one region only (a misspelt region would split it).
-        let mut region_of = HashMap::new();
+        let mut region_of = std::collections::HashMap::new();
         for row in t.rows.values() {
             let region = region_of.entry(row[1].as_str()).or_insert(row[2].as_str());
             assert_eq!(*region, row[2], "{}", row[1]);

@@ -32,7 +32,10 @@ pub mod subject;
 pub mod text;
 pub mod value;
 
-pub use batch::{BatchBuilder, Rejection, StagedBatch, curated_schema, release_batch};
+pub use batch::{
+    BatchBuilder, Pick, Rejection, StagedBatch, curated_schema, release_batch, release_order_keys,
+    release_rows,
+};
 pub use error::{Error, Result};
 pub use hash::{KeyedHasher, Pseudonymizer};
 pub use kanon::{Decision, FilePlan, Outcome, QiHistogram, QiKeys};

@@ -143,6 +143,17 @@ proptest! {
         let pseudonyms = hasher.release_pseudonyms("r-prop-1");
         let out = crate::batch::release_batch(rules, &decision, &staged.batch, &classes, &pseudonyms, crate::policy::PseudonymScope::Class).expect("release");
         prop_assert_eq!(out.num_rows() as u64, n - decision.suppressed_records);
+        // Rows gathered from two staged batches in any order (pass 2 writes a file's rows
+        // in a keyed order) are the rows of the one-batch release, moved.
+        let half = staged.batch.num_rows() / 2;
+        let parts = [staged.batch.slice(0, half), staged.batch.slice(half, staged.batch.num_rows() - half)];
+        let part_classes = [classes.slice(0, half), classes.slice(half, classes.len() - half)];
+        let published: Vec<usize> = (0..classes.len()).filter(|&r| !decision.is_suppressed(classes.value(r))).collect();
+        let picks: Vec<crate::batch::Pick> = published.iter().rev().map(|&r| if r < half { (0, r) } else { (1, r - half) }).collect();
+        let moved = crate::batch::release_rows(rules, &decision, &parts, &[&part_classes[0], &part_classes[1]], &picks, &pseudonyms, crate::policy::PseudonymScope::Class).expect("release rows");
+        let reversed: Vec<usize> = (0..out.num_rows()).rev().collect();
+        let expected = arrow::compute::take_record_batch(&out, &UInt32Array::from(reversed.iter().map(|&r| r as u32).collect::<Vec<_>>())).expect("take");
+        prop_assert_eq!(moved, expected);
         // The same records released again (another release id) share no pseudonym with
         // the first, in either scope.
         for scope in [crate::policy::PseudonymScope::Class, crate::policy::PseudonymScope::Release] {
