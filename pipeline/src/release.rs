@@ -864,6 +864,15 @@ async fn pass2(
                 parquet::file::properties::EnabledStatistics::None,
             );
         }
+        // Pseudonyms and record ids are (nearly) one a row: a dictionary never pays off,
+        // and building one until it overflows interned and compared every value of a row
+        // group's first megabyte.
+        if matches!(o.kind, policies::policy::OutputKind::Hash) || rules.record_id == Some(o.input) {
+            props = props.set_column_dictionary_enabled(
+                parquet::schema::types::ColumnPath::from(o.column.as_str()),
+                false,
+            );
+        }
     }
     // A string column whose values overflow its dictionary (keyed hashes, ids) falls back
     // to DELTA_LENGTH_BYTE_ARRAY: the lengths apart, then the values back to back. PLAIN

@@ -346,15 +346,29 @@ fn email_core(text: &str, rules: &EmailRules, out: &mut String) -> bool {
         return false;
     }
 
-    for c in local.chars() {
-        if ignore_dots && c == '.' {
-            continue;
-        }
-        if !is_local_char(c) {
-            out.clear();
+    if local.is_ascii() {
+        // Byte by byte, as `is_local_char` decides for ASCII (whitespace and controls are
+        // the bytes up to space, and DEL): the usual case, without decoding characters.
+        if !local.bytes().all(is_local_byte) {
             return false;
         }
-        out.push(c.to_ascii_lowercase());
+        if ignore_dots {
+            out.extend(local.bytes().filter(|&b| b != b'.').map(char::from));
+        } else {
+            out.push_str(local);
+        }
+        out.make_ascii_lowercase();
+    } else {
+        for c in local.chars() {
+            if ignore_dots && c == '.' {
+                continue;
+            }
+            if !is_local_char(c) {
+                out.clear();
+                return false;
+            }
+            out.push(c.to_ascii_lowercase());
+        }
     }
     if out.is_empty() || out.len() > MAX_LOCAL_BYTES || !is_valid_domain(domain) {
         out.clear();
@@ -379,6 +393,16 @@ fn is_local_char(c: char) -> bool {
             c,
             '@' | '<' | '>' | '"' | '(' | ')' | ',' | ':' | ';' | '[' | ']' | '\\'
         ))
+}
+
+/// [`is_local_char`] for an ASCII byte.
+fn is_local_byte(b: u8) -> bool {
+    b > b' '
+        && b != 0x7f
+        && !matches!(
+            b,
+            b'@' | b'<' | b'>' | b'"' | b'(' | b')' | b',' | b':' | b';' | b'[' | b']' | b'\\'
+        )
 }
 
 /// Whether a label of `domain` starts with `xn--` (any case): an IDNA-encoded label.
@@ -620,6 +644,13 @@ mod tests {
             email("Ana+News@Example.com").as_deref(),
             Some("ana@example.com")
         );
+    }
+
+    #[test]
+    fn local_bytes_are_judged_as_local_characters() {
+        for b in 0u8..=0x7f {
+            assert_eq!(is_local_byte(b), is_local_char(char::from(b)), "byte {b:#04x}");
+        }
     }
 
     #[test]

@@ -1,0 +1,110 @@
+//! Record ledger harness: builds the ledger of earlier releases a new release loads
+//! (default 90 runs of 1,000,000 fingerprints: a million records a day over a 90-day
+//! window; env `LEDGER_RUNS`, `LEDGER_PER_RUN`) and prints its build time, memory (heap
+//! and peak RSS over the run) and the cost of a probe, for fresh records and for records
+//! released before. Ledger files are generated in memory, as `RecordLedger::write` writes
+//! them (sorted keyed fingerprints, uniformly random bits).
+//!
+//! `cargo bench -p benches --bench ledger`
+
+use std::time::Instant;
+
+use benches::{human_bytes, peak_rss_bytes};
+use pipeline::ledger::{PriorLedgerBuilder, ledger_file_bytes};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// SplitMix64: fingerprints as uniform as the keyed SipHash-128 ones.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn fingerprint(&mut self) -> u128 {
+        (u128::from(self.next()) << 64) | u128::from(self.next())
+    }
+}
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() -> anyhow::Result<()> {
+    let runs = env("LEDGER_RUNS", 90);
+    let per_run = env("LEDGER_PER_RUN", 1_000_000);
+    let probes = 1_000_000usize;
+    let mut rng = SplitMix(42);
+    let stride = (runs * per_run / probes).max(1);
+    let mut present: Vec<u128> = Vec::with_capacity(probes + runs);
+    let mut values: Vec<u128> = Vec::with_capacity(per_run);
+    let before = peak_rss_bytes();
+    let mut builder = PriorLedgerBuilder::new()?;
+    let (mut generate, mut add) = (0.0, 0.0);
+    for _ in 0..runs {
+        let t = Instant::now();
+        values.clear();
+        values.extend((0..per_run).map(|_| rng.fingerprint()));
+        values.sort_unstable();
+        values.dedup();
+        present.extend(values.iter().step_by(stride));
+        let file = ledger_file_bytes(&values);
+        generate += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        builder.add_run(&file[..])?;
+        add += t.elapsed().as_secs_f64();
+    }
+    drop(values);
+    present.truncate(probes);
+    let t = Instant::now();
+    let ledger = builder.finish()?;
+    let finish = t.elapsed().as_secs_f64();
+    let fresh: Vec<u128> = (0..probes).map(|_| rng.fingerprint()).collect();
+    println!(
+        "ledger: {runs} runs x {per_run} fingerprints ({} in all)",
+        ledger.len()
+    );
+    println!(
+        "  build           {:.2} s (reading runs {add:.2} s, filter {finish:.2} s; generating them {generate:.2} s, not counted)",
+        add + finish
+    );
+    println!(
+        "  memory          {} heap, {:.2} bytes a fingerprint",
+        human_bytes(ledger.heap_bytes() as u64),
+        ledger.heap_bytes() as f64 / ledger.len().max(1) as f64
+    );
+    for (name, fps, want) in [("fresh", &fresh, false), ("released", &present, true)] {
+        let t = Instant::now();
+        let mut found = 0usize;
+        for &f in fps.iter() {
+            found += usize::from(ledger.contains(f)?);
+        }
+        let ns = t.elapsed().as_nanos() as f64 / fps.len() as f64;
+        println!(
+            "  probe {name:<9} {ns:.0} ns each ({found} of {} found)",
+            fps.len()
+        );
+        anyhow::ensure!(
+            found == if want { fps.len() } else { 0 },
+            "the ledger answered wrong: {found} of {} {name} probes found",
+            fps.len()
+        );
+    }
+    if let (Some(peak), Some(before)) = (peak_rss_bytes(), before) {
+        println!(
+            "  peak memory     {} (before: {}; the probe lists and one run's buffers included)",
+            human_bytes(peak),
+            human_bytes(before)
+        );
+    }
+    Ok(())
+}
