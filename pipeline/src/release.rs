@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::json_record::{FieldIndex, RecordParser};
-use crate::ledger::RecordLedger;
+use crate::ledger::{PriorLedger, RecordLedger};
 use crate::location::Location;
 use crate::sources::{self, Chunk, ChunkPool, Item, Line, PartitionKey, Quarantined, RawObject};
 use crate::{Error, Result};
@@ -480,7 +480,10 @@ fn pass1(
 
     // Two transformed chunks in flight at most: bounded memory, and the transform stage
     // goes on with the next chunk while this one is counted.
-    let (to_counter, from_reader) = std::sync::mpsc::sync_channel::<Vec<policies::StagedBatch>>(2);
+    let (to_counter, from_reader) = std::sync::mpsc::sync_channel::<Vec<Screened>>(2);
+    // Probed on the transform stage's cores: a probe of a large ledger misses the cache
+    // (about 0.2 us), too much for the one counting thread.
+    let prior = ledger.prior();
     let (histogram, rows, ledger, read_result) = std::thread::scope(|scope| {
         let counter = scope.spawn({
             let rows_schema = rows_schema.clone();
@@ -488,10 +491,10 @@ fn pass1(
                 let mut histogram = histogram;
                 let mut rows = rows;
                 let mut ledger = ledger;
-                for staged in from_reader.into_iter().flatten() {
+                for (staged, released_before) in from_reader.into_iter().flatten() {
                     // In order, on this one thread: the first occurrence of a record wins,
                     // whatever the parallel stages did.
-                    let staged = ledger.admit(staged)?;
+                    let staged = ledger.admit(staged, &released_before)?;
                     let classes = histogram.add_all(&staged.quasi_identifiers, &staged.subjects)?;
                     let mut columns: Vec<ArrayRef> = staged.batch.columns().to_vec();
                     columns.push(Arc::new(UInt32Array::from(classes)));
@@ -505,7 +508,10 @@ fn pass1(
         let transformer = scope.spawn({
             let index = &index;
             let pool = pool.clone();
-            move || transform_all(ctx, rules, objects, index, from_reader, to_counter, &pool)
+            let prior = &prior;
+            move || {
+                transform_all(ctx, rules, objects, index, prior, from_reader, to_counter, &pool)
+            }
         });
         let mut record_quarantine = |q: Quarantined| quarantined.record(&q);
         let read_result = read_all(
@@ -627,13 +633,15 @@ fn read_all(
 ///
 /// Two chunks are in flight: when the last tasks of one leave a core idle, the tasks of
 /// the next fill it, instead of every chunk ending on a barrier.
+#[allow(clippy::too_many_arguments)]
 fn transform_all(
     ctx: &ReleaseContext,
     rules: &DatasetRules,
     objects: &[RawObject],
     index: &FieldIndex,
+    prior: &PriorLedger,
     from_reader: std::sync::mpsc::Receiver<Chunk>,
-    to_counter: std::sync::mpsc::SyncSender<Vec<policies::StagedBatch>>,
+    to_counter: std::sync::mpsc::SyncSender<Vec<Screened>>,
     pool: &ChunkPool,
 ) -> Result<(QuarantineLog<BufWriter<std::fs::File>>, BTreeSet<String>)> {
     const CHUNKS_IN_FLIGHT: usize = 2;
@@ -666,7 +674,7 @@ fn transform_all(
                 });
             }
             unknown.extend(out.unknown);
-            batches.push(out.staged);
+            batches.push((out.staged, out.released_before));
         }
         pool.give(chunk);
         to_counter
@@ -687,7 +695,9 @@ fn transform_all(
                 let outputs = chunk
                     .lines
                     .par_chunks(TASK_LINES)
-                    .map(|part| transform_lines(rules, &ctx.hasher, day, index, &chunk.text, part))
+                    .map(|part| {
+                        transform_lines(rules, &ctx.hasher, day, index, prior, &chunk.text, part)
+                    })
                     .collect::<Result<Vec<_>>>();
                 // The receiver is gone only if this stage already failed.
                 let _ = tx.send((chunk, outputs));
@@ -721,8 +731,14 @@ fn utf8_span<'t>(text: &'t [u8], lines: &[Line]) -> Option<(usize, &'t str)> {
     Some((first.start, span))
 }
 
+/// A transformed batch, and which of its records the ledger of earlier releases holds
+/// (see [`RecordLedger::admit`]).
+type Screened = (policies::StagedBatch, Vec<bool>);
+
 struct ChunkOut {
     staged: policies::StagedBatch,
+    /// Per record: released before (empty when there were no earlier releases).
+    released_before: Vec<bool>,
     /// (index into the chunk's lines, (field, reason)).
     rejected: Vec<(usize, (Option<String>, String))>,
     unknown: BTreeSet<String>,
@@ -734,6 +750,7 @@ fn transform_lines(
     hasher: &KeyedHasher,
     day: Option<chrono::NaiveDate>,
     index: &FieldIndex,
+    prior: &PriorLedger,
     text: &[u8],
     lines: &[Line],
 ) -> Result<ChunkOut> {
@@ -774,8 +791,19 @@ fn transform_lines(
             rejected.push((i, reason));
         }
     }
+    let staged = builder.finish()?;
+    let released_before = if prior.is_empty() {
+        Vec::new()
+    } else {
+        staged
+            .record_ids
+            .iter()
+            .map(|&f| prior.contains(f))
+            .collect::<std::io::Result<_>>()?
+    };
     Ok(ChunkOut {
-        staged: builder.finish()?,
+        staged,
+        released_before,
         rejected,
         unknown,
     })

@@ -19,10 +19,12 @@
 //! as `already_released`. The skipped records are not quarantined: they were not bad,
 //! they were released before.
 //!
-//! Cost per record: one hash-set insert (the release's own fingerprints) and one probe of
-//! the filter, which for a fresh record reads one small bucket in memory (about 0.2 us);
-//! a record found there is confirmed in its run with one read of 1 KiB from the temp
-//! file (about 2.5 us). See [`prior`] for the layout and its measurements.
+//! Cost per record: one probe of the filter, on the transform stage's cores (for a fresh
+//! record it reads one small bucket in memory, about 0.2 us at 90M fingerprints; a record
+//! found there is confirmed in its run with one read of 1 KiB from the temp file, about
+//! 1 to 2.5 us), then one hash-set insert on the counting thread (the release's own
+//! fingerprints, in order: the first occurrence wins). `cargo bench -p benches --bench
+//! ledger` measures the filter; see [`prior`] for its layout.
 
 mod prior;
 
@@ -129,27 +131,41 @@ impl RecordLedger {
         })
     }
 
+    /// The fingerprints of earlier releases, to probe ([`PriorLedger::contains`]) where
+    /// the records are transformed, on every core, before [`RecordLedger::admit`].
+    pub fn prior(&self) -> Arc<PriorLedger> {
+        self.prior.clone()
+    }
+
     /// Whether a record of this fingerprint is new: neither released before nor already
     /// admitted to this release. Admits it.
-    fn admit_one(&mut self, fingerprint: u128) -> Result<bool> {
-        let fresh = !self.prior.contains(fingerprint)? && self.seen.insert(fingerprint);
+    fn admit_one(&mut self, fingerprint: u128, released_before: bool) -> bool {
+        let fresh = !released_before && self.seen.insert(fingerprint);
         if !fresh {
             self.skipped += 1;
         }
-        Ok(fresh)
+        fresh
     }
 
     /// The records of `staged` that are new (see [`RecordLedger::admit_one`]), in order.
-    /// A batch without record ids (the dataset names none) passes whole.
-    pub fn admit(&mut self, staged: StagedBatch) -> Result<StagedBatch> {
+    /// `released_before` holds, per record, whether [`RecordLedger::prior`] contains it
+    /// (or is empty when it holds nothing). A batch without record ids (the dataset names
+    /// none) passes whole.
+    pub fn admit(&mut self, staged: StagedBatch, released_before: &[bool]) -> Result<StagedBatch> {
         if staged.record_ids.is_empty() {
             return Ok(staged);
+        }
+        if !released_before.is_empty() && released_before.len() != staged.record_ids.len() {
+            return Err(Error::Task(
+                "the ledger was probed for another batch's records".into(),
+            ));
         }
         let keep: Vec<bool> = staged
             .record_ids
             .iter()
-            .map(|&f| self.admit_one(f))
-            .collect::<Result<_>>()?;
+            .enumerate()
+            .map(|(i, &f)| self.admit_one(f, released_before.get(i).copied().unwrap_or(false)))
+            .collect();
         if keep.iter().all(|&k| k) {
             return Ok(staged);
         }
@@ -205,9 +221,10 @@ mod tests {
             prior: Arc::new(prior.finish().expect("ledger")),
             ..Default::default()
         };
+        let prior = ledger.prior();
         let admitted: Vec<bool> = [1, 5, 1, 2, 9, 3, u128::MAX]
             .into_iter()
-            .map(|f| ledger.admit_one(f).expect("probe"))
+            .map(|f| ledger.admit_one(f, prior.contains(f).expect("probe")))
             .collect();
         assert_eq!(admitted, [true, false, false, true, false, true, false]);
         assert_eq!((ledger.skipped, ledger.admitted()), (4, 3));
