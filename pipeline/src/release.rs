@@ -510,7 +510,16 @@ fn pass1(
             let pool = pool.clone();
             let prior = &prior;
             move || {
-                transform_all(ctx, rules, objects, index, prior, from_reader, to_counter, &pool)
+                transform_all(
+                    ctx,
+                    rules,
+                    objects,
+                    index,
+                    prior,
+                    from_reader,
+                    to_counter,
+                    &pool,
+                )
             }
         });
         let mut record_quarantine = |q: Quarantined| quarantined.record(&q);
@@ -895,7 +904,8 @@ async fn pass2(
         // Pseudonyms and record ids are (nearly) one a row: a dictionary never pays off,
         // and building one until it overflows interned and compared every value of a row
         // group's first megabyte.
-        if matches!(o.kind, policies::policy::OutputKind::Hash) || rules.record_id == Some(o.input) {
+        if matches!(o.kind, policies::policy::OutputKind::Hash) || rules.record_id == Some(o.input)
+        {
             props = props.set_column_dictionary_enabled(
                 parquet::schema::types::ColumnPath::from(o.column.as_str()),
                 false,

@@ -186,7 +186,10 @@ pub fn release_rows(
     let malformed =
         || crate::Error::Capacity("staged rows do not match the dataset's outputs".into());
     if staged.len() != classes.len()
-        || staged.iter().zip(classes).any(|(b, c)| b.num_rows() != c.len())
+        || staged
+            .iter()
+            .zip(classes)
+            .any(|(b, c)| b.num_rows() != c.len())
     {
         return Err(malformed());
     }

@@ -304,9 +304,17 @@ mod tests {
         let digest = h.digest("ana.ruiz@example.com");
         let (a, b) = (h.release_pseudonyms("r-one"), h.release_pseudonyms("r-two"));
         let key = a.row_order(Some(3), Some(&digest), 0);
-        assert_eq!(key, a.row_order(Some(3), Some(&digest), 99), "the person, not the position");
+        assert_eq!(
+            key,
+            a.row_order(Some(3), Some(&digest), 99),
+            "the person, not the position"
+        );
         assert_ne!(key, a.row_order(Some(4), Some(&digest), 0), "another class");
-        assert_ne!(key, b.row_order(Some(3), Some(&digest), 0), "another release");
+        assert_ne!(
+            key,
+            b.row_order(Some(3), Some(&digest), 0),
+            "another release"
+        );
         assert_ne!(a.row_order(None, None, 1), a.row_order(None, None, 2));
     }
 

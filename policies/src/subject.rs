@@ -649,7 +649,11 @@ mod tests {
     #[test]
     fn local_bytes_are_judged_as_local_characters() {
         for b in 0u8..=0x7f {
-            assert_eq!(is_local_byte(b), is_local_char(char::from(b)), "byte {b:#04x}");
+            assert_eq!(
+                is_local_byte(b),
+                is_local_char(char::from(b)),
+                "byte {b:#04x}"
+            );
         }
     }
 

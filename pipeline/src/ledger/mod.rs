@@ -216,7 +216,9 @@ mod tests {
     fn repeated_and_prior_records_are_skipped_and_counted() {
         let mut prior = PriorLedgerBuilder::new().expect("temp file");
         prior.add_run(&ledger_file_bytes(&[5])[..]).expect("run");
-        prior.add_run(&ledger_file_bytes(&[9, u128::MAX])[..]).expect("run");
+        prior
+            .add_run(&ledger_file_bytes(&[9, u128::MAX])[..])
+            .expect("run");
         let mut ledger = RecordLedger {
             prior: Arc::new(prior.finish().expect("ledger")),
             ..Default::default()
@@ -237,9 +239,15 @@ mod tests {
             .add_run(&ledger_file_bytes(&[1, u128::MAX])[..])
             .expect("a sorted run");
         let bytes = ledger_file_bytes(&[1, 2]);
-        assert!(prior.add_run(&bytes[..bytes.len() - 1]).is_err(), "truncated");
+        assert!(
+            prior.add_run(&bytes[..bytes.len() - 1]).is_err(),
+            "truncated"
+        );
         assert!(prior.add_run(&b"not a ledger"[..]).is_err(), "no magic");
-        assert!(prior.add_run(&ledger_file_bytes(&[2, 1])[..]).is_err(), "unsorted");
+        assert!(
+            prior.add_run(&ledger_file_bytes(&[2, 1])[..]).is_err(),
+            "unsorted"
+        );
         let prior = prior.finish().expect("ledger");
         assert_eq!(prior.len(), 2, "refused files add nothing");
         assert!(prior.contains(1).expect("probe") && prior.contains(u128::MAX).expect("probe"));

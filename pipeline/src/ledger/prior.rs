@@ -124,7 +124,10 @@ impl Run {
         if hi <= lo {
             return Ok(false);
         }
-        let (mut a, mut e) = (lo as u64 * block as u64, self.len.min(hi as u64 * block as u64));
+        let (mut a, mut e) = (
+            lo as u64 * block as u64,
+            self.len.min(hi as u64 * block as u64),
+        );
         let mut buf = [0u8; 16 * MAX_BLOCK];
         // Bisect on disk until the range fits one read (only for wide ranges).
         while e - a > MAX_BLOCK as u64 {
@@ -209,7 +212,14 @@ impl PriorLedgerBuilder {
     }
 
     fn with_file(file: File) -> io::Result<Self> {
-        Ok(Self { file, runs: Vec::new(), end: 0, len: 0, block: BLOCK, per_bucket: PER_BUCKET })
+        Ok(Self {
+            file,
+            runs: Vec::new(),
+            end: 0,
+            len: 0,
+            block: BLOCK,
+            per_bucket: PER_BUCKET,
+        })
     }
 
     /// Adds one ledger file, read as a stream. A refused file adds nothing: the builder
@@ -226,7 +236,9 @@ impl PriorLedgerBuilder {
         loop {
             let n = fill(&mut reader, &mut buf)?;
             if n % 16 != 0 {
-                return Err(LedgerError::Truncated { len: count * 16 + n as u64 });
+                return Err(LedgerError::Truncated {
+                    len: count * 16 + n as u64,
+                });
             }
             for c in buf[..n].chunks_exact(16) {
                 let v = value(c);
@@ -257,7 +269,11 @@ impl PriorLedgerBuilder {
             .into());
         }
         index.shrink_to_fit();
-        self.runs.push(Run { offset, len: count, index });
+        self.runs.push(Run {
+            offset,
+            len: count,
+            index,
+        });
         self.end = pos;
         self.len += count;
         Ok(())
@@ -267,7 +283,10 @@ impl PriorLedgerBuilder {
     pub fn finish(self) -> io::Result<PriorLedger> {
         let n = self.len as usize;
         if n == 0 {
-            return Ok(PriorLedger { runs: self.runs, ..PriorLedger::default() });
+            return Ok(PriorLedger {
+                runs: self.runs,
+                ..PriorLedger::default()
+            });
         }
         let bits = (n / self.per_bucket).max(1).ilog2().min(32);
         let buckets = 1usize << bits;
@@ -437,7 +456,11 @@ impl PriorLedger {
             + self.rems.capacity() * 2
             + self.ords.heap_bytes()
             + self.runs.capacity() * std::mem::size_of::<Run>()
-            + self.runs.iter().map(|r| r.index.capacity() * 8).sum::<usize>()
+            + self
+                .runs
+                .iter()
+                .map(|r| r.index.capacity() * 8)
+                .sum::<usize>()
     }
 }
 
@@ -449,7 +472,9 @@ mod tests {
 
     fn file_of(values: &[u128]) -> Vec<u8> {
         let mut bytes = MAGIC.to_vec();
-        values.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        values
+            .iter()
+            .for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
         bytes
     }
 
@@ -535,18 +560,36 @@ mod tests {
         let err = |b: &mut PriorLedgerBuilder, bytes: &[u8]| {
             b.add_run(Dribble(bytes, 5)).expect_err("refused")
         };
-        assert!(matches!(err(&mut b, b"SPRL\x02\0\0\0"), LedgerError::BadMagic));
+        assert!(matches!(
+            err(&mut b, b"SPRL\x02\0\0\0"),
+            LedgerError::BadMagic
+        ));
         assert!(matches!(err(&mut b, b"SPRL"), LedgerError::BadMagic));
         assert!(matches!(err(&mut b, b""), LedgerError::BadMagic));
         for cut in 1..16 {
             let e = err(&mut b, &good[..good.len() - cut]);
-            assert!(matches!(e, LedgerError::Truncated { len } if len == 48 - cut as u64), "{e}");
+            assert!(
+                matches!(e, LedgerError::Truncated { len } if len == 48 - cut as u64),
+                "{e}"
+            );
         }
-        assert!(matches!(err(&mut b, &file_of(&[10, 11, 5])), LedgerError::Unsorted { at: 2 }));
-        assert!(matches!(err(&mut b, &file_of(&[10, 11, 11])), LedgerError::Duplicate { at: 2 }));
-        assert!(matches!(err(&mut b, &file_of(&[7, 7])), LedgerError::Duplicate { at: 1 }));
+        assert!(matches!(
+            err(&mut b, &file_of(&[10, 11, 5])),
+            LedgerError::Unsorted { at: 2 }
+        ));
+        assert!(matches!(
+            err(&mut b, &file_of(&[10, 11, 11])),
+            LedgerError::Duplicate { at: 2 }
+        ));
+        assert!(matches!(
+            err(&mut b, &file_of(&[7, 7])),
+            LedgerError::Duplicate { at: 1 }
+        ));
         let big: Vec<u128> = (0..200_000u128).map(|i| 1000 + i).chain([0]).collect();
-        assert!(matches!(err(&mut b, &file_of(&big)), LedgerError::Unsorted { at: 200_000 }));
+        assert!(matches!(
+            err(&mut b, &file_of(&big)),
+            LedgerError::Unsorted { at: 200_000 }
+        ));
         struct Broken;
         impl Read for Broken {
             fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
@@ -561,7 +604,11 @@ mod tests {
         let ledger = b.finish().expect("finish");
         assert_eq!((ledger.len(), ledger.runs()), (3, 2));
         for fp in [0, 1, 2, 3, 4, 5, 7, 10, 11, 1000, 1001] {
-            assert_eq!(ledger.contains(fp).expect("read"), (1..=3).contains(&fp), "{fp}");
+            assert_eq!(
+                ledger.contains(fp).expect("read"),
+                (1..=3).contains(&fp),
+                "{fp}"
+            );
         }
     }
 
@@ -569,9 +616,15 @@ mod tests {
     fn an_empty_ledger_costs_nothing_and_holds_nothing() {
         for ledger in [
             PriorLedger::default(),
-            PriorLedgerBuilder::new().expect("temp file").finish().expect("finish"),
+            PriorLedgerBuilder::new()
+                .expect("temp file")
+                .finish()
+                .expect("finish"),
         ] {
-            assert_eq!((ledger.len(), ledger.runs(), ledger.heap_bytes()), (0, 0, 0));
+            assert_eq!(
+                (ledger.len(), ledger.runs(), ledger.heap_bytes()),
+                (0, 0, 0)
+            );
             assert!(ledger.is_empty());
             for fp in [0, 1, u128::MAX] {
                 assert!(!ledger.contains(fp).expect("no read"));
