@@ -1487,7 +1487,16 @@ mod tests {
             });
         }
         assert!(std::str::from_utf8(&text).is_ok(), "the span is UTF-8");
-        let out = transform_lines(rules, &hasher, None, &index, &text, &lines).expect("transform");
+        let out = transform_lines(
+            rules,
+            &hasher,
+            None,
+            &index,
+            &PriorLedger::default(),
+            &text,
+            &lines,
+        )
+        .expect("transform");
         let rejected: Vec<(usize, &str)> = out
             .rejected
             .iter()

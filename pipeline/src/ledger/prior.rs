@@ -636,18 +636,4 @@ mod tests {
         assert_eq!((ledger.len(), ledger.runs()), (0, 1));
         assert!(!ledger.contains(0).expect("no read"));
     }
-
-    struct SplitMix(u64);
-    impl SplitMix {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn fp(&mut self) -> u128 {
-            u128::from(self.next()) << 64 | u128::from(self.next())
-        }
-    }
 }
