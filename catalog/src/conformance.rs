@@ -1,4 +1,4 @@
-//! Reusable conformance suites: every [`DataCatalog`] and [`ConsentStore`]
+//! Reusable conformance suites: every [`DataCatalog`], [`ConsentStore`] and [`MetricsSink`]
 //! implementation must pass them (SQLite always, AWS against the emulator).
 //!
 //! The suites panic with a message naming the broken guarantee. They only
@@ -15,9 +15,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::consent::{ConsentStore, ConsentStoreExt};
 use crate::data_catalog::DataCatalog;
 use crate::error::Error;
+use crate::metrics::{Datapoint, MetricsSink, NAMESPACE};
 use crate::model::{
-    Column, ColumnType, ConsentSetting, PARTITION_KEYS, PublishOutcome, RawObjectRef, Release,
-    ReleaseFile, ReleaseFilter, TableSchema,
+    Column, ColumnType, ConsentSetting, PublishOutcome, RawObjectRef, Release, ReleaseFile,
+    ReleaseFilter, TableSchema,
 };
 
 /// A fixed instant (2026-11-24T15:00:00Z) so results never depend on the
@@ -53,7 +54,10 @@ pub fn sample_table(dataset: &str) -> TableSchema {
                 comment: None,
             },
         ],
-        partition_keys: PARTITION_KEYS.iter().map(|k| (*k).to_owned()).collect(),
+        partition_keys: crate::layout::PARTITION_KEYS
+            .iter()
+            .map(|k| (*k).to_owned())
+            .collect(),
         location: format!("file:///curated/dataset={dataset}/"),
         policy_id: "default-v2".into(),
         policy_hash: "sha256:0f1e2d".into(),
@@ -514,5 +518,50 @@ pub async fn consent_store_suite(store: &dyn ConsentStore, unique: &str) {
         own,
         vec![revoke, other_dataset, other_tenant],
         "consents() must list one setting per (tenant, dataset), latest value"
+    );
+}
+
+/// Metrics sink suite: the five release metrics of a report arrive with their values and
+/// `Tenant`/`Dataset` dimensions, also when a call carries more than one API batch.
+/// `read` returns the sums per metric name that the sink's store holds for a tenant.
+pub async fn metrics_sink_suite<F, Fut>(sink: &dyn MetricsSink, tenant: &str, read: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Vec<(String, f64)>>,
+{
+    let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let point = |name: &str, value: f64| Datapoint {
+        namespace: NAMESPACE.into(),
+        name: name.into(),
+        value,
+        unit: "Count".into(),
+        dimensions: vec![
+            ("Tenant".into(), tenant.to_owned()),
+            ("Dataset".into(), "contacts".into()),
+        ],
+        timestamp: now.clone(),
+    };
+    let mut points = vec![
+        point("KAnonViolations", 3.0),
+        point("SuppressedRecords", 41.0),
+        point("RecordsIn", 1000.0),
+        point("RecordsOut", 950.0),
+        point("QuarantinedRecords", 9.0),
+    ];
+    // 1,200 more RecordsIn datapoints of 1: more than one PutMetricData call holds.
+    points.extend((0..1200).map(|_| point("RecordsIn", 1.0)));
+    sink.put(&points).await.expect("put metrics");
+    let mut seen = read(tenant.to_owned()).await;
+    seen.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        seen,
+        vec![
+            ("KAnonViolations".to_owned(), 3.0),
+            ("QuarantinedRecords".to_owned(), 9.0),
+            ("RecordsIn".to_owned(), 2200.0),
+            ("RecordsOut".to_owned(), 950.0),
+            ("SuppressedRecords".to_owned(), 41.0),
+        ],
+        "every metric arrives with its value (sums per metric) for the tenant"
     );
 }

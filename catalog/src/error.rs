@@ -29,6 +29,13 @@ pub enum Error {
         message: String,
         retryable: bool,
     },
+    /// The operator must fix the configuration (an unknown scheme, a folder that cannot be
+    /// created, a backend this build lacks); retrying never helps.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// An object store call failed.
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
     /// The request or the stored data is malformed: a missing table, a value out
     /// of range, a row that does not decode. Nothing was written.
     #[error("invalid: {0}")]
@@ -49,8 +56,18 @@ impl Error {
                 Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
             ),
             Self::Aws { retryable, .. } => *retryable,
+            Self::ObjectStore(e) => crate::storage::is_retryable(e),
             _ => false,
         }
+    }
+
+    /// The error for a feature of a build without the `aws` feature, `what` naming it
+    /// (written once, so every such refusal tells the operator the same fix).
+    #[must_use]
+    pub fn needs_aws(what: &str) -> Self {
+        Self::Config(format!(
+            "{what} needs a build with the `aws` feature (cargo build --features aws)"
+        ))
     }
 }
 
@@ -77,5 +94,6 @@ mod tests {
         assert!(!Error::Conflict("x".into()).is_retryable());
         assert!(!Error::Invalid("x".into()).is_retryable());
         assert!(!Error::Io(std::io::Error::other("x")).is_retryable());
+        assert!(!Error::Config("x".into()).is_retryable());
     }
 }

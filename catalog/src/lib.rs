@@ -5,7 +5,9 @@
 //! embedded SQLite implementation beside it ([`SqliteCatalog`],
 //! [`SqliteConsentStore`]) and an AWS one behind the `aws` feature (`aws::GlueCatalog`:
 //! Glue tables and partitions, Lake Formation tags, a DynamoDB ledger;
-//! `aws::DynamoConsentStore`). Both pass the same [`conformance`] suites.
+//! `aws::DynamoConsentStore`). Both pass the same conformance suites (`conformance`, built
+//! for this crate's tests and with the `testing` feature), and [`storage`] opens the object
+//! stores every crate reads and writes.
 //!
 //! # Guarantees
 //!
@@ -40,12 +42,17 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod aws_settings;
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
+pub mod connect;
 pub mod consent;
 pub mod data_catalog;
 pub mod error;
+pub mod layout;
+pub mod metrics;
 pub mod model;
 pub mod sqlite;
+pub mod storage;
 
 pub use aws_settings::{AwsSettings, Backend};
 pub use consent::*;

@@ -1,7 +1,7 @@
 //! The catalog's data types, shaped to map onto AWS without translation loss.
 //!
 //! - A [`TableSchema`] is one Glue table per dataset: data columns in file order
-//!   plus Hive-style partition keys ([`PARTITION_KEYS`]).
+//!   plus Hive-style partition keys ([`PARTITION_KEYS`](crate::layout::PARTITION_KEYS)).
 //! - A [`Release`] is one Glue partition of that table
 //!   (`tenant={tenant}/dt={dt}/release={release_id}`, see
 //!   [`Release::partition_values`]) and one DynamoDB-sized item of metadata.
@@ -14,14 +14,10 @@ use std::collections::BTreeMap;
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
-
-/// The Hive-style partition keys of every curated dataset, outermost first,
-/// matching `{curated}/dataset={dataset}/tenant={tenant}/dt={dt}/release={release_id}/`.
-pub const PARTITION_KEYS: [&str; 3] = ["tenant", "dt", "release"];
 
 /// The type of a data column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -71,7 +67,7 @@ pub struct TableSchema {
     pub dataset: String,
     /// Data columns, in file order. Must not repeat a name or a partition key.
     pub columns: Vec<Column>,
-    /// Hive-style partition keys, outermost first; normally [`PARTITION_KEYS`].
+    /// Hive-style partition keys, outermost first; normally [`PARTITION_KEYS`](crate::layout::PARTITION_KEYS).
     pub partition_keys: Vec<String>,
     /// URL of the table's root folder, `{curated}/dataset={dataset}/`.
     pub location: String,
@@ -152,11 +148,11 @@ pub struct Release {
 }
 
 impl Release {
-    /// The Hive partition of this release, in [`PARTITION_KEYS`] order:
+    /// The Hive partition of this release, in [`PARTITION_KEYS`](crate::layout::PARTITION_KEYS) order:
     /// `[("tenant", ..), ("dt", ..), ("release", ..)]`.
     #[must_use]
     pub fn partition_values(&self) -> Vec<(String, String)> {
-        let [tenant, dt, release] = PARTITION_KEYS;
+        let [tenant, dt, release] = crate::layout::PARTITION_KEYS;
         vec![
             (tenant.to_owned(), self.tenant.clone()),
             (dt.to_owned(), self.dt.clone()),
@@ -195,27 +191,6 @@ impl TableSchema {
     }
 }
 
-/// A partition day, `YYYY-MM-DD` exactly (zero-padded, a real date): the one parser of
-/// `dt=` values, for raw paths and releases alike. `2026-1-5` is refused (chrono's `%m`
-/// alone would take it, and two spellings of one day would be two partitions).
-pub fn parse_partition_day(dt: &str) -> Option<NaiveDate> {
-    let b = dt.as_bytes();
-    let shape = b.len() == 10
-        && b[4] == b'-'
-        && b[7] == b'-'
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-    if !shape {
-        return None;
-    }
-    NaiveDate::from_ymd_opt(
-        dt[0..4].parse().ok()?,
-        dt[5..7].parse().ok()?,
-        dt[8..10].parse().ok()?,
-    )
-}
-
 impl Release {
     /// Rejects malformed releases (see [`DataCatalog::publish_release`](crate::DataCatalog::publish_release)),
     /// before any backend is touched.
@@ -224,7 +199,7 @@ impl Release {
         path_segment("release_id", &release.release_id)?;
         path_segment("dataset", &release.dataset)?;
         path_segment("tenant", &release.tenant)?;
-        if parse_partition_day(&release.dt).is_none() {
+        if crate::layout::parse_partition_day(&release.dt).is_none() {
             return Err(Error::Invalid(format!(
                 "release {}: dt {:?} is not YYYY-MM-DD",
                 release.release_id, release.dt
@@ -286,25 +261,6 @@ pub struct ConsentSetting {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn partition_days_are_strict() {
-        use super::parse_partition_day as day;
-        assert!(day("2026-11-24").is_some() && day("2024-02-29").is_some());
-        for bad in [
-            "2026-1-5",
-            "2026-01-5",
-            "2026-02-30",
-            "2025-02-29",
-            "26-11-24",
-            "2026-11-24 ",
-            "2026/11/24",
-            "+026-11-24",
-            "２０２６-11-24",
-        ] {
-            assert!(day(bad).is_none(), "{bad}");
-        }
-    }
-
     use super::*;
 
     #[test]

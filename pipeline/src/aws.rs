@@ -1,15 +1,8 @@
-//! AWS pieces of the worker (feature `aws`): `s3://` locations through `object_store` with
-//! credentials from the standard AWS chain, the CloudWatch metrics sink, and `stackpro
-//! setup`, which creates or updates every AWS resource idempotently.
+//! AWS pieces of the worker (feature `aws`): the CloudWatch metrics sink, and `stackpro
+//! setup`, which creates or updates every AWS resource idempotently. `s3://` locations
+//! live in `catalog::storage::s3`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-
-use async_trait::async_trait;
 use aws_config::SdkConfig;
-use aws_credential_types::provider::ProvideCredentials;
-use aws_sdk_cloudwatch::types::{Dimension, MetricDatum, StandardUnit};
 use aws_sdk_s3::types::{
     BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus,
     CreateBucketConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
@@ -17,193 +10,20 @@ use aws_sdk_s3::types::{
     ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
     VersioningConfiguration,
 };
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
-use catalog::AwsSettings;
 use catalog::aws::{Change, DynamoConsentStore, GlueCatalog};
-use object_store::CredentialProvider;
-use object_store::aws::{AmazonS3Builder, AwsCredential};
-use tokio::sync::{Mutex, OnceCell};
+use catalog::storage::s3::split_s3_url;
 
-use crate::location::Location;
-use crate::metrics::{Datapoint, MetricsSink};
 use crate::{Config, Error, Result};
 
-fn aws_error(service: &str, op: &str, e: impl std::error::Error) -> Error {
-    Error::Config(format!("aws {service} {op}: {}", DisplayErrorContext(&e)))
-}
-
-/// `bucket` and key prefix (no leading or trailing `/`) of an `s3://` URL.
-pub fn split_s3_url(url: &str) -> Result<(String, String)> {
-    let rest = url
-        .strip_prefix("s3://")
-        .ok_or_else(|| Error::Config(format!("`{url}` is not an s3:// URL")))?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        return Err(Error::Config(format!("`{url}`: no bucket name")));
-    }
-    Ok((bucket.to_owned(), prefix.trim_matches('/').to_owned()))
-}
-
-/// An `s3://bucket[/prefix]` location. Region and endpoint come from the settings (or
-/// the environment); path-style requests, so emulators and dotted bucket names work.
-pub fn s3_location(url: &str, settings: &AwsSettings) -> Result<Location> {
-    let (bucket, prefix) = split_s3_url(url)?;
-    let (_, store) = s3_bucket_store(url, settings)?;
-    let store: Arc<dyn object_store::ObjectStore> = if prefix.is_empty() {
-        store
-    } else {
-        Arc::new(object_store::prefix::PrefixStore::new(
-            store,
-            object_store::path::Path::from(prefix.as_str()),
-        ))
-    };
-    let url = if prefix.is_empty() {
-        format!("s3://{bucket}")
-    } else {
-        format!("s3://{bucket}/{prefix}")
-    };
-    Ok(Location {
-        store,
-        url,
-        local_dir: None,
-    })
-}
-
-/// The whole bucket of an `s3://` URL as an object store, with its root URL
-/// (`s3://bucket`), for readers that resolve full URLs (DataFusion).
-pub fn s3_bucket_store(
-    url: &str,
-    settings: &AwsSettings,
-) -> Result<(String, Arc<dyn object_store::ObjectStore>)> {
-    let (bucket, _) = split_s3_url(url)?;
-    let mut builder = AmazonS3Builder::from_env()
-        .with_bucket_name(&bucket)
-        .with_virtual_hosted_style_request(false)
-        .with_credentials(Arc::new(SdkCredentials::default()));
-    if let Some(region) = settings
-        .region
-        .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-    {
-        builder = builder.with_region(region);
-    }
-    if let Some(endpoint) = settings.effective_endpoint() {
-        builder = builder
-            .with_allow_http(endpoint.starts_with("http://"))
-            .with_endpoint(endpoint);
-    }
-    Ok((format!("s3://{bucket}"), Arc::new(builder.build()?)))
-}
-
-/// Bridges the AWS SDK's default credential chain (environment, profile, SSO, web
-/// identity, ECS and instance roles) into `object_store`, which on its own reads only a
-/// subset of it. Credentials are cached until five minutes before they expire.
-#[derive(Debug, Default)]
-struct SdkCredentials {
-    chain: OnceCell<aws_config::default_provider::credentials::DefaultCredentialsChain>,
-    cached: Mutex<Option<(Arc<AwsCredential>, Option<SystemTime>)>>,
-}
-
-#[async_trait]
-impl CredentialProvider for SdkCredentials {
-    type Credential = AwsCredential;
-
-    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
-        let mut cached = self.cached.lock().await;
-        if let Some((cred, expiry)) = cached.as_ref() {
-            let fresh = expiry.is_none_or(|t| t > SystemTime::now() + Duration::from_secs(300));
-            if fresh {
-                return Ok(Arc::clone(cred));
-            }
-        }
-        let chain = self
-            .chain
-            .get_or_init(|| async {
-                aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
-                    .build()
-                    .await
-            })
-            .await;
-        let creds =
-            chain
-                .provide_credentials()
-                .await
-                .map_err(|e| object_store::Error::Generic {
-                    store: "S3",
-                    source: Box::new(e),
-                })?;
-        let cred = Arc::new(AwsCredential {
-            key_id: creds.access_key_id().to_owned(),
-            secret_key: creds.secret_access_key().to_owned(),
-            token: creds.session_token().map(str::to_owned),
-        });
-        *cached = Some((Arc::clone(&cred), creds.expiry()));
-        Ok(cred)
-    }
-}
-
-/// CloudWatch `PutMetricData`, batched within the API limits (1,000 datums per call).
-#[derive(Debug, Clone)]
-pub struct CloudWatchMetrics {
-    client: aws_sdk_cloudwatch::Client,
-}
-
-impl CloudWatchMetrics {
-    /// Datums per `PutMetricData` call (the API allows 1,000 and 1 MB; ours are small).
-    pub const BATCH: usize = 1000;
-
-    pub fn new(sdk: &SdkConfig) -> Self {
-        Self {
-            client: aws_sdk_cloudwatch::Client::new(sdk),
-        }
-    }
-}
-
-fn datum(d: &Datapoint) -> Result<MetricDatum> {
-    let timestamp = aws_smithy_types::DateTime::from_str(
-        &d.timestamp,
-        aws_smithy_types::date_time::Format::DateTime,
-    )
-    .map_err(|e| Error::Config(format!("metric timestamp {:?}: {e}", d.timestamp)))?;
-    Ok(MetricDatum::builder()
-        .metric_name(&d.name)
-        .value(d.value)
-        .unit(StandardUnit::from(d.unit.as_str()))
-        .timestamp(timestamp)
-        .set_dimensions(Some(
-            d.dimensions
-                .iter()
-                .map(|(name, value)| Dimension::builder().name(name).value(value).build())
-                .collect(),
-        ))
-        .build())
-}
-
-#[async_trait]
-impl MetricsSink for CloudWatchMetrics {
-    async fn put(&self, datapoints: &[Datapoint]) -> Result<()> {
-        let mut by_namespace: HashMap<&str, Vec<MetricDatum>> = HashMap::new();
-        for d in datapoints {
-            by_namespace
-                .entry(&d.namespace)
-                .or_default()
-                .push(datum(d)?);
-        }
-        for (namespace, data) in by_namespace {
-            for batch in data.chunks(Self::BATCH) {
-                self.client
-                    .put_metric_data()
-                    .namespace(namespace)
-                    .set_metric_data(Some(batch.to_vec()))
-                    .send()
-                    .await
-                    .map_err(|e| aws_error("cloudwatch", "PutMetricData", e))?;
-            }
-        }
-        Ok(())
-    }
+/// An S3 call's failure, classified like every AWS failure (throttling and 5xx answers are
+/// retryable, a refused request is not).
+fn aws_error<E, R>(service: &'static str, op: &str, e: aws_sdk_s3::error::SdkError<E, R>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    catalog::aws::sdk_error(service, op, e).into()
 }
 
 /// One line of the setup report.
@@ -486,7 +306,7 @@ pub async fn setup(config: &Config) -> Result<Vec<SetupStep>> {
         (&config.quarantine, raw_days, false),
         (&config.curated, curated_days, true),
     ] {
-        if !url.starts_with("s3://") {
+        if catalog::storage::Scheme::of(url.trim()).ok() != Some(catalog::storage::Scheme::S3) {
             continue;
         }
         let (bucket, prefix) = split_s3_url(url)?;

@@ -393,7 +393,7 @@ fn ticking_bar(template: &str) -> ProgressBar {
 async fn run_cmd(config: Config, json: bool) -> Result<ExitCode, Failure> {
     // A mistyped raw folder would otherwise be created empty, and the run would succeed
     // with nothing to do. (Other commands, such as `retention sweep`, need none.)
-    pipeline::location::Location::open_existing(&config.raw, &config.aws)
+    catalog::storage::Location::open_existing(&config.raw, &config.aws)
         .map_err(|e| pipeline::Error::Config(format!("raw location: {e}")))?;
     let worker = Worker::open(config).await?;
     let bar = progress_bar();
@@ -534,7 +534,9 @@ async fn demo_cmd(cli: &Cli, args: &DemoArgs) -> Result<ExitCode, Failure> {
 
 async fn consent_cmd(cli: &Cli, action: &ConsentAction) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
-    let consent = pipeline::Backends::connect(&config).await?.consent;
+    let consent = catalog::connect::connect(&config.backend_settings())
+        .await?
+        .consent;
     let set = |args: &ConsentArgs, granted: bool| ConsentSetting {
         tenant: args.tenant.clone(),
         dataset: args.dataset.clone(),
@@ -598,16 +600,17 @@ fn gen_cmd(args: &GenArgs) -> Result<ExitCode, Failure> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    let is_file = [".ndjson", ".jsonl", ".json", ".csv"]
-        .iter()
-        .any(|e| name.contains(e));
-    let path = if is_file {
+    let path = if catalog::layout::encoding_of(name).is_some() {
         args.out.clone()
     } else {
-        args.out.join(format!(
-            "tenant={}/dataset={}/source=gen/dt={}/part-{:016x}.ndjson",
-            args.tenant, args.dataset, args.date, args.seed
-        ))
+        let partition = catalog::layout::PartitionKey {
+            dataset: args.dataset.clone(),
+            tenant: args.tenant.clone(),
+            dt: args.date.to_string(),
+        };
+        let object = format!("part-{:016x}.ndjson", args.seed);
+        args.out
+            .join(catalog::layout::raw_path(&partition, "gen", &object).as_ref())
     };
     let bar =
         ticking_bar("{spinner} [{elapsed_precise}] {bytes} of records ({bytes_per_sec}) {msg}");
@@ -738,7 +741,9 @@ fn verify_cmd(args: &VerifyArgs) -> Result<ExitCode, Failure> {
 
 async fn releases_cmd(cli: &Cli, args: &ReleasesArgs) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
-    let catalog = pipeline::Backends::connect(&config).await?.catalog;
+    let catalog = catalog::connect::connect(&config.backend_settings())
+        .await?
+        .catalog;
     let releases = catalog
         .releases(&ReleaseFilter {
             dataset: args.dataset.clone(),
@@ -787,18 +792,10 @@ async fn releases_cmd(cli: &Cli, args: &ReleasesArgs) -> Result<ExitCode, Failur
 
 async fn query_cmd(cli: &Cli, args: &QueryArgs) -> Result<ExitCode, Failure> {
     let config = load_config(cli)?;
-    let catalog = pipeline::Backends::connect(&config).await?.catalog;
-    #[cfg(feature = "aws")]
-    let stores = if config.curated.starts_with("s3://") {
-        vec![pipeline::aws::s3_bucket_store(
-            &config.curated,
-            &config.aws,
-        )?]
-    } else {
-        Vec::new()
-    };
-    #[cfg(not(feature = "aws"))]
-    let stores = Vec::new();
+    let catalog = catalog::connect::connect(&config.backend_settings())
+        .await?
+        .catalog;
+    let stores = catalog::storage::url_stores(&config.curated, &config.aws)?;
     let bar = ticking_bar("{spinner} [{elapsed_precise}] querying");
     let batches = pipeline::query::sql(Arc::clone(&catalog), stores, &args.sql).await;
     bar.finish_and_clear();
@@ -827,11 +824,9 @@ async fn setup_cmd(config: Config) -> Result<ExitCode, Failure> {
 
 #[cfg(not(feature = "aws"))]
 async fn setup_cmd(_config: Config) -> Result<ExitCode, Failure> {
-    Err(pipeline::Error::Config(
-        "`stackpro setup` creates AWS resources and needs a build with the `aws` feature \
-         (cargo build --features aws); the embedded default needs no setup"
-            .into(),
-    )
+    Err(pipeline::Error::from(catalog::Error::needs_aws(
+        "`stackpro setup` creates AWS resources (the embedded default needs no setup) and",
+    ))
     .into())
 }
 

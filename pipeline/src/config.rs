@@ -216,10 +216,7 @@ impl Config {
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<()> {
         if self.backend == Backend::Aws && !cfg!(feature = "aws") {
-            return Err(Error::Config(
-                "backend = \"aws\" needs a build with the `aws` feature (cargo build --features aws)"
-                    .into(),
-            ));
+            return Err(catalog::Error::needs_aws("backend = \"aws\"").into());
         }
         if self.max_line_bytes < 256 {
             return Err(Error::Config("max_line_bytes must be at least 256".into()));
@@ -258,6 +255,16 @@ impl Config {
         self.metrics_file
             .clone()
             .unwrap_or_else(|| self.state.join("metrics.jsonl"))
+    }
+
+    /// What `catalog::connect::connect` reads to open this configuration's backends.
+    pub fn backend_settings(&self) -> catalog::connect::Settings<'_> {
+        catalog::connect::Settings {
+            backend: self.backend,
+            state: &self.state,
+            metrics_file: self.metrics_path(),
+            aws: &self.aws,
+        }
     }
 
     /// The CSV delimiter of a dataset.
@@ -304,12 +311,12 @@ impl Config {
 /// for folders (so `./data/raw` and `data/raw` compare equal).
 fn root_key(spec: &str) -> String {
     let spec = spec.trim();
-    let key = if let Some(rest) = spec.strip_prefix("file://") {
-        std::path::absolute(rest).map_or_else(|_| rest.to_owned(), |p| p.display().to_string())
-    } else if spec.contains("://") {
-        spec.to_owned()
-    } else {
-        std::path::absolute(spec).map_or_else(|_| spec.to_owned(), |p| p.display().to_string())
+    let key = match catalog::storage::Scheme::of(spec) {
+        Ok(catalog::storage::Scheme::Local(dir)) => {
+            std::path::absolute(dir).map_or_else(|_| dir.to_owned(), |p| p.display().to_string())
+        }
+        // A URL compares as written (an unknown scheme is refused when the root is opened).
+        _ => spec.to_owned(),
     };
     let key = key.replace("/./", "/");
     format!("{}/", key.trim_end_matches('/'))

@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use catalog::layout::{self, Compression, Format, PartitionKey};
+use catalog::storage::Scheme;
 use catalog::{ConsentSetting, ConsentStore};
 
 use crate::config::{Config, env};
@@ -73,27 +75,34 @@ pub fn write_raw_object_with(
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    let format = if name.contains(".csv") {
-        RawFormat::Csv
-    } else {
-        RawFormat::Ndjson
+    // The name's extensions say how it is written, as `sources` will read it back; a
+    // name without a raw format is written as plain NDJSON.
+    let (format, compression) =
+        layout::encoding_of(name).unwrap_or((Format::Ndjson, Compression::None));
+    let format = match format {
+        Format::Csv => RawFormat::Csv,
+        Format::Ndjson => RawFormat::Ndjson,
     };
     let file = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(path)?);
-    let stats = if name.ends_with(".gz") {
-        let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-        let s = generate(opts, format, &mut Counted(&mut enc, on_bytes))?;
-        enc.finish()?.flush()?;
-        s
-    } else if name.ends_with(".zst") {
-        let mut enc = zstd::stream::write::Encoder::new(file, 3)?;
-        let s = generate(opts, format, &mut Counted(&mut enc, on_bytes))?;
-        enc.finish()?.flush()?;
-        s
-    } else {
-        let mut file = file;
-        let s = generate(opts, format, &mut Counted(&mut file, on_bytes))?;
-        file.flush()?;
-        s
+    let stats = match compression {
+        Compression::Gzip => {
+            let mut enc = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+            let s = generate(opts, format, &mut Counted(&mut enc, on_bytes))?;
+            enc.finish()?.flush()?;
+            s
+        }
+        Compression::Zstd => {
+            let mut enc = zstd::stream::write::Encoder::new(file, 3)?;
+            let s = generate(opts, format, &mut Counted(&mut enc, on_bytes))?;
+            enc.finish()?.flush()?;
+            s
+        }
+        Compression::None => {
+            let mut file = file;
+            let s = generate(opts, format, &mut Counted(&mut file, on_bytes))?;
+            file.flush()?;
+            s
+        }
     };
     Ok(stats)
 }
@@ -117,12 +126,14 @@ pub fn ensure_demo_key(state: &Path) -> Result<PathBuf> {
 
 /// Generates the demo's raw data under `config.raw` (a local folder) for `date`.
 pub fn generate_raw(config: &Config, date: chrono::NaiveDate, seed: u64) -> Result<u64> {
-    let raw = PathBuf::from(config.raw.strip_prefix("file://").unwrap_or(&config.raw));
-    if config.raw.contains("://") && !config.raw.starts_with("file://") {
-        return Err(Error::Config(
-            "the demo writes its raw data to a local folder".into(),
-        ));
-    }
+    let raw = match Scheme::of(config.raw.trim())? {
+        Scheme::Local(dir) => PathBuf::from(dir),
+        Scheme::S3 => {
+            return Err(Error::Config(
+                "the demo writes its raw data to a local folder".into(),
+            ));
+        }
+    };
     let mut records = 0;
     for (t, tenant) in TENANTS.iter().enumerate() {
         for (d, (dataset, n, file)) in DATASETS.iter().enumerate() {
@@ -131,10 +142,12 @@ pub fn generate_raw(config: &Config, date: chrono::NaiveDate, seed: u64) -> Resu
                 "web_events" => "site",
                 _ => "shop",
             };
-            let path = raw.join(format!(
-                "tenant={}/dataset={dataset}/source={source}/dt={date}/{file}",
-                tenant.tenant
-            ));
+            let partition = PartitionKey {
+                dataset: dataset.to_string(),
+                tenant: tenant.tenant.to_string(),
+                dt: date.to_string(),
+            };
+            let path = raw.join(layout::raw_path(&partition, source, file).as_ref());
             let opts = GenOptions {
                 dataset: dataset.to_string(),
                 records: *n,

@@ -10,7 +10,7 @@ pub enum Error {
     #[error(transparent)]
     Policy(#[from] policies::Error),
     #[error("catalog: {0}")]
-    Catalog(#[from] catalog::Error),
+    Catalog(catalog::Error),
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
     #[error("parquet: {0}")]
@@ -34,15 +34,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Catalog(e) => e.is_retryable(),
-            Error::ObjectStore(e) => !matches!(
-                e,
-                object_store::Error::NotFound { .. }
-                    | object_store::Error::InvalidPath { .. }
-                    | object_store::Error::NotSupported { .. }
-                    | object_store::Error::PermissionDenied { .. }
-                    | object_store::Error::Unauthenticated { .. }
-                    | object_store::Error::UnknownConfigurationKey { .. }
-            ),
+            Error::ObjectStore(e) => catalog::storage::is_retryable(e),
             Error::Io(e) => matches!(
                 e.kind(),
                 std::io::ErrorKind::Interrupted
@@ -50,6 +42,19 @@ impl Error {
                     | std::io::ErrorKind::WouldBlock
             ),
             _ => false,
+        }
+    }
+}
+
+/// A catalog error keeps its kind: a configuration fault (say, a location with an unknown
+/// scheme) stays [`Error::Config`] and an object-store failure [`Error::ObjectStore`], so
+/// exit codes and retries do not depend on which crate found them.
+impl From<catalog::Error> for Error {
+    fn from(e: catalog::Error) -> Self {
+        match e {
+            catalog::Error::Config(message) => Error::Config(message),
+            catalog::Error::ObjectStore(e) => Error::ObjectStore(e),
+            other => Error::Catalog(other),
         }
     }
 }

@@ -20,7 +20,6 @@ pub mod demo;
 pub mod error;
 pub mod json_record;
 pub mod ledger;
-pub mod location;
 pub mod metrics;
 pub mod query;
 pub mod release;
@@ -32,4 +31,4 @@ pub mod worker;
 
 pub use config::Config;
 pub use error::{Error, Result};
-pub use worker::{Backends, RunSummary, Status, Worker};
+pub use worker::{RunSummary, Status, Worker};

@@ -25,9 +25,6 @@ use datafusion::prelude::SessionContext;
 
 use crate::Result;
 
-/// The partition columns every dataset table exposes.
-pub const PARTITION_COLUMNS: [&str; 3] = ["tenant", "dt", "release"];
-
 /// A DataFusion schema whose tables are the catalog's datasets.
 #[derive(Debug)]
 pub struct CatalogSchema {
@@ -124,7 +121,7 @@ impl SchemaProvider for CatalogSchema {
             let mut fields: Vec<Field> =
                 schema.fields().iter().map(|f| f.as_ref().clone()).collect();
             fields.extend(
-                PARTITION_COLUMNS
+                catalog::layout::PARTITION_KEYS
                     .iter()
                     .map(|c| Field::new(*c, DataType::Utf8, false)),
             );

@@ -41,9 +41,10 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use crate::json_record::{FieldIndex, RecordParser};
 use crate::ledger::{PriorLedger, RecordLedger};
-use crate::location::Location;
-use crate::sources::{self, Chunk, ChunkPool, Item, Line, PartitionKey, Quarantined, RawObject};
+use crate::sources::{self, Chunk, ChunkPool, Item, Line, Quarantined, RawObject};
 use crate::{Error, Result};
+use catalog::layout::{self, PartitionKey};
+use catalog::storage::Location;
 
 /// Parquet key-value metadata keys written into every curated file.
 pub mod meta {
@@ -140,14 +141,6 @@ pub fn release_id(
     format!("r{}", &hex::encode(h.finalize())[..20])
 }
 
-/// The folder of a release under the curated root.
-pub fn release_dir(partition: &PartitionKey, release_id: &str) -> Path {
-    Path::from(format!(
-        "dataset={}/tenant={}/dt={}/release={release_id}",
-        partition.dataset, partition.tenant, partition.dt
-    ))
-}
-
 /// The catalog schema of a dataset's curated table.
 pub fn table_schema(policy: &Policy, rules: &DatasetRules, curated: &Location) -> TableSchema {
     let columns = policies::curated_schema(rules)
@@ -181,7 +174,7 @@ pub fn table_schema(policy: &Policy, rules: &DatasetRules, curated: &Location) -
         dataset: rules.name.clone(),
         columns,
         partition_keys: vec!["tenant".into(), "dt".into(), "release".into()],
-        location: curated.url_of(&Path::from(format!("dataset={}", rules.name))),
+        location: curated.url_of(&layout::dataset_dir(&rules.name)),
         policy_id: policy.id.clone(),
         policy_hash: policy.hash.clone(),
         k: policy.k,
@@ -252,21 +245,15 @@ pub async fn prepare(
     let mut report = ReleaseReport::new(&ctx.policy, &rules, &decision, facts);
 
     if report.quarantined > 0 {
-        let path = Path::from(format!(
-            "dataset={}/tenant={}/dt={}/release={id}.ndjson",
-            partition.dataset, partition.tenant, partition.dt
-        ));
+        let path = layout::quarantine_path(partition, &id);
         upload_file(&ctx.quarantine, &path, staged.quarantine.path()).await?;
     }
 
-    let dir = release_dir(partition, &id);
+    let dir = layout::release_dir(partition, &id);
     if decision.outcome != Outcome::Release {
         // Beside the quarantine, not the curated files: its figures describe records
         // under k (a class of 10 people), and buyers read the curated root.
-        let path = Path::from(format!(
-            "_withheld/dataset={}/tenant={}/dt={}/release={id}.json",
-            partition.dataset, partition.tenant, partition.dt
-        ));
+        let path = layout::withheld_report_path(partition, &id);
         ctx.quarantine
             .store
             .put(&path, serde_json::to_vec_pretty(&report)?.into())
@@ -313,7 +300,7 @@ pub async fn prepare(
     ctx.curated
         .store
         .put(
-            &dir.clone().join("_report.json"),
+            &dir.clone().join(layout::REPORT_FILE),
             serde_json::to_vec_pretty(&report)?.into(),
         )
         .await?;
@@ -665,7 +652,7 @@ fn transform_all(
     // Every object of a release is of one partition.
     let day = objects
         .first()
-        .and_then(|o| catalog::parse_partition_day(&o.partition.dt));
+        .and_then(|o| layout::parse_partition_day(&o.partition.dt));
     let mut send_on = |(chunk, outputs): Transformed| -> Result<()> {
         let mut batches = Vec::new();
         // Part `i` of `par_chunks` starts at line `i * TASK_LINES`.
@@ -1073,7 +1060,7 @@ impl<'a> Part<'a> {
     ) -> Self {
         Self {
             ctx,
-            path: dir.clone().join(format!("part-{n:05}.parquet")),
+            path: dir.clone().join(layout::part_file(n)),
             schema,
             props,
             writer: None,

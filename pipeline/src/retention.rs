@@ -67,7 +67,7 @@ fn cutoff(now: DateTime<Utc>, days: u32) -> Result<DateTime<Utc>> {
 
 /// Objects under `store` last modified before `cutoff`, except those under `keep`.
 async fn expired(
-    location: &crate::location::Location,
+    location: &catalog::storage::Location,
     cutoff: DateTime<Utc>,
     keep: &[Path],
 ) -> Result<Vec<(Path, ExpiredObject)>> {
@@ -163,7 +163,7 @@ pub async fn sweep(worker: &Worker, now: DateTime<Utc>, dry_run: bool) -> Result
     Ok(report)
 }
 
-async fn delete(location: &crate::location::Location, path: &Path) -> Result<()> {
+async fn delete(location: &catalog::storage::Location, path: &Path) -> Result<()> {
     match location.store.delete(path).await {
         Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
         Err(e) => Err(e.into()),

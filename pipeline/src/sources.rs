@@ -12,25 +12,10 @@ use std::io::{BufRead, BufReader, Read};
 use object_store::path::Path;
 
 use crate::Result;
-use crate::location::Location;
-
-/// A release partition: one tenant's records of one dataset on one day.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-pub struct PartitionKey {
-    pub dataset: String,
-    pub tenant: String,
-    pub dt: String,
-}
-
-impl std::fmt::Display for PartitionKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "dataset={}/tenant={}/dt={}",
-            self.dataset, self.tenant, self.dt
-        )
-    }
-}
+use catalog::layout::{
+    Compression, Format, PartitionKey, encoding_of, parse_raw_path, split_encoding,
+};
+use catalog::storage::Location;
 
 /// One raw object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,53 +28,12 @@ pub struct RawObject {
     pub partition: PartitionKey,
 }
 
-/// How an object is encoded, from its name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Ndjson,
-    Csv,
-}
-
 impl RawObject {
     /// Format and compression from the file name (`.ndjson`, `.json`, `.jsonl`, `.csv`,
     /// each optionally `.gz` or `.zst`).
     pub fn encoding(&self) -> Option<(Format, Compression)> {
         encoding_of(self.path.filename()?)
     }
-}
-
-fn encoding_of(name: &str) -> Option<(Format, Compression)> {
-    split_encoding(name).1
-}
-
-/// `name` without its format and compression extensions, and the encoding they name
-/// (`a.ndjson.gz` → `a`, NDJSON in gzip); the name as it is and `None` when it names no
-/// raw format.
-fn split_encoding(name: &str) -> (&str, Option<(Format, Compression)>) {
-    let (stem, compression) = if let Some(s) = name.strip_suffix(".gz") {
-        (s, Compression::Gzip)
-    } else if let Some(s) = name.strip_suffix(".zst") {
-        (s, Compression::Zstd)
-    } else {
-        (name, Compression::None)
-    };
-    let formats = [
-        (".csv", Format::Csv),
-        (".ndjson", Format::Ndjson),
-        (".jsonl", Format::Ndjson),
-        (".json", Format::Ndjson),
-    ];
-    formats
-        .into_iter()
-        .find_map(|(ext, format)| Some((stem.strip_suffix(ext)?, Some((format, compression)))))
-        .unwrap_or((name, None))
 }
 
 /// The name of an object under the raw root with every email, phone or IP it carries
@@ -132,45 +76,6 @@ fn redacted_name(name_in_root: &str) -> Option<(String, policies::pii::PiiKind)>
 pub struct Ignored {
     pub url: String,
     pub reason: String,
-}
-
-fn is_safe_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 128
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && !s.starts_with('.')
-}
-
-/// Parses `tenant=…/dataset=…/source=…/dt=…/{object}`.
-fn parse_raw_path(path: &Path) -> Result<(PartitionKey, String), String> {
-    let parts: Vec<&str> = path.as_ref().split('/').collect();
-    if parts.len() != 5 {
-        return Err("not under tenant=/dataset=/source=/dt=/".into());
-    }
-    let field = |i: usize, key: &str| -> Result<String, String> {
-        parts[i]
-            .strip_prefix(key)
-            .and_then(|v| v.strip_prefix('='))
-            .filter(|v| is_safe_id(v))
-            .map(str::to_string)
-            .ok_or_else(|| format!("segment {} should be `{key}=<id>`", i + 1))
-    };
-    let tenant = field(0, "tenant")?;
-    let dataset = field(1, "dataset")?;
-    let source = field(2, "source")?;
-    let dt = field(3, "dt")?;
-    if catalog::parse_partition_day(&dt).is_none() {
-        return Err(format!("dt `{dt}` is not a YYYY-MM-DD date"));
-    }
-    Ok((
-        PartitionKey {
-            dataset,
-            tenant,
-            dt,
-        },
-        source,
-    ))
 }
 
 /// Lists raw objects by partition, and what was ignored (with reasons).
@@ -242,7 +147,7 @@ pub async fn list_raw(
         }
         match parse_raw_path(&meta.location) {
             Err(reason) => ignored.push(Ignored { url, reason }),
-            Ok((partition, source)) => {
+            Ok(catalog::layout::RawPath { partition, source }) => {
                 if encoding_of(name).is_none() {
                     ignored.push(Ignored {
                         url,
@@ -1064,37 +969,5 @@ mod tests {
                 reference_split(&data, 200)
             );
         }
-    }
-
-    #[test]
-    fn raw_paths_follow_the_layout() {
-        let ok =
-            Path::from("tenant=t-1/dataset=contacts/source=web-form/dt=2026-11-24/part-0.ndjson");
-        let (p, source) = parse_raw_path(&ok).expect("layout");
-        assert_eq!(
-            (
-                p.tenant.as_str(),
-                p.dataset.as_str(),
-                p.dt.as_str(),
-                source.as_str()
-            ),
-            ("t-1", "contacts", "2026-11-24", "web-form")
-        );
-        for bad in [
-            "tenant=t-1/dataset=contacts/dt=2026-11-24/x.ndjson",
-            "tenant=t-1/dataset=contacts/source=s/dt=2026-13-01/x.ndjson",
-            "tenant=../dataset=contacts/source=s/dt=2026-11-24/x.ndjson",
-        ] {
-            assert!(parse_raw_path(&Path::from(bad)).is_err(), "{bad}");
-        }
-        assert_eq!(
-            encoding_of("a.ndjson.gz"),
-            Some((Format::Ndjson, Compression::Gzip))
-        );
-        assert_eq!(
-            encoding_of("a.csv.zst"),
-            Some((Format::Csv, Compression::Zstd))
-        );
-        assert_eq!(encoding_of("a.parquet"), None);
     }
 }

@@ -7,20 +7,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use catalog::{
-    Backend, ConsentStore, ConsentStoreExt, DataCatalog, PublishOutcome, SqliteCatalog,
-    SqliteConsentStore,
-};
+use catalog::{ConsentStore, ConsentStoreExt, DataCatalog, PublishOutcome};
 use policies::{Outcome, Policy, ReleaseReport};
 use serde::Serialize;
 
 use crate::Result;
 use crate::config::{Config, env};
 use crate::ledger::RecordLedger;
-use crate::location::Location;
-use crate::metrics::{JsonLinesMetrics, MetricsSink, release_datapoints};
+use crate::metrics::release_datapoints;
 use crate::release::{self, ReleaseContext};
-use crate::sources::{self, Ignored, PartitionKey, RawObject};
+use crate::sources::{self, Ignored, RawObject};
+use catalog::connect::{Backends, Stores};
+use catalog::layout::PartitionKey;
+use catalog::metrics::MetricsSink;
+use catalog::storage::Location;
 
 /// What happened to one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,49 +121,6 @@ pub struct Worker {
     pub metrics: Arc<dyn MetricsSink>,
 }
 
-/// The catalog, control plane and metrics sink the configuration selects.
-#[derive(Debug, Clone)]
-pub struct Backends {
-    pub catalog: Arc<dyn DataCatalog>,
-    pub consent: Arc<dyn ConsentStore>,
-    pub metrics: Arc<dyn MetricsSink>,
-}
-
-impl Backends {
-    /// Embedded: SQLite files in the state folder and a JSON-lines metrics file. AWS: Glue
-    /// + Lake Formation + DynamoDB and CloudWatch (needs the `aws` feature).
-    pub async fn connect(config: &Config) -> Result<Self> {
-        match config.backend {
-            Backend::Embedded => {
-                let catalog = SqliteCatalog::open_in_state_dir(&config.state)?;
-                let consent = SqliteConsentStore::open_in_state_dir(&config.state)?;
-                Ok(Self {
-                    catalog: Arc::new(catalog),
-                    consent: Arc::new(consent),
-                    metrics: Arc::new(JsonLinesMetrics::new(config.metrics_path())),
-                })
-            }
-            #[cfg(feature = "aws")]
-            Backend::Aws => {
-                let sdk = catalog::aws::sdk_config(&config.aws).await;
-                Ok(Self {
-                    catalog: Arc::new(catalog::aws::GlueCatalog::new(&sdk, &config.aws)),
-                    consent: Arc::new(catalog::aws::DynamoConsentStore::new(
-                        catalog::aws::DynamoDbClient::new(&sdk),
-                        &config.aws.consent_table,
-                    )),
-                    metrics: Arc::new(crate::aws::CloudWatchMetrics::new(&sdk)),
-                })
-            }
-            #[cfg(not(feature = "aws"))]
-            Backend::Aws => Err(crate::Error::Config(
-                "backend = \"aws\" needs a build with the `aws` feature (cargo build --features aws)"
-                    .into(),
-            )),
-        }
-    }
-}
-
 impl Worker {
     /// Opens every backend the configuration names.
     pub async fn open(config: Config) -> Result<Self> {
@@ -172,11 +129,21 @@ impl Worker {
             catalog,
             consent,
             metrics,
-        } = Backends::connect(&config).await?;
+        } = catalog::connect::connect(&config.backend_settings()).await?;
+        let Stores {
+            raw,
+            curated,
+            quarantine,
+        } = Stores::open(
+            &config.raw,
+            &config.curated,
+            &config.quarantine,
+            &config.aws,
+        )?;
         Ok(Self {
-            raw: Location::open(&config.raw, &config.aws)?,
-            curated: Location::open(&config.curated, &config.aws)?,
-            quarantine: Location::open(&config.quarantine, &config.aws)?,
+            raw,
+            curated,
+            quarantine,
             metrics,
             policy,
             catalog,

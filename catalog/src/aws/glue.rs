@@ -40,9 +40,7 @@ use super::{Change, sdk_error};
 use crate::aws_settings::AwsSettings;
 use crate::data_catalog::DataCatalog;
 use crate::error::{Error, Result};
-use crate::model::{
-    Column, ColumnType, PARTITION_KEYS, PublishOutcome, Release, ReleaseFilter, TableSchema,
-};
+use crate::model::{Column, ColumnType, PublishOutcome, Release, ReleaseFilter, TableSchema};
 
 const GLUE: &str = "glue";
 const DYNAMODB: &str = "dynamodb";
@@ -293,7 +291,7 @@ impl GlueCatalog {
         let input = table_input(
             &name,
             &schema.columns,
-            &PARTITION_KEYS[1..],
+            &crate::layout::PARTITION_KEYS[1..],
             &location,
             parameters,
         )?;

@@ -1,10 +1,12 @@
 //! AWS backends (feature `aws`): [`GlueCatalog`] (Glue tables and partitions, Lake
-//! Formation tags, a DynamoDB release ledger) and [`DynamoConsentStore`].
+//! Formation tags, a DynamoDB release ledger), [`DynamoConsentStore`] and
+//! [`CloudWatchMetrics`].
 //!
 //! Every client is built from one [`SdkConfig`] loaded by [`sdk_config`]: the standard
 //! credential chain, the configured region, and an endpoint override so the same code runs
 //! against `moto_server` in tests.
 
+mod cloudwatch;
 mod dynamodb;
 mod glue;
 mod lake_formation;
@@ -13,6 +15,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+pub use self::cloudwatch::CloudWatchMetrics;
 pub use self::dynamodb::{DynamoConsentStore, ensure_dynamodb_table};
 pub use self::glue::GlueCatalog;
 pub use self::lake_formation::{LakeFormation, LfTagExpression, TAG_KEYS};
@@ -73,8 +76,9 @@ const RETRYABLE_CODES: &[&str] = &[
 ];
 
 /// Maps an SDK error of `service`'s operation `op` into the crate's error. Dispatch
-/// failures, timeouts and throttling are retryable; everything else is not.
-pub(crate) fn sdk_error<E, R>(
+/// failures, timeouts and throttling are retryable; everything else is not. Public so
+/// every crate that calls AWS classifies its failures the same way.
+pub fn sdk_error<E, R>(
     service: &'static str,
     op: &str,
     err: aws_smithy_runtime_api::client::result::SdkError<E, R>,

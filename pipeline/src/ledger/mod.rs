@@ -34,25 +34,16 @@ use arrow::array::BooleanArray;
 use arrow::compute::filter_record_batch;
 use catalog::{DataCatalog, ReleaseFilter};
 use object_store::ObjectStoreExt;
-use object_store::path::Path;
 use policies::StagedBatch;
 use rustc_hash::FxHashSet;
 
 pub use prior::{LedgerError, PriorLedger, PriorLedgerBuilder};
 
-use crate::location::Location;
-use crate::sources::PartitionKey;
 use crate::{Error, Result};
+use catalog::layout::{PartitionKey, ledger_path};
+use catalog::storage::Location;
 
 use prior::MAGIC;
-
-/// Where a release's fingerprints live under the curated root.
-pub fn ledger_path(partition: &PartitionKey, release_id: &str) -> Path {
-    Path::from(format!(
-        "_ledger/dataset={}/tenant={}/release={release_id}.fp",
-        partition.dataset, partition.tenant
-    ))
-}
 
 /// A ledger file: the magic, then `sorted` (ascending, distinct) as 16 bytes each,
 /// little-endian.

@@ -15,7 +15,6 @@ use catalog::AwsSettings;
 use catalog::aws::{DynamoConsentStore, DynamoDbClient, GlueCatalog, LfTagExpression};
 use catalog::conformance::{consent_store_suite, data_catalog_suite, sample_release, sample_table};
 use catalog::{DataCatalog, PublishOutcome};
-use pipeline::metrics::{Datapoint, MetricsSink};
 
 use super::{Env, KEY, stackpro_bin, stdout_of_success, walk};
 
@@ -291,50 +290,6 @@ async fn publishing_tags_tenant_tables_and_reconcile_completes_an_interrupted_pu
     );
 }
 
-/// Metrics sink suite: the five release metrics of a report arrive with their values and
-/// `Tenant`/`Dataset` dimensions, also when a call carries more than one API batch.
-async fn metrics_sink_suite<F, Fut>(sink: &dyn MetricsSink, tenant: &str, read: F)
-where
-    F: Fn(String) -> Fut,
-    Fut: std::future::Future<Output = Vec<(String, f64)>>,
-{
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let point = |name: &str, value: f64| Datapoint {
-        namespace: pipeline::metrics::NAMESPACE.into(),
-        name: name.into(),
-        value,
-        unit: "Count".into(),
-        dimensions: vec![
-            ("Tenant".into(), tenant.to_owned()),
-            ("Dataset".into(), "contacts".into()),
-        ],
-        timestamp: now.clone(),
-    };
-    let mut points = vec![
-        point("KAnonViolations", 3.0),
-        point("SuppressedRecords", 41.0),
-        point("RecordsIn", 1000.0),
-        point("RecordsOut", 950.0),
-        point("QuarantinedRecords", 9.0),
-    ];
-    // 1,200 more RecordsIn datapoints of 1: more than one PutMetricData call holds.
-    points.extend((0..1200).map(|_| point("RecordsIn", 1.0)));
-    sink.put(&points).await.expect("put metrics");
-    let mut seen = read(tenant.to_owned()).await;
-    seen.sort_by(|a, b| a.0.cmp(&b.0));
-    assert_eq!(
-        seen,
-        vec![
-            ("KAnonViolations".to_owned(), 3.0),
-            ("QuarantinedRecords".to_owned(), 9.0),
-            ("RecordsIn".to_owned(), 2200.0),
-            ("RecordsOut".to_owned(), 950.0),
-            ("SuppressedRecords".to_owned(), 41.0),
-        ],
-        "every metric arrives with its value (sums per metric) for the tenant"
-    );
-}
-
 /// Sums of the `StackPro/DataPlatform` metrics of `tenant` (dataset `contacts`) over the
 /// last hour, read back with the CloudWatch SDK.
 async fn cloudwatch_sums(sdk: &SdkConfig, tenant: &str, dataset: &str) -> Vec<(String, f64)> {
@@ -351,7 +306,7 @@ async fn cloudwatch_sums(sdk: &SdkConfig, tenant: &str, dataset: &str) -> Vec<(S
     ] {
         let stats = cw
             .get_metric_statistics()
-            .namespace(pipeline::metrics::NAMESPACE)
+            .namespace(catalog::metrics::NAMESPACE)
             .metric_name(name)
             .dimensions(
                 aws_sdk_cloudwatch::types::Dimension::builder()
@@ -381,30 +336,6 @@ async fn cloudwatch_sums(sdk: &SdkConfig, tenant: &str, dataset: &str) -> Vec<(S
 }
 
 #[tokio::test]
-async fn json_lines_file_passes_the_metrics_sink_suite() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("metrics.jsonl");
-    let sink = pipeline::metrics::JsonLinesMetrics::new(path.clone());
-    metrics_sink_suite(&sink, "t-file", |tenant| {
-        let path = path.clone();
-        async move {
-            let mut sums: BTreeMap<String, f64> = BTreeMap::new();
-            for line in std::fs::read_to_string(&path)
-                .expect("metrics file")
-                .lines()
-            {
-                let d: Datapoint = serde_json::from_str(line).expect("datapoint");
-                if d.dimensions.contains(&("Tenant".into(), tenant.clone())) {
-                    *sums.entry(d.name).or_default() += d.value;
-                }
-            }
-            sums.into_iter().collect()
-        }
-    })
-    .await;
-}
-
-#[tokio::test]
 #[cfg_attr(
     not(aws_emulator),
     ignore = "needs moto_server (STACKPRO_TEST_AWS_ENDPOINT)"
@@ -412,9 +343,9 @@ async fn json_lines_file_passes_the_metrics_sink_suite() {
 async fn cloudwatch_passes_the_metrics_sink_suite() {
     let endpoint = emulator();
     let sdk = sdk(&endpoint).await;
-    let sink = pipeline::aws::CloudWatchMetrics::new(&sdk);
+    let sink = catalog::aws::CloudWatchMetrics::new(&sdk);
     let tenant = unique("t-cw-");
-    metrics_sink_suite(&sink, &tenant, |tenant| {
+    catalog::conformance::metrics_sink_suite(&sink, &tenant, |tenant| {
         let sdk = sdk.clone();
         async move { cloudwatch_sums(&sdk, &tenant, "contacts").await }
     })
@@ -455,12 +386,12 @@ async fn s3_passes_the_object_layout_suite() {
                 prefix.trim_start_matches('/'),
             ))
         };
-        let location = pipeline::location::Location {
+        let location = catalog::storage::Location {
             store,
             url: format!("s3://{bucket}{prefix}"),
             local_dir: None,
         };
-        pipeline::location::layout_suite(&location, "suite").await;
+        catalog::storage::layout_suite(&location, "suite").await;
     }
 }
 

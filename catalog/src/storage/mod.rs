@@ -1,7 +1,9 @@
 //! Where objects live: a local folder or URL, resolved to an `object_store` backend.
 //!
-//! Backends are chosen by URL scheme, never by code: a plain path or `file://` URL is a
-//! local folder; `s3://` needs the `aws` feature.
+//! Backends are chosen by URL scheme, never by code, and the scheme is read in one place
+//! ([`Scheme::of`]): a plain path or `file://` URL is a local folder; `s3://` needs the
+//! `aws` feature ([`s3`]). Every crate that reads or writes raw, curated or quarantined
+//! objects (the worker, the marketplace, the app) opens its roots here.
 
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
@@ -10,7 +12,34 @@ use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 
-use crate::{Error, Result};
+use crate::{AwsSettings, Error, Result};
+
+#[cfg(feature = "aws")]
+pub mod s3;
+
+/// The kind of store a location string names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme<'a> {
+    /// A plain folder path or a `file://` URL: the folder.
+    Local(&'a str),
+    /// An `s3://bucket[/prefix]` URL.
+    S3,
+}
+
+impl<'a> Scheme<'a> {
+    /// The scheme of a location string (trimmed); an unknown scheme is a configuration
+    /// error that names the ones supported.
+    pub fn of(spec: &'a str) -> Result<Self> {
+        match spec.split_once("://") {
+            None => Ok(Self::Local(spec)),
+            Some(("file", path)) => Ok(Self::Local(path)),
+            Some(("s3", _)) => Ok(Self::S3),
+            Some((other, _)) => Err(Error::Config(format!(
+                "`{spec}`: unsupported scheme `{other}://` (use a folder, file:// or s3://)"
+            ))),
+        }
+    }
+}
 
 /// An object-store root: the store and the URL its paths are relative to.
 #[derive(Debug, Clone)]
@@ -26,39 +55,32 @@ impl Location {
     /// Resolves a folder path or URL with the default AWS settings (region, endpoint and
     /// credentials from the environment). Local folders are created when missing.
     pub fn parse(spec: &str) -> Result<Self> {
-        Self::open(spec, &catalog::AwsSettings::default())
+        Self::open(spec, &AwsSettings::default())
     }
 
     /// Resolves a folder path or URL; `s3://` URLs use `aws` for region and endpoint.
-    pub fn open(spec: &str, aws: &catalog::AwsSettings) -> Result<Self> {
+    pub fn open(spec: &str, aws: &AwsSettings) -> Result<Self> {
         let spec = spec.trim();
         if spec.is_empty() {
             return Err(Error::Config("an empty location was given".into()));
         }
-        if let Some(dir) = local_folder(spec) {
-            return Self::local(FsPath::new(dir));
-        }
-        match spec.split_once("://").map_or("", |(scheme, _)| scheme) {
+        match Scheme::of(spec)? {
+            Scheme::Local(dir) => Self::local(FsPath::new(dir)),
             #[cfg(feature = "aws")]
-            "s3" => crate::aws::s3_location(spec, aws),
+            Scheme::S3 => s3::location(spec, aws),
             #[cfg(not(feature = "aws"))]
-            "s3" => {
+            Scheme::S3 => {
                 let _ = aws;
-                Err(Error::Config(format!(
-                    "`{spec}`: s3:// locations need a build with the `aws` feature (cargo build --features aws)"
-                )))
+                Err(Error::needs_aws(&format!("`{spec}`: s3:// locations")))
             }
-            other => Err(Error::Config(format!(
-                "`{spec}`: unsupported scheme `{other}://` (use a folder, file:// or s3://)"
-            ))),
         }
     }
 
     /// Like [`Location::open`], for a location that is read: a local folder that does not
     /// exist is a configuration error (a mistyped `--raw` would otherwise be created empty,
     /// and a run over it would find nothing and succeed).
-    pub fn open_existing(spec: &str, aws: &catalog::AwsSettings) -> Result<Self> {
-        if let Some(dir) = local_folder(spec.trim())
+    pub fn open_existing(spec: &str, aws: &AwsSettings) -> Result<Self> {
+        if let Ok(Scheme::Local(dir)) = Scheme::of(spec.trim())
             && !dir.is_empty()
             && !FsPath::new(dir).is_dir()
         {
@@ -104,9 +126,44 @@ impl Location {
     }
 }
 
+/// The stores a reader that resolves full object URLs (DataFusion) needs for a root, each
+/// with the URL it answers for: none for a local folder (the reader's own file system
+/// serves it), the whole bucket for `s3://`.
+pub fn url_stores(spec: &str, aws: &AwsSettings) -> Result<Vec<(String, Arc<dyn ObjectStore>)>> {
+    match Scheme::of(spec.trim())? {
+        Scheme::Local(_) => Ok(Vec::new()),
+        #[cfg(feature = "aws")]
+        Scheme::S3 => Ok(vec![s3::bucket_store(spec.trim(), aws)?]),
+        #[cfg(not(feature = "aws"))]
+        Scheme::S3 => {
+            let _ = aws;
+            Err(Error::needs_aws(&format!(
+                "`{}`: s3:// locations",
+                spec.trim()
+            )))
+        }
+    }
+}
+
+/// Whether an object-store failure may pass if the same call is tried again: a missing
+/// object, a bad path, a refused credential or an unsupported call fail the same way
+/// every time; network and service faults may not.
+pub fn is_retryable(e: &object_store::Error) -> bool {
+    !matches!(
+        e,
+        object_store::Error::NotFound { .. }
+            | object_store::Error::InvalidPath { .. }
+            | object_store::Error::NotSupported { .. }
+            | object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }
+            | object_store::Error::UnknownConfigurationKey { .. }
+    )
+}
+
 /// The object-layout conformance suite: what the worker relies on from any [`Location`]
 /// (local folder or `s3://`), checked the same way for each. Panics on the first
 /// difference. Writes only under `{unique}/`.
+#[cfg(any(test, feature = "testing"))]
 pub async fn layout_suite(location: &Location, unique: &str) {
     use futures::TryStreamExt;
     use object_store::{ObjectStoreExt, PutPayload};
@@ -182,15 +239,6 @@ pub async fn layout_suite(location: &Location, unique: &str) {
     location.store.delete(&report).await.expect("delete report");
 }
 
-/// The folder a location names when it is local: a path, or the path of a `file://` URL.
-fn local_folder(spec: &str) -> Option<&str> {
-    match spec.split_once("://") {
-        Some(("file", path)) => Some(path),
-        Some(_) => None,
-        None => Some(spec),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,5 +278,21 @@ mod tests {
                 "{spec}"
             );
         }
+    }
+
+    #[test]
+    fn the_scheme_is_read_once_for_every_form() {
+        assert_eq!(Scheme::of("/srv/raw").ok(), Some(Scheme::Local("/srv/raw")));
+        assert_eq!(
+            Scheme::of("file:///srv/raw").ok(),
+            Some(Scheme::Local("/srv/raw"))
+        );
+        assert_eq!(Scheme::of("s3://bucket/raw").ok(), Some(Scheme::S3));
+        assert!(matches!(Scheme::of("gs://bucket"), Err(Error::Config(_))));
+        assert!(
+            url_stores("/srv/raw", &AwsSettings::default())
+                .expect("local")
+                .is_empty()
+        );
     }
 }
