@@ -90,10 +90,10 @@ fn transforms(c: &mut Criterion) {
     });
 
     // One raw NDJSON line into the policy's input slots (the scanner's path).
-    let fields = pipeline::json_record::FieldIndex::new(rules);
+    let fields = pipeline::sources::json_record::FieldIndex::new(rules);
     let line = br#"{"event_id":"e14c219f-9d25-456d-a271-f99e0852d974","tenant_id":"t-0042","submitted_at":"2026-11-24T12:43:01Z","name":"Omar Martin","email":"omar18@outlook.com","phone":"+1 (404) 405-2011","ip":"73.162.14.168","user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36","zip":"30303","age":39,"gender":"M","country":"US","source":"chat","interest":"support","message":"Hey team, getting a \"403\" when I open the dashboard, any ideas?","lead_score":37}"#;
     c.bench_function("ndjson/contacts line", |b| {
-        let mut parser = pipeline::json_record::RecordParser::new(&fields);
+        let mut parser = pipeline::sources::json_record::RecordParser::new(&fields);
         let (mut slots, mut unknown) = (Vec::new(), std::collections::BTreeSet::new());
         b.iter(|| {
             parser

@@ -805,7 +805,7 @@ async fn query_cmd(cli: &Cli, args: &QueryArgs) -> Result<ExitCode, Failure> {
 
 #[cfg(feature = "aws")]
 async fn setup_cmd(config: Config) -> Result<ExitCode, Failure> {
-    let steps = pipeline::aws::setup(&config).await?;
+    let steps = pipeline::setup::setup(&config).await?;
     let mut table = Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)

@@ -13,19 +13,19 @@
 //! [`retention`] sweeps expired objects and releases; with the `aws` feature, `aws` adds
 //! `s3://` locations, CloudWatch metrics and `stackpro setup`.
 
-#[cfg(feature = "aws")]
-pub mod aws;
 pub mod config;
 pub mod demo;
 pub mod error;
-pub mod json_record;
 pub mod ledger;
-pub mod metrics;
 pub mod query;
 pub mod release;
 pub mod retention;
+#[cfg(feature = "aws")]
+pub mod setup;
+pub mod sinks;
 pub mod sources;
 pub mod synth;
+pub mod transforms;
 pub mod verify;
 pub mod worker;
 

@@ -30,7 +30,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use policies::pii::find_pii;
 use serde::Serialize;
 
-use crate::release::meta;
+use crate::sinks::parquet::meta;
 use crate::{Error, Result};
 
 /// One release's k figures.

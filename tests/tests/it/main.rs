@@ -893,7 +893,7 @@ fn a_release_whose_staged_rows_spill_to_disk_publishes_what_one_held_in_memory_d
         env.generate("contacts", "t-1", 6000, "a.ndjson", 0.02);
         env.grant("t-1", "contacts");
         let mut run = env.cmd(&["run", "--json"]);
-        run.env("RUST_LOG", "pipeline::release=debug");
+        run.env("RUST_LOG", "pipeline::transforms=debug");
         let out = output_of_success(run, &["run", "--json"]);
         let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
         assert_eq!(statuses(&summary), ["published"], "{summary:#}");
