@@ -13,8 +13,8 @@ use async_trait::async_trait;
 use crate::error::Result;
 use crate::model::ConsentSetting;
 
-/// Storage for [`ConsentSetting`]s (embedded SQLite, or DynamoDB
-/// `ConsentSettings` later).
+/// Storage for [`ConsentSetting`]s: embedded SQLite ([`crate::SqliteConsentStore`]), or
+/// the DynamoDB `ConsentSettings` table with the `aws` feature (`aws::DynamoConsentStore`).
 #[async_trait]
 pub trait ConsentStore: Send + Sync + std::fmt::Debug {
     /// Creates or replaces the setting for (`setting.tenant`, `setting.dataset`).

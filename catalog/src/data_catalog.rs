@@ -21,7 +21,8 @@ use std::collections::HashMap;
 use crate::error::Result;
 use crate::model::{PublishOutcome, Release, ReleaseFilter, TableSchema};
 
-/// Metadata store for curated datasets (embedded SQLite, or AWS Glue later).
+/// Metadata store for curated datasets: embedded SQLite ([`crate::SqliteCatalog`]), or
+/// Glue + Lake Formation + DynamoDB with the `aws` feature (`aws::GlueCatalog`).
 #[async_trait::async_trait]
 pub trait DataCatalog: Send + Sync + std::fmt::Debug {
     /// Creates or replaces the schema of `schema.dataset`.

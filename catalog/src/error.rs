@@ -1,6 +1,7 @@
 //! The crate's error type.
 //!
-//! Backend errors (SQLite today, AWS SDK errors later) map into [`Error`], and
+//! Backend errors (SQLite, object stores, and the AWS SDK with the `aws` feature) map into
+//! [`Error`], and
 //! [`Error::is_retryable`] tells the worker whether trying again can help:
 //! contention is transient, a [`Error::Conflict`] or [`Error::Invalid`] is not.
 

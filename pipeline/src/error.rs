@@ -23,6 +23,17 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    /// An argument names something that cannot be used (a path that is neither a file nor
+    /// a folder); the caller must fix it.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The catalog and the object stores disagree (a release located outside the curated
+    /// root): an operator must look before anything is deleted or published.
+    #[error("inconsistent state: {0}")]
+    Inconsistent(String),
+    /// A broken internal invariant: a bug, never bad input.
+    #[error("internal error (a bug): {0}")]
+    Invariant(String),
     /// A background task failed.
     #[error("worker task failed: {0}")]
     Task(String),

@@ -122,7 +122,7 @@ pub async fn sweep(worker: &Worker, now: DateTime<Utc>, dry_run: bool) -> Result
     let mut live = Vec::new();
     for release in releases {
         let prefix = worker.curated.path_of(&release.location).ok_or_else(|| {
-            Error::Config(format!(
+            Error::Inconsistent(format!(
                 "release {} lives at {}, outside the curated root {}",
                 release.release_id, release.location, worker.curated.url
             ))

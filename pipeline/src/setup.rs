@@ -2,7 +2,6 @@
 //! setup`, which creates or updates every AWS resource idempotently. `s3://` locations
 //! live in `catalog::storage::s3`.
 
-use aws_config::SdkConfig;
 use aws_sdk_s3::types::{
     BucketLifecycleConfiguration, BucketLocationConstraint, BucketVersioningStatus,
     CreateBucketConfiguration, ExpirationStatus, LifecycleExpiration, LifecycleRule,
@@ -155,7 +154,7 @@ impl S3Setup {
             .sse_algorithm(ServerSideEncryption::AwsKms)
             .set_kms_master_key_id(key.map(str::to_owned))
             .build()
-            .map_err(|e| Error::Config(e.to_string()))?;
+            .map_err(|e| Error::Invariant(format!("an S3 request we built is incomplete: {e}")))?;
         let config = ServerSideEncryptionConfiguration::builder()
             .rules(
                 ServerSideEncryptionRule::builder()
@@ -165,7 +164,7 @@ impl S3Setup {
                     .build(),
             )
             .build()
-            .map_err(|e| Error::Config(e.to_string()))?;
+            .map_err(|e| Error::Invariant(format!("an S3 request we built is incomplete: {e}")))?;
         self.client
             .put_bucket_encryption()
             .bucket(bucket)
@@ -238,7 +237,9 @@ impl S3Setup {
                         .build(),
                 );
             }
-            ours.push(rule.build().map_err(|e| Error::Config(e.to_string()))?);
+            ours.push(rule.build().map_err(|e| {
+                Error::Invariant(format!("an S3 request we built is incomplete: {e}"))
+            })?);
         }
         let our_ids: Vec<Option<String>> = ours.iter().map(|r| r.id().map(str::to_owned)).collect();
         let unchanged = ours
@@ -260,7 +261,9 @@ impl S3Setup {
                 BucketLifecycleConfiguration::builder()
                     .set_rules(Some(rules))
                     .build()
-                    .map_err(|e| Error::Config(e.to_string()))?,
+                    .map_err(|e| {
+                        Error::Invariant(format!("an S3 request we built is incomplete: {e}"))
+                    })?,
             )
             .send()
             .await
@@ -363,15 +366,13 @@ pub async fn setup(config: &Config) -> Result<Vec<SetupStep>> {
     for (resource, change) in catalog.ensure_resources().await? {
         step(resource, change);
     }
-    let consent = DynamoConsentStore::new(aws_sdk_dynamodb_client(&sdk), &config.aws.consent_table);
+    let consent = DynamoConsentStore::new(
+        catalog::aws::DynamoDbClient::new(&sdk),
+        &config.aws.consent_table,
+    );
     step(
         format!("dynamodb table {}", consent.table()),
         consent.ensure_table().await?,
     );
     Ok(steps)
-}
-
-/// A DynamoDB client on the shared configuration.
-pub fn aws_sdk_dynamodb_client(sdk: &SdkConfig) -> catalog::aws::DynamoDbClient {
-    catalog::aws::DynamoDbClient::new(sdk)
 }

@@ -90,7 +90,7 @@ fn parquet_files(path: &Path) -> Result<Vec<PathBuf>> {
         return Ok(vec![path.to_path_buf()]);
     }
     if !path.is_dir() {
-        return Err(Error::Config(format!(
+        return Err(Error::InvalidArgument(format!(
             "{} is neither a Parquet file nor a folder",
             path.display()
         )));

@@ -155,7 +155,6 @@ impl Worker {
     /// Processes every pending partition. Per-partition failures are reported in the
     /// summary (and make the CLI exit non-zero); configuration errors stop the run.
     pub async fn run(&self, progress: &dyn Progress) -> Result<RunSummary> {
-        let hasher = self.config.hasher()?;
         let completed = self.catalog.reconcile().await?;
         if completed > 0 {
             tracing::info!(
@@ -215,23 +214,12 @@ impl Worker {
         // Readers run on blocking threads; they add to an atomic that a ticker forwards to
         // the caller's progress every 100 ms.
         let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let ctx = ReleaseContext {
-            policy: self.policy.clone(),
-            hasher,
-            raw: self.raw.clone(),
-            curated: self.curated.clone(),
-            quarantine: self.quarantine.clone(),
-            max_line_bytes: self.config.max_line_bytes,
-            max_rows_per_file: self.config.max_rows_per_file,
-            staging_memory_bytes: self.config.staging_memory_bytes,
-            csv_delimiter: b',',
-            on_bytes: Some({
-                let counter = counter.clone();
-                release::ByteCounter(Arc::new(move |n| {
-                    counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                }))
-            }),
-        };
+        let ctx = self.release_context(Some({
+            let counter = counter.clone();
+            release::ByteCounter(Arc::new(move |n| {
+                counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }))
+        }))?;
         for (key, objects) in plan {
             let ticker = {
                 let counter = counter.clone();
@@ -256,7 +244,40 @@ impl Worker {
         Ok(summary)
     }
 
-    async fn release_partition(
+    /// What every release of this worker shares: the policy, the keyed hasher, the roots,
+    /// the limits of the configuration, and `on_bytes`, told how many raw bytes were read.
+    pub fn release_context(
+        &self,
+        on_bytes: Option<release::ByteCounter>,
+    ) -> Result<ReleaseContext> {
+        Ok(ReleaseContext {
+            policy: self.policy.clone(),
+            hasher: self.config.hasher()?,
+            raw: self.raw.clone(),
+            curated: self.curated.clone(),
+            quarantine: self.quarantine.clone(),
+            max_line_bytes: self.config.max_line_bytes,
+            max_rows_per_file: self.config.max_rows_per_file,
+            staging_memory_bytes: self.config.staging_memory_bytes,
+            csv_delimiters: self
+                .policy
+                .datasets
+                .keys()
+                .map(|d| (d.clone(), self.config.csv_delimiter(d)))
+                .collect(),
+            on_bytes,
+        })
+    }
+
+    /// Releases one partition's pending `objects`: the entry point of every trigger (`run`,
+    /// and the event-driven workers to come). Checks that the policy covers the dataset and
+    /// that the tenant's consent stands, then prepares the release, publishes it in one
+    /// catalog transaction with its raw objects, and emits its metrics; retryable failures
+    /// are tried up to three times. Never fails as a call: what happened, including a
+    /// failure, is in the result's status and message. Objects must all belong to `key`
+    /// and be unreleased ([`DataCatalog::released_objects`]); a release of the same inputs
+    /// again is [`Status::AlreadyPublished`].
+    pub async fn release_partition(
         &self,
         ctx: &ReleaseContext,
         key: &PartitionKey,
@@ -295,12 +316,10 @@ impl Worker {
                 );
             }
         }
-        let mut ctx = ctx.clone();
-        ctx.csv_delimiter = self.config.csv_delimiter(&key.dataset);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.release_once(&ctx, key, objects.clone()).await {
+            match self.release_once(ctx, key, objects.clone()).await {
                 Ok((status, report)) => return result(status, Some(report), None),
                 Err(e) if e.is_retryable() && attempt < 3 => {
                     tracing::warn!(partition = %key, attempt, error = %e, "retrying release");

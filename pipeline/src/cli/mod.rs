@@ -48,11 +48,11 @@ const EXIT_CONFIG: u8 = 2;
                   Configuration: --config FILE (or STACKPRO_CONFIG, or ./stackpro.toml), then STACKPRO_* variables, then flags."
 )]
 struct Cli {
-    /// Configuration file (TOML).
-    #[arg(long, global = true, env = env::CONFIG)]
+    /// Configuration file (TOML); default $STACKPRO_CONFIG, else ./stackpro.toml.
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Folder of the embedded catalog and control plane.
-    #[arg(long, global = true, env = env::STATE)]
+    /// Folder of the embedded catalog and control plane (overrides $STACKPRO_STATE).
+    #[arg(long, global = true)]
     state: Option<PathBuf>,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -122,17 +122,17 @@ struct DemoArgs {
 /// The object roots and policy a command works on (flags override the configuration).
 #[derive(Args, Debug)]
 struct RootArgs {
-    /// Raw records root (folder, file:// or s3:// URL).
-    #[arg(long, env = env::RAW)]
+    /// Raw records root (folder, file:// or s3:// URL; overrides $STACKPRO_RAW).
+    #[arg(long)]
     raw: Option<String>,
-    /// Curated Parquet root.
-    #[arg(long, env = env::CURATED)]
+    /// Curated Parquet root (overrides $STACKPRO_CURATED).
+    #[arg(long)]
     curated: Option<String>,
-    /// Quarantine root.
-    #[arg(long, env = env::QUARANTINE)]
+    /// Quarantine root (overrides $STACKPRO_QUARANTINE).
+    #[arg(long)]
     quarantine: Option<String>,
-    /// Policy document (default: the bundled default-v2).
-    #[arg(long, env = env::POLICY)]
+    /// Policy document (overrides $STACKPRO_POLICY; default: the bundled default-v2).
+    #[arg(long)]
     policy: Option<PathBuf>,
 }
 
@@ -284,10 +284,14 @@ struct Failure {
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
         let error = e.into();
-        let config = error
-            .downcast_ref::<pipeline::Error>()
-            .is_some_and(|e| matches!(e, pipeline::Error::Config(_) | pipeline::Error::Policy(_)))
-            || error.downcast_ref::<policies::Error>().is_some();
+        let config = error.downcast_ref::<pipeline::Error>().is_some_and(|e| {
+            matches!(
+                e,
+                pipeline::Error::Config(_)
+                    | pipeline::Error::Policy(_)
+                    | pipeline::Error::InvalidArgument(_)
+            )
+        }) || error.downcast_ref::<policies::Error>().is_some();
         Failure {
             code: if config { EXIT_CONFIG } else { EXIT_FAILED },
             error,

@@ -47,9 +47,19 @@ pub struct ReleaseContext {
     pub max_rows_per_file: usize,
     /// Bytes of transformed rows kept in memory between the passes before spilling.
     pub staging_memory_bytes: usize,
-    pub csv_delimiter: u8,
+    /// The field delimiter of CSV objects, per dataset of the policy
+    /// ([`Config::csv_delimiter`](crate::Config::csv_delimiter)).
+    pub csv_delimiters: BTreeMap<String, u8>,
     /// Called with the number of raw bytes read, for progress bars.
     pub on_bytes: Option<ByteCounter>,
+}
+
+impl ReleaseContext {
+    /// The field delimiter of `dataset`'s CSV objects (`,` for a dataset the policy does
+    /// not name, which no release reads).
+    pub fn csv_delimiter(&self, dataset: &str) -> u8 {
+        self.csv_delimiters.get(dataset).copied().unwrap_or(b',')
+    }
 }
 
 /// A callback told how many raw bytes were read, for progress bars.

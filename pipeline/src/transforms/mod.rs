@@ -234,7 +234,7 @@ pub(crate) fn read_all(
             object_index as u32,
             &object.url,
             &rules.inputs,
-            ctx.csv_delimiter,
+            ctx.csv_delimiter(&rules.name),
             ctx.max_line_bytes,
             READ_CHUNK,
             pool,

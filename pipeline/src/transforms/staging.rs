@@ -167,5 +167,5 @@ pub(crate) fn staged_classes(staged: &RecordBatch) -> Result<&UInt32Array> {
     staged
         .column_by_name(CLASS_COLUMN)
         .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
-        .ok_or_else(|| Error::Task("staged rows lost their class column".into()))
+        .ok_or_else(|| Error::Invariant("staged rows lost their class column".into()))
 }
