@@ -1,0 +1,457 @@
+//! The quasi-identifier histogram: base classes and their distinct subjects, counted as
+//! records arrive, and the decision searched over them.
+
+#[cfg(test)]
+use super::search::nodes_with_sum;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, StringArray};
+use rustc_hash::FxHashMap;
+
+use super::class_table::{ClassSlot, ClassTable};
+use super::keys::QiKeys;
+use super::search::{ClassCounts, EvalContext, LevelTables, NodeEval, Search, SubjectIndex};
+use super::{Decision, Outcome};
+use crate::hierarchy::Hierarchy;
+use crate::policy::DatasetRules;
+use crate::{Error, Result};
+
+/// Interned quasi-identifier values and per-class subject sets of one release.
+#[derive(Debug)]
+pub struct QiHistogram {
+    pub(super) names: Vec<String>,
+    pub(super) hierarchies: Vec<Hierarchy>,
+    /// Per QI: level-0 value → id. Id 0 is null.
+    pub(super) dicts: Vec<FxHashMap<Arc<str>, u32>>,
+    /// Per QI: id → level-0 value.
+    pub(super) values: Vec<Vec<Option<Arc<str>>>>,
+    /// Base classes, found by their encoded key (see [`QiKeys`]).
+    pub(super) classes: ClassTable,
+    /// The keys too long to sit in their [`ClassSlot`], back to back.
+    pub(super) long_keys: Vec<u8>,
+    /// Per class, per QI (stride `names.len()`): the level-0 value id.
+    pub(super) class_ids: Vec<u32>,
+    pub(super) class_records: Vec<u64>,
+    /// Per subject key: its base class while it has been seen in one only; once seen in
+    /// several, [`SEVERAL`] plus the index of its classes in `subject_classes`. Memory
+    /// follows the distinct subjects, not the records, and the decision needs no sort.
+    /// FxHash suits these keys where it does not suit QI keys: a subject key is cut from
+    /// a keyed HMAC (or is a record number), so producers cannot choose colliding ones.
+    pub(super) subject_class: FxHashMap<u64, u32>,
+    /// The classes of each subject seen in several (deduplicated when small).
+    pub(super) subject_classes: Vec<Vec<u32>>,
+    pub(super) counts_subjects: bool,
+    pub(super) records: u64,
+}
+
+/// The highest number of base classes or distinct values per quasi-identifier: class ids
+/// leave the top bit free for [`SEVERAL`].
+pub(super) const MAX_IDS: usize = (1 << 31) - 1;
+
+/// Marks a subject seen in several base classes (see `QiHistogram::subject_class`).
+pub(super) const SEVERAL: u32 = 1 << 31;
+
+impl QiHistogram {
+    /// An empty histogram over the dataset's quasi-identifiers.
+    pub fn new(rules: &DatasetRules) -> Self {
+        let hierarchies: Vec<Hierarchy> = rules
+            .qi_rules()
+            .filter_map(|r| r.hierarchy().cloned())
+            .collect();
+        let n = hierarchies.len();
+        Self {
+            names: rules.qi_rules().map(|r| r.column.clone()).collect(),
+            hierarchies,
+            dicts: vec![FxHashMap::default(); n],
+            values: vec![vec![None]; n],
+            classes: ClassTable::with_slots(ClassTable::INITIAL_SLOTS),
+            long_keys: Vec::new(),
+            class_ids: Vec::new(),
+            class_records: Vec::new(),
+            subject_class: FxHashMap::default(),
+            subject_classes: Vec::new(),
+            counts_subjects: rules.subject.is_some(),
+            records: 0,
+        }
+    }
+
+    /// Records added so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// Distinct base classes so far.
+    pub fn base_classes(&self) -> usize {
+        self.class_records.len()
+    }
+
+    /// Adds one record: its level-0 QI values (policy order) and subject key (`None`
+    /// when the dataset has no subject field). Returns its base class.
+    pub fn add(&mut self, qi: &[Option<&str>], subject: Option<u64>) -> Result<u32> {
+        debug_assert_eq!(qi.len(), self.names.len());
+        let mut keys = QiKeys::default();
+        for v in qi {
+            keys.push_value(*v);
+        }
+        keys.end_record();
+        Ok(self.add_all(&keys, &[subject])?[0])
+    }
+
+    /// Adds every record of a batch of encoded keys (as [`QiKeys`] builds them, hashes
+    /// included: that work is done where the records are transformed, in parallel).
+    /// Returns each record's base class.
+    pub fn add_all(&mut self, keys: &QiKeys, subjects: &[Option<u64>]) -> Result<Vec<u32>> {
+        debug_assert_eq!(keys.len(), subjects.len());
+        self.classes.warm(&keys.hashes);
+        // Sized up front: collecting `Result`s gives no size hint, and the vector grew by
+        // doubling, copying as it went.
+        let mut classes = Vec::with_capacity(keys.len());
+        for row in 0..keys.len() {
+            classes.push(self.class_of(keys.key(row), keys.hash(row))?);
+        }
+        // Counted after the lookups, in loops of their own: the increments do not depend
+        // on each other, so their cache misses overlap instead of following each lookup's.
+        for &class in &classes {
+            self.class_records[class as usize] += 1;
+        }
+        if self.counts_subjects {
+            // A record without a subject is a subject of its own (its 1-based number).
+            let first = self.records + 1;
+            for (n, (&class, subject)) in (first..).zip(classes.iter().zip(subjects)) {
+                self.note_subject(subject.unwrap_or(n), class)?;
+            }
+        }
+        self.records += classes.len() as u64;
+        Ok(classes)
+    }
+
+    /// The base class of an encoded key, new if the key is.
+    pub(super) fn class_of(&mut self, key: &[u8], hash: u64) -> Result<u32> {
+        match self.classes.find(hash, key, &self.long_keys) {
+            Some(class) => Ok(class),
+            None => self.new_class(key, hash),
+        }
+    }
+
+    /// Interns a key seen for the first time: its values get ids, it gets a class.
+    pub(super) fn new_class(&mut self, key: &[u8], hash: u64) -> Result<u32> {
+        let c = self.class_records.len();
+        if c >= MAX_IDS {
+            return Err(Error::Capacity("too many equivalence classes".into()));
+        }
+        let mut count = 0;
+        for (q, v) in QiKeys::values(key).enumerate() {
+            count += 1;
+            let id = match v {
+                None => 0,
+                Some(v) => match self.dicts[q].get(v) {
+                    Some(id) => *id,
+                    None => {
+                        let id = self.values[q].len();
+                        if id >= MAX_IDS {
+                            return Err(Error::Capacity(format!(
+                                "too many distinct values of `{}`",
+                                self.names[q]
+                            )));
+                        }
+                        let v: Arc<str> = Arc::from(v);
+                        self.dicts[q].insert(v.clone(), id as u32);
+                        self.values[q].push(Some(v));
+                        id as u32
+                    }
+                },
+            };
+            self.class_ids.push(id);
+        }
+        if count != self.names.len() {
+            self.class_ids.truncate(c * self.names.len());
+            return Err(Error::Capacity(format!(
+                "a record has {count} quasi-identifier values where the policy names {}",
+                self.names.len()
+            )));
+        }
+        let slot = ClassSlot::new(c as u32, hash, key, &mut self.long_keys);
+        self.class_records.push(0);
+        self.classes.insert(hash, slot, &self.long_keys);
+        Ok(c as u32)
+    }
+
+    /// Records that a subject was seen in a base class.
+    pub(super) fn note_subject(&mut self, subject: u64, class: u32) -> Result<()> {
+        match self.subject_class.entry(subject) {
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(class);
+            }
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let seen = *e.get();
+                if seen == class {
+                    return Ok(());
+                }
+                if seen & SEVERAL == 0 {
+                    if self.subject_classes.len() >= MAX_IDS {
+                        return Err(Error::Capacity(
+                            "too many subjects seen in several classes".into(),
+                        ));
+                    }
+                    *e.get_mut() = SEVERAL | self.subject_classes.len() as u32;
+                    self.subject_classes.push(vec![seen, class]);
+                    return Ok(());
+                }
+                let classes = &mut self.subject_classes[(seen & !SEVERAL) as usize];
+                if classes.len() < 32 {
+                    if !classes.contains(&class) {
+                        classes.push(class);
+                    }
+                } else {
+                    // A subject in many classes: deduplicated each time its list doubles.
+                    classes.push(class);
+                    if classes.len().is_power_of_two() {
+                        classes.sort_unstable();
+                        classes.dedup();
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Who counts where: subjects seen in one base class only are counted per class; the
+    /// (few) subjects seen in several keep their list of classes, and each of those
+    /// classes counts them as shared.
+    pub(super) fn subject_index(&self) -> SubjectIndex {
+        let mut single = vec![0u32; self.class_records.len()];
+        let mut shared = Vec::new();
+        let mut multi_ends = Vec::new();
+        let mut multi_classes = Vec::new();
+        if self.counts_subjects {
+            for &class in self.subject_class.values() {
+                if class & SEVERAL == 0 {
+                    single[class as usize] += 1;
+                }
+            }
+            if !self.subject_classes.is_empty() {
+                shared = vec![0u32; self.class_records.len()];
+            }
+            let mut own = Vec::new();
+            for classes in &self.subject_classes {
+                own.clone_from(classes);
+                own.sort_unstable();
+                own.dedup();
+                for &class in &own {
+                    shared[class as usize] += 1;
+                }
+                multi_classes.extend_from_slice(&own);
+                multi_ends.push(multi_classes.len());
+            }
+        }
+        let distinct = if self.counts_subjects {
+            self.subject_class.len() as u64
+        } else {
+            self.records
+        };
+        let per_class = self
+            .class_records
+            .iter()
+            .zip(&single)
+            .map(|(&records, &single)| ClassCounts {
+                records,
+                // Without a subject field each record is a subject of its own.
+                subjects: if self.counts_subjects {
+                    u64::from(single)
+                } else {
+                    records
+                },
+            })
+            .collect();
+        SubjectIndex {
+            per_class,
+            shared,
+            multi_ends,
+            multi_classes,
+            distinct,
+        }
+    }
+
+    /// Searches the lattice and decides the release.
+    pub fn decide(&self, k: u32, max_suppression: f64) -> Result<Decision> {
+        let heights: Vec<usize> = self.hierarchies.iter().map(Hierarchy::height).collect();
+        // Independent, and each a sizeable share of a decision on a large release.
+        let (tables, subjects) = std::thread::scope(|s| {
+            let subjects = s.spawn(|| self.subject_index());
+            let tables = LevelTables::build(&self.hierarchies, &self.values, &self.class_ids);
+            subjects
+                .join()
+                .map(|subjects| (tables, subjects))
+                .map_err(|_| Error::Capacity("the subject index worker panicked".into()))
+        })?;
+        let ctx = EvalContext {
+            hist: self,
+            tables: &tables,
+            subjects: &subjects,
+            k: u64::from(k),
+        };
+        let limit = (max_suppression * self.records as f64).floor() as u64;
+        let top: Vec<usize> = heights.iter().map(|h| h - 1).collect();
+        let max_sum: usize = top.iter().sum();
+
+        if self.records == 0 {
+            let eval = ctx.evaluate_exactly(&top)?;
+            return Ok(self.decision(Outcome::Empty, top, &eval, &tables, 1));
+        }
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut search = Search {
+            ctx: &ctx,
+            heights: &heights,
+            limit,
+            threads,
+            fits: Vec::new(),
+            fails: Vec::new(),
+            best: None,
+            evaluated: 0,
+        };
+        if !search.exists_at(max_sum)? {
+            // The search gave up on the top node as soon as it was sure to fail; the
+            // report wants its exact figures.
+            let eval = ctx.evaluate_exactly(&top)?;
+            let reason = format!(
+                "no generalization meets k={k} within the suppression limit of {limit} records \
+                 ({} distinct subjects; fully generalized, {} records would be suppressed)",
+                eval.distinct_subjects, eval.suppressed
+            );
+            let evaluated = search.evaluated + 1;
+            return Ok(self.decision(Outcome::Withheld(reason), top, &eval, &tables, evaluated));
+        }
+        let (mut lo, mut hi) = (0usize, max_sum);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if search.exists_at(mid)? {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let (node, eval) = search.best_at(lo)?;
+        let evaluated = search.evaluated;
+        Ok(self.decision(Outcome::Release, node, &eval, &tables, evaluated))
+    }
+
+    /// Every lattice node with the records it suppresses under `k`, each counted
+    /// directly: what the pruned search must agree with (tests only).
+    #[cfg(test)]
+    pub(crate) fn suppressed_at_every_node(&self, k: u32) -> Vec<(Vec<usize>, u64)> {
+        let heights: Vec<usize> = self.hierarchies.iter().map(Hierarchy::height).collect();
+        let max: usize = heights.iter().map(|h| h - 1).sum();
+        let tables = LevelTables::build(&self.hierarchies, &self.values, &self.class_ids);
+        let subjects = self.subject_index();
+        let ctx = EvalContext {
+            hist: self,
+            tables: &tables,
+            subjects: &subjects,
+            k: u64::from(k),
+        };
+        (0..=max)
+            .flat_map(|s| nodes_with_sum(&heights, s))
+            .map(|node| {
+                let suppressed = ctx
+                    .evaluate_exactly(&node)
+                    .map_or(u64::MAX, |e| e.suppressed);
+                (node, suppressed)
+            })
+            .collect()
+    }
+
+    pub(super) fn decision(
+        &self,
+        outcome: Outcome,
+        node: Vec<usize>,
+        eval: &NodeEval,
+        tables: &LevelTables,
+        evaluated: usize,
+    ) -> Decision {
+        let k_ok = |g: usize| eval.subjects[g] >= eval.k;
+        let released: Vec<u64> = (0..eval.subjects.len())
+            .filter(|&g| k_ok(g))
+            .map(|g| eval.subjects[g])
+            .collect();
+        let publishing = outcome == Outcome::Release;
+        let mut published_records = vec![0u64; eval.subjects.len()];
+        if publishing {
+            for (&g, &records) in eval.class_of_base.iter().zip(&self.class_records) {
+                if k_ok(g as usize) {
+                    published_records[g as usize] += records;
+                }
+            }
+        }
+        let n_qi = self.names.len();
+        let mut published_values: Vec<ArrayRef> = Vec::with_capacity(n_qi);
+        let mut class_values = Vec::with_capacity(n_qi);
+        for (q, &level) in node.iter().enumerate() {
+            published_values.push(Arc::new(StringArray::from_iter(
+                tables.values[q][level].iter().map(Option::as_deref),
+            )));
+            let of_class = &tables.of_class[q][level];
+            // A level with a single value keeps no column: every class has id 0.
+            class_values.push(if of_class.is_empty() {
+                vec![0; self.class_records.len()]
+            } else {
+                of_class.clone()
+            });
+        }
+        let (mut risk_sum, mut small, mut out) = (0.0f64, 0u64, 0u64);
+        for (g, &records) in published_records.iter().enumerate() {
+            if records > 0 {
+                let subjects = eval.subjects[g].max(1);
+                risk_sum += records as f64 / subjects as f64;
+                out += records;
+                if subjects < 2 * eval.k {
+                    small += records;
+                }
+            }
+        }
+        let per_record = |x: f64| if out == 0 { 0.0 } else { x / out as f64 };
+        let information_loss = if node.is_empty() {
+            0.0
+        } else {
+            node.iter()
+                .zip(&self.hierarchies)
+                .map(|(&l, h)| l as f64 / (h.height() - 1).max(1) as f64)
+                .sum::<f64>()
+                / node.len() as f64
+        };
+        Decision {
+            outcome,
+            node,
+            records: self.records,
+            distinct_subjects: eval.distinct_subjects,
+            suppressed_records: if publishing {
+                eval.suppressed
+            } else {
+                self.records
+            },
+            violations: eval.violations,
+            classes: if publishing { released.len() as u64 } else { 0 },
+            smallest_class: if publishing {
+                released.iter().copied().min().unwrap_or(0)
+            } else {
+                0
+            },
+            average_class: if publishing && !released.is_empty() {
+                released.iter().sum::<u64>() as f64 / released.len() as f64
+            } else {
+                0.0
+            },
+            information_loss,
+            prosecutor_risk: match released.iter().copied().min() {
+                Some(smallest) if publishing && smallest > 0 => 1.0 / smallest as f64,
+                _ => 0.0,
+            },
+            average_risk: per_record(risk_sum),
+            small_class_share: per_record(small as f64),
+            nodes_evaluated: evaluated,
+            published_values,
+            class_values,
+            class_of_base: eval.class_of_base.clone(),
+            published_records,
+        }
+    }
+}
