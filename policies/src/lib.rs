@@ -24,6 +24,7 @@ pub mod batch;
 pub mod error;
 pub mod hash;
 pub mod hierarchy;
+pub mod ip;
 pub mod kanon;
 pub mod pii;
 pub mod policy;

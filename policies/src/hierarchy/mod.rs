@@ -11,57 +11,23 @@
 //!
 //! Null inputs stay null below the top level, and become `*` at the top.
 
+mod spec;
+mod values;
+
 use std::fmt::Write as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-use rustc_hash::FxHashMap;
-use serde::{Deserialize, Serialize};
-
+use crate::ip::{parse_ip, truncate_ip, truncate_ip_into};
 use crate::value::Value;
+use rustc_hash::FxHashMap;
+
+pub use self::spec::{HierarchySpec, TimeUnit};
+pub use self::values::{mask_phone, truncate_timestamp};
+use self::values::{mask_phone_into, parse_zip, push_zip_prefix, remask_phone, zip_prefix};
 
 /// The published form of the top level of every hierarchy.
 pub const TOP: &str = "*";
-
-/// A hierarchy as written in a policy document.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub enum HierarchySpec {
-    /// Phone masking: every digit but the last `keep_last_digits[level]` becomes `*`,
-    /// layout kept. Valid phones have 7 to 15 digits and no letters.
-    Phone { keep_last_digits: Vec<u8> },
-    /// IP truncation to a network prefix per level; IPv4-mapped IPv6 is treated as IPv4.
-    Ip {
-        ipv4_prefix: Vec<u8>,
-        ipv6_prefix: Vec<u8>,
-    },
-    /// US ZIP codes (`94110` or `94110-1234`): keep the first `keep_digits[level]` digits.
-    Zip { keep_digits: Vec<u8> },
-    /// Integers in `min..=max`: exact at level 0, then bands aligned to multiples of each width.
-    Bands {
-        min: i64,
-        max: i64,
-        widths: Vec<u32>,
-    },
-    /// Value at level 0, `*` above.
-    Suppress,
-    /// Any code whose leading characters are the coarser grouping (postal codes of any
-    /// country, SKUs, account numbers): the value at level 0, then at level `l` its first
-    /// `keep_chars[l-1]` characters with a `*` for each one after, then `*`.
-    Prefix { keep_chars: Vec<u16> },
-    /// An explicit table, one row per value: `value;level1;level2;…` (ARX's format), in a
-    /// CSV file beside the policy.
-    Table { file: String },
-    /// RFC 3339 timestamps truncated to the UTC day (published as a date, never a QI).
-    Timestamp { to: TimeUnit },
-}
-
-/// The unit a timestamp is truncated to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TimeUnit {
-    Day,
-}
 
 /// A value that cannot be read for its field. The record holding it is quarantined.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +37,7 @@ pub struct InvalidValue {
 }
 
 impl InvalidValue {
-    fn new(reason: impl Into<String>) -> Self {
+    pub(super) fn new(reason: impl Into<String>) -> Self {
         Self {
             reason: reason.into(),
         }
@@ -84,7 +50,7 @@ pub struct TableHierarchy {
     /// Number of levels, including level 0 (the value itself).
     pub levels: usize,
     /// Fx, not std's SipHash: looked up once per record, and the values are policy data.
-    rows: FxHashMap<String, Vec<String>>,
+    pub(super) rows: FxHashMap<String, Vec<String>>,
 }
 
 impl TableHierarchy {
@@ -341,326 +307,9 @@ impl Hierarchy {
     }
 }
 
-/// Characters a phone number may contain besides digits.
-fn is_phone_separator(c: char) -> bool {
-    matches!(c, ' ' | '+' | '-' | '(' | ')' | '.' | '/')
-}
-
-/// Masks all digits but the last `keep`, keeping the layout. 7–15 digits, no letters.
-pub fn mask_phone(s: &str, keep: usize) -> Result<String, InvalidValue> {
-    let mut out = String::with_capacity(s.len());
-    mask_phone_into(s, keep, &mut out)?;
-    Ok(out)
-}
-
-/// [`mask_phone`], appended to `out`.
-fn mask_phone_into(s: &str, keep: usize, out: &mut String) -> Result<(), InvalidValue> {
-    let mut digits = 0usize;
-    // Bytes, not chars: every allowed character is ASCII, and any byte of a multi-byte
-    // character is neither a digit nor a separator.
-    for b in s.bytes() {
-        if b.is_ascii_digit() {
-            digits += 1;
-        } else if !is_phone_separator(char::from(b)) {
-            return Err(InvalidValue::new("invalid phone"));
-        }
-    }
-    if !(7..=15).contains(&digits) {
-        return Err(InvalidValue::new("invalid phone"));
-    }
-    remask_phone_into(s, digits, keep, out);
-    Ok(())
-}
-
-/// Masks every digit except the last `keep` visible digits.
-fn remask_phone(s: &str, keep: usize) -> String {
-    let mut out = String::with_capacity(s.len());
-    let visible = s.bytes().filter(u8::is_ascii_digit).count();
-    remask_phone_into(s, visible, keep, &mut out);
-    out
-}
-
-/// Masks the first `visible - keep` of the `visible` digits of `s` into `out` (the caller
-/// has counted them).
-fn remask_phone_into(s: &str, visible: usize, keep: usize, out: &mut String) {
-    let mut to_mask = visible.saturating_sub(keep);
-    // A character at a time: a phone is a few ASCII bytes, and copying the text between
-    // digits as slices cost a call per piece.
-    out.reserve(s.len());
-    for c in s.chars() {
-        if to_mask > 0 && c.is_ascii_digit() {
-            out.push('*');
-            to_mask -= 1;
-        } else {
-            out.push(c);
-        }
-    }
-}
-
-/// Parses every valid textual IP form: IPv4 dotted quads without leading zeros (they are
-/// octal in some parsers, so ambiguous), IPv6 in any notation, with or without a zone id.
-/// IPv4-mapped and 6to4 IPv6 addresses come back as the IPv4 address they carry (see
-/// [`embedded_ipv4`]).
-pub fn parse_ip(s: &str) -> Option<IpAddr> {
-    let s = s.trim();
-    if s.contains(':') {
-        let addr = s
-            .split_once('%')
-            .map_or(s, |(a, zone)| if zone.is_empty() { "" } else { a });
-        // An embedded dotted quad follows the IPv4 rules too.
-        if let Some((_, tail)) = addr.rsplit_once(':')
-            && tail.contains('.')
-            && parse_ipv4_strict(tail).is_none()
-        {
-            return None;
-        }
-        let v6: Ipv6Addr = addr.parse().ok()?;
-        Some(match embedded_ipv4(&v6) {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6(v6),
-        })
-    } else {
-        parse_ipv4_strict(s).map(IpAddr::V4)
-    }
-}
-
-/// The IPv4 address an IPv6 one stands for: IPv4-mapped (`::ffff:203.0.113.9`), and 6to4
-/// (`2002:cb00:7139::/48`, RFC 3056), whose bits 16..48 are the IPv4 address of its site.
-/// Cut as IPv6 at /48, a 6to4 address would publish the whole IPv4 address, so both are
-/// truncated as the IPv4 address they carry.
-pub fn embedded_ipv4(v6: &Ipv6Addr) -> Option<Ipv4Addr> {
-    if let Some(v4) = v6.to_ipv4_mapped() {
-        return Some(v4);
-    }
-    let bits = u128::from(*v6);
-    (bits >> 112 == 0x2002).then(|| Ipv4Addr::from((bits >> 80) as u32))
-}
-
-fn parse_ipv4_strict(s: &str) -> Option<Ipv4Addr> {
-    // std takes exactly four decimal octets of at most 255 and, since Rust 1.55, refuses
-    // leading zeros.
-    s.parse().ok()
-}
-
-/// Zeroes the host bits beyond the prefix and prints the canonical form.
-pub fn truncate_ip(ip: IpAddr, v4_prefix: u8, v6_prefix: u8) -> String {
-    let mut out = String::new();
-    truncate_ip_into(ip, v4_prefix, v6_prefix, &mut out);
-    out
-}
-
-/// [`truncate_ip`], appended to `out`.
-fn truncate_ip_into(ip: IpAddr, v4_prefix: u8, v6_prefix: u8, out: &mut String) {
-    match ip {
-        IpAddr::V4(v4) => {
-            let bits = u32::from(v4);
-            let mask = if v4_prefix == 0 {
-                0
-            } else {
-                u32::MAX << (32 - u32::from(v4_prefix.min(32)))
-            };
-            for (i, octet) in (bits & mask).to_be_bytes().iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                out.push_str(itoa::Buffer::new().format(*octet));
-            }
-        }
-        IpAddr::V6(v6) => {
-            let bits = u128::from(v6);
-            let mask = if v6_prefix == 0 {
-                0
-            } else {
-                u128::MAX << (128 - u32::from(v6_prefix.min(128)))
-            };
-            // Canonical RFC 5952 text, as `Display` writes it. Writing to a String
-            // cannot fail.
-            let _ = write!(out, "{}", Ipv6Addr::from(bits & mask));
-        }
-    }
-}
-
-/// The 5-digit ZIP of `94110` or `94110-1234`.
-fn parse_zip(s: &str) -> Option<&str> {
-    let (zip5, plus4) = match s.split_once('-') {
-        Some((a, b)) => (a, Some(b)),
-        None => (s, None),
-    };
-    let digits = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_digit());
-    (digits(zip5, 5) && plus4.is_none_or(|p| digits(p, 4))).then_some(zip5)
-}
-
-fn zip_prefix(zip5: &str, keep: usize) -> String {
-    let mut out = String::with_capacity(zip5.len());
-    push_zip_prefix(zip5, keep, &mut out);
-    out
-}
-
-fn push_zip_prefix(zip5: &str, keep: usize, out: &mut String) {
-    let keep = keep.min(zip5.len());
-    out.push_str(&zip5[..keep]);
-    for _ in keep..zip5.len() {
-        out.push('*');
-    }
-}
-
-/// The UTC day of an RFC 3339 timestamp (offsets honoured).
-pub fn truncate_timestamp(s: &str) -> Option<chrono::NaiveDate> {
-    let s = s.trim();
-    if let Some(day) = utc_second_day(s.as_bytes()) {
-        return Some(day);
-    }
-    chrono::DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&chrono::Utc).date_naive())
-}
-
-/// The day of `YYYY-MM-DDTHH:MM:SSZ`, the form nearly every producer writes, when every
-/// field is in range; `None` leaves the timestamp to chrono (other forms, offsets,
-/// fractions, leap seconds, and every invalid one). chrono's general parser took about
-/// a tenth of a record's transforms; this takes a few nanoseconds.
-/// `the_common_utc_form_agrees_with_chrono` holds it to chrono.
-fn utc_second_day(b: &[u8]) -> Option<chrono::NaiveDate> {
-    const SEPARATORS: [(usize, u8); 6] = [
-        (4, b'-'),
-        (7, b'-'),
-        (10, b'T'),
-        (13, b':'),
-        (16, b':'),
-        (19, b'Z'),
-    ];
-    if b.len() != 20 || SEPARATORS.iter().any(|&(at, c)| b[at] != c) {
-        return None;
-    }
-    let field = |at: std::ops::Range<usize>| {
-        b[at].iter().try_fold(0u32, |n, &d| {
-            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
-        })
-    };
-    if field(11..13)? > 23 || field(14..16)? > 59 || field(17..19)? > 59 {
-        return None;
-    }
-    chrono::NaiveDate::from_ymd_opt(
-        i32::try_from(field(0..4)?).ok()?,
-        field(5..7)?,
-        field(8..10)?,
-    )
-}
-
-impl HierarchySpec {
-    /// Validates the spec and compiles it; `load_table` reads a table file by its policy-relative
-    /// name. Errors are `(field path suffix, message)`.
-    pub fn compile(
-        &self,
-        load_table: &mut dyn FnMut(&str) -> Result<String, String>,
-    ) -> Result<Hierarchy, (String, String)> {
-        fn err<T>(path: &str, msg: impl Into<String>) -> Result<T, (String, String)> {
-            Err((path.to_string(), msg.into()))
-        }
-        fn strictly_decreasing(v: &[u8]) -> bool {
-            v.windows(2).all(|w| w[0] > w[1])
-        }
-        match self {
-            HierarchySpec::Phone { keep_last_digits } => {
-                if keep_last_digits.is_empty()
-                    || !strictly_decreasing(keep_last_digits)
-                    || keep_last_digits[0] > 4
-                {
-                    return err(
-                        "keep_last_digits",
-                        "must be a non-empty, strictly decreasing list of digit counts, at most 4",
-                    );
-                }
-                Ok(Hierarchy::Phone {
-                    keep: keep_last_digits.iter().map(|&d| usize::from(d)).collect(),
-                })
-            }
-            HierarchySpec::Ip {
-                ipv4_prefix,
-                ipv6_prefix,
-            } => {
-                if ipv4_prefix.is_empty()
-                    || !strictly_decreasing(ipv4_prefix)
-                    || ipv4_prefix[0] > 24
-                {
-                    return err(
-                        "ipv4_prefix",
-                        "must be a non-empty, strictly decreasing list of prefix lengths, at most 24",
-                    );
-                }
-                if ipv6_prefix.len() != ipv4_prefix.len() {
-                    return err("ipv6_prefix", "must have as many levels as ipv4_prefix");
-                }
-                if !ipv6_prefix.windows(2).all(|w| w[0] >= w[1]) || ipv6_prefix[0] > 64 {
-                    return err(
-                        "ipv6_prefix",
-                        "must be a non-increasing list of prefix lengths, at most 64",
-                    );
-                }
-                Ok(Hierarchy::Ip {
-                    v4: ipv4_prefix.clone(),
-                    v6: ipv6_prefix.clone(),
-                })
-            }
-            HierarchySpec::Zip { keep_digits } => {
-                if keep_digits.is_empty() || !strictly_decreasing(keep_digits) || keep_digits[0] > 5
-                {
-                    return err(
-                        "keep_digits",
-                        "must be a non-empty, strictly decreasing list, at most 5",
-                    );
-                }
-                Ok(Hierarchy::Zip {
-                    keep: keep_digits.iter().map(|&d| usize::from(d)).collect(),
-                })
-            }
-            HierarchySpec::Bands { min, max, widths } => {
-                if min > max {
-                    return err("min", "must not exceed max");
-                }
-                if widths.is_empty()
-                    || widths[0] < 2
-                    || !widths.windows(2).all(|w| w[1] > w[0] && w[1] % w[0] == 0)
-                {
-                    return err(
-                        "widths",
-                        "must be increasing band widths (at least 2), each a multiple of the one before, so bands nest",
-                    );
-                }
-                Ok(Hierarchy::Bands {
-                    min: *min,
-                    max: *max,
-                    widths: widths.iter().map(|&w| i64::from(w)).collect(),
-                })
-            }
-            HierarchySpec::Suppress => Ok(Hierarchy::Suppress),
-            HierarchySpec::Prefix { keep_chars } => {
-                if keep_chars.is_empty()
-                    || !keep_chars.windows(2).all(|w| w[0] > w[1])
-                    || keep_chars.last() == Some(&0)
-                {
-                    return err(
-                        "keep_chars",
-                        "must be a non-empty, strictly decreasing list of character counts, at least 1",
-                    );
-                }
-                Ok(Hierarchy::Prefix {
-                    keep: keep_chars.iter().map(|&c| usize::from(c)).collect(),
-                })
-            }
-            HierarchySpec::Table { file } => {
-                let text = load_table(file).map_err(|e| ("file".to_string(), e))?;
-                let table = TableHierarchy::parse(&text)
-                    .map_err(|e| ("file".to_string(), format!("{file}: {e}")))?;
-                Ok(Hierarchy::Table(Arc::new(table)))
-            }
-            HierarchySpec::Timestamp { to: TimeUnit::Day } => Ok(Hierarchy::Timestamp),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::values::utc_second_day;
     use super::*;
     use std::borrow::Cow;
 
@@ -955,7 +604,7 @@ mod tests {
     /// sub-region and region.
     #[test]
     fn the_country_table_covers_iso_3166_under_m49() {
-        let text = include_str!("../hierarchies/country.csv");
+        let text = include_str!("../../hierarchies/country.csv");
         let t = TableHierarchy::parse(text).expect("country table");
         assert_eq!(t.levels, 4);
         assert_eq!(

@@ -218,12 +218,18 @@
 //! without colons (`20010db8000000000000000000000001`), which cannot be told from an MD5
 //! digest or a UUID without dashes.
 
+mod email;
+mod escapes;
+mod ids;
+mod net;
+mod phone;
+
 use std::borrow::Cow;
-use std::net::Ipv6Addr;
-use std::sync::LazyLock;
 
-use regex::Regex;
-
+use self::email::{Spelled, scan_emails};
+use self::ids::{is_device_uuid, scan_cards, scan_device_uuids, scan_ibans};
+use self::net::{scan_ipv4, scan_ipv4_hex, scan_ipv4_joined, scan_ipv6};
+use self::phone::{MIN_PHONE_DIGITS, is_phone_joiner, scan_other_joiners, scan_phones};
 use crate::text::foreign_digit_value;
 
 /// The kind of personal identifier found.
@@ -277,27 +283,27 @@ pub fn find_pii(text: &str) -> Option<Finding> {
 }
 
 // Byte classes for the pre-check of [`find_all_pii`].
-const DIGIT: u16 = 1;
-const DOT: u16 = 2;
-const AT: u16 = 4;
-const COLON: u16 = 8;
+pub(super) const DIGIT: u16 = 1;
+pub(super) const DOT: u16 = 2;
+pub(super) const AT: u16 = 4;
+pub(super) const COLON: u16 = 8;
 /// A digit, or a byte that may join digit groups in a phone core (see [`scan_phones`]):
 /// the pre-check must never rule out a core the scanner would judge.
-const IN_PHONE: u16 = 16;
+pub(super) const IN_PHONE: u16 = 16;
 /// A byte outside printable ASCII, tab, newline and CR: the text may change under
 /// normalization or hold digits of another script, so it takes the slow path.
-const NOT_PLAIN: u16 = 32;
+pub(super) const NOT_PLAIN: u16 = 32;
 /// `-` or `_`, which join the octets of an IPv4 address written `10-1-2-3`.
-const IPV4_JOIN: u16 = 64;
+pub(super) const IPV4_JOIN: u16 = 64;
 /// `x` or `X`, of a hex literal (`0x0a010203`).
-const HEX_MARK: u16 = 128;
+pub(super) const HEX_MARK: u16 = 128;
 /// A byte that starts a spelling of `@` (`%40`, `&#64;`, `(at)`, `[at]`, `{at}`, `<at>`).
-const AT_HINT: u16 = 256;
+pub(super) const AT_HINT: u16 = 256;
 /// A byte of a separator that [`scan_other_joiners`] reads: `/`, `\`, `|`, `:`, `~`, and the
 /// second byte of `·`.
-const OTHER_JOIN: u16 = 512;
+pub(super) const OTHER_JOIN: u16 = 512;
 
-const BYTE_CLASS: [u16; 256] = {
+pub(super) const BYTE_CLASS: [u16; 256] = {
     let mut table = [0u16; 256];
     let mut b = 0;
     while b < 256 {
@@ -353,7 +359,7 @@ pub fn find_all_pii(text: &str) -> Vec<Finding> {
 }
 
 /// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`, hex digits of either case.
-fn is_canonical_uuid(b: &[u8]) -> bool {
+pub(super) fn is_canonical_uuid(b: &[u8]) -> bool {
     // Without a branch per byte: digits and letters alternate at random in ids.
     let hex = |g: &[u8]| g.iter().fold(true, |ok, c| ok & c.is_ascii_hexdigit());
     b.len() == 36
@@ -365,15 +371,15 @@ fn is_canonical_uuid(b: &[u8]) -> bool {
 
 /// [`find_all_pii`] without its shortcut: every scanner the pre-check lets through, on
 /// the normalized text.
-fn scan_all(text: &str) -> Vec<Finding> {
+pub(super) fn scan_all(text: &str) -> Vec<Finding> {
     scan_all_at(text, 0)
 }
 
 /// Percent-escapes are decoded up to this many times (`%2520` is a space).
-const PERCENT_LEVELS: usize = 3;
+pub(super) const PERCENT_LEVELS: usize = 3;
 
 /// [`scan_all`] of a text that is `depth` percent-decodings from the one given.
-fn scan_all_at(text: &str, depth: usize) -> Vec<Finding> {
+pub(super) fn scan_all_at(text: &str, depth: usize) -> Vec<Finding> {
     let pre = PreCheck::of(text.as_bytes());
     let mut found = if pre.seen & NOT_PLAIN == 0 {
         // Printable ASCII is its own normal form and holds only ASCII digits: scanned as
@@ -413,7 +419,7 @@ fn scan_all_at(text: &str, depth: usize) -> Vec<Finding> {
 
 /// `found` sorted by start (the longer first on a tie) without overlaps: the earlier
 /// finding wins.
-fn merge(mut found: Vec<Finding>) -> Vec<Finding> {
+pub(super) fn merge(mut found: Vec<Finding>) -> Vec<Finding> {
     if found.len() > 1 {
         found.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
         let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
@@ -429,15 +435,15 @@ fn merge(mut found: Vec<Finding>) -> Vec<Finding> {
 }
 
 /// What one pass of counting over the bytes says about which scanners can match.
-struct PreCheck {
-    digits: usize,
-    dots: usize,
-    longest_run: usize,
-    seen: u16,
+pub(super) struct PreCheck {
+    pub(super) digits: usize,
+    pub(super) dots: usize,
+    pub(super) longest_run: usize,
+    pub(super) seen: u16,
 }
 
 impl PreCheck {
-    fn of(bytes: &[u8]) -> PreCheck {
+    pub(super) fn of(bytes: &[u8]) -> PreCheck {
         // A phone needs seven digits joined only by separators, an IPv4 address three
         // dots, an email `@`, an IPv6 address `:`. One table lookup per byte and no
         // branches: ids and hex digests mix digits and letters at random, and a branch
@@ -468,7 +474,7 @@ impl PreCheck {
 
 /// The scanners `pre` (counted over `text`) lets through, merged into non-overlapping
 /// findings in text order.
-fn run_scanners(text: &str, pre: &PreCheck) -> Vec<Finding> {
+pub(super) fn run_scanners(text: &str, pre: &PreCheck) -> Vec<Finding> {
     let bytes = text.as_bytes();
     let mut found = Vec::new();
     if pre.digits >= 1 && pre.seen & IPV4_JOIN != 0 && bytes.len() >= 36 {
@@ -507,7 +513,7 @@ fn run_scanners(text: &str, pre: &PreCheck) -> Vec<Finding> {
 
 /// Text with bytes outside printable ASCII: scanned in its normalized form, digits of
 /// other scripts folded to ASCII, and the findings mapped back onto `text`.
-fn scan_unicode(text: &str, pre: &PreCheck) -> Vec<Finding> {
+pub(super) fn scan_unicode(text: &str, pre: &PreCheck) -> Vec<Finding> {
     // Most such text is already normal and has only ASCII digits (names with accents,
     // CJK labels): it is scanned as it is, and only the rest pays for a copy.
     if matches!(crate::text::normalize(text), Cow::Borrowed(_))
@@ -539,26 +545,26 @@ fn scan_unicode(text: &str, pre: &PreCheck) -> Vec<Finding> {
 /// concatenation of NFKC of the segments (`shadow_is_the_normalized_text` checks it).
 /// Invisible characters never start a segment: removing them lets their neighbours
 /// compose (`e\u{200B}\u{0301}` → `é`), as [`crate::text::normalize`] does.
-struct Shadow {
-    text: String,
+pub(super) struct Shadow {
+    pub(super) text: String,
     /// One per segment that reads as something, in order; `shadow` offsets ascending.
-    pieces: Vec<Piece>,
+    pub(super) pieces: Vec<Piece>,
 }
 
 /// A run of the shadow text and the original characters it was read from.
 #[derive(Debug, Clone, Copy)]
-struct Piece {
+pub(super) struct Piece {
     /// Where the piece starts in the shadow text.
-    shadow: usize,
+    pub(super) shadow: usize,
     /// The first and past-the-last visible original byte it was read from.
-    start: usize,
-    end: usize,
+    pub(super) start: usize,
+    pub(super) end: usize,
     /// The piece is the original bytes unchanged, so offsets inside map one to one.
-    same: bool,
+    pub(super) same: bool,
 }
 
 impl Shadow {
-    fn of(text: &str) -> Shadow {
+    pub(super) fn of(text: &str) -> Shadow {
         let mut shadow = Shadow {
             text: String::with_capacity(text.len()),
             pieces: Vec::new(),
@@ -574,7 +580,7 @@ impl Shadow {
         shadow
     }
 
-    fn push_segment(&mut self, text: &str, start: usize, end: usize) {
+    pub(super) fn push_segment(&mut self, text: &str, start: usize, end: usize) {
         let Some(segment) = text.get(start..end) else {
             return;
         };
@@ -614,7 +620,7 @@ impl Shadow {
         }
     }
 
-    fn push_folded(&mut self, normal: &str, same: &mut bool) {
+    pub(super) fn push_folded(&mut self, normal: &str, same: &mut bool) {
         for c in normal.chars() {
             match foreign_digit_value(c) {
                 Some(d) => {
@@ -628,7 +634,7 @@ impl Shadow {
 
     /// `f`, found in the shadow text, as a range of the original text (`len` bytes):
     /// inside unchanged text exactly, elsewhere widened to the characters read.
-    fn original(&self, f: Finding, len: usize) -> Finding {
+    pub(super) fn original(&self, f: Finding, len: usize) -> Finding {
         let piece_at = |offset: usize| {
             let i = self.pieces.partition_point(|p| p.shadow <= offset);
             i.checked_sub(1).and_then(|i| self.pieces.get(i))
@@ -663,7 +669,7 @@ impl Shadow {
 }
 
 /// Whether a segment of the shadow starts at `c` (see [`Shadow`]).
-fn starts_segment(c: char) -> bool {
+pub(super) fn starts_segment(c: char) -> bool {
     if c.is_ascii() {
         return matches!(c, ' '..='~' | '\t' | '\n' | '\r');
     }
@@ -678,1374 +684,6 @@ fn starts_segment(c: char) -> bool {
         .as_bytes()
         .first()
         .is_some_and(u8::is_ascii)
-}
-
-// ---------------------------------------------------------------- email
-
-static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
-    // The top-level label, in order of preference: punycode (before plain letters, or
-    // `xn` would end the match at its `--`); ASCII letters ending at an ASCII word
-    // boundary, as ever (`ana@example.com电话` ends at `com`); letters of any script
-    // ending at a word boundary (`пример.рф`, `例え.テスト`). Marks belong to labels of
-    // scripts that write vowels with them (`उदाहरण.भारत`).
-    // A quoted local part (`"a b"@example.com`) may hold spaces and most punctuation.
-    Regex::new(concat!(
-        r#"(?i)(?:"[^"\\\r\n]{1,64}"|[\p{L}\p{M}\p{N}._%+\-]+)@"#,
-        r"(?:[\p{L}\p{N}](?:[\p{L}\p{M}\p{N}\-]{0,61}[\p{L}\p{M}\p{N}])?\.)+",
-        r"(xn--[a-z0-9\-]{1,59}\b|[a-z]{2,63}(?-u:\b)|\p{L}[\p{L}\p{M}]{1,62}\b)",
-    ))
-    .expect("the email pattern is a valid regex")
-});
-
-/// "TLDs" that are really file extensions (`logo@2x.png`).
-const FILE_EXTENSIONS: [&str; 6] = ["png", "jpg", "jpeg", "gif", "svg", "webp"];
-
-/// Spellings of `@` and `.` that a reader decodes: `%40` percent-encoded up to three
-/// times (`%2540`, `%252540`), the HTML references `&#64;`, `&#x40;` (any leading zeros,
-/// the `;` optional) and `&commat;`, and `(at)`, `[at]`, `{at}`, `<at>` and their `dot`
-/// forms, any case, with the spaces and tabs around them.
-static SPELLED_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
-        r"(?i)%(?:25){0,2}40",
-        r"|&#(x)?0*(?:40|64)(;)?",
-        r"|&commat;",
-        r"|[ \t]*[(\[{<][ \t]*(at|dot)[ \t]*[)\]}>][ \t]*",
-    ))
-    .expect("the spelled-out pattern is a valid regex")
-});
-
-/// A text with the spellings of [`SPELLED_RE`] replaced by `@` and `.`, and where each
-/// replacement came from.
-struct Spelled {
-    text: String,
-    /// Per replacement, where it ends in `text` and where the spelling it replaced ends in
-    /// the original; ascending. Between replacements the text is the original's.
-    replaced: Vec<(usize, usize)>,
-}
-
-impl Spelled {
-    /// `text` with its spellings of `@` and `.` decoded, or `None` if it has none.
-    fn of(text: &str) -> Option<Spelled> {
-        let b = text.as_bytes();
-        let mut out = Spelled {
-            text: String::new(),
-            replaced: Vec::new(),
-        };
-        let mut copied = 0;
-        for caps in SPELLED_RE.captures_iter(text) {
-            let Some(whole) = caps.get(0) else {
-                continue;
-            };
-            let with = match caps.get(3).map(|w| w.as_str().len()) {
-                Some(3) => '.',
-                Some(_) => '@',
-                None if whole.as_str().starts_with("&#") => {
-                    // `&#64` and `&#x40` without their `;` only if the number ends there
-                    // (`&#640;` is another character); `&#40;` and `&#x64;` are other
-                    // characters too.
-                    let hex = caps.get(1).is_some();
-                    let digits = whole.as_str().trim_end_matches(';');
-                    let value_ok = if hex {
-                        digits.ends_with("40")
-                    } else {
-                        digits.ends_with("64")
-                    };
-                    let next = b.get(whole.end()).copied();
-                    let ended = caps.get(2).is_some()
-                        || next.is_none_or(|c| {
-                            if hex {
-                                !c.is_ascii_hexdigit()
-                            } else {
-                                !c.is_ascii_digit()
-                            }
-                        });
-                    if !(value_ok && ended) {
-                        continue;
-                    }
-                    '@'
-                }
-                None => '@',
-            };
-            out.text.push_str(&text[copied..whole.start()]);
-            out.text.push(with);
-            out.replaced.push((out.text.len(), whole.end()));
-            copied = whole.end();
-        }
-        if out.replaced.is_empty() {
-            return None;
-        }
-        out.text.push_str(&text[copied..]);
-        Some(out)
-    }
-
-    /// An offset of the decoded text as one of the original: the start of a replacement
-    /// maps to the start of its spelling, its end to the spelling's end.
-    fn original(&self, offset: usize) -> usize {
-        // The text after the last replacement that ends at or before `offset` is the
-        // original's, so offsets there differ by a constant; with no such replacement, by 0.
-        let i = self.replaced.partition_point(|&(end, _)| end <= offset);
-        match i.checked_sub(1).and_then(|j| self.replaced.get(j)) {
-            Some(&(end, original_end)) => original_end + (offset - end),
-            None => offset,
-        }
-    }
-}
-
-fn scan_emails(text: &str, out: &mut Vec<Finding>) {
-    match Spelled::of(text) {
-        Some(spelled) => {
-            let at = out.len();
-            scan_email_text(&spelled.text, out);
-            for f in &mut out[at..] {
-                f.start = spelled.original(f.start);
-                f.end = spelled.original(f.end);
-            }
-        }
-        None if text.contains('@') => scan_email_text(text, out),
-        None => {}
-    }
-}
-
-fn scan_email_text(text: &str, out: &mut Vec<Finding>) {
-    for caps in EMAIL_RE.captures_iter(text) {
-        let (Some(whole), Some(tld)) = (caps.get(0), caps.get(1)) else {
-            continue;
-        };
-        if FILE_EXTENSIONS
-            .iter()
-            .any(|ext| tld.as_str().eq_ignore_ascii_case(ext))
-        {
-            continue;
-        }
-        // A quoted local part names someone only if it holds a letter or digit (not a
-        // mask: `"***"@example.com`).
-        if let Some(quoted) = whole.as_str().strip_prefix('"')
-            && !quoted
-                .split('"')
-                .next()
-                .is_some_and(|local| local.chars().any(char::is_alphanumeric))
-        {
-            continue;
-        }
-        out.push(Finding {
-            kind: PiiKind::Email,
-            start: whole.start(),
-            end: whole.end(),
-        });
-    }
-}
-
-// ---------------------------------------------------------------- phone
-
-const MIN_PHONE_DIGITS: usize = 7;
-
-/// Bytes that may join digit groups of a phone core, one to five at a time (a single
-/// `.`, `_` or `,` joins too, between digits). Shared with the pre-check's byte classes.
-const fn is_phone_joiner(b: u8) -> bool {
-    // Besides ASCII: a tab, and the UTF-8 bytes of the dashes (U+2010-U+2013) that word
-    // processors put into phone numbers; the non-breaking hyphen U+2011 reads as U+2010
-    // after NFKC, which also makes the no-break spaces (U+00A0, U+202F) spaces (their
-    // bytes stay joiners all the same). A few other characters made only of these bytes
-    // join too (`†`, `①`, U+2000): rare between digits, and the rule leans towards
-    // recall.
-    matches!(
-        b,
-        b' ' | b'\t'
-            | b'-'
-            | b'('
-            | b')'
-            | 0xC2
-            | 0xA0
-            | 0xE2
-            | 0x80
-            | 0x90
-            | 0x91
-            | 0x92
-            | 0x93
-            | 0xAF
-    )
-}
-
-/// Joiner bytes between two digit groups, at most: a space, an en dash (three bytes)
-/// and a space.
-const MAX_JOINER_BYTES: usize = 5;
-
-const MAX_PHONE_DIGITS: usize = 15;
-
-/// A maximal run of ASCII digits, `start..end`.
-#[derive(Debug, Clone, Copy)]
-struct Group {
-    start: usize,
-    end: usize,
-}
-
-impl Group {
-    fn len(&self) -> usize {
-        self.end - self.start
-    }
-}
-
-fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
-fn scan_phones(b: &[u8], out: &mut Vec<Finding>) {
-    let n = b.len();
-    let mut groups: smallvec::SmallVec<[Group; 8]> = smallvec::SmallVec::new();
-    let mut i = 0;
-    while i < n {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        groups.clear();
-        let mut p = i;
-        loop {
-            let gs = p;
-            while p < n && b[p].is_ascii_digit() {
-                p += 1;
-            }
-            groups.push(Group { start: gs, end: p });
-            if p + 1 < n && matches!(b[p], b'.' | b'_' | b',') && b[p + 1].is_ascii_digit() {
-                p += 1;
-                continue;
-            }
-            let mut k = p;
-            while k < n && k - p < MAX_JOINER_BYTES && is_phone_joiner(b[k]) {
-                k += 1;
-            }
-            if k > p && k < n && b[k].is_ascii_digit() {
-                p = k;
-                continue;
-            }
-            break;
-        }
-        // No part of a core with fewer digits than a phone can be one.
-        if groups.iter().map(Group::len).sum::<usize>() >= MIN_PHONE_DIGITS {
-            judge_core(b, &groups, out);
-        }
-        i = p;
-    }
-}
-
-/// Judges one core (`groups` joined by separators): the whole core first,
-/// then, if it fails, its space-separated parts.
-fn judge_core(b: &[u8], groups: &[Group], out: &mut Vec<Finding>) {
-    let last = groups.len() - 1;
-    if let Some(f) = judge_run(b, groups, 0, last) {
-        out.push(f);
-        return;
-    }
-    // Parts: maximal sub-runs whose separators hold nothing but `-`, `.`, `_`, `(` and `)`;
-    // a space, a tab, a no-break space or an en dash parts them. Most cores that fail
-    // whole have no such separator (an id's digit groups joined by dashes, a third of
-    // random UUIDs): they are done without building the list.
-    let spaced = |g: usize| parts_at(&b[groups[g].end..groups[g + 1].start]);
-    if !(0..last).any(spaced) {
-        return;
-    }
-    let mut parts: Vec<(usize, usize)> = Vec::new();
-    let mut first = 0;
-    for g in 0..last {
-        if spaced(g) {
-            parts.push((first, g));
-            first = g + 1;
-        }
-    }
-    parts.push((first, last));
-    let barrier: Vec<bool> = parts
-        .iter()
-        .map(|&(a, z)| excluded_shape(b, &groups[a..=z], false))
-        .collect();
-    let mut pi = 0;
-    while pi < parts.len() {
-        let mut found = None;
-        if !barrier[pi] {
-            // The longest run of parts from `pi` within the digit limit.
-            let mut pj = pi;
-            let mut digits: usize = (parts[pi].0..=parts[pi].1).map(|g| groups[g].len()).sum();
-            while pj + 1 < parts.len() && !barrier[pj + 1] {
-                let more: usize = (parts[pj + 1].0..=parts[pj + 1].1)
-                    .map(|g| groups[g].len())
-                    .sum();
-                if digits + more > MAX_PHONE_DIGITS {
-                    break;
-                }
-                digits += more;
-                pj += 1;
-            }
-            let mut end = pj;
-            loop {
-                if let Some(f) = judge_run(b, groups, parts[pi].0, parts[end].1) {
-                    found = Some((f, end));
-                    break;
-                }
-                if end == pi {
-                    break;
-                }
-                end -= 1;
-            }
-        }
-        match found {
-            Some((f, end)) => {
-                out.push(f);
-                pi = end + 1;
-            }
-            None => pi += 1,
-        }
-    }
-}
-
-/// Whether the separator `sep` between two digit groups parts a core (see
-/// [`judge_core`]): it holds something other than `-`, `.`, `_`, `(` and `)`: a space, a
-/// tab, a no-break space, an en dash or a `,` (a list).
-fn parts_at(sep: &[u8]) -> bool {
-    sep.iter()
-        .any(|c| !matches!(c, b'-' | b'.' | b'_' | b'(' | b')'))
-}
-
-/// Is `groups[a..=z]` (plus any `+`/`(` prefix) a phone?
-fn judge_run(b: &[u8], groups: &[Group], a: usize, z: usize) -> Option<Finding> {
-    let run = &groups[a..=z];
-    let digits: usize = run.iter().map(Group::len).sum();
-    if !(MIN_PHONE_DIGITS..=MAX_PHONE_DIGITS).contains(&digits) {
-        return None;
-    }
-    let mut start = run[0].start;
-    if start > 0 && b[start - 1] == b'(' {
-        start -= 1;
-    }
-    if start > 0 && b[start - 1] == b'+' {
-        start -= 1;
-    }
-    let has_prefix = start != run[0].start;
-    let end = run[run.len() - 1].end;
-    let sep = |w: &[Group]| &b[w[0].end..w[1].start];
-    // A list goes on past the run (`1234567,1234,567` judged in parts).
-    let listed = (b.get(end) == Some(&b',') && b.get(end + 1).is_some_and(u8::is_ascii_digit))
-        || (run[0].start >= 2
-            && b[run[0].start - 1] == b','
-            && b[run[0].start - 2].is_ascii_digit());
-    if run.windows(2).any(|w| sep(w) == b",") && !is_comma_grouped_phone(run, listed) {
-        return None;
-    }
-    let (left, right) = (left_edge(b, start), right_edge(b, end));
-    if left == Edge::Blocked || right == Edge::Blocked {
-        return None;
-    }
-    // A last group of one or two digits parted from the rest and glued to a word is a
-    // word of its own (`415-555-0134 9pm`, `… 2nd floor`): the parts are judged instead.
-    if let [.., before, last] = run
-        && right == Edge::Glued
-        && b.get(end).is_some_and(u8::is_ascii_alphabetic)
-        && last.len() <= 2
-        && parts_at(&b[before.end..last.start])
-    {
-        return None;
-    }
-    let glued =
-        left == Edge::Glued || right == Edge::Glued || run.windows(2).any(|w| sep(w) == b"_");
-    if glued
-        && ((run.windows(2).any(|w| sep(w) == b".") && !is_dotted_phone(b, run))
-            || is_date_stamp(b, run))
-    {
-        return None;
-    }
-    if excluded_shape(b, run, has_prefix) || in_id(b, run[0].start) || in_id(b, end - 1) {
-        return None;
-    }
-    Some(Finding {
-        kind: PiiKind::Phone,
-        start,
-        end,
-    })
-}
-
-/// Whether dotted digit groups glued to a word are grouped like a phone rather than a
-/// version (`a404.936.1074`, `1.404.936.1074-a`; not `Chrome/120.0.6099.109`,
-/// `v1.2.3.4155550134`, `2024.11.24.1530-rc`): after an optional country code of 1 to 3 digits (with 4 or more
-/// groups), at least three groups of 2 to 4 digits, the last of 4, at least 9 digits.
-/// Whether three consecutive groups of `groups` are a date: `YYYY MM DD`, `DD MM YYYY` or
-/// `MM DD YYYY` (plausible year, month and day), whatever joins them.
-fn has_date(b: &[u8], groups: &[Group]) -> bool {
-    let num = |g: &Group| decimal(&b[g.start..g.end]);
-    let month = |m: u32| (1..=12).contains(&m);
-    let day = |d: u32| (1..=31).contains(&d);
-    let year = |y: u32| (1900..=2099).contains(&y);
-    groups
-        .windows(3)
-        .any(|w| match (w[0].len(), w[1].len(), w[2].len()) {
-            (4, 2, 2) => year(num(&w[0])) && month(num(&w[1])) && day(num(&w[2])),
-            (2, 2, 4) => {
-                let (x, y) = (num(&w[0]), num(&w[1]));
-                year(num(&w[2])) && ((day(x) && month(y)) || (month(x) && day(y)))
-            }
-            _ => false,
-        })
-}
-
-fn is_dotted_phone(b: &[u8], run: &[Group]) -> bool {
-    let body = match run {
-        [cc, rest @ ..] if rest.len() >= 3 && (1..=3).contains(&cc.len()) => rest,
-        _ => run,
-    };
-    body.len() >= 3
-        && body.iter().all(|g| (2..=4).contains(&g.len()))
-        && body.last().is_some_and(|g| g.len() == 4)
-        && body.iter().map(Group::len).sum::<usize>() >= 9
-        && !has_date(b, run)
-}
-
-/// Whether digit groups joined by `,` among other separators are shaped like a grouped
-/// phone (`415,555,1234`, `+1,415,555,1234`) rather than a number grouped in thousands
-/// (`1,234,567`: the last group has 3 digits) or a list (`10,20,30,40`,
-/// `2019,2020,2021`): at least 3 groups, the first of 1 to 4 digits, the middle ones of 3
-/// or 4, the last of 4, and not all of 4.
-fn is_comma_grouped_phone(run: &[Group], listed: bool) -> bool {
-    // A subscriber number split once before its last four digits (`404936,1074`), not
-    // part of a longer list.
-    if let [head, tail] = run {
-        return !listed && matches!(head.len(), 6 | 7) && tail.len() == 4;
-    }
-    let [first, middle @ .., last] = run else {
-        return false;
-    };
-    !middle.is_empty()
-        && (1..=4).contains(&first.len())
-        && middle.iter().all(|g| matches!(g.len(), 3 | 4))
-        && last.len() == 4
-        && !run.iter().all(|g| g.len() == 4)
-}
-
-/// How a core meets the text beside it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Edge {
-    /// Nothing word-like: a space, punctuation, a label's `:`, the end of the text.
-    Free,
-    /// A word or path the number is glued to (`tel4155550134`, `lead_…`, `/…`): still a
-    /// phone, unless it reads as a version or date stamp (see the module docs).
-    Glued,
-    /// Part of something that is no phone (a version, an amount, a clock, a word).
-    Blocked,
-}
-
-fn left_edge(b: &[u8], start: usize) -> Edge {
-    if start == 0 {
-        return Edge::Free;
-    }
-    let c = b[start - 1];
-    // A label such as `tel:` or `Phone:` is no reason to doubt the number
-    // (IPv6 groups and clock fields are never 7 digits long); a `:` after a
-    // digit (`10:4155550134`, `sha256:…`) is.
-    if c == b':' {
-        return if start >= 2 && b[start - 2].is_ascii_alphabetic() {
-            Edge::Free
-        } else {
-            Edge::Blocked
-        };
-    }
-    // A prefix glued on (`tel4155550134`, `lead_4155550134`, `/4155550134`,
-    // `lead-4155550134`, `x.4155550134`) hides no number: ids that are all digits and
-    // letters are told apart by `in_id`, UUID groups by `in_uuid`, versions and date
-    // stamps by `judge_run`.
-    if c.is_ascii_alphabetic() || matches!(c, b'_' | b'/') {
-        return Edge::Glued;
-    }
-    if c.is_ascii_digit() || c == b'$' {
-        return Edge::Blocked;
-    }
-    let word_before = start >= 2 && (is_word_byte(b[start - 2]) || b[start - 2] >= 0x80);
-    if c == b'-' && word_before {
-        return Edge::Glued;
-    }
-    // A `.` after a word ends it (`x.4155550134`); any other is a decimal point
-    // (`.1234567`) or a version's.
-    if c == b'.' {
-        return if word_before && !b[start - 2].is_ascii_digit() {
-            Edge::Glued
-        } else {
-            Edge::Blocked
-        };
-    }
-    // Multi-byte currency signs: € (E2 82 AC), £ (C2 A3), ¥ (C2 A5).
-    let before = &b[..start];
-    if before.ends_with("€".as_bytes())
-        || before.ends_with("£".as_bytes())
-        || before.ends_with("¥".as_bytes())
-    {
-        return Edge::Blocked;
-    }
-    Edge::Free
-}
-
-fn right_edge(b: &[u8], end: usize) -> Edge {
-    let Some(&c) = b.get(end) else {
-        return Edge::Free;
-    };
-    let next_is_word = b.get(end + 1).is_some_and(|&d| is_word_byte(d));
-    // A colon ending the number (`call 4155550134: mornings`), not a clock field.
-    if c == b':' {
-        return if b.get(end + 1).is_none_or(|d| d.is_ascii_whitespace()) {
-            Edge::Free
-        } else {
-            Edge::Blocked
-        };
-    }
-    // `4155550134_mobile`, `/leads/4155550134/edit`: a separator of names and paths.
-    if c == b'_' || (c == b'/' && next_is_word) {
-        return Edge::Glued;
-    }
-    // A word going on (`4155550134y`, `4155550134-x`, `20261124.csv`): glued, so a date
-    // stamp or version still is none, and ids are told apart by `in_id`.
-    if c.is_ascii_alphanumeric() {
-        return if is_extension(&b[end..]) {
-            Edge::Free
-        } else {
-            Edge::Glued
-        };
-    }
-    if matches!(c, b'.' | b'-') && next_is_word {
-        return Edge::Glued;
-    }
-    Edge::Free
-}
-
-/// Whether `rest` starts with a phone extension: `x12`, `ext 12`, `ext.12`, `X 12`, or a
-/// bare `x` or `ext` that ends the word (`4155550134x`).
-fn is_extension(rest: &[u8]) -> bool {
-    let lower = |i: usize| rest.get(i).map(u8::to_ascii_lowercase);
-    let marker = match (lower(0), lower(1), lower(2)) {
-        (Some(b'e'), Some(b'x'), Some(b't')) => 3,
-        (Some(b'x'), ..) => 1,
-        _ => return false,
-    };
-    // The number follows directly (`x12`) or after a `.` or space (`ext. 12`, `x 12`), or
-    // the marker ends the word; only a word going on (`4155550134xyz`) is no extension.
-    rest.get(marker)
-        .is_none_or(|&c| c.is_ascii_digit() || !is_word_byte(c))
-}
-
-/// A hex word this long is an id: HMAC and SHA digests, the 16 hex digits of a `v-…`
-/// visitor id. A random one of 64 digits holds a 10-digit run about half the time.
-const MIN_HEX_ID_LEN: usize = 16;
-
-/// A ULID: 26 characters of Crockford base32.
-const ULID_LEN: usize = 26;
-
-/// Whether the digit at `i` is part of an id (see the module docs): the word of ASCII
-/// letters and digits around it is a long hex word or a ULID, or a group of a
-/// UUID-shaped token.
-fn in_id(b: &[u8], i: usize) -> bool {
-    let start = b[..i]
-        .iter()
-        .rposition(|c| !c.is_ascii_alphanumeric())
-        .map_or(0, |p| p + 1);
-    let end = b[i..]
-        .iter()
-        .position(|c| !c.is_ascii_alphanumeric())
-        .map_or(b.len(), |p| i + p);
-    let word = &b[start..end];
-    let hex = word.iter().all(u8::is_ascii_hexdigit);
-    (hex && word.len() >= MIN_HEX_ID_LEN)
-        || (word.len() == ULID_LEN && word.iter().all(|&c| is_crockford_base32(c)))
-        || (hex && in_uuid(b, start, end))
-}
-
-/// Crockford's base32 digits, either case: no `I`, `L`, `O` or `U`.
-fn is_crockford_base32(c: u8) -> bool {
-    matches!(c.to_ascii_uppercase(), b'0'..=b'9' | b'A'..=b'H' | b'J' | b'K' | b'M' | b'N' | b'P'..=b'T' | b'V'..=b'Z')
-}
-
-/// Whether the hex word `b[start..end]` is a group of `8-4-4-4-12` hex digits.
-fn in_uuid(b: &[u8], start: usize, end: usize) -> bool {
-    const SHAPE: [usize; 5] = [8, 4, 4, 4, 12];
-    if !SHAPE.contains(&(end - start)) {
-        return false;
-    }
-    let hex_or_dash = |c: &u8| c.is_ascii_hexdigit() || *c == b'-';
-    let span_start = b[..start]
-        .iter()
-        .rposition(|c| !hex_or_dash(c))
-        .map_or(0, |p| p + 1);
-    let span_end = b[end..]
-        .iter()
-        .position(|c| !hex_or_dash(c))
-        .map_or(b.len(), |p| end + p);
-    // The word is one of the span's dash-separated groups, since letters and digits
-    // other than hex ones bound the span; `k` is its index.
-    let mut lens: smallvec::SmallVec<[usize; 8]> = smallvec::SmallVec::new();
-    let mut k = None;
-    let mut at = span_start;
-    for group in b[span_start..span_end].split(|&c| c == b'-') {
-        if at == start {
-            k = Some(lens.len());
-        }
-        lens.push(group.len());
-        at += group.len() + 1;
-    }
-    let Some(k) = k else {
-        return false;
-    };
-    (k.saturating_sub(4)..=k).any(|first| lens.get(first..first + 5) == Some(&SHAPE[..]))
-}
-
-/// A date stamp glued into a name: `YYYYMMDD`, optionally followed (directly or after a
-/// `_`) by `hhmm` or `hhmmss` (`Gecko/20100101`, `backup_20241124_153000`).
-fn is_date_stamp(b: &[u8], run: &[Group]) -> bool {
-    let fits = match run {
-        [g] => matches!(g.len(), 8 | 12 | 14),
-        [d, t] => d.len() == 8 && matches!(t.len(), 4 | 6),
-        _ => false,
-    };
-    if !fits {
-        return false;
-    }
-    let mut digits = [0u8; 14];
-    let mut n = 0;
-    for g in run {
-        for &d in &b[g.start..g.end] {
-            if let Some(slot) = digits.get_mut(n) {
-                *slot = d;
-            }
-            n += 1;
-        }
-    }
-    let field = |at: usize| decimal(&digits[at..at + 2]);
-    (1900..=2099).contains(&decimal(&digits[..4]))
-        && (1..=12).contains(&field(4))
-        && (1..=31).contains(&field(6))
-        && (n < 12 || (field(8) <= 23 && field(10) <= 59))
-        && (n < 14 || field(12) <= 59)
-}
-
-/// The value of a run of ASCII digits (saturating: only ever compared with small
-/// numbers).
-fn decimal(digits: &[u8]) -> u32 {
-    digits.iter().fold(0u32, |acc, d| {
-        acc.saturating_mul(10)
-            .saturating_add(u32::from(d.wrapping_sub(b'0')))
-    })
-}
-
-/// Digit-group shapes that are not phones although they have enough digits:
-/// dates (`-`, `.` or `_` between the parts), IPv4-shaped quads, plain decimals and
-/// ZIP+4 codes.
-fn excluded_shape(b: &[u8], run: &[Group], has_prefix: bool) -> bool {
-    let sep = |i: usize| &b[run[i].end..run[i + 1].start];
-    let lens: Vec<usize> = run.iter().map(Group::len).collect();
-    match run.len() {
-        2 if !has_prefix => (sep(0) == b".") || (sep(0) == b"-" && lens[0] == 5 && lens[1] == 4),
-        3 if !has_prefix => {
-            let (s0, s1) = (sep(0), sep(1));
-            if s0 != s1 || !(s0 == b"-" || s0 == b"." || s0 == b"_") {
-                return false;
-            }
-            let num = |g: &Group| decimal(&b[g.start..g.end]);
-            let (x, y, z) = (num(&run[0]), num(&run[1]), num(&run[2]));
-            let month = |m: u32| (1..=12).contains(&m);
-            let day = |d: u32| (1..=31).contains(&d);
-            let year = |y: u32| (1900..=2099).contains(&y);
-            match (lens[0], lens[1], lens[2]) {
-                (4, 2, 2) => month(y) && day(z),
-                (1 | 2, 1 | 2, 4) => year(z) && ((day(x) && month(y)) || (month(x) && day(y))),
-                _ => false,
-            }
-        }
-        // Left to the IPv4 rule only if it is an address (octets of at most 255):
-        // `079.555.12.34` is not, so the phone rule judges it.
-        4 => {
-            (0..3).all(|i| sep(i) == b".")
-                && parse_ipv4_octets(&b[run[0].start..run[3].end]).is_some()
-        }
-        _ => false,
-    }
-}
-
-// ---------------------------------------------------------------- other joiners
-
-/// The separator at `b[i]` that joins the digit groups of a phone or path-form IPv4
-/// address outside [`scan_phones`]: `/`, `\`, `|`, `:`, `~` or the middle dot `·`
-/// (U+00B7, two bytes).
-fn other_joiner(b: &[u8], i: usize) -> Option<&[u8]> {
-    match b.get(i)? {
-        b'/' | b'\\' | b'|' | b':' | b'~' => b.get(i..i + 1),
-        0xC2 if b.get(i + 1) == Some(&0xB7) => b.get(i..i + 2),
-        _ => None,
-    }
-}
-
-/// Digit groups joined by one repeated [`other_joiner`]: a phone (`404/936/1074`,
-/// `404|936|1074`, `404·936·1074`) or, joined by `/`, an IPv4 address in path form
-/// (`/ip/98/207/58/39`). See the module docs.
-fn scan_other_joiners(b: &[u8], out: &mut Vec<Finding>) {
-    let n = b.len();
-    let mut i = 0;
-    let mut groups: smallvec::SmallVec<[Group; 8]> = smallvec::SmallVec::new();
-    while i < n {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        groups.clear();
-        let mut sep: Option<&[u8]> = None;
-        let mut p = i;
-        loop {
-            let start = p;
-            while p < n && b[p].is_ascii_digit() {
-                p += 1;
-            }
-            groups.push(Group { start, end: p });
-            let Some(this) = other_joiner(b, p) else {
-                break;
-            };
-            if sep.is_some_and(|s| s != this)
-                || !b.get(p + this.len()).is_some_and(u8::is_ascii_digit)
-            {
-                break;
-            }
-            sep = Some(this);
-            p += this.len();
-        }
-        if let Some(sep) = sep {
-            judge_other_joined(b, &groups, sep, out);
-        }
-        i = p;
-    }
-}
-
-fn judge_other_joined(b: &[u8], groups: &[Group], sep: &[u8], out: &mut Vec<Finding>) {
-    let (first, last) = (groups[0], groups[groups.len() - 1]);
-    // Glued into a word or number: a letter or digit beside it, a decimal point or dash
-    // before more digits, or for `:` a neighbouring `:` group (IPv6 `2001:4860::8888`).
-    let blocked = |near: Option<u8>, beyond: Option<u8>| match near {
-        None => false,
-        Some(c) if c.is_ascii_alphanumeric() => true,
-        Some(b'.' | b',' | b'-' | b'_') => beyond.is_some_and(|d| d.is_ascii_digit()),
-        Some(b':') if sep == b":" => beyond.is_none_or(|d| d.is_ascii_hexdigit() || d == b':'),
-        _ => false,
-    };
-    let at = |k: Option<usize>| k.and_then(|k| b.get(k).copied());
-    if blocked(
-        at(first.start.checked_sub(1)),
-        at(first.start.checked_sub(2)),
-    ) || blocked(b.get(last.end).copied(), b.get(last.end + 1).copied())
-    {
-        return;
-    }
-    let num = |g: &Group| decimal(&b[g.start..g.end]);
-    // Four octets in path form: an address (unless truncated), never a phone.
-    if sep == b"/"
-        && groups.len() == 4
-        && groups
-            .iter()
-            .all(|g| (1..=3).contains(&g.len()) && num(g) <= 255)
-    {
-        if num(&last) != 0 {
-            out.push(Finding {
-                kind: PiiKind::Ipv4,
-                start: first.start,
-                end: last.end,
-            });
-        }
-        return;
-    }
-    let digits: usize = groups.iter().map(Group::len).sum();
-    let plus = first.start > 0 && b[first.start - 1] == b'+';
-    // After a `+`, a country code of 1 to 3 digits (`+1/404/936/1074`).
-    let body = match groups {
-        [cc, rest @ ..] if plus && rest.len() >= 3 && (1..=3).contains(&cc.len()) => rest,
-        _ => groups,
-    };
-    if groups.len() < 3
-        || !(MIN_PHONE_DIGITS..=MAX_PHONE_DIGITS).contains(&digits)
-        || !body.iter().all(|g| (2..=4).contains(&g.len()))
-        // Clock times and timecodes, MAC addresses of decimal digits.
-        || (sep == b":" && groups.iter().all(|g| g.len() == 2))
-    {
-        return;
-    }
-    // A date among the groups (`11/24/2026`, `2026/11/24`, `2026:11:24`).
-    if has_date(b, groups) {
-        return;
-    }
-    let start = if plus { first.start - 1 } else { first.start };
-    out.push(Finding {
-        kind: PiiKind::Phone,
-        start,
-        end: last.end,
-    });
-}
-
-// ---------------------------------------------------------------- card
-
-/// Payment card numbers: 13 to 19 digits, written as one run or in groups of four (the
-/// last of one to four, or Amex's `4-6-5`) joined by one repeated space or `-`, passing
-/// the Luhn check, not glued to a word or number on either side.
-fn scan_cards(b: &[u8], out: &mut Vec<Finding>) {
-    let n = b.len();
-    let mut i = 0;
-    let mut groups: smallvec::SmallVec<[Group; 8]> = smallvec::SmallVec::new();
-    while i < n {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        groups.clear();
-        let mut p = i;
-        loop {
-            let start = p;
-            while p < n && b[p].is_ascii_digit() {
-                p += 1;
-            }
-            groups.push(Group { start, end: p });
-            if p + 1 < n && matches!(b[p], b' ' | b'-') && b[p + 1].is_ascii_digit() {
-                p += 1;
-                continue;
-            }
-            break;
-        }
-        if let Some(f) = judge_card(b, &groups) {
-            out.push(f);
-        }
-        i = p;
-    }
-}
-
-fn judge_card(b: &[u8], groups: &[Group]) -> Option<Finding> {
-    let (first, last) = (groups[0], groups[groups.len() - 1]);
-    let digits: usize = groups.iter().map(Group::len).sum();
-    if !(13..=19).contains(&digits) {
-        return None;
-    }
-    if let [_, rest @ ..] = groups
-        && let Some(sep) = rest.first().map(|g| b[g.start - 1])
-    {
-        let lens: smallvec::SmallVec<[usize; 8]> = groups.iter().map(Group::len).collect();
-        let [body @ .., tail] = &lens[..] else {
-            return None;
-        };
-        let fours = body.iter().all(|&l| l == 4) && (1..=4).contains(tail);
-        if rest.iter().any(|g| b[g.start - 1] != sep)
-            || !(fours || lens[..] == [4, 6, 5] || lens[..] == [4, 6, 4])
-        {
-            return None;
-        }
-    } else if is_date_stamp(b, groups) {
-        return None;
-    }
-    // Not glued: no letter or digit beside it, no decimal point or dash before more
-    // digits (`1.4111111111111111`, `4111111111111111.5`).
-    let near = |c: Option<u8>, beyond: Option<u8>| {
-        c.is_some_and(|c| c.is_ascii_alphanumeric())
-            || (matches!(c, Some(b'.' | b',' | b'-' | b'_'))
-                && beyond.is_some_and(|d| d.is_ascii_alphanumeric()))
-    };
-    let before = |k: usize| first.start.checked_sub(k).map(|k| b[k]);
-    if near(before(1), before(2)) || near(b.get(last.end).copied(), b.get(last.end + 1).copied()) {
-        return None;
-    }
-    // Luhn: from the right, every second digit doubled.
-    let mut sum = 0u32;
-    let mut k = 0usize;
-    for g in groups.iter().rev() {
-        for &d in b[g.start..g.end].iter().rev() {
-            let mut v = u32::from(d - b'0');
-            if k % 2 == 1 {
-                v *= 2;
-                if v > 9 {
-                    v -= 9;
-                }
-            }
-            sum += v;
-            k += 1;
-        }
-    }
-    sum.is_multiple_of(10).then_some(Finding {
-        kind: PiiKind::Card,
-        start: first.start,
-        end: last.end,
-    })
-}
-
-// ---------------------------------------------------------------- IBAN
-
-/// The length of an IBAN of the country `cc` (uppercase), if the country issues them.
-fn iban_length(cc: [u8; 2]) -> Option<usize> {
-    const LENGTHS: &[(&[u8; 2], usize)] = &[
-        (b"AD", 24),
-        (b"AE", 23),
-        (b"AL", 28),
-        (b"AT", 20),
-        (b"AZ", 28),
-        (b"BA", 20),
-        (b"BE", 16),
-        (b"BG", 22),
-        (b"BH", 22),
-        (b"BR", 29),
-        (b"BY", 28),
-        (b"CH", 21),
-        (b"CR", 22),
-        (b"CY", 28),
-        (b"CZ", 24),
-        (b"DE", 22),
-        (b"DK", 18),
-        (b"DO", 28),
-        (b"EE", 20),
-        (b"EG", 29),
-        (b"ES", 24),
-        (b"FI", 18),
-        (b"FO", 18),
-        (b"FR", 27),
-        (b"GB", 22),
-        (b"GE", 22),
-        (b"GI", 23),
-        (b"GL", 18),
-        (b"GR", 27),
-        (b"GT", 28),
-        (b"HR", 21),
-        (b"HU", 28),
-        (b"IE", 22),
-        (b"IL", 23),
-        (b"IQ", 23),
-        (b"IS", 26),
-        (b"IT", 27),
-        (b"JO", 30),
-        (b"KW", 30),
-        (b"KZ", 20),
-        (b"LB", 28),
-        (b"LC", 32),
-        (b"LI", 21),
-        (b"LT", 20),
-        (b"LU", 20),
-        (b"LV", 21),
-        (b"MC", 27),
-        (b"MD", 24),
-        (b"ME", 22),
-        (b"MK", 19),
-        (b"MR", 27),
-        (b"MT", 31),
-        (b"MU", 30),
-        (b"NL", 18),
-        (b"NO", 15),
-        (b"PK", 24),
-        (b"PL", 28),
-        (b"PS", 29),
-        (b"PT", 25),
-        (b"QA", 29),
-        (b"RO", 24),
-        (b"RS", 22),
-        (b"SA", 24),
-        (b"SC", 31),
-        (b"SE", 24),
-        (b"SI", 19),
-        (b"SK", 24),
-        (b"SM", 27),
-        (b"ST", 25),
-        (b"SV", 28),
-        (b"TL", 23),
-        (b"TN", 24),
-        (b"TR", 26),
-        (b"UA", 29),
-        (b"VA", 22),
-        (b"VG", 24),
-        (b"XK", 20),
-    ];
-    LENGTHS.iter().find(|(c, _)| **c == cc).map(|&(_, len)| len)
-}
-
-/// IBANs: a country code, two check digits and the account, as one word or in groups of
-/// four joined by single spaces, of the country's length and passing the mod-97 check.
-fn scan_ibans(b: &[u8], out: &mut Vec<Finding>) {
-    let n = b.len();
-    let mut i = 0;
-    while i + 15 <= n {
-        if let Some(end) = iban_at(b, i) {
-            out.push(Finding {
-                kind: PiiKind::Iban,
-                start: i,
-                end,
-            });
-            i = end;
-        } else {
-            i += 1;
-        }
-    }
-}
-
-fn iban_at(b: &[u8], i: usize) -> Option<usize> {
-    let head = b.get(i..i + 4)?;
-    if !(head[0].is_ascii_alphabetic()
-        && head[1].is_ascii_alphabetic()
-        && head[2].is_ascii_digit()
-        && head[3].is_ascii_digit())
-        || (i > 0 && b[i - 1].is_ascii_alphanumeric())
-    {
-        return None;
-    }
-    let len = iban_length([head[0].to_ascii_uppercase(), head[1].to_ascii_uppercase()])?;
-    let mut compact = [0u8; 34];
-    let (mut count, mut p, mut spaced) = (0usize, i, None);
-    while count < len {
-        let c = *b.get(p)?;
-        if count > 0 && count.is_multiple_of(4) && spaced.is_none_or(|s| s) {
-            let space = c == b' ';
-            if *spaced.get_or_insert(space) != space {
-                return None;
-            }
-            if space {
-                p += 1;
-            }
-        }
-        let c = *b.get(p)?;
-        if !c.is_ascii_alphanumeric() {
-            return None;
-        }
-        compact[count] = c.to_ascii_uppercase();
-        count += 1;
-        p += 1;
-    }
-    if b.get(p).is_some_and(u8::is_ascii_alphanumeric) {
-        return None;
-    }
-    let mut rem = 0u32;
-    for &c in compact[4..len].iter().chain(&compact[..4]) {
-        rem = if c.is_ascii_digit() {
-            (rem * 10 + u32::from(c - b'0')) % 97
-        } else {
-            (rem * 100 + u32::from(c - b'A') + 10) % 97
-        };
-    }
-    (rem == 1).then_some(p)
-}
-
-// ---------------------------------------------------------------- device UUID
-
-/// A canonical UUID of version 1 or 2 (and the RFC 4122 variant): it carries the time it
-/// was made and the MAC address of the device that made it.
-fn is_device_uuid(u: &[u8]) -> bool {
-    is_canonical_uuid(u)
-        && matches!(u[14], b'1' | b'2')
-        && matches!(u[19], b'8' | b'9' | b'a' | b'b' | b'A' | b'B')
-}
-
-fn scan_device_uuids(b: &[u8], out: &mut Vec<Finding>) {
-    // Not part of a longer hex word or dash-joined hex run on either side.
-    let free = |near: Option<u8>, beyond: Option<u8>| match near {
-        None => true,
-        Some(c) if c.is_ascii_alphanumeric() => false,
-        Some(b'-') => !beyond.is_some_and(|d| d.is_ascii_hexdigit()),
-        _ => true,
-    };
-    let mut i = 0;
-    while i + 36 <= b.len() {
-        let end = i + 36;
-        let before = |k: usize| i.checked_sub(k).map(|k| b[k]);
-        if is_device_uuid(&b[i..end])
-            && free(before(1), before(2))
-            && free(b.get(end).copied(), b.get(end + 1).copied())
-        {
-            out.push(Finding {
-                kind: PiiKind::DeviceUuid,
-                start: i,
-                end,
-            });
-            i = end;
-        } else {
-            i += 1;
-        }
-    }
-}
-
-// ---------------------------------------------------------------- percent-escapes
-
-impl Spelled {
-    /// `text` with its percent-escapes of printable ASCII (`%20`, `%2E`, `%2D`, `%2F`,
-    /// `%40`…) decoded once, or `None` if it has none.
-    fn percent_decoded(text: &str) -> Option<Spelled> {
-        let b = text.as_bytes();
-        let hex = |c: u8| char::from(c).to_digit(16);
-        let mut out = Spelled {
-            text: String::new(),
-            replaced: Vec::new(),
-        };
-        let mut copied = 0;
-        let mut i = 0;
-        while let Some(k) = b
-            .get(i..)
-            .and_then(|rest| rest.iter().position(|&c| c == b'%'))
-        {
-            let at = i + k;
-            i = at + 1;
-            // `%40` and its re-encodings (`%2540`…) are the email rule's, which decodes
-            // them up to three times.
-            let mut j = at + 1;
-            while b.get(j..j + 2) == Some(b"25") {
-                j += 2;
-            }
-            if b.get(j..j + 2) == Some(b"40") {
-                i = j + 2;
-                continue;
-            }
-            let (Some(hi), Some(lo)) = (
-                b.get(at + 1).copied().and_then(hex),
-                b.get(at + 2).copied().and_then(hex),
-            ) else {
-                continue;
-            };
-            let Some(c) = char::from_u32(hi * 16 + lo).filter(|c| matches!(c, ' '..='~')) else {
-                continue;
-            };
-            out.text.push_str(&text[copied..at]);
-            out.text.push(c);
-            out.replaced.push((out.text.len(), at + 3));
-            copied = at + 3;
-            i = copied;
-        }
-        if out.replaced.is_empty() {
-            return None;
-        }
-        out.text.push_str(&text[copied..]);
-        Some(out)
-    }
-}
-
-// ---------------------------------------------------------------- IPv4
-
-fn scan_ipv4(b: &[u8], out: &mut Vec<Finding>) {
-    let n = b.len();
-    let mut i = 0;
-    while i < n {
-        if !(b[i].is_ascii_digit() || b[i] == b'.') {
-            i += 1;
-            continue;
-        }
-        let run_start = i;
-        while i < n && (b[i].is_ascii_digit() || b[i] == b'.') {
-            i += 1;
-        }
-        let (mut s, mut e) = (run_start, i);
-        while s < e && b[s] == b'.' {
-            s += 1;
-        }
-        while e > s && b[e - 1] == b'.' {
-            e -= 1;
-        }
-        if let Some(last_octet) = parse_ipv4_octets(&b[s..e])
-            && last_octet != 0
-        {
-            out.push(Finding {
-                kind: PiiKind::Ipv4,
-                start: s,
-                end: e,
-            });
-        }
-    }
-}
-
-/// Four octets joined by one repeated `-` or `_` (`10-1-2-3`, `ip_10_1_2_3`): a run of
-/// digit groups joined by that separator, not joined on either side to more digits by
-/// any of `-_.,`, with four groups of 1-3 digits, each at most 255, the last not 0. A
-/// date is never one: its year has four digits.
-fn scan_ipv4_joined(b: &[u8], out: &mut Vec<Finding>) {
-    let n = b.len();
-    let joins_digits = |c: u8| matches!(c, b'-' | b'_' | b'.' | b',');
-    let mut i = 0;
-    while i < n {
-        if !b[i].is_ascii_digit() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        let mut sep = None;
-        let mut octets = 0usize;
-        let mut last;
-        let mut all_octets = true;
-        let mut p = i;
-        loop {
-            let group_start = p;
-            while p < n && b[p].is_ascii_digit() {
-                p += 1;
-            }
-            last = decimal(&b[group_start..p]);
-            all_octets &= p - group_start <= 3 && last <= 255;
-            octets += 1;
-            if p + 1 < n
-                && matches!(b[p], b'-' | b'_')
-                && sep.is_none_or(|s| s == b[p])
-                && b[p + 1].is_ascii_digit()
-            {
-                sep = Some(b[p]);
-                p += 1;
-                continue;
-            }
-            break;
-        }
-        i = p;
-        let joined_before =
-            start >= 2 && joins_digits(b[start - 1]) && b[start - 2].is_ascii_digit();
-        let joined_after = p + 1 < n && joins_digits(b[p]) && b[p + 1].is_ascii_digit();
-        if sep.is_some()
-            && octets == 4
-            && all_octets
-            && last != 0
-            && !joined_before
-            && !joined_after
-        {
-            out.push(Finding {
-                kind: PiiKind::Ipv4,
-                start,
-                end: p,
-            });
-        }
-    }
-}
-
-/// A hex literal of 32 bits (`0x0a010203`, `0X0A010203`): `0x` and exactly 8 hex digits,
-/// not inside a word (no ASCII letter or digit right before the `0` or after the last
-/// digit). Like the dotted form, one whose last octet is 0 is a truncated address.
-fn scan_ipv4_hex(b: &[u8], out: &mut Vec<Finding>) {
-    const HEX_DIGITS: usize = 8;
-    let n = b.len();
-    let mut i = 0;
-    while i + 2 + HEX_DIGITS <= n {
-        if !(b[i] == b'0' && matches!(b[i + 1], b'x' | b'X')) {
-            i += 1;
-            continue;
-        }
-        let end = i + 2 + HEX_DIGITS;
-        let free_before = i == 0 || !b[i - 1].is_ascii_alphanumeric();
-        let free_after = b.get(end).is_none_or(|c| !c.is_ascii_alphanumeric());
-        let digits = &b[i + 2..end];
-        if free_before
-            && free_after
-            && digits.iter().all(u8::is_ascii_hexdigit)
-            && !digits[HEX_DIGITS - 2..].iter().all(|&c| c == b'0')
-        {
-            out.push(Finding {
-                kind: PiiKind::Ipv4,
-                start: i,
-                end,
-            });
-            i = end;
-        } else {
-            i += 2;
-        }
-    }
-}
-
-/// Parses `a.b.c.d` (1-3 digit octets, each <= 255); returns the last octet.
-fn parse_ipv4_octets(s: &[u8]) -> Option<u8> {
-    let mut count = 0;
-    let mut last = 0u8;
-    for part in s.split(|&c| c == b'.') {
-        if part.is_empty() || part.len() > 3 || !part.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let v = part
-            .iter()
-            .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
-        last = u8::try_from(v).ok()?;
-        count += 1;
-        if count > 4 {
-            return None;
-        }
-    }
-    (count == 4).then_some(last)
-}
-
-// ---------------------------------------------------------------- IPv6
-
-const IPV6_TOKEN_BREAKS: &[char] = &[',', ';', '"', '\'', '<', '>', '(', ')', '[', ']', '{', '}'];
-
-fn scan_ipv6(text: &str, out: &mut Vec<Finding>) {
-    let mut token_start = None;
-    for (i, c) in text
-        .char_indices()
-        .chain(std::iter::once((text.len(), ' ')))
-    {
-        if c.is_whitespace() || IPV6_TOKEN_BREAKS.contains(&c) {
-            if let Some(s) = token_start.take() {
-                judge_ipv6_token(text, s, i, out);
-            }
-        } else if token_start.is_none() {
-            token_start = Some(i);
-        }
-    }
-}
-
-fn judge_ipv6_token(text: &str, mut start: usize, mut end: usize, out: &mut Vec<Finding>) {
-    let Some(token) = text.get(start..end) else {
-        return;
-    };
-    if token.bytes().filter(|&c| c == b':').count() < 2 {
-        return;
-    }
-    let trimmed = token.trim_end_matches(['.', '!', '?']);
-    end = start + trimmed.len();
-    let mut candidate = trimmed;
-    if let Some(eq) = candidate.rfind('=') {
-        candidate = &candidate[eq + 1..];
-        start = end - candidate.len();
-    }
-    let whole = candidate
-        .find(['%', '/'])
-        .map_or(candidate, |cut| &candidate[..cut]);
-    if is_full_ipv6(whole) {
-        out.push(Finding {
-            kind: PiiKind::Ipv6,
-            start,
-            end,
-        });
-        return;
-    }
-    // An address further on: in a path (`/geo/2001:db8::1`), after a label of its own
-    // (`ip:2001:db8::1`) or before a colon (`2001:db8::1: down`).
-    let mut piece_start = start;
-    for piece in candidate.split('/') {
-        let address = piece.split_once('%').map_or(piece, |(a, _)| a);
-        let address = match address.strip_suffix(':') {
-            Some(a) if !a.ends_with(':') => a,
-            _ => address,
-        };
-        let found = if is_full_ipv6(address) {
-            Some((piece_start, address.len()))
-        } else {
-            address
-                .split_once(':')
-                .filter(|(label, _)| label.bytes().any(|b| !b.is_ascii_hexdigit()))
-                .filter(|(_, rest)| is_full_ipv6(rest))
-                .map(|(label, rest)| (piece_start + label.len() + 1, rest.len()))
-        };
-        if let Some((at, len)) = found {
-            out.push(Finding {
-                kind: PiiKind::Ipv6,
-                start: at,
-                end: at + len,
-            });
-            return;
-        }
-        piece_start += piece.len() + 1;
-    }
-}
-
-/// Whether `text` is an IPv6 address that identifies a host: some bit after the first
-/// 48 set, or, for an address that carries an IPv4 one (IPv4-mapped, 6to4), a full IPv4
-/// address (by the IPv4 rule: last octet not 0).
-fn is_full_ipv6(text: &str) -> bool {
-    if text.bytes().filter(|&c| c == b':').count() < 2 {
-        return false;
-    }
-    let Ok(addr) = text.parse::<Ipv6Addr>() else {
-        return false;
-    };
-    if let Some(v4) = addr.to_ipv4_mapped() {
-        return v4.octets()[3] != 0;
-    }
-    let host_bits = u128::from(addr) & ((1u128 << 80) - 1) != 0;
-    match crate::hierarchy::embedded_ipv4(&addr) {
-        Some(v4) => host_bits || v4.octets()[3] != 0,
-        None => host_bits,
-    }
 }
 
 #[cfg(test)]
