@@ -1,5 +1,7 @@
 //! Encoders: one record as an NDJSON line or a CSV row, through one reused buffer.
 
+use std::io::Write as _;
+
 /// Writes one record as a JSON object or a CSV row into the shared buffer.
 pub(super) struct Rec<'b> {
     pub(super) buf: &'b mut Vec<u8>,
@@ -39,7 +41,7 @@ impl<'b> Rec<'b> {
         if self.csv {
             push_csv(self.buf, value.as_bytes());
         } else {
-            push_json_str(self.buf, value.as_bytes());
+            push_json_str(self.buf, value);
         }
     }
 
@@ -102,8 +104,9 @@ impl<'b> Rec<'b> {
         if self.csv {
             push_csv(self.buf, value.as_bytes());
         } else {
-            self.buf.push(b'"');
-            push_json_inner(self.buf, value.as_bytes());
+            // The string with its closing quote moved past the raw bytes.
+            push_json_str(self.buf, value);
+            self.buf.pop();
             self.buf.extend_from_slice(raw);
             self.buf.push(b'"');
         }
@@ -124,97 +127,18 @@ impl<'b> Rec<'b> {
     }
 }
 
-pub(super) fn push_json_str(buf: &mut Vec<u8>, s: &[u8]) {
-    buf.push(b'"');
-    push_json_inner(buf, s);
-    buf.push(b'"');
+/// `s` as a JSON string, quoted and escaped (serde_json's escaper).
+pub(super) fn push_json_str(buf: &mut Vec<u8>, s: &str) {
+    // Writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *buf, s);
 }
 
-pub(super) fn push_json_inner(buf: &mut Vec<u8>, s: &[u8]) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut last = 0;
-    let mut i = 0;
-    while i < s.len() {
-        // Skip eight ordinary bytes at a time.
-        if let Some(chunk) = s.get(i..i + 8)
-            && !swar_any_json_special(load8(chunk))
-        {
-            i += 8;
-            continue;
-        }
-        let c = s[i];
-        let esc: &[u8] = match c {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f => b"",
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        buf.extend_from_slice(&s[last..i]);
-        if esc.is_empty() {
-            buf.extend_from_slice(b"\\u00");
-            buf.push(HEX[usize::from(c >> 4)]);
-            buf.push(HEX[usize::from(c & 0xf)]);
-        } else {
-            buf.extend_from_slice(esc);
-        }
-        i += 1;
-        last = i;
-    }
-    buf.extend_from_slice(&s[last..]);
-}
-
-pub(super) const LO_BYTES: u64 = 0x0101_0101_0101_0101;
-pub(super) const HI_BITS: u64 = 0x8080_8080_8080_8080;
-
-pub(super) fn load8(chunk: &[u8]) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(chunk);
-    u64::from_le_bytes(a)
-}
-
-/// Non-zero iff some byte of `x` equals `b` (exact as a yes/no answer).
-pub(super) fn swar_has_byte(x: u64, b: u8) -> u64 {
-    let y = x ^ (LO_BYTES * u64::from(b));
-    y.wrapping_sub(LO_BYTES) & !y & HI_BITS
-}
-
-/// Does any of the eight bytes need JSON escaping (`"`, `\`, < 0x20)?
-pub(super) fn swar_any_json_special(x: u64) -> bool {
-    let control = x.wrapping_sub(LO_BYTES * 0x20) & !x & HI_BITS;
-    (control | swar_has_byte(x, b'"') | swar_has_byte(x, b'\\')) != 0
-}
-
-/// Does any of the eight bytes force CSV quoting (`,`, `"`, CR, LF)?
-pub(super) fn swar_any_csv_special(x: u64) -> bool {
-    (swar_has_byte(x, b',')
-        | swar_has_byte(x, b'"')
-        | swar_has_byte(x, b'\n')
-        | swar_has_byte(x, b'\r'))
-        != 0
-}
-
+/// Whether a CSV cell must be quoted: it holds a delimiter, quote or line break, or
+/// starts or ends with whitespace (which readers may trim).
 pub(super) fn csv_needs_quotes(s: &[u8]) -> bool {
-    if s.first().is_some_and(u8::is_ascii_whitespace)
+    s.first().is_some_and(u8::is_ascii_whitespace)
         || s.last().is_some_and(u8::is_ascii_whitespace)
-    {
-        return true;
-    }
-    let mut chunks = s.chunks_exact(8);
-    for chunk in &mut chunks {
-        if swar_any_csv_special(load8(chunk)) {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&c| matches!(c, b',' | b'"' | b'\n' | b'\r'))
+        || s.iter().any(|&c| matches!(c, b',' | b'"' | b'\n' | b'\r'))
 }
 
 pub(super) fn push_csv(buf: &mut Vec<u8>, s: &[u8]) {
@@ -233,18 +157,8 @@ pub(super) fn push_csv(buf: &mut Vec<u8>, s: &[u8]) {
     buf.push(b'"');
 }
 
-pub(super) fn push_u64(buf: &mut Vec<u8>, mut v: u64) {
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    loop {
-        i -= 1;
-        tmp[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&tmp[i..]);
+pub(super) fn push_u64(buf: &mut Vec<u8>, v: u64) {
+    buf.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
 }
 
 pub(super) fn push_2(buf: &mut Vec<u8>, v: u32) {
@@ -252,24 +166,20 @@ pub(super) fn push_2(buf: &mut Vec<u8>, v: u32) {
     buf.push(b'0' + (v % 10) as u8);
 }
 
-pub(super) const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
-
+/// `v` as 16 lowercase hex digits.
 pub(super) fn push_hex_u64(buf: &mut Vec<u8>, v: u64) {
-    for shift in (0..16).rev() {
-        buf.push(HEX_DIGITS[((v >> (shift * 4)) & 0xf) as usize]);
-    }
+    // Writing to a Vec cannot fail.
+    let _ = write!(buf, "{v:016x}");
 }
 
-/// A random (version 4, RFC 4122 variant) UUID in canonical form.
+/// A random (version 4, RFC 4122 variant) UUID in canonical form, from 128 random bits.
 pub(super) fn push_uuid(buf: &mut Vec<u8>, raw: u128) {
-    let v =
-        (raw & !(0xf000u128 << 64) & !(0xc000u128 << 48)) | (0x4000u128 << 64) | (0x8000u128 << 48);
-    for i in 0..32 {
-        if matches!(i, 8 | 12 | 16 | 20) {
-            buf.push(b'-');
-        }
-        buf.push(HEX_DIGITS[((v >> (124 - 4 * i)) & 0xf) as usize]);
-    }
+    let uuid = uuid::Builder::from_random_bytes(raw.to_be_bytes()).into_uuid();
+    buf.extend_from_slice(
+        uuid.hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .as_bytes(),
+    );
 }
 
 /// `ord_` + 12 base32 characters that start with a letter and never hold

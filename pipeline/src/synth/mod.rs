@@ -678,7 +678,7 @@ mod tests {
                 .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
                 .collect();
             buf.clear();
-            push_json_str(&mut buf, s.as_bytes());
+            push_json_str(&mut buf, &s);
             let back: String = serde_json::from_slice(&buf).expect("valid JSON string");
             assert_eq!(back, s);
             buf.clear();
