@@ -14,6 +14,7 @@
 //! `s3://` locations, CloudWatch metrics and `stackpro setup`.
 
 pub mod config;
+pub mod context;
 pub mod demo;
 pub mod error;
 pub mod ledger;

@@ -13,8 +13,9 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::config::{Config, env};
+use crate::context::{ByteCounter, ReleaseContext};
 use crate::ledger::RecordLedger;
-use crate::release::{self, ReleaseContext};
+use crate::release;
 use crate::sinks::metrics::release_datapoints;
 use crate::sources::{self, Ignored, RawObject};
 use catalog::connect::{Backends, Stores};
@@ -216,7 +217,7 @@ impl Worker {
         let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let ctx = self.release_context(Some({
             let counter = counter.clone();
-            release::ByteCounter(Arc::new(move |n| {
+            ByteCounter(Arc::new(move |n| {
                 counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
             }))
         }))?;
@@ -246,10 +247,7 @@ impl Worker {
 
     /// What every release of this worker shares: the policy, the keyed hasher, the roots,
     /// the limits of the configuration, and `on_bytes`, told how many raw bytes were read.
-    pub fn release_context(
-        &self,
-        on_bytes: Option<release::ByteCounter>,
-    ) -> Result<ReleaseContext> {
+    pub fn release_context(&self, on_bytes: Option<ByteCounter>) -> Result<ReleaseContext> {
         Ok(ReleaseContext {
             policy: self.policy.clone(),
             hasher: self.config.hasher()?,

@@ -12,7 +12,7 @@ use parquet::file::properties::WriterProperties;
 use policies::{DatasetRules, ReleaseReport};
 use rayon::prelude::*;
 
-use super::ReleaseContext;
+use crate::context::ReleaseContext;
 use crate::sinks::parquet::{PartWriter, meta};
 use crate::transforms::staging::{StagedRows, staged_classes};
 use crate::{Error, Result};

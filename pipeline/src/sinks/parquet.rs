@@ -9,7 +9,7 @@ use object_store::path::Path;
 use parquet::file::properties::WriterProperties;
 use rayon::prelude::*;
 
-use crate::release::ReleaseContext;
+use crate::context::ReleaseContext;
 use crate::{Error, Result};
 
 /// Parquet key-value metadata keys written into every curated file.

@@ -18,8 +18,8 @@ use rayon::prelude::*;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
 use self::staging::{CLASS_COLUMN, StagedRows};
+use crate::context::{ByteCounter, ReleaseContext};
 use crate::ledger::{PriorLedger, RecordLedger};
-use crate::release::{ByteCounter, ReleaseContext};
 use crate::sinks::quarantine::QuarantineLog;
 use crate::sources::RawObject;
 use crate::sources::decode::{self, Chunk, ChunkPool, Item, Line, Quarantined};

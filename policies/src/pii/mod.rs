@@ -686,6 +686,15 @@ pub(super) fn starts_segment(c: char) -> bool {
         .is_some_and(u8::is_ascii)
 }
 
+/// The value of a run of ASCII digits (saturating: only ever compared with small
+/// numbers).
+fn decimal(digits: &[u8]) -> u32 {
+    digits.iter().fold(0u32, |acc, d| {
+        acc.saturating_mul(10)
+            .saturating_add(u32::from(d.wrapping_sub(b'0')))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::phone::decimal;
+use super::decimal;
 use super::{Finding, PiiKind};
 
 pub(super) fn scan_ipv4(b: &[u8], out: &mut Vec<Finding>) {

@@ -1,5 +1,6 @@
 //! Phone numbers: digit runs of a phone's length and shape, however they are joined.
 
+use super::decimal;
 use super::net::parse_ipv4_octets;
 use super::{Finding, PiiKind};
 
@@ -482,15 +483,6 @@ pub(super) fn is_date_stamp(b: &[u8], run: &[Group]) -> bool {
         && (1..=31).contains(&field(6))
         && (n < 12 || (field(8) <= 23 && field(10) <= 59))
         && (n < 14 || field(12) <= 59)
-}
-
-/// The value of a run of ASCII digits (saturating: only ever compared with small
-/// numbers).
-pub(super) fn decimal(digits: &[u8]) -> u32 {
-    digits.iter().fold(0u32, |acc, d| {
-        acc.saturating_mul(10)
-            .saturating_add(u32::from(d.wrapping_sub(b'0')))
-    })
 }
 
 /// Digit-group shapes that are not phones although they have enough digits:
