@@ -23,12 +23,14 @@ pub enum Error {
     #[error("conflict: {0}")]
     Conflict(String),
     /// An AWS service call failed (only with the `aws` feature). `retryable` is set for
-    /// throttling, timeouts and 5xx answers.
+    /// throttling, timeouts and 5xx answers; `source` is the SDK's error, with its chain.
     #[error("aws {service}: {message}")]
     Aws {
         service: &'static str,
         message: String,
         retryable: bool,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The operator must fix the configuration (an unknown scheme, a folder that cannot be
     /// created, a backend this build lacks); retrying never helps.
@@ -72,6 +74,19 @@ impl Error {
     }
 }
 
+/// `e` and every error of its source chain, joined by `: `: what a log line or a report
+/// should carry of an error (its `Display` alone drops the causes).
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    out
+}
+
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -96,5 +111,23 @@ mod tests {
         assert!(!Error::Invalid("x".into()).is_retryable());
         assert!(!Error::Io(std::io::Error::other("x")).is_retryable());
         assert!(!Error::Config("x".into()).is_retryable());
+    }
+
+    #[test]
+    fn an_aws_failure_keeps_its_cause_and_the_chain_shows_it() {
+        let cause = std::io::Error::other("ThrottlingException: rate exceeded");
+        let e = Error::Aws {
+            service: "glue",
+            message: "CreateTable".into(),
+            retryable: true,
+            source: Some(Box::new(cause)),
+        };
+        assert!(e.is_retryable());
+        assert_eq!(e.to_string(), "aws glue: CreateTable");
+        assert!(std::error::Error::source(&e).is_some());
+        assert_eq!(
+            chain(&e),
+            "aws glue: CreateTable: ThrottlingException: rate exceeded"
+        );
     }
 }

@@ -57,6 +57,6 @@ pub mod storage;
 pub use aws_settings::{AwsSettings, Backend};
 pub use consent::*;
 pub use data_catalog::*;
-pub use error::{Error, Result};
+pub use error::{Error, Result, chain};
 pub use model::*;
 pub use sqlite::*;

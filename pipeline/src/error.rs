@@ -9,7 +9,8 @@ pub enum Error {
     Config(String),
     #[error(transparent)]
     Policy(#[from] policies::Error),
-    #[error("catalog: {0}")]
+    /// A catalog, control-plane or object-store failure; its causes are its source chain.
+    #[error(transparent)]
     Catalog(catalog::Error),
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),

@@ -20,7 +20,7 @@ use crate::{Config, Error, Result};
 fn aws_error<E, R>(service: &'static str, op: &str, e: aws_sdk_s3::error::SdkError<E, R>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     catalog::aws::sdk_error(service, op, e).into()
 }

@@ -310,7 +310,7 @@ impl Worker {
                 return result(
                     Status::Failed,
                     None,
-                    Some(format!("consent lookup failed: {e}")),
+                    Some(format!("consent lookup failed: {}", catalog::chain(&e))),
                 );
             }
         }
@@ -320,12 +320,12 @@ impl Worker {
             match self.release_once(ctx, key, objects.clone()).await {
                 Ok((status, report)) => return result(status, Some(report), None),
                 Err(e) if e.is_retryable() && attempt < 3 => {
-                    tracing::warn!(partition = %key, attempt, error = %e, "retrying release");
+                    tracing::warn!(partition = %key, attempt, error = %catalog::chain(&e), "retrying release");
                     tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
                 }
                 Err(e) => {
-                    tracing::error!(partition = %key, error = %e, "release failed");
-                    return result(Status::Failed, None, Some(e.to_string()));
+                    tracing::error!(partition = %key, error = %catalog::chain(&e), "release failed");
+                    return result(Status::Failed, None, Some(catalog::chain(&e)));
                 }
             }
         }
@@ -387,7 +387,7 @@ impl Worker {
             .put(&release_datapoints(&prepared.report))
             .await
         {
-            tracing::error!(partition = %key, error = %e, "could not emit release metrics");
+            tracing::error!(partition = %key, error = %catalog::chain(&e), "could not emit release metrics");
         }
         Ok((status, prepared.report))
     }

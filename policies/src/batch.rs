@@ -28,15 +28,30 @@ use crate::{Result, pii};
 /// Why a record cannot be released.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
-    /// The input field at fault.
-    pub field: String,
-    /// A stable, short reason (`invalid ip`, `missing subject`, …).
+    /// The input field at fault; `None` when the record as a whole could not be read
+    /// (not JSON, not UTF-8).
+    pub field: Option<String>,
+    /// A stable, short reason (`invalid ip`, `missing subject`, …), fit for a published
+    /// report: it never quotes the record.
     pub reason: String,
+}
+
+impl Rejection {
+    /// A rejection of the record as a whole, no field at fault.
+    pub fn record(reason: impl Into<String>) -> Self {
+        Self {
+            field: None,
+            reason: reason.into(),
+        }
+    }
 }
 
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.field, self.reason)
+        match &self.field {
+            Some(field) => write!(f, "{field}: {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
     }
 }
 
@@ -432,7 +447,7 @@ impl<'a> BatchBuilder<'a> {
         for rule in &self.rules.outputs {
             let raw = values.get(rule.input).unwrap_or(&Value::Null);
             let reject = |reason: String| Rejection {
-                field: rule.field.clone(),
+                field: Some(rule.field.clone()),
                 reason,
             };
             let produced: Result<Cell, String> = match &rule.kind {
@@ -509,7 +524,7 @@ impl<'a> BatchBuilder<'a> {
             && subject.is_none()
         {
             return Err(Rejection {
-                field: self.rules.inputs[s].clone(),
+                field: Some(self.rules.inputs[s].clone()),
                 reason: "missing subject".into(),
             });
         }
@@ -533,7 +548,7 @@ impl<'a> BatchBuilder<'a> {
                 ),
                 _ => {
                     return Err(Rejection {
-                        field: self.rules.inputs[r].clone(),
+                        field: Some(self.rules.inputs[r].clone()),
                         reason: "missing record id".into(),
                     });
                 }

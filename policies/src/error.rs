@@ -30,7 +30,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// Policy errors are configuration errors: retrying never helps.
+    /// Whether retrying may help: only when reading a policy's file was interrupted.
+    /// Everything else is a fault of the policy or key, which fails the same way again.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::Interrupted)
     }

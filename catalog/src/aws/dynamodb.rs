@@ -102,6 +102,7 @@ pub async fn ensure_dynamodb_table(
         service: SERVICE,
         message: format!("table `{table}` did not become ACTIVE within 60 s"),
         retryable: true,
+        source: None,
     })
 }
 

@@ -300,6 +300,7 @@ impl LakeFormation {
                 service: SERVICE,
                 message: format!("AddLFTagsToResource on {database}.{table}: {failure:?}"),
                 retryable: false,
+                source: None,
             });
         }
         Ok(())

@@ -12,7 +12,6 @@ mod glue;
 mod lake_formation;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 pub use self::cloudwatch::CloudWatchMetrics;
@@ -85,7 +84,7 @@ pub fn sdk_error<E, R>(
 ) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
     let retryable = match &err {
@@ -97,7 +96,8 @@ where
     };
     Error::Aws {
         service,
-        message: format!("{op}: {}", DisplayErrorContext(&err)),
+        message: op.to_owned(),
         retryable,
+        source: Some(Box::new(err)),
     }
 }

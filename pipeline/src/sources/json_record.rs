@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 
-use policies::{DatasetRules, Value};
+use policies::{DatasetRules, Rejection, Value};
 use rustc_hash::FxHashMap;
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::error::Category;
@@ -114,9 +114,10 @@ impl<'f> RecordParser<'f> {
         line: &'a [u8],
         slots: &mut Vec<Value<'a>>,
         unknown: &mut BTreeSet<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Rejection> {
         // SIMD validation: std's is a per-line cost worth several JSON fields.
-        let text = simdutf8::basic::from_utf8(line).map_err(|_| "invalid UTF-8".to_string())?;
+        let text =
+            simdutf8::basic::from_utf8(line).map_err(|_| Rejection::record("invalid UTF-8"))?;
         self.parse_str(text, slots, unknown)
     }
 
@@ -127,7 +128,7 @@ impl<'f> RecordParser<'f> {
         text: &'a str,
         slots: &mut Vec<Value<'a>>,
         unknown: &mut BTreeSet<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Rejection> {
         slots.clear();
         slots.resize(self.fields.inputs, Value::Null);
         if self.parse_flat(text, slots, unknown).is_some() {
@@ -135,7 +136,7 @@ impl<'f> RecordParser<'f> {
         }
         slots.clear();
         slots.resize(self.fields.inputs, Value::Null);
-        parse_with_serde(text, self.fields, slots, unknown)
+        parse_with_serde(text, self.fields, slots, unknown).map_err(Rejection::record)
     }
 
     /// Looks up the field named `name` and remembers it as the `position`-th name of the
@@ -585,7 +586,7 @@ mod tests {
         let reason = RecordParser::new(&idx)
             .parse(br#""ana.ruiz@example.com""#, &mut slots, &mut unknown)
             .expect_err("not an object");
-        assert_eq!(reason, "not a JSON object");
+        assert_eq!(reason.reason, "not a JSON object");
         for bad in [
             &b"{\"email\": \"x\", broken"[..],
             b"[1,2]",

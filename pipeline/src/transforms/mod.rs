@@ -13,7 +13,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;
 use object_store::{GetResultPayload, ObjectStoreExt};
 use policies::batch::staged_schema;
-use policies::{BatchBuilder, DatasetRules, KeyedHasher, QiHistogram, Value};
+use policies::{BatchBuilder, DatasetRules, KeyedHasher, QiHistogram, Rejection, Value};
 use rayon::prelude::*;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
@@ -280,14 +280,14 @@ pub(crate) fn transform_all(
         let mut batches = Vec::new();
         // Part `i` of `par_chunks` starts at line `i * TASK_LINES`.
         for (part, out) in outputs?.into_iter().enumerate() {
-            for (line_index, reason) in out.rejected {
+            for (line_index, rejection) in out.rejected {
                 let line = &chunk.lines[part * TASK_LINES + line_index];
                 let raw = chunk.raw(line).to_vec();
                 rejected_records.record(&Quarantined {
                     object: objects[chunk.object as usize].url.clone(),
                     line: line.number,
-                    reason: reason.1,
-                    field: reason.0,
+                    reason: rejection.reason,
+                    field: rejection.field,
                     raw_len: raw.len() as u64,
                     raw,
                 });
@@ -359,7 +359,7 @@ pub(crate) struct ChunkOut {
     /// Per record: released before (empty when there were no earlier releases).
     released_before: Vec<bool>,
     /// (index into the chunk's lines, (field, reason)).
-    rejected: Vec<(usize, (Option<String>, String))>,
+    rejected: Vec<(usize, Rejection)>,
     unknown: BTreeSet<String>,
 }
 
@@ -393,8 +393,7 @@ pub(crate) fn transform_lines(
                     Some(line) => parser.parse_str(line, &mut slots, &mut unknown),
                     None => parser.parse(&text[range.clone()], &mut slots, &mut unknown),
                 }
-                .map_err(|reason| (None, reason))
-                .and_then(|()| builder.push(&slots).map_err(|r| (Some(r.field), r.reason)))
+                .and_then(|()| builder.push(&slots))
             }
             Item::Fields { values, .. } => {
                 slots.clear();
@@ -403,11 +402,11 @@ pub(crate) fn transform_lines(
                         .iter()
                         .map(|v| v.as_deref().map_or(Value::Null, |s| Value::Str(s.into()))),
                 );
-                builder.push(&slots).map_err(|r| (Some(r.field), r.reason))
+                builder.push(&slots)
             }
         };
-        if let Err(reason) = result {
-            rejected.push((i, reason));
+        if let Err(rejection) = result {
+            rejected.push((i, rejection));
         }
     }
     let staged = builder.finish()?;
@@ -481,7 +480,7 @@ mod tests {
         let rejected: Vec<(usize, &str)> = out
             .rejected
             .iter()
-            .map(|(i, (_, reason))| (*i, reason.as_str()))
+            .map(|(i, rejection)| (*i, rejection.reason.as_str()))
             .collect();
         assert_eq!(rejected, [(1, "invalid UTF-8"), (2, "invalid UTF-8")]);
         assert_eq!(out.staged.batch.num_rows(), 2, "lines 1 and 4 are staged");

@@ -388,6 +388,7 @@ impl DataCatalog for GlueCatalog {
                             service: DYNAMODB,
                             message: "BatchGetItem kept returning unprocessed keys".into(),
                             retryable: true,
+                            source: None,
                         });
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(50 << rounds.min(5))).await;
