@@ -1,17 +1,20 @@
 //! The StackPro ingest worker: raw records → policy release → curated Parquet → catalog.
 //!
-//! Data flows sources → transforms → sinks:
-//! - [`sources`] lists raw objects by partition and decodes NDJSON / CSV (gzip, zstd),
-//!   quarantining what cannot be read; [`json_record`] turns an NDJSON line into the
-//!   policy's input slots;
-//! - [`release`] runs a release: policy transforms ([`policies`]), the k-anonymity decision,
-//!   zstd Parquet parts and the report, then the catalog entry (atomic publish);
-//! - [`worker`] plans a run: pending partitions, consent, retries, metrics ([`metrics`]).
+//! Data flows sources → transforms → release → sinks:
+//! - [`sources`] lists raw objects by partition and decodes NDJSON / CSV (gzip, zstd);
+//!   [`sources::json_record`] turns an NDJSON line into the policy's input slots;
+//! - [`transforms`] is pass 1: policy transforms ([`policies`]), the record ledger
+//!   ([`ledger`]), the quasi-identifier histogram and the staged rows;
+//! - [`release`] decides (the k-anonymity engine), runs pass 2 and writes the report;
+//! - [`sinks`] write curated Parquet, the quarantine and the metrics datapoints;
+//! - [`worker`] plans a run: pending partitions, consent, retries, and publishes each
+//!   release in the catalog (atomic publish). [`context`] is what a run's releases share.
 //!
 //! [`query`] exposes published releases to DataFusion SQL, [`verify`] re-checks published
 //! files from scratch, [`synth`] makes realistic raw data and [`demo`] ties it together.
-//! [`retention`] sweeps expired objects and releases; with the `aws` feature, `aws` adds
-//! `s3://` locations, CloudWatch metrics and `stackpro setup`.
+//! [`retention`] sweeps expired objects and releases; with the `aws` feature, `setup`
+//! creates or updates every AWS resource. Storage, the object layout and backend wiring
+//! are `catalog`'s (`catalog::storage`, `catalog::layout`, `catalog::connect`).
 
 pub mod config;
 pub mod context;

@@ -24,7 +24,7 @@
 //! found there is confirmed in its run with one read of 1 KiB from the temp file, about
 //! 1 to 2.5 us), then one hash-set insert on the counting thread (the release's own
 //! fingerprints, in order: the first occurrence wins). `cargo bench -p benches --bench
-//! ledger` measures the filter; see [`prior`] for its layout.
+//! ledger` measures the filter; see the `prior` module for its layout.
 
 mod prior;
 
@@ -138,7 +138,7 @@ impl RecordLedger {
         fresh
     }
 
-    /// The records of `staged` that are new (see [`RecordLedger::admit_one`]), in order.
+    /// The records of `staged` that are new (a record is new when no earlier release holds it and it did not come earlier in this release), in order.
     /// `released_before` holds, per record, whether [`RecordLedger::prior`] contains it
     /// (or is empty when it holds nothing). A batch without record ids (the dataset names
     /// none) passes whole.

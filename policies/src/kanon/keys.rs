@@ -2,13 +2,13 @@
 //! record is transformed.
 
 /// The level-0 quasi-identifier values of a run of records, one byte key per record, with
-/// its hash: what [`QiHistogram::add_all`] takes. Building keys and hashing them is done
+/// its hash: what [`QiHistogram::add_all`](super::QiHistogram::add_all) takes. Building keys and hashing them is done
 /// where records are transformed (in parallel), so the histogram does one lookup per record.
 ///
 /// Encoding, per value in policy order: `0` for null; a value of up to 253 bytes as one
 /// byte `1 + length`, then its UTF-8 bytes; a longer one as `255`, its length as a u32
 /// (little-endian), then its bytes. It is unambiguous, so equal keys mean equal values,
-/// and short, so that most keys fit a [`ClassSlot`].
+/// and short, so that most keys fit a class table slot (`class_table::ClassSlot`).
 #[derive(Debug, Default, Clone)]
 pub struct QiKeys {
     pub(super) bytes: Vec<u8>,
