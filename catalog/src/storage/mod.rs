@@ -2,7 +2,7 @@
 //!
 //! Backends are chosen by URL scheme, never by code, and the scheme is read in one place
 //! ([`Scheme::of`]): a plain path or `file://` URL is a local folder; `s3://` needs the
-//! `aws` feature ([`s3`]). Every crate that reads or writes raw, curated or quarantined
+//! `aws` feature (the `s3` module). Every crate that reads or writes raw, curated or quarantined
 //! objects (the worker, the marketplace, the app) opens its roots here.
 
 use std::path::{Path as FsPath, PathBuf};
