@@ -5,8 +5,10 @@ use super::*;
 pub(super) async fn run_cmd(config: Config, json: bool) -> Result<ExitCode, Failure> {
     // A mistyped raw folder would otherwise be created empty, and the run would succeed
     // with nothing to do. (Other commands, such as `retention sweep`, need none.)
-    catalog::storage::Location::open_existing(&config.raw, &config.aws)
-        .map_err(|e| pipeline::Error::Config(format!("raw location: {e}")))?;
+    catalog::storage::Location::open_existing(&config.raw, &config.aws).map_err(|e| match e {
+        catalog::Error::Config(m) => pipeline::Error::Config(format!("raw location: {m}")),
+        other => other.into(),
+    })?;
     let worker = Worker::open(config).await?;
     let bar = progress_bar();
     let summary = worker.run(&bar).await?;
