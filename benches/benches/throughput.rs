@@ -1,5 +1,6 @@
 //! Throughput harness: generates N `contacts` records (default 1,000,000; env
-//! `THROUGHPUT_RECORDS`) as one raw NDJSON object, then times a full release through the
+//! `THROUGHPUT_RECORDS`; people from a pool of `THROUGHPUT_PEOPLE`, default a sixth of
+//! the records) as one raw NDJSON object, then times a full release through the
 //! worker (read, parse, transform, k-anonymity, Parquet, catalog) and prints records/s,
 //! MB/s of raw input and peak memory.
 //!
@@ -41,9 +42,15 @@ fn main() -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("no parent"))?,
     )?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&raw_file)?);
+    // The person pool: `gen`'s default (a sixth of the records, people recur), or
+    // `THROUGHPUT_PEOPLE` (as many as the records: nearly every subject once).
+    let people: Option<u64> = std::env::var("THROUGHPUT_PEOPLE")
+        .ok()
+        .and_then(|v| v.parse().ok());
     let opts = GenOptions {
         dirty: 0.01,
         tenant: "t-bench".into(),
+        people,
         ..GenOptions::new("contacts", records, 42)
     };
     let gen_start = Instant::now();
