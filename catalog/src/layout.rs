@@ -158,12 +158,45 @@ pub fn parse_raw_path(path: &Path) -> Result<RawPath, String> {
     })
 }
 
-/// The path of a raw object under the raw root; `object` is its file name.
-pub fn raw_path(partition: &PartitionKey, source: &str, object: &str) -> Path {
-    Path::from(format!(
+/// The path of a raw object under the raw root; `object` is its file name. Refuses what
+/// [`parse_raw_path`] would not read back (a tenant, dataset or source that is no safe id,
+/// a `dt` that is no `YYYY-MM-DD` day, an object name with a `/` or none at all): a
+/// producer handed such a key would write an object the worker ignores, or one that
+/// lands in another tenant's folder.
+pub fn raw_path(partition: &PartitionKey, source: &str, object: &str) -> crate::Result<Path> {
+    for (what, id) in [
+        ("tenant", partition.tenant.as_str()),
+        ("dataset", partition.dataset.as_str()),
+        ("source", source),
+    ] {
+        if !is_safe_id(id) {
+            return Err(crate::Error::Invalid(format!(
+                "{what} {id:?} is not an id (1 to 128 ASCII letters, digits, `-`, `_` or `.`, not starting with `.`)"
+            )));
+        }
+    }
+    if parse_partition_day(&partition.dt).is_none() {
+        return Err(crate::Error::Invalid(format!(
+            "dt {:?} is not a YYYY-MM-DD day",
+            partition.dt
+        )));
+    }
+    if object.is_empty() || object.contains('/') || object.starts_with('.') {
+        return Err(crate::Error::Invalid(format!(
+            "object name {object:?} must be one path segment, not starting with `.`"
+        )));
+    }
+    let path = Path::from(format!(
         "tenant={}/dataset={}/source={source}/dt={}/{object}",
         partition.tenant, partition.dataset, partition.dt
-    ))
+    ));
+    // A name `Path` had to escape (a control character, `%`) would not read back as given.
+    if path.filename() != Some(object) {
+        return Err(crate::Error::Invalid(format!(
+            "object name {object:?} is not a plain path segment"
+        )));
+    }
+    Ok(path)
 }
 
 /// The folder of a dataset under the curated root (its table's location).
@@ -277,7 +310,7 @@ mod tests {
 
     #[test]
     fn raw_paths_written_here_parse_back() {
-        let path = raw_path(&partition(), "web-form", "part-0.ndjson.gz");
+        let path = raw_path(&partition(), "web-form", "part-0.ndjson.gz").expect("a raw path");
         assert_eq!(
             path.as_ref(),
             "tenant=t-1/dataset=contacts/source=web-form/dt=2026-11-24/part-0.ndjson.gz"
@@ -288,6 +321,44 @@ mod tests {
         assert_eq!(
             encoding_of(path.filename().expect("name")),
             Some((Format::Ndjson, Compression::Gzip))
+        );
+    }
+
+    #[test]
+    fn raw_paths_that_would_not_read_back_are_refused() {
+        let p = partition();
+        let with = |tenant: &str, dt: &str| PartitionKey {
+            tenant: tenant.into(),
+            dt: dt.into(),
+            ..p.clone()
+        };
+        for (partition, source, object) in [
+            (with("../t-2", "2026-11-24"), "web", "a.ndjson"),
+            (with("t-1/x", "2026-11-24"), "web", "a.ndjson"),
+            (with("", "2026-11-24"), "web", "a.ndjson"),
+            (with("t-1", "2026-1-5"), "web", "a.ndjson"),
+            (with("t-1", "2026-11-24"), "../web", "a.ndjson"),
+            (with("t-1", "2026-11-24"), "web", "x/a.ndjson"),
+            (with("t-1", "2026-11-24"), "web", ".."),
+            (with("t-1", "2026-11-24"), "web", ""),
+            (with("t-1", "2026-11-24"), "web", "a\u{0}.ndjson"),
+        ] {
+            assert!(
+                matches!(
+                    raw_path(&partition, source, object),
+                    Err(crate::Error::Invalid(_))
+                ),
+                "{partition:?} {source:?} {object:?}"
+            );
+        }
+        // `Path` escapes `%` (and the other characters it keeps out of keys): refused.
+        assert!(raw_path(&p, "web", "a%41.ndjson").is_err());
+        let path = raw_path(&p, "web", "a b.ndjson").expect("a space is a plain character");
+        assert_eq!(path.filename(), Some("a b.ndjson"));
+        assert_eq!(
+            parse_raw_path(&path).map(|r| r.partition),
+            Ok(p),
+            "an accepted path reads back"
         );
     }
 

@@ -147,7 +147,7 @@ pub fn generate_raw(config: &Config, date: chrono::NaiveDate, seed: u64) -> Resu
                 tenant: tenant.tenant.to_string(),
                 dt: date.to_string(),
             };
-            let path = raw.join(layout::raw_path(&partition, source, file).as_ref());
+            let path = raw.join(layout::raw_path(&partition, source, file)?.as_ref());
             let opts = GenOptions {
                 dataset: dataset.to_string(),
                 records: *n,

@@ -35,8 +35,11 @@ pub(super) fn gen_cmd(args: &GenArgs) -> Result<ExitCode, Failure> {
             dt: args.date.to_string(),
         };
         let object = format!("part-{:016x}.ndjson", args.seed);
-        args.out
-            .join(catalog::layout::raw_path(&partition, "gen", &object).as_ref())
+        let key = catalog::layout::raw_path(&partition, "gen", &object).map_err(|e| match e {
+            catalog::Error::Invalid(m) => pipeline::Error::InvalidArgument(m),
+            other => other.into(),
+        })?;
+        args.out.join(key.as_ref())
     };
     let bar =
         ticking_bar("{spinner} [{elapsed_precise}] {bytes} of records ({bytes_per_sec}) {msg}");

@@ -55,3 +55,30 @@ fn misconfiguration_exits_2_with_a_clear_message() {
         assert!(help.contains("Usage"), "{cmd} --help");
     }
 }
+
+#[test]
+fn gen_refuses_a_tenant_that_would_leave_the_layout() {
+    // A tenant id that is no path segment would write an object the worker never reads
+    // (or, unescaped, into another tenant's folder): refused before anything is written.
+    let env = Env::new();
+    for tenant in ["../t-0043", "t-1/x", ".hidden"] {
+        let out = env.run(&[
+            "gen",
+            "--dataset",
+            "contacts",
+            "--records",
+            "10",
+            "--tenant",
+            tenant,
+            "--out",
+            env.path("out").to_str().expect("utf8"),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{tenant}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is not an id"),
+            "{tenant}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!env.path("out").exists(), "{tenant}: nothing written");
+    }
+}
