@@ -92,6 +92,7 @@ fn main() -> anyhow::Result<()> {
                 granted: true,
                 updated_at: chrono_now(),
                 updated_by: "bench".into(),
+                revenue_share: false,
             })
             .await?;
         let worker = Arc::new(worker);

@@ -1,4 +1,5 @@
-//! Reusable conformance suites: every [`DataCatalog`], [`ConsentStore`] and [`MetricsSink`]
+//! Reusable conformance suites: every [`DataCatalog`], [`ConsentStore`], [`MarketStore`]
+//! and [`MetricsSink`]
 //! implementation must pass them (SQLite always, AWS against the emulator).
 //!
 //! The suites panic with a message naming the broken guarantee. They only
@@ -15,6 +16,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::consent::{ConsentStore, ConsentStoreExt};
 use crate::data_catalog::DataCatalog;
 use crate::error::Error;
+use crate::market::{
+    AccessGrant, ApiKey, Buyer, Contract, ContractStatus, Denial, Entitlement, Listing,
+    MarketStore, QuotaCharge, QuotaPeriod, RevenueShareLine, Role, UsageEvent, UsageOutcome,
+    UsagePlan, VersionRelease,
+};
 use crate::metrics::{Datapoint, MetricsSink, NAMESPACE};
 use crate::model::{
     Column, ColumnType, ConsentSetting, PublishOutcome, RawObjectRef, Release, ReleaseFile,
@@ -454,6 +460,7 @@ pub async fn consent_store_suite(store: &dyn ConsentStore, unique: &str) {
         granted: true,
         updated_at: base_time(),
         updated_by: format!("admin@{unique}"),
+        revenue_share: true,
     };
     store.set_consent(&grant).await.expect("set_consent(grant)");
     assert_eq!(
@@ -475,6 +482,7 @@ pub async fn consent_store_suite(store: &dyn ConsentStore, unique: &str) {
         granted: false,
         updated_at: base_time() + TimeDelta::hours(1),
         updated_by: format!("owner@{unique}"),
+        revenue_share: false,
         ..grant
     };
     store
@@ -563,5 +571,428 @@ where
             ("SuppressedRecords".to_owned(), 41.0),
         ],
         "every metric arrives with its value (sums per metric) for the tenant"
+    );
+}
+
+/// A contract of `buyer` on `dataset` in force from one day before [`base_time`] for 30
+/// days, with a plan of `quota` requests a day.
+#[must_use]
+pub fn sample_contract(id: &str, buyer: &str, dataset: &str, quota: u64) -> Contract {
+    Contract {
+        id: id.to_owned(),
+        buyer: buyer.to_owned(),
+        dataset: dataset.to_owned(),
+        terms: "standard data licence v1".into(),
+        price_minor: 100_000,
+        currency: "EUR".into(),
+        start: base_time() - TimeDelta::days(1),
+        end: base_time() + TimeDelta::days(29),
+        status: ContractStatus::Active,
+        plan: UsagePlan {
+            rate_per_sec: 10,
+            burst: 20,
+            quota,
+            period: QuotaPeriod::Day,
+        },
+        created_at: base_time() - TimeDelta::days(1),
+    }
+}
+
+/// Exercises every [`MarketStore`] guarantee; panics on the first violation.
+pub async fn market_store_suite(store: &dyn MarketStore, unique: &str) {
+    let now = base_time();
+    let buyer = format!("b-{unique}");
+    let other = format!("b-{unique}-other");
+    let ds = format!("cf_{unique}_contacts");
+    for id in [&buyer, &other] {
+        store
+            .create_buyer(&Buyer {
+                id: id.clone(),
+                name: format!("Buyer {id}"),
+                created_at: now,
+            })
+            .await
+            .expect("create_buyer()");
+    }
+    let again = store
+        .create_buyer(&Buyer {
+            id: buyer.clone(),
+            name: "dup".into(),
+            created_at: now,
+        })
+        .await;
+    assert!(
+        matches!(again, Err(Error::Conflict(_))),
+        "a buyer id is unique: {again:?}"
+    );
+    assert_eq!(
+        store.buyer(&buyer).await.expect("buyer()").map(|b| b.name),
+        Some(format!("Buyer {buyer}"))
+    );
+
+    // Keys: stored as given, unique, revocable once, only for known buyers.
+    let key = ApiKey {
+        key_id: format!("k-{unique}-1"),
+        owner: buyer.clone(),
+        role: Role::Buyer,
+        secret_hash: "ab".repeat(32),
+        created_at: now,
+        revoked_at: None,
+    };
+    store.create_api_key(&key).await.expect("create_api_key()");
+    assert_eq!(
+        store.api_key(&key.key_id).await.expect("api_key()"),
+        Some(key.clone())
+    );
+    assert!(matches!(
+        store.create_api_key(&key).await,
+        Err(Error::Conflict(_))
+    ));
+    let orphan = ApiKey {
+        key_id: format!("k-{unique}-orphan"),
+        owner: format!("b-{unique}-nobody"),
+        ..key.clone()
+    };
+    assert!(
+        matches!(store.create_api_key(&orphan).await, Err(Error::Invalid(_))),
+        "a buyer key needs a buyer"
+    );
+    assert!(
+        store
+            .revoke_api_key(&key.key_id, now)
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !store
+            .revoke_api_key(&key.key_id, now)
+            .await
+            .expect("revoke twice")
+    );
+    assert_eq!(
+        store
+            .api_key(&key.key_id)
+            .await
+            .expect("api_key()")
+            .and_then(|k| k.revoked_at),
+        Some(now)
+    );
+    assert_eq!(store.api_keys(&buyer).await.expect("api_keys()").len(), 1);
+
+    // Versions: gapless, one release each, a release covered once.
+    assert_eq!(store.latest_version(&ds).await.expect("latest"), 0);
+    assert_eq!(store.version(&ds, None).await.expect("version"), None);
+    let rel = |n: u32, tenant: &str| VersionRelease {
+        release_id: format!("r-{unique}-{n}"),
+        tenant: tenant.to_owned(),
+        dt: "2026-11-24".into(),
+        records: 100 * u64::from(n),
+        files: sample_release(&format!("r-{unique}-{n}"), &ds, tenant, &[]).files,
+    };
+    store
+        .append_version(&ds, 1, &rel(1, "t-1"), now)
+        .await
+        .expect("version 1");
+    assert!(
+        matches!(
+            store.append_version(&ds, 1, &rel(2, "t-2"), now).await,
+            Err(Error::Conflict(_))
+        ),
+        "two writers of version 1: one conflicts"
+    );
+    assert!(
+        matches!(
+            store.append_version(&ds, 3, &rel(2, "t-2"), now).await,
+            Err(Error::Conflict(_))
+        ),
+        "versions have no gaps"
+    );
+    assert!(
+        matches!(
+            store.append_version(&ds, 2, &rel(1, "t-1"), now).await,
+            Err(Error::Conflict(_))
+        ),
+        "a release is covered by one version only"
+    );
+    store
+        .append_version(&ds, 2, &rel(2, "t-2"), now)
+        .await
+        .expect("version 2");
+    assert_eq!(store.latest_version(&ds).await.expect("latest"), 2);
+    let v1 = store
+        .version(&ds, Some(1))
+        .await
+        .expect("v1")
+        .expect("exists");
+    let v2 = store
+        .version(&ds, None)
+        .await
+        .expect("latest")
+        .expect("exists");
+    assert_eq!((v1.version, v1.releases.clone()), (1, vec![rel(1, "t-1")]));
+    assert_eq!(
+        (v2.version, v2.releases),
+        (2, vec![rel(1, "t-1"), rel(2, "t-2")])
+    );
+    assert_eq!(store.version(&ds, Some(3)).await.expect("v3"), None);
+    assert_eq!(
+        store.covered_releases(&ds).await.expect("covered"),
+        vec![rel(1, "t-1").release_id, rel(2, "t-2").release_id]
+    );
+
+    // Contracts, grants and entitlements.
+    let denial = |r: std::result::Result<Entitlement, Denial>| r.err();
+    assert_eq!(
+        denial(
+            store
+                .entitlement(&buyer, &ds, now)
+                .await
+                .expect("entitlement")
+        ),
+        Some(Denial::NoContract)
+    );
+    let contract = sample_contract(&format!("c-{unique}-1"), &buyer, &ds, 3);
+    store
+        .create_contract(&contract)
+        .await
+        .expect("create_contract()");
+    assert!(matches!(
+        store.create_contract(&contract).await,
+        Err(Error::Conflict(_))
+    ));
+    assert_eq!(
+        store.contract(&contract.id).await.expect("contract()"),
+        Some(contract.clone())
+    );
+    assert_eq!(
+        denial(
+            store
+                .entitlement(&buyer, &ds, now)
+                .await
+                .expect("entitlement")
+        ),
+        Some(Denial::NoGrant)
+    );
+    let grant = AccessGrant {
+        buyer: buyer.clone(),
+        dataset: ds.clone(),
+        contract_id: contract.id.clone(),
+        granted_at: now,
+        expires_at: None,
+        revoked_at: None,
+    };
+    let wrong_buyer = AccessGrant {
+        buyer: other.clone(),
+        ..grant.clone()
+    };
+    assert!(
+        matches!(store.put_grant(&wrong_buyer).await, Err(Error::Invalid(_))),
+        "a grant needs a contract of the same buyer"
+    );
+    let too_late = AccessGrant {
+        granted_at: contract.end,
+        ..grant.clone()
+    };
+    assert!(
+        matches!(store.put_grant(&too_late).await, Err(Error::Invalid(_))),
+        "a grant needs a contract in force"
+    );
+    store.put_grant(&grant).await.expect("put_grant()");
+    let ent = store
+        .entitlement(&buyer, &ds, now)
+        .await
+        .expect("entitlement");
+    assert_eq!(
+        ent.as_ref().map(|e| e.contract.id.clone()).ok(),
+        Some(contract.id.clone())
+    );
+    assert_eq!(
+        denial(
+            store
+                .entitlement(&buyer, &ds, contract.end)
+                .await
+                .expect("entitlement")
+        ),
+        Some(Denial::ContractNotInForce),
+        "a contract past its end entitles nothing"
+    );
+    assert_eq!(
+        denial(
+            store
+                .entitlement(&other, &ds, now)
+                .await
+                .expect("entitlement")
+        ),
+        Some(Denial::NoContract),
+        "another buyer's contract entitles nothing"
+    );
+
+    // Listings: TTL honoured on read, kept under a contract in force.
+    let listing = Listing {
+        dataset: ds.clone(),
+        title: "Contacts".into(),
+        description: "k-anonymous contact form submissions".into(),
+        expires_at: Some(now + TimeDelta::days(60)),
+        updated_at: now,
+    };
+    store
+        .put_listing(&listing, now)
+        .await
+        .expect("put_listing()");
+    assert_eq!(
+        store.listing(&ds, now).await.expect("listing()"),
+        Some(listing.clone())
+    );
+    let early = Listing {
+        expires_at: Some(now + TimeDelta::days(1)),
+        ..listing.clone()
+    };
+    assert!(
+        matches!(
+            store.put_listing(&early, now).await,
+            Err(Error::Conflict(_))
+        ),
+        "a listing may not expire before a contract in force ends"
+    );
+    let lone = format!("cf_{unique}_lone");
+    let expiring = Listing {
+        dataset: lone.clone(),
+        expires_at: Some(now + TimeDelta::hours(1)),
+        ..listing.clone()
+    };
+    store
+        .put_listing(&expiring, now)
+        .await
+        .expect("put_listing(lone)");
+    let offered = |ls: Vec<Listing>| {
+        ls.into_iter()
+            .map(|l| l.dataset)
+            .filter(|d| d.contains(unique))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        offered(store.listings(now).await.expect("listings")),
+        vec![ds.clone(), lone.clone()]
+    );
+    let later = now + TimeDelta::hours(2);
+    assert_eq!(
+        offered(store.listings(later).await.expect("listings")),
+        vec![ds.clone()],
+        "an expired listing is not offered"
+    );
+    assert_eq!(store.listing(&lone, later).await.expect("listing()"), None);
+
+    // Usage: quota counted atomically, refused requests leave no event.
+    let charge = QuotaCharge {
+        contract_id: contract.id.clone(),
+        period: QuotaPeriod::Day,
+        limit: 3,
+    };
+    let event = |n: u32| UsageEvent {
+        request_id: format!("req-{unique}-{n}"),
+        buyer: buyer.clone(),
+        dataset: ds.clone(),
+        contract_id: contract.id.clone(),
+        version: 2,
+        releases: vec![rel(1, "t-1").release_id],
+        files: 2,
+        bytes: 8193,
+        at: now + TimeDelta::seconds(i64::from(n)),
+    };
+    let outcomes = futures::future::join_all((0..8).map(|n| {
+        let e = event(n);
+        let charge = charge.clone();
+        async move {
+            store
+                .record_usage(&e, &charge)
+                .await
+                .expect("record_usage()")
+        }
+    }))
+    .await;
+    let recorded = outcomes
+        .iter()
+        .filter(|o| matches!(o, UsageOutcome::Recorded(_)))
+        .count();
+    assert_eq!(recorded, 3, "exactly the quota succeeds: {outcomes:?}");
+    let state = store
+        .quota_state(&charge, now)
+        .await
+        .expect("quota_state()");
+    assert_eq!((state.used, state.limit), (3, 3));
+    let events = store
+        .usage_events(Some(&buyer), now, now + TimeDelta::days(1))
+        .await
+        .expect("usage_events()");
+    assert_eq!(events.len(), 3, "refused requests record nothing");
+    assert!(events.windows(2).all(|w| w[0].at <= w[1].at));
+    let next_day = QuotaCharge {
+        limit: 3,
+        ..charge.clone()
+    };
+    let tomorrow = UsageEvent {
+        at: now + TimeDelta::days(1),
+        request_id: format!("req-{unique}-tomorrow"),
+        ..event(0)
+    };
+    assert!(
+        matches!(store.record_usage(&tomorrow, &next_day).await.expect("tomorrow"), UsageOutcome::Recorded(s) if s.used == 1),
+        "a new window starts at zero"
+    );
+    let dup = store.record_usage(&tomorrow, &next_day).await;
+    assert!(
+        matches!(dup, Err(Error::Conflict(_))),
+        "a request id is recorded once: {dup:?}"
+    );
+
+    // Ending a contract ends the entitlement at once.
+    assert!(
+        store
+            .end_contract(&contract.id, now)
+            .await
+            .expect("end_contract()")
+    );
+    assert_eq!(
+        denial(
+            store
+                .entitlement(&buyer, &ds, now)
+                .await
+                .expect("entitlement")
+        ),
+        Some(Denial::ContractNotInForce)
+    );
+
+    // Revenue shares: replaced per (contract, period).
+    let period = "2026-11";
+    let line = |tenant: &str, amount: u64| RevenueShareLine {
+        contract_id: contract.id.clone(),
+        period: period.into(),
+        tenant: tenant.into(),
+        records: amount,
+        amount_minor: amount,
+        currency: "EUR".into(),
+    };
+    store
+        .put_revenue_shares(&contract.id, period, &[line("t-1", 60), line("t-2", 40)])
+        .await
+        .expect("put_revenue_shares()");
+    store
+        .put_revenue_shares(&contract.id, period, &[line("t-1", 100)])
+        .await
+        .expect("replace");
+    let own = |ls: Vec<RevenueShareLine>| {
+        ls.into_iter()
+            .filter(|l| l.contract_id == contract.id)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        own(store.revenue_shares(period).await.expect("shares")),
+        vec![line("t-1", 100)]
+    );
+    assert!(
+        store
+            .put_revenue_shares(&contract.id, "2026-13", &[])
+            .await
+            .is_err()
     );
 }

@@ -257,6 +257,10 @@ pub struct ConsentSetting {
     pub updated_at: DateTime<Utc>,
     /// Who changed it (user or service id).
     pub updated_by: String,
+    /// Whether the tenant takes part in the marketplace's revenue share (default: no; its
+    /// share then stays with the platform).
+    #[serde(default)]
+    pub revenue_share: bool,
 }
 
 #[cfg(test)]

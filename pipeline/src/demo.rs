@@ -174,6 +174,7 @@ pub async fn grant_consents(consent: &dyn ConsentStore) -> Result<()> {
                     granted: true,
                     updated_at: chrono::Utc::now(),
                     updated_by: "stackpro demo".to_string(),
+                    revenue_share: true,
                 })
                 .await?;
         }

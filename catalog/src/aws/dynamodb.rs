@@ -169,6 +169,8 @@ fn decode(item: &HashMap<String, AttributeValue>) -> Result<ConsentSetting> {
         granted,
         updated_at,
         updated_by: s(item, "updated_by")?.to_owned(),
+        // Items written before revenue sharing existed lack the attribute: not opted in.
+        revenue_share: matches!(item.get("revenue_share"), Some(AttributeValue::Bool(true))),
     })
 }
 
@@ -195,6 +197,7 @@ impl ConsentStore for DynamoConsentStore {
                 ),
             )
             .item("updated_by", AttributeValue::S(setting.updated_by.clone()))
+            .item("revenue_share", AttributeValue::Bool(setting.revenue_share))
             .send()
             .await
             .map_err(|e| sdk_error(SERVICE, "PutItem", e))?;

@@ -82,6 +82,7 @@ CREATE TABLE IF NOT EXISTS released_objects (
 CREATE INDEX IF NOT EXISTS released_objects_by_release
     ON released_objects (release_id, ordinal);
 ",
+    upgrades: &[],
 };
 
 /// Keys per `IN (…)` list: well under SQLite's bound-parameter limit, and few

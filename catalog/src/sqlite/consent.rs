@@ -1,32 +1,19 @@
 //! [`SqliteConsentStore`]: the [`ConsentStore`] in the control-plane SQLite file.
 //!
 //! Table `consent_settings` (inspect with `sqlite3 control-plane.sqlite`): one
-//! row per (tenant, dataset), mirroring the DynamoDB `ConsentSettings` items.
+//! row per (tenant, dataset), mirroring the DynamoDB `ConsentSettings` items. The schema
+//! is the control plane's ([`control_plane`](super::control_plane)).
 
 use std::path::Path;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 
-use super::{Db, Schema, format_time, get, get_time};
+use super::control_plane::SCHEMA;
+use super::{Db, format_time, get, get_time};
 use crate::consent::ConsentStore;
 use crate::error::{Error, Result};
 use crate::model::ConsentSetting;
-
-const SCHEMA: Schema = Schema {
-    name: "control plane",
-    version: 1,
-    ddl: r"
-CREATE TABLE IF NOT EXISTS consent_settings (
-    tenant     TEXT NOT NULL,
-    dataset    TEXT NOT NULL,
-    granted    INTEGER NOT NULL CHECK (granted IN (0, 1)),
-    updated_at TEXT NOT NULL, -- RFC 3339, fixed width
-    updated_by TEXT NOT NULL,
-    PRIMARY KEY (tenant, dataset)
-) STRICT;
-",
-};
 
 /// The [`ConsentStore`] on an embedded SQLite file (`control-plane.sqlite`).
 ///
@@ -78,18 +65,21 @@ impl ConsentStore for SqliteConsentStore {
         self.db
             .call(move |conn| {
                 conn.execute(
-                    "INSERT INTO consent_settings (tenant, dataset, granted, updated_at, updated_by)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
+                    "INSERT INTO consent_settings
+                         (tenant, dataset, granted, updated_at, updated_by, revenue_share)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (tenant, dataset) DO UPDATE SET
                          granted = excluded.granted,
                          updated_at = excluded.updated_at,
-                         updated_by = excluded.updated_by",
+                         updated_by = excluded.updated_by,
+                         revenue_share = excluded.revenue_share",
                     params![
                         setting.tenant,
                         setting.dataset,
                         setting.granted,
                         format_time(&setting.updated_at),
                         setting.updated_by,
+                        setting.revenue_share,
                     ],
                 )?;
                 Ok(())
@@ -111,7 +101,7 @@ impl ConsentStore for SqliteConsentStore {
 fn load(conn: &Connection, key: Option<(String, String)>) -> Result<Vec<ConsentSetting>> {
     let (tenant, dataset) = key.unzip();
     let mut stmt = conn.prepare_cached(
-        "SELECT tenant, dataset, granted, updated_at, updated_by
+        "SELECT tenant, dataset, granted, updated_at, updated_by, revenue_share
          FROM consent_settings
          WHERE ?1 IS NULL OR (tenant = ?1 AND dataset = ?2)
          ORDER BY tenant, dataset",
@@ -125,6 +115,7 @@ fn load(conn: &Connection, key: Option<(String, String)>) -> Result<Vec<ConsentS
             granted: get(row, "granted")?,
             updated_at: get_time(row, "updated_at")?,
             updated_by: get(row, "updated_by")?,
+            revenue_share: get(row, "revenue_share")?,
         });
     }
     Ok(settings)
@@ -156,6 +147,7 @@ mod tests {
             granted: true,
             updated_at: chrono::DateTime::from_timestamp(1_790_000_000, 0).expect("valid"),
             updated_by: "admin".into(),
+            revenue_share: true,
         };
         a.set_consent(&setting).await.expect("grant");
         assert!(b.is_granted("t-1", "contacts").await.expect("read via b"));
@@ -171,7 +163,7 @@ mod tests {
         let raw = Connection::open(store.path()).expect("raw open");
         // The CHECK constraint keeps this out; a hand-edited timestamp is possible.
         raw.execute(
-            "INSERT INTO consent_settings VALUES ('t', 'd', 1, 'soon', 'x')",
+            "INSERT INTO consent_settings VALUES ('t', 'd', 1, 'soon', 'x', 0)",
             [],
         )
         .expect("insert");

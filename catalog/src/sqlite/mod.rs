@@ -24,6 +24,8 @@
 
 mod catalog;
 mod consent;
+mod control_plane;
+mod market;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -37,6 +39,7 @@ use crate::error::{Error, Result};
 
 pub use self::catalog::SqliteCatalog;
 pub use self::consent::SqliteConsentStore;
+pub use self::market::SqliteMarketStore;
 
 /// How long a statement waits for another connection's lock before failing
 /// with a retryable `SQLITE_BUSY`.
@@ -50,6 +53,9 @@ struct Schema {
     version: i32,
     /// Idempotent DDL (`CREATE … IF NOT EXISTS`) creating that version.
     ddl: &'static str,
+    /// `upgrades[i]` brings a file from version `i + 1` to `i + 2`; the last one reaches
+    /// `version`.
+    upgrades: &'static [&'static str],
 }
 
 /// One SQLite connection shared by the clones of a handle.
@@ -109,7 +115,8 @@ impl Db {
     }
 }
 
-/// Creates the schema in a fresh file, accepts the current version, refuses others.
+/// Creates the schema in a fresh file, upgrades older versions in one transaction, accepts
+/// the current version, refuses newer ones.
 fn migrate(conn: &mut Connection, schema: &Schema) -> Result<()> {
     let current = |conn: &Connection| -> Result<i32> {
         Ok(conn.pragma_query_value(None, "user_version", |row| row.get(0))?)
@@ -125,6 +132,21 @@ fn migrate(conn: &mut Connection, schema: &Schema) -> Result<()> {
             tx.pragma_update(None, "user_version", schema.version)?;
         }
         v if v == schema.version => {}
+        v if v > 0 && v < schema.version => {
+            for step in
+                (v..schema.version).map(|from| usize::try_from(from - 1).unwrap_or(usize::MAX))
+            {
+                let ddl = schema.upgrades.get(step).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "{} schema: no upgrade from version {}",
+                        schema.name,
+                        step + 1
+                    ))
+                })?;
+                tx.execute_batch(ddl)?;
+            }
+            tx.pragma_update(None, "user_version", schema.version)?;
+        }
         v => {
             return Err(Error::Invalid(format!(
                 "{} schema version {v} is not supported (this build reads version {})",
@@ -202,6 +224,7 @@ mod tests {
         name: "test",
         version: 1,
         ddl: "CREATE TABLE IF NOT EXISTS t (x INTEGER);",
+        upgrades: &[],
     };
 
     #[test]

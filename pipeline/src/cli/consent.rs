@@ -13,6 +13,7 @@ pub(super) async fn consent_cmd(cli: &Cli, action: &ConsentAction) -> Result<Exi
         granted,
         updated_at: chrono::Utc::now(),
         updated_by: std::env::var("USER").unwrap_or_else(|_| "stackpro cli".into()),
+        revenue_share: args.revenue_share,
     };
     match action {
         ConsentAction::Grant(a) => {
@@ -24,7 +25,14 @@ pub(super) async fn consent_cmd(cli: &Cli, action: &ConsentAction) -> Result<Exi
             println!("revoked: {} will not publish {}", a.tenant, a.dataset);
         }
         ConsentAction::List(filter) => {
-            let mut table = new_table(["tenant", "dataset", "granted", "updated", "by"]);
+            let mut table = new_table([
+                "tenant",
+                "dataset",
+                "granted",
+                "revenue share",
+                "updated",
+                "by",
+            ]);
             let wanted =
                 |value: &str, filter: &Option<String>| filter.as_deref().is_none_or(|f| f == value);
             for c in consent.consents().await?.into_iter().filter(|c| {
@@ -34,6 +42,7 @@ pub(super) async fn consent_cmd(cli: &Cli, action: &ConsentAction) -> Result<Exi
                     c.tenant,
                     c.dataset,
                     c.granted.to_string(),
+                    c.revenue_share.to_string(),
                     c.updated_at.to_rfc3339(),
                     c.updated_by,
                 ]);

@@ -214,6 +214,9 @@ struct ConsentArgs {
     tenant: String,
     #[arg(long)]
     dataset: String,
+    /// The tenant takes part in the marketplace's revenue share for this dataset.
+    #[arg(long)]
+    revenue_share: bool,
 }
 
 #[derive(Args, Debug)]
