@@ -524,8 +524,20 @@ pub async fn consent_store_suite(store: &dyn ConsentStore, unique: &str) {
         .collect();
     assert_eq!(
         own,
-        vec![revoke, other_dataset, other_tenant],
+        vec![revoke.clone(), other_dataset, other_tenant.clone()],
         "consents() must list one setting per (tenant, dataset), latest value"
+    );
+    let of_contacts: Vec<ConsentSetting> = store
+        .dataset_consents(&contacts)
+        .await
+        .expect("dataset_consents()")
+        .into_iter()
+        .filter(|c| [&t1, &t2].contains(&&c.tenant))
+        .collect();
+    assert_eq!(
+        of_contacts,
+        vec![revoke, other_tenant],
+        "dataset_consents() must list that dataset's settings, by tenant"
     );
 }
 

@@ -9,10 +9,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::market::MarketStore;
 use crate::metrics::{JsonLinesMetrics, MetricsSink};
 use crate::storage::Location;
 use crate::{AwsSettings, Backend, ConsentStore, DataCatalog, Error, Result};
-use crate::{SqliteCatalog, SqliteConsentStore};
+use crate::{SqliteCatalog, SqliteConsentStore, SqliteMarketStore};
 
 /// What [`connect`] reads of a process's configuration.
 #[derive(Debug, Clone)]
@@ -31,6 +32,10 @@ pub struct Backends {
     pub catalog: Arc<dyn DataCatalog>,
     pub consent: Arc<dyn ConsentStore>,
     pub metrics: Arc<dyn MetricsSink>,
+    /// The marketplace's tables. `None` on the AWS backend, whose DynamoDB marketplace
+    /// tables are not built yet: the worker then adds no versions and `stackpro serve`
+    /// refuses to start.
+    pub market: Option<Arc<dyn MarketStore>>,
 }
 
 /// Opens the backends `settings` names.
@@ -40,6 +45,9 @@ pub async fn connect(settings: &Settings<'_>) -> Result<Backends> {
             catalog: Arc::new(SqliteCatalog::open_in_state_dir(settings.state)?),
             consent: Arc::new(SqliteConsentStore::open_in_state_dir(settings.state)?),
             metrics: Arc::new(JsonLinesMetrics::new(settings.metrics_file.clone())),
+            market: Some(Arc::new(SqliteMarketStore::open_in_state_dir(
+                settings.state,
+            )?)),
         }),
         #[cfg(feature = "aws")]
         Backend::Aws => {
@@ -51,6 +59,7 @@ pub async fn connect(settings: &Settings<'_>) -> Result<Backends> {
                     &settings.aws.consent_table,
                 )),
                 metrics: Arc::new(crate::aws::CloudWatchMetrics::new(&sdk)),
+                market: None,
             })
         }
         #[cfg(not(feature = "aws"))]

@@ -25,6 +25,14 @@ pub trait ConsentStore: Send + Sync + std::fmt::Debug {
 
     /// All stored settings, sorted by (tenant, dataset).
     async fn consents(&self) -> Result<Vec<ConsentSetting>>;
+
+    /// The stored settings of one dataset, sorted by tenant (the marketplace reads them on
+    /// every download request).
+    async fn dataset_consents(&self, dataset: &str) -> Result<Vec<ConsentSetting>> {
+        let mut all = self.consents().await?;
+        all.retain(|c| c.dataset == dataset);
+        Ok(all)
+    }
 }
 
 /// Convenience methods for every [`ConsentStore`], including `dyn ConsentStore`.

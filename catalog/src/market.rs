@@ -518,6 +518,58 @@ pub trait MarketStore: Send + Sync + std::fmt::Debug {
     async fn revenue_shares(&self, period: &str) -> Result<Vec<RevenueShareLine>>;
 }
 
+/// Adds a version for every release of `dataset` in `catalog` that no version covers yet,
+/// oldest published first; returns how many it added. Safe to run from several processes
+/// at once (the worker after a publish, the API's periodic sync, `stackpro listing sync`):
+/// a lost race for a version number is retried with the next one, and a release another
+/// process covered meanwhile is skipped.
+pub async fn sync_versions(
+    catalog: &dyn crate::DataCatalog,
+    store: &dyn MarketStore,
+    dataset: &str,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let mut covered: std::collections::HashSet<String> =
+        store.covered_releases(dataset).await?.into_iter().collect();
+    let mut releases = catalog
+        .releases(&crate::ReleaseFilter {
+            dataset: Some(dataset.to_owned()),
+            tenant: None,
+        })
+        .await?;
+    releases.retain(|r| !covered.contains(&r.release_id));
+    releases.sort_by(|a, b| (a.published_at, &a.release_id).cmp(&(b.published_at, &b.release_id)));
+    let mut added = 0;
+    for release in releases {
+        let entry = VersionRelease {
+            release_id: release.release_id.clone(),
+            tenant: release.tenant.clone(),
+            dt: release.dt.clone(),
+            records: release.records_out,
+            files: release.files.clone(),
+        };
+        let mut attempts = 0;
+        loop {
+            let next = store.latest_version(dataset).await? + 1;
+            match store.append_version(dataset, next, &entry, now).await {
+                Ok(()) => {
+                    added += 1;
+                    break;
+                }
+                Err(Error::Conflict(_)) if attempts < 32 => {
+                    attempts += 1;
+                    covered = store.covered_releases(dataset).await?.into_iter().collect();
+                    if covered.contains(&release.release_id) {
+                        break;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(added)
+}
+
 /// Splits `revenue` among `weights` in proportion, exactly: each gets the floor of its
 /// exact share, and the minor units left over go one each to the largest remainders
 /// (ties: the earlier entry). The parts always add up to `revenue`; all-zero weights

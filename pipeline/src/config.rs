@@ -74,6 +74,8 @@ pub struct Config {
     /// Names and endpoint of the AWS resources (used by `s3://` locations and the `aws`
     /// backend).
     pub aws: AwsSettings,
+    /// The marketplace API (`stackpro serve`) and its operator commands.
+    pub marketplace: marketplace_api::Settings,
 }
 
 /// Input settings of one dataset.
@@ -108,6 +110,7 @@ impl Default for Config {
             datasets: BTreeMap::new(),
             backend: Backend::Embedded,
             aws: AwsSettings::default(),
+            marketplace: marketplace_api::Settings::default(),
         }
     }
 }
@@ -190,6 +193,9 @@ impl Config {
         if let Some(n) = count(env::STAGING_MEMORY_BYTES)? {
             self.staging_memory_bytes = n;
         }
+        self.marketplace
+            .apply_env(&get)
+            .map_err(|e| Error::Config(e.to_string()))?;
         let aws = &mut self.aws;
         for (name, slot) in [
             (env::AWS_REGION, &mut aws.region),
@@ -285,18 +291,22 @@ impl Config {
     /// The hashing key: `$STACKPRO_HASH_KEY`, else the configured key file. Without one the
     /// worker refuses to run: publishing unkeyed or default-keyed hashes would be reversible.
     pub fn hasher(&self) -> Result<KeyedHasher> {
+        Ok(KeyedHasher::new(&self.hash_key()?)?)
+    }
+
+    /// The hashing key's bytes (see [`Config::hasher`]); the marketplace checks its own
+    /// secrets differ from it.
+    pub fn hash_key(&self) -> Result<Vec<u8>> {
         if let Ok(key) = std::env::var(env::HASH_KEY)
             && !key.is_empty()
         {
-            return Ok(KeyedHasher::new(key.as_bytes())?);
+            return Ok(key.into_bytes());
         }
         if let Some(path) = &self.hash_key_file {
             let key = std::fs::read_to_string(path).map_err(|e| {
                 Error::Config(format!("cannot read hash key file {}: {e}", path.display()))
             })?;
-            return Ok(KeyedHasher::new(
-                key.trim_end_matches(['\r', '\n']).as_bytes(),
-            )?);
+            return Ok(key.trim_end_matches(['\r', '\n']).as_bytes().to_vec());
         }
         Err(Error::Config(format!(
             "no hash key configured: set {} (at least {} bytes) or {} / hash_key_file to a key file",

@@ -120,6 +120,9 @@ pub struct Worker {
     pub catalog: Arc<dyn DataCatalog>,
     pub consent: Arc<dyn ConsentStore>,
     pub metrics: Arc<dyn MetricsSink>,
+    /// The marketplace's tables, when the backend has them: each run adds a dataset
+    /// version per new release (see [`catalog::market::sync_versions`]).
+    pub market: Option<Arc<dyn catalog::market::MarketStore>>,
 }
 
 impl Worker {
@@ -130,6 +133,7 @@ impl Worker {
             catalog,
             consent,
             metrics,
+            market,
         } = catalog::connect::connect(&config.backend_settings()).await?;
         let Stores {
             raw,
@@ -149,6 +153,7 @@ impl Worker {
             policy,
             catalog,
             consent,
+            market,
             config,
         })
     }
@@ -242,7 +247,36 @@ impl Worker {
             summary.partitions.push(result);
         }
         progress.finish();
+        self.sync_versions(&summary).await;
         Ok(summary)
+    }
+
+    /// Adds the marketplace versions of the datasets this run published to. Best effort:
+    /// the releases are published whatever happens here, and the marketplace API syncs
+    /// again on its own.
+    async fn sync_versions(&self, summary: &RunSummary) {
+        let Some(market) = &self.market else { return };
+        let datasets: std::collections::BTreeSet<&str> = summary
+            .partitions
+            .iter()
+            .filter(|p| p.status == Status::Published)
+            .map(|p| p.partition.dataset.as_str())
+            .collect();
+        for dataset in datasets {
+            match catalog::market::sync_versions(
+                self.catalog.as_ref(),
+                market.as_ref(),
+                dataset,
+                chrono::Utc::now(),
+            )
+            .await
+            {
+                Ok(added) => tracing::info!(dataset, added, "marketplace versions added"),
+                Err(e) => {
+                    tracing::warn!(dataset, error = %catalog::chain(&e), "could not add marketplace versions")
+                }
+            }
+        }
     }
 
     /// What every release of this worker shares: the policy, the keyed hasher, the roots,

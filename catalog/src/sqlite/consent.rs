@@ -95,6 +95,24 @@ impl ConsentStore for SqliteConsentStore {
     async fn consents(&self) -> Result<Vec<ConsentSetting>> {
         self.db.call(|conn| load(conn, None)).await
     }
+
+    async fn dataset_consents(&self, dataset: &str) -> Result<Vec<ConsentSetting>> {
+        let dataset = dataset.to_owned();
+        self.db
+            .call(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT tenant, dataset, granted, updated_at, updated_by, revenue_share
+                     FROM consent_settings WHERE dataset = ?1 ORDER BY tenant",
+                )?;
+                let mut rows = stmt.query([dataset])?;
+                let mut settings = Vec::new();
+                while let Some(row) = rows.next()? {
+                    settings.push(setting_of(row)?);
+                }
+                Ok(settings)
+            })
+            .await
+    }
 }
 
 /// The setting for `key` (tenant, dataset), or all settings, sorted.
@@ -109,16 +127,20 @@ fn load(conn: &Connection, key: Option<(String, String)>) -> Result<Vec<ConsentS
     let mut rows = stmt.query(params![tenant, dataset])?;
     let mut settings = Vec::new();
     while let Some(row) = rows.next()? {
-        settings.push(ConsentSetting {
-            tenant: get(row, "tenant")?,
-            dataset: get(row, "dataset")?,
-            granted: get(row, "granted")?,
-            updated_at: get_time(row, "updated_at")?,
-            updated_by: get(row, "updated_by")?,
-            revenue_share: get(row, "revenue_share")?,
-        });
+        settings.push(setting_of(row)?);
     }
     Ok(settings)
+}
+
+fn setting_of(row: &rusqlite::Row<'_>) -> Result<ConsentSetting> {
+    Ok(ConsentSetting {
+        tenant: get(row, "tenant")?,
+        dataset: get(row, "dataset")?,
+        granted: get(row, "granted")?,
+        updated_at: get_time(row, "updated_at")?,
+        updated_by: get(row, "updated_by")?,
+        revenue_share: get(row, "revenue_share")?,
+    })
 }
 
 #[cfg(test)]

@@ -55,8 +55,55 @@ pub fn location(url: &str, settings: &AwsSettings) -> Result<Location> {
 /// (`s3://bucket`), for readers that resolve full URLs (DataFusion).
 pub fn bucket_store(url: &str, settings: &AwsSettings) -> Result<(String, Arc<dyn ObjectStore>)> {
     let (bucket, _) = split_s3_url(url)?;
+    Ok((
+        format!("s3://{bucket}"),
+        Arc::new(s3_client(&bucket, settings)?),
+    ))
+}
+
+/// Presigns GETs of the objects in one bucket (S3 presigned URLs, SigV4 query
+/// authentication) with the same credentials and endpoint as the bucket's store.
+#[derive(Debug)]
+pub struct Presigner {
+    bucket: String,
+    client: object_store::aws::AmazonS3,
+}
+
+impl Presigner {
+    /// A presigner for the bucket of the `s3://` URL `root`.
+    pub fn new(root: &str, settings: &AwsSettings) -> Result<Self> {
+        let (bucket, _) = split_s3_url(root)?;
+        Ok(Self {
+            client: s3_client(&bucket, settings)?,
+            bucket,
+        })
+    }
+
+    /// A URL that GETs the object `url` (`s3://bucket/key`) for `expires_in`.
+    pub async fn presign_get(&self, url: &str, expires_in: Duration) -> Result<String> {
+        use object_store::signer::Signer;
+        let (bucket, key) = split_s3_url(url)?;
+        if bucket != self.bucket {
+            return Err(Error::Invalid(format!(
+                "{url} is not in bucket {}",
+                self.bucket
+            )));
+        }
+        let signed = self
+            .client
+            .signed_url(
+                http::Method::GET,
+                &object_store::path::Path::from(key.as_str()),
+                expires_in,
+            )
+            .await?;
+        Ok(signed.to_string())
+    }
+}
+
+fn s3_client(bucket: &str, settings: &AwsSettings) -> Result<object_store::aws::AmazonS3> {
     let mut builder = AmazonS3Builder::from_env()
-        .with_bucket_name(&bucket)
+        .with_bucket_name(bucket)
         .with_virtual_hosted_style_request(false)
         .with_credentials(Arc::new(SdkCredentials::default()));
     if let Some(region) = settings
@@ -72,7 +119,7 @@ pub fn bucket_store(url: &str, settings: &AwsSettings) -> Result<(String, Arc<dy
             .with_allow_http(endpoint.starts_with("http://"))
             .with_endpoint(endpoint);
     }
-    Ok((format!("s3://{bucket}"), Arc::new(builder.build()?)))
+    Ok(builder.build()?)
 }
 
 /// Bridges the AWS SDK's default credential chain (environment, profile, SSO, web

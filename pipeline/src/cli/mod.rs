@@ -16,6 +16,7 @@ use pipeline::{Config, Worker, config::env, synth};
 mod consent;
 mod demo;
 mod generate;
+mod market;
 mod policy;
 mod query;
 mod releases;
@@ -27,6 +28,10 @@ mod verify;
 use self::consent::consent_cmd;
 use self::demo::demo_cmd;
 use self::generate::gen_cmd;
+use self::market::{
+    BuyerAction, ContractAction, GrantAction, KeyAction, ListingAction, RevenueAction, ServeArgs,
+    buyer_cmd, contract_cmd, grant_cmd, key_cmd, listing_cmd, revenue_cmd, serve_cmd,
+};
 use self::policy::policy_check;
 use self::query::query_cmd;
 use self::releases::releases_cmd;
@@ -103,6 +108,38 @@ enum Command {
     Retention {
         #[command(subcommand)]
         action: RetentionAction,
+    },
+    /// Run the marketplace API (buyers' datasets, signed URLs, usage; the admin endpoints).
+    Serve(ServeArgs),
+    /// Marketplace: data buyers.
+    Buyer {
+        #[command(subcommand)]
+        action: BuyerAction,
+    },
+    /// Marketplace: API keys of buyers and operators.
+    Key {
+        #[command(subcommand)]
+        action: KeyAction,
+    },
+    /// Marketplace: dataset listings and their versions.
+    Listing {
+        #[command(subcommand)]
+        action: ListingAction,
+    },
+    /// Marketplace: data contracts and their usage plans.
+    Contract {
+        #[command(subcommand)]
+        action: ContractAction,
+    },
+    /// Marketplace: buyers' access grants.
+    Grant {
+        #[command(subcommand)]
+        action: GrantAction,
+    },
+    /// Marketplace: tenants' revenue shares per month.
+    Revenue {
+        #[command(subcommand)]
+        action: RevenueAction,
     },
 }
 
@@ -294,7 +331,11 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
                     | pipeline::Error::Policy(_)
                     | pipeline::Error::InvalidArgument(_)
             )
-        }) || error.downcast_ref::<policies::Error>().is_some();
+        }) || error.downcast_ref::<policies::Error>().is_some()
+            // The operator's request was refused (unknown buyer, no contract, bad input).
+            || error
+                .downcast_ref::<marketplace_api::ApiError>()
+                .is_some_and(|e| e.status.is_client_error());
         Failure {
             code: if config { EXIT_CONFIG } else { EXIT_FAILED },
             error,
@@ -380,6 +421,13 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             args.roots.apply(&mut config);
             sweep_cmd(config, args).await
         }
+        Command::Serve(args) => serve_cmd(&cli, args).await,
+        Command::Buyer { action } => buyer_cmd(&cli, action).await,
+        Command::Key { action } => key_cmd(&cli, action).await,
+        Command::Listing { action } => listing_cmd(&cli, action).await,
+        Command::Contract { action } => contract_cmd(&cli, action).await,
+        Command::Grant { action } => grant_cmd(&cli, action).await,
+        Command::Revenue { action } => revenue_cmd(&cli, action).await,
     }
 }
 
