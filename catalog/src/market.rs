@@ -32,6 +32,7 @@ use crate::model::ReleaseFile;
 
 /// A data buyer: an organisation that signs contracts and holds API keys.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Buyer {
     /// Stable id ([`crate::layout::is_safe_id`]).
     pub id: String,
@@ -72,6 +73,7 @@ impl Role {
 
 /// An API key as stored: its public id and the keyed hash of its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ApiKey {
     /// The public part of the key, unique.
     pub key_id: String,
@@ -87,6 +89,7 @@ pub struct ApiKey {
 
 /// A dataset's marketplace listing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Listing {
     /// The dataset (the catalog's table name).
     pub dataset: String,
@@ -100,6 +103,7 @@ pub struct Listing {
 
 /// One release as a dataset version covers it: what a buyer gets URLs for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct VersionRelease {
     pub release_id: String,
     /// The contributing tenant (its consent is checked on every request).
@@ -113,6 +117,7 @@ pub struct VersionRelease {
 
 /// A dataset version: version `n` covers the releases added by versions `1..=n`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DatasetVersion {
     pub dataset: String,
     pub version: u64,
@@ -244,6 +249,7 @@ impl ContractStatus {
 
 /// A data contract between a buyer and the platform for one dataset.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Contract {
     pub id: String,
     pub buyer: String,
@@ -297,6 +303,7 @@ impl Contract {
 
 /// A buyer's access to a dataset, under a contract.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct AccessGrant {
     pub buyer: String,
     pub dataset: String,
@@ -338,6 +345,7 @@ pub enum Denial {
 
 /// One append-only usage event: a signed-URL request that was served.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct UsageEvent {
     /// Unique per request (the API's request id); a repeat is refused.
     pub request_id: String,
@@ -364,6 +372,7 @@ pub struct QuotaCharge {
 
 /// A quota window's counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct QuotaState {
     pub window_start: DateTime<Utc>,
     pub window_end: DateTime<Utc>,
@@ -382,6 +391,7 @@ pub enum UsageOutcome {
 
 /// One tenant's share of one contract's revenue for one period.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RevenueShareLine {
     pub contract_id: String,
     /// `YYYY-MM`.

@@ -507,7 +507,7 @@ pub async fn admin_put_consent(
     Path((tenant, dataset)): Path<(String, String)>,
     ApiJson(body): ApiJson<ConsentBody>,
 ) -> ApiResult<Response> {
-    let setting = state
+    let s = state
         .market
         .set_consent(
             &tenant,
@@ -517,7 +517,14 @@ pub async fn admin_put_consent(
             &who.owner,
         )
         .await?;
-    Ok(json(StatusCode::OK, &setting))
+    // The catalog's setting type is snake_case on the wire elsewhere; the API is camelCase.
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "tenant": s.tenant, "dataset": s.dataset, "granted": s.granted,
+            "revenueShare": s.revenue_share, "updatedAt": s.updated_at, "updatedBy": s.updated_by,
+        }),
+    ))
 }
 
 #[utoipa::path(post, path = "/admin/revenue/{period}", params(("period" = String, Path, description = "YYYY-MM")),

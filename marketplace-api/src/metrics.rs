@@ -110,22 +110,26 @@ impl Metrics {
 /// A Prometheus metric name from a CloudWatch one: `KAnonViolations` →
 /// `stackpro_release_k_anon_violations`.
 fn metric_name(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
     let mut out = String::from("stackpro_release_");
-    let mut prev_lower = false;
-    for c in name.chars() {
-        if c.is_ascii_uppercase() {
-            if prev_lower {
+    for (i, &c) in chars.iter().enumerate() {
+        if !c.is_ascii_alphanumeric() {
+            out.push('_');
+            continue;
+        }
+        if c.is_ascii_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(char::is_ascii_lowercase);
+            // A word starts at an upper-case letter after a lower-case one or a digit
+            // (`RecordsIn`), or at the last capital of a run before lower case (`KAnon`).
+            if prev.is_ascii_lowercase()
+                || prev.is_ascii_digit()
+                || (prev.is_ascii_uppercase() && next_lower)
+            {
                 out.push('_');
             }
-            out.push(c.to_ascii_lowercase());
-            prev_lower = false;
-        } else if c.is_ascii_alphanumeric() {
-            out.push(c);
-            prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        } else {
-            out.push('_');
-            prev_lower = false;
         }
+        out.push(c.to_ascii_lowercase());
     }
     out
 }
