@@ -15,6 +15,7 @@ mod aws;
 mod cli;
 mod consent;
 mod linkage;
+mod marketplace;
 mod quarantine;
 mod releases;
 mod retention;
