@@ -43,7 +43,10 @@ fn env_or(name: &str, default: u64) -> u64 {
 async fn set_up(dir: &std::path::Path, releases: u64) -> anyhow::Result<(AppState, String)> {
     let state_dir = dir.join("state");
     let curated_dir = dir.join("curated");
-    let curated = Location::open(&curated_dir.display().to_string(), &catalog::AwsSettings::default())?;
+    let curated = Location::open(
+        &curated_dir.display().to_string(),
+        &catalog::AwsSettings::default(),
+    )?;
     let catalog = Arc::new(SqliteCatalog::open_in_state_dir(&state_dir)?);
     catalog
         .upsert_table(&catalog::conformance::sample_table(DATASET))
@@ -51,7 +54,9 @@ async fn set_up(dir: &std::path::Path, releases: u64) -> anyhow::Result<(AppStat
     for n in 0..releases {
         let tenant = format!("t-{}", n % 2);
         let rid = format!("r-{n:04}");
-        let rel = format!("dataset={DATASET}/tenant={tenant}/dt=2026-11-24/release={rid}/part-00000.parquet");
+        let rel = format!(
+            "dataset={DATASET}/tenant={tenant}/dt=2026-11-24/release={rid}/part-00000.parquet"
+        );
         let path = curated_dir.join(&rel);
         std::fs::create_dir_all(path.parent().expect("parent"))?;
         std::fs::write(&path, vec![7_u8; 4096])?;
@@ -205,11 +210,14 @@ fn peak_rss_mib() -> Option<f64> {
 
 fn main() -> anyhow::Result<()> {
     // `cargo bench` passes `--bench`; `cargo test --benches` runs it with few requests.
-    let quick = std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench");
+    let quick =
+        std::env::args().any(|a| a == "--test") || !std::env::args().any(|a| a == "--bench");
     let total = env_or("API_LOAD_REQUESTS", if quick { 200 } else { 20_000 });
     let concurrency = env_or("API_LOAD_CONCURRENCY", 32);
     let releases = env_or("API_LOAD_RELEASES", 30);
-    let server_rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let client_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -220,9 +228,14 @@ fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let market = state.market.clone();
-    let server = server_rt.spawn(marketplace_api::serve(state, listener, Duration::from_secs(3600), async {
-        let _ = stopped.await;
-    }));
+    let server = server_rt.spawn(marketplace_api::serve(
+        state,
+        listener,
+        Duration::from_secs(3600),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     println!(
         "api_load: {total} requests per endpoint, {concurrency} concurrent keep-alive clients, {releases} releases of one file in the version, 127.0.0.1:{}",
         addr.port()
@@ -235,11 +248,20 @@ fn main() -> anyhow::Result<()> {
     let auth = format!("Bearer {token}");
     let (list, signed) = client_rt.block_on(async {
         let (b, a) = (base.clone(), auth.clone());
-        let list = load(&client, move |c| c.get(format!("{b}/datasets")).header("authorization", &a), total, concurrency).await;
+        let list = load(
+            &client,
+            move |c| c.get(format!("{b}/datasets")).header("authorization", &a),
+            total,
+            concurrency,
+        )
+        .await;
         let (b, a) = (base.clone(), auth.clone());
         let signed = load(
             &client,
-            move |c| c.post(format!("{b}/datasets/{DATASET}/signed-url")).header("authorization", &a),
+            move |c| {
+                c.post(format!("{b}/datasets/{DATASET}/signed-url"))
+                    .header("authorization", &a)
+            },
             total,
             concurrency,
         )
@@ -261,7 +283,10 @@ fn main() -> anyhow::Result<()> {
     );
     let _ = stop.send(());
     server_rt.block_on(server)??;
-    anyhow::ensure!(events.len() as u64 == signed.ok, "a signed-URL answer without its usage event");
+    anyhow::ensure!(
+        events.len() as u64 == signed.ok,
+        "a signed-URL answer without its usage event"
+    );
     anyhow::ensure!(list.errors == 0 && signed.errors == 0, "errors under load");
     Ok(())
 }

@@ -31,6 +31,9 @@ pub struct AwsSettings {
     pub catalog_table: String,
     /// DynamoDB table of consent settings.
     pub consent_table: String,
+    /// DynamoDB table of the marketplace (listings and versions, contracts, grants, usage
+    /// and quotas, revenue shares, buyers and API keys; see `aws::DynamoMarketStore`).
+    pub marketplace_table: String,
     /// KMS key (id, alias or ARN) for the curated buckets' default SSE-KMS encryption;
     /// the AWS-managed `aws/s3` key when absent.
     pub kms_key_id: Option<String>,
@@ -46,6 +49,7 @@ impl Default for AwsSettings {
             glue_database: "stackpro-catalog".into(),
             catalog_table: "StackProReleases".into(),
             consent_table: "ConsentSettings".into(),
+            marketplace_table: "StackProMarketplace".into(),
             kms_key_id: None,
             disable_retries: false,
         }

@@ -32,9 +32,8 @@ pub struct Backends {
     pub catalog: Arc<dyn DataCatalog>,
     pub consent: Arc<dyn ConsentStore>,
     pub metrics: Arc<dyn MetricsSink>,
-    /// The marketplace's tables. `None` on the AWS backend, whose DynamoDB marketplace
-    /// tables are not built yet: the worker then adds no versions and `stackpro serve`
-    /// refuses to start.
+    /// The marketplace's tables (SQLite, or the DynamoDB marketplace table). An `Option`
+    /// for backends that may lack them; both built-in backends have them.
     pub market: Option<Arc<dyn MarketStore>>,
 }
 
@@ -59,7 +58,10 @@ pub async fn connect(settings: &Settings<'_>) -> Result<Backends> {
                     &settings.aws.consent_table,
                 )),
                 metrics: Arc::new(crate::aws::CloudWatchMetrics::new(&sdk)),
-                market: None,
+                market: Some(Arc::new(crate::aws::DynamoMarketStore::new(
+                    crate::aws::DynamoDbClient::new(&sdk),
+                    &settings.aws.marketplace_table,
+                ))),
             })
         }
         #[cfg(not(feature = "aws"))]

@@ -32,6 +32,7 @@ pub mod env {
     pub const AWS_GLUE_DATABASE: &str = "STACKPRO_AWS_GLUE_DATABASE";
     pub const AWS_CATALOG_TABLE: &str = "STACKPRO_AWS_CATALOG_TABLE";
     pub const AWS_CONSENT_TABLE: &str = "STACKPRO_AWS_CONSENT_TABLE";
+    pub const AWS_MARKETPLACE_TABLE: &str = "STACKPRO_AWS_MARKETPLACE_TABLE";
     pub const AWS_KMS_KEY_ID: &str = "STACKPRO_AWS_KMS_KEY_ID";
     /// `embedded` (SQLite, the default) or `aws` (Glue, Lake Formation, DynamoDB, CloudWatch).
     pub const BACKEND: &str = "STACKPRO_BACKEND";
@@ -211,6 +212,7 @@ impl Config {
             (env::AWS_GLUE_DATABASE, &mut aws.glue_database),
             (env::AWS_CATALOG_TABLE, &mut aws.catalog_table),
             (env::AWS_CONSENT_TABLE, &mut aws.consent_table),
+            (env::AWS_MARKETPLACE_TABLE, &mut aws.marketplace_table),
         ] {
             if let Some(v) = get(name) {
                 *slot = v;
@@ -353,7 +355,9 @@ mod tests {
             (env::AWS_GLUE_DATABASE, "db"),
             (env::AWS_CATALOG_TABLE, "releases"),
             (env::AWS_CONSENT_TABLE, "consent"),
+            (env::AWS_MARKETPLACE_TABLE, "market"),
             (env::AWS_KMS_KEY_ID, "alias/k"),
+            ("MARKETPLACE_ENABLED", "false"),
         ];
         let lookup = |k: &str| {
             vars.iter()
@@ -365,6 +369,11 @@ mod tests {
         assert_eq!(c.aws.region.as_deref(), Some("eu-west-1"));
         assert_eq!(c.aws.endpoint.as_deref(), Some("http://127.0.0.1:5000"));
         assert_eq!(c.aws.kms_key_id.as_deref(), Some("alias/k"));
+        assert_eq!(c.aws.marketplace_table, "market");
+        assert!(
+            !c.marketplace.enabled,
+            "the feature flag is read with the others"
+        );
         assert_eq!(
             (
                 c.aws.glue_database.as_str(),

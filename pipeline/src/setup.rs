@@ -374,5 +374,13 @@ pub async fn setup(config: &Config) -> Result<Vec<SetupStep>> {
         format!("dynamodb table {}", consent.table()),
         consent.ensure_table().await?,
     );
+    let market = catalog::aws::DynamoMarketStore::new(
+        catalog::aws::DynamoDbClient::new(&sdk),
+        &config.aws.marketplace_table,
+    );
+    step(
+        format!("dynamodb table {} (TTL on listings)", market.table()),
+        market.ensure_table().await?,
+    );
     Ok(steps)
 }

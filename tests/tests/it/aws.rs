@@ -12,8 +12,12 @@ use std::process::Command;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_s3::config::Credentials;
 use catalog::AwsSettings;
-use catalog::aws::{DynamoConsentStore, DynamoDbClient, GlueCatalog, LfTagExpression};
-use catalog::conformance::{consent_store_suite, data_catalog_suite, sample_release, sample_table};
+use catalog::aws::{
+    DynamoConsentStore, DynamoDbClient, DynamoMarketStore, GlueCatalog, LfTagExpression,
+};
+use catalog::conformance::{
+    consent_store_suite, data_catalog_suite, market_store_suite, sample_release, sample_table,
+};
 use catalog::{DataCatalog, PublishOutcome};
 
 use super::{Env, KEY, stackpro_bin, stdout_of_success, walk};
@@ -63,6 +67,7 @@ fn settings(endpoint: &str, unique: &str) -> AwsSettings {
         glue_database: format!("db_{unique}"),
         catalog_table: format!("releases_{unique}"),
         consent_table: format!("consent_{unique}"),
+        marketplace_table: format!("market_{unique}"),
         kms_key_id: None,
         disable_retries: true,
     }
@@ -80,6 +85,28 @@ async fn glue_catalog_passes_the_data_catalog_suite() {
     let catalog = GlueCatalog::new(&sdk, &settings(&endpoint, &unique));
     catalog.ensure_resources().await.expect("ensure resources");
     data_catalog_suite(&catalog, &unique).await;
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(aws_emulator),
+    ignore = "needs moto_server (STACKPRO_TEST_AWS_ENDPOINT)"
+)]
+async fn dynamodb_passes_the_market_store_suite() {
+    let endpoint = emulator();
+    let unique = unique("m");
+    let sdk = sdk(&endpoint).await;
+    let store = DynamoMarketStore::new(DynamoDbClient::new(&sdk), format!("market_{unique}"));
+    assert_eq!(
+        store.ensure_table().await.expect("create"),
+        catalog::aws::Change::Created
+    );
+    assert_eq!(
+        store.ensure_table().await.expect("again"),
+        catalog::aws::Change::Unchanged
+    );
+    market_store_suite(&store, &unique).await;
+    market_store_suite(&store, &format!("{unique}b")).await;
 }
 
 #[tokio::test]
@@ -784,4 +811,86 @@ async fn setup_then_a_release_from_s3_to_s3_is_read_back_with_the_sdk() {
             .all(|p| p["status"] != "published"),
         "{again}"
     );
+}
+
+#[tokio::test]
+#[cfg_attr(
+    not(aws_emulator),
+    ignore = "needs moto_server (STACKPRO_TEST_AWS_ENDPOINT)"
+)]
+async fn s3_presigned_urls_download_the_object_and_only_until_expiry() {
+    let endpoint = emulator();
+    let bucket = unique("presign-").replace('_', "-");
+    let sdk = sdk(&endpoint).await;
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket");
+    let key = "dataset=contacts/tenant=t-1/dt=2026-11-24/release=r-1/part-00000.parquet";
+    let body: Vec<u8> = (0..5000_u32).map(|i| (i % 251) as u8).collect();
+    s3.put_object()
+        .bucket(&bucket)
+        .key(key)
+        .body(body.clone().into())
+        .send()
+        .await
+        .expect("put");
+    // The presigner reads credentials from the standard chain, as the API would.
+    let settings = settings(&endpoint, "presign");
+    let presigner = temp_env_credentials(|| {
+        catalog::storage::s3::Presigner::new(&format!("s3://{bucket}"), &settings)
+            .expect("presigner")
+    });
+    let url = presigner
+        .presign_get(
+            &format!("s3://{bucket}/{key}"),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .expect("presign");
+    assert!(
+        url.contains("X-Amz-Signature=") && url.contains("X-Amz-Expires=60"),
+        "{url}"
+    );
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
+    let got = http.get(&url).send().await.expect("GET");
+    assert_eq!(got.status(), 200);
+    assert_eq!(got.bytes().await.expect("bytes").to_vec(), body);
+    let ranged = http
+        .get(&url)
+        .header("range", "bytes=10-19")
+        .send()
+        .await
+        .expect("range");
+    assert_eq!(ranged.status(), 206);
+    assert_eq!(
+        ranged.bytes().await.expect("bytes").to_vec(),
+        body[10..20].to_vec()
+    );
+    let other = presigner
+        .presign_get(
+            &format!("s3://other-{bucket}/{key}"),
+            std::time::Duration::from_secs(60),
+        )
+        .await;
+    assert!(other.is_err(), "a URL for another bucket is refused");
+}
+
+/// Runs `f` once the standard credential chain can find keys (the emulator takes any;
+/// `.ci/run` exports dummies, as the object stores of this process read them there).
+fn temp_env_credentials<T>(f: impl FnOnce() -> T) -> T {
+    assert!(
+        std::env::var_os("AWS_ACCESS_KEY_ID").is_some(),
+        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (any values for the emulator; bash .ci/run does)"
+    );
+    f()
 }
