@@ -92,7 +92,7 @@ async fn set_up(dir: &std::path::Path, releases: u64) -> anyhow::Result<(AppStat
             updated_at: Utc::now(),
         })
         .await?;
-    market.create_buyer("b-bench", "Bench").await?;
+    market.create_buyer("b-bench", "Bench", None).await?;
     let (key, _) = market.issue_key("b-bench", Role::Buyer).await?;
     market
         .create_contract(NewContract {

@@ -621,6 +621,7 @@ pub async fn market_store_suite(store: &dyn MarketStore, unique: &str) {
             .create_buyer(&Buyer {
                 id: id.clone(),
                 name: format!("Buyer {id}"),
+                aws_principal: Some(format!("arn:aws:iam::123456789012:role/{id}")),
                 created_at: now,
             })
             .await
@@ -630,6 +631,7 @@ pub async fn market_store_suite(store: &dyn MarketStore, unique: &str) {
         .create_buyer(&Buyer {
             id: buyer.clone(),
             name: "dup".into(),
+            aws_principal: None,
             created_at: now,
         })
         .await;
@@ -637,9 +639,13 @@ pub async fn market_store_suite(store: &dyn MarketStore, unique: &str) {
         matches!(again, Err(Error::Conflict(_))),
         "a buyer id is unique: {again:?}"
     );
+    let stored = store.buyer(&buyer).await.expect("buyer()").expect("stored");
     assert_eq!(
-        store.buyer(&buyer).await.expect("buyer()").map(|b| b.name),
-        Some(format!("Buyer {buyer}"))
+        (stored.name, stored.aws_principal),
+        (
+            format!("Buyer {buyer}"),
+            Some(format!("arn:aws:iam::123456789012:role/{buyer}"))
+        )
     );
 
     // Keys: stored as given, unique, revocable once, only for known buyers.

@@ -35,6 +35,8 @@ pub struct Backends {
     /// The marketplace's tables (SQLite, or the DynamoDB marketplace table). An `Option`
     /// for backends that may lack them; both built-in backends have them.
     pub market: Option<Arc<dyn MarketStore>>,
+    /// Where access grants are mirrored (Lake Formation on AWS; none embedded).
+    pub lake_grants: Option<Arc<dyn crate::market::LakeGrants>>,
 }
 
 /// Opens the backends `settings` names.
@@ -47,6 +49,7 @@ pub async fn connect(settings: &Settings<'_>) -> Result<Backends> {
             market: Some(Arc::new(SqliteMarketStore::open_in_state_dir(
                 settings.state,
             )?)),
+            lake_grants: None,
         }),
         #[cfg(feature = "aws")]
         Backend::Aws => {
@@ -61,6 +64,9 @@ pub async fn connect(settings: &Settings<'_>) -> Result<Backends> {
                 market: Some(Arc::new(crate::aws::DynamoMarketStore::new(
                     crate::aws::DynamoDbClient::new(&sdk),
                     &settings.aws.marketplace_table,
+                ))),
+                lake_grants: Some(Arc::new(crate::aws::LakeFormation::new(
+                    aws_sdk_lakeformation::Client::new(&sdk),
                 ))),
             })
         }

@@ -38,6 +38,10 @@ pub struct Buyer {
     pub id: String,
     /// Display name.
     pub name: String,
+    /// The buyer's IAM principal (ARN) on AWS: its grants also become Lake Formation
+    /// grants.
+    #[serde(default)]
+    pub aws_principal: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -406,6 +410,17 @@ pub struct RevenueShareLine {
 
 /// The [`RevenueShareLine::tenant`] of the platform's line.
 pub const PLATFORM: &str = "(platform)";
+
+/// Where access grants are mirrored as data-lake permissions, so a buyer's own query
+/// engine (Athena, Spark on Glue) sees what the API would sell it: Lake Formation on AWS
+/// (`aws::LakeFormation`); the embedded default has no second access path.
+#[async_trait]
+pub trait LakeGrants: Send + Sync + std::fmt::Debug {
+    /// Lets `principal` (an IAM ARN) read the tables of `dataset`.
+    async fn grant_dataset(&self, principal: &str, dataset: &str) -> Result<()>;
+    /// Takes that back.
+    async fn revoke_dataset(&self, principal: &str, dataset: &str) -> Result<()>;
+}
 
 /// Storage for the marketplace's control-plane tables.
 #[async_trait]

@@ -307,9 +307,13 @@ pub async fn get_file(
 /// A new buyer.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct NewBuyer {
     pub id: String,
     pub name: String,
+    /// IAM ARN on AWS: the buyer's grants also become Lake Formation grants.
+    #[serde(default)]
+    pub aws_principal: Option<String>,
 }
 
 /// A key, shown once.
@@ -358,7 +362,10 @@ pub async fn admin_create_buyer(
     _admin: AdminAuth,
     ApiJson(body): ApiJson<NewBuyer>,
 ) -> ApiResult<Response> {
-    let buyer: Buyer = state.market.create_buyer(&body.id, &body.name).await?;
+    let buyer: Buyer = state
+        .market
+        .create_buyer(&body.id, &body.name, body.aws_principal.as_deref())
+        .await?;
     Ok(json(StatusCode::CREATED, &buyer))
 }
 

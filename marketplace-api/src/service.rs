@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use catalog::market::{
     self, AccessGrant, ApiKey, Buyer, Contract, ContractStatus, DatasetVersion, Denial,
-    Entitlement, Listing, MarketStore, QuotaCharge, RevenueShareLine, Role, UsageEvent,
+    Entitlement, LakeGrants, Listing, MarketStore, QuotaCharge, RevenueShareLine, Role, UsageEvent,
     UsageOutcome, UsagePlan,
 };
 use catalog::storage::Location;
@@ -44,6 +44,8 @@ pub struct Marketplace {
     pub url_ttl: Duration,
     /// The longest lifetime a request may ask for.
     pub max_url_ttl: Duration,
+    /// Where grants are mirrored for the buyer's own query engines (Lake Formation).
+    pub lake_grants: Option<Arc<dyn LakeGrants>>,
 }
 
 /// One column of a dataset's schema.
@@ -271,7 +273,31 @@ impl Marketplace {
             limiter: Arc::new(RateLimiter::default()),
             url_ttl,
             max_url_ttl,
+            lake_grants: None,
         })
+    }
+
+    /// Mirrors access grants into `lake_grants` for buyers with an AWS principal.
+    #[must_use]
+    pub fn with_lake_grants(mut self, lake_grants: Option<Arc<dyn LakeGrants>>) -> Self {
+        self.lake_grants = lake_grants;
+        self
+    }
+
+    /// The buyer's principal, when grants are mirrored and the buyer has one.
+    async fn mirrored_principal(
+        &self,
+        buyer: &str,
+    ) -> ApiResult<Option<(Arc<dyn LakeGrants>, String)>> {
+        let Some(lake) = &self.lake_grants else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .buyer(buyer)
+            .await?
+            .and_then(|b| b.aws_principal)
+            .map(|p| (Arc::clone(lake), p)))
     }
 
     /// Checks a bearer token: the key exists, is not revoked, and the secret matches.
@@ -300,10 +326,22 @@ impl Marketplace {
 
     // ---- operator actions ----
 
-    pub async fn create_buyer(&self, id: &str, name: &str) -> ApiResult<Buyer> {
+    pub async fn create_buyer(
+        &self,
+        id: &str,
+        name: &str,
+        aws_principal: Option<&str>,
+    ) -> ApiResult<Buyer> {
+        if aws_principal.is_some_and(|p| !p.starts_with("arn:")) {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                "an AWS principal is an IAM ARN (arn:aws:iam::…)",
+            ));
+        }
         let buyer = Buyer {
             id: id.to_owned(),
             name: name.to_owned(),
+            aws_principal: aws_principal.map(str::to_owned),
             created_at: Utc::now(),
         };
         self.store.create_buyer(&buyer).await?;
@@ -422,10 +460,13 @@ impl Marketplace {
             ));
         }
         tracing::info!(contract = id, "contract ended");
-        self.store
-            .contract(id)
-            .await?
-            .ok_or_else(|| ApiError::not_found("contract_not_found", format!("no contract {id}")))
+        let contract = self.store.contract(id).await?.ok_or_else(|| {
+            ApiError::not_found("contract_not_found", format!("no contract {id}"))
+        })?;
+        if let Some((lake, principal)) = self.mirrored_principal(&contract.buyer).await? {
+            lake.revoke_dataset(&principal, &contract.dataset).await?;
+        }
+        Ok(contract)
     }
 
     /// Grants `buyer` access to `dataset` under its contract in force (the latest-ending
@@ -466,6 +507,11 @@ impl Marketplace {
             revoked_at: None,
         };
         self.store.put_grant(&grant).await?;
+        // After the grant is stored; a failure here is reported and a retry is harmless
+        // (both writes are idempotent).
+        if let Some((lake, principal)) = self.mirrored_principal(buyer).await? {
+            lake.grant_dataset(&principal, dataset).await?;
+        }
         tracing::info!(buyer, dataset, contract = %grant.contract_id, "access granted");
         Ok(grant)
     }
@@ -473,6 +519,9 @@ impl Marketplace {
     pub async fn revoke_grant(&self, buyer: &str, dataset: &str) -> ApiResult<()> {
         if self.store.revoke_grant(buyer, dataset, Utc::now()).await? {
             tracing::info!(buyer, dataset, "access grant revoked");
+            if let Some((lake, principal)) = self.mirrored_principal(buyer).await? {
+                lake.revoke_dataset(&principal, dataset).await?;
+            }
             Ok(())
         } else {
             Err(ApiError::not_found(

@@ -134,6 +134,7 @@ impl Worker {
             consent,
             metrics,
             market,
+            lake_grants: _,
         } = catalog::connect::connect(&config.backend_settings()).await?;
         let Stores {
             raw,

@@ -354,6 +354,29 @@ impl LakeFormation {
         Ok(())
     }
 
+    /// Revokes what [`LakeFormation::grant_select`] granted for `expression`.
+    pub async fn revoke_select(&self, principal: &str, expression: &LfTagExpression) -> Result<()> {
+        let policy = LfTagPolicyResource::builder()
+            .resource_type(ResourceType::Table)
+            .set_expression(Some(expression.to_lf_tags()?))
+            .build()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        self.client
+            .revoke_permissions()
+            .principal(
+                DataLakePrincipal::builder()
+                    .data_lake_principal_identifier(principal)
+                    .build(),
+            )
+            .resource(Resource::builder().lf_tag_policy(policy).build())
+            .permissions(Permission::Select)
+            .permissions(Permission::Describe)
+            .send()
+            .await
+            .map_err(|e| sdk_error(SERVICE, "RevokePermissions", e))?;
+        Ok(())
+    }
+
     /// The tag expressions granted to `principal` (as recorded by Lake Formation).
     pub async fn granted_expressions(&self, principal: &str) -> Result<Vec<String>> {
         // ListPermissions filters by principal only together with a resource, so list
@@ -385,6 +408,26 @@ impl LakeFormation {
             })
             .collect();
         Ok(expressions)
+    }
+}
+
+/// Access grants mirrored as tag-based `SELECT` grants on the dataset's tables.
+#[async_trait::async_trait]
+impl crate::market::LakeGrants for LakeFormation {
+    async fn grant_dataset(&self, principal: &str, dataset: &str) -> Result<()> {
+        self.grant_select(
+            principal,
+            &LfTagExpression::parse(&format!("dataset={dataset}"))?,
+        )
+        .await
+    }
+
+    async fn revoke_dataset(&self, principal: &str, dataset: &str) -> Result<()> {
+        self.revoke_select(
+            principal,
+            &LfTagExpression::parse(&format!("dataset={dataset}"))?,
+        )
+        .await
     }
 }
 

@@ -36,9 +36,10 @@ ALTER TABLE consent_settings ADD COLUMN
 /// made by the consent store alone gains them too.
 pub(super) const MARKET_DDL: &str = r"
 CREATE TABLE IF NOT EXISTS buyers (
-    id         TEXT NOT NULL PRIMARY KEY,
-    name       TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    id            TEXT NOT NULL PRIMARY KEY,
+    name          TEXT NOT NULL,
+    aws_principal TEXT,
+    created_at    TEXT NOT NULL
 ) STRICT;
 
 CREATE TABLE IF NOT EXISTS api_keys (

@@ -82,6 +82,7 @@ fn buyer_of(row: &Row<'_>) -> Result<Buyer> {
     Ok(Buyer {
         id: get(row, "id")?,
         name: get(row, "name")?,
+        aws_principal: get(row, "aws_principal")?,
         created_at: get_time(row, "created_at")?,
     })
 }
@@ -206,8 +207,8 @@ impl MarketStore for SqliteMarketStore {
         self.db
             .call(move |conn| {
                 conn.execute(
-                    "INSERT INTO buyers (id, name, created_at) VALUES (?1, ?2, ?3)",
-                    params![buyer.id, buyer.name, format_time(&buyer.created_at)],
+                    "INSERT INTO buyers (id, name, aws_principal, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![buyer.id, buyer.name, buyer.aws_principal, format_time(&buyer.created_at)],
                 )
                 .map_err(|e| conflict_on_unique(e, &format!("buyer {}", buyer.id)))?;
                 Ok(())

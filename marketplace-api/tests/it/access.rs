@@ -124,7 +124,9 @@ async fn contract_and_grant_refusals() {
     let f = fixture().await;
     let m = &f.state.market;
     // Another buyer with no contract on the dataset.
-    m.create_buyer("b-other", "Other").await.expect("buyer");
+    m.create_buyer("b-other", "Other", None)
+        .await
+        .expect("buyer");
     let (other, _) = m.issue_key("b-other", Role::Buyer).await.expect("key");
     // A buyer whose contract ended.
     let (ended, ended_contract) = licensed_buyer(&f.state, "b-ended", plan(100, 100, 100)).await;
@@ -133,7 +135,7 @@ async fn contract_and_grant_refusals() {
     let (revoked, _) = licensed_buyer(&f.state, "b-revoked", plan(100, 100, 100)).await;
     m.revoke_grant("b-revoked", DATASET).await.expect("revoke");
     // A buyer with a contract but no grant yet.
-    m.create_buyer("b-nogrant", "No grant")
+    m.create_buyer("b-nogrant", "No grant", None)
         .await
         .expect("buyer");
     let (nogrant, _) = m.issue_key("b-nogrant", Role::Buyer).await.expect("key");

@@ -145,7 +145,7 @@ pub async fn consent(state: &AppState, tenant: &str, granted: bool) {
 /// A buyer with a key, a contract under `plan` and a grant on `contacts`.
 pub async fn licensed_buyer(state: &AppState, id: &str, plan: UsagePlan) -> (String, String) {
     let m = &state.market;
-    m.create_buyer(id, &format!("Buyer {id}"))
+    m.create_buyer(id, &format!("Buyer {id}"), None)
         .await
         .expect("buyer");
     let (key, _) = m.issue_key(id, Role::Buyer).await.expect("key");

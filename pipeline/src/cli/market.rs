@@ -34,6 +34,9 @@ pub(super) enum BuyerAction {
         id: String,
         #[arg(long)]
         name: String,
+        /// The buyer's IAM principal (ARN): on AWS its grants become Lake Formation grants.
+        #[arg(long)]
+        aws_principal: Option<String>,
     },
     /// List buyers.
     List,
@@ -189,7 +192,7 @@ async fn open(config: &Config) -> Result<Marketplace, Failure> {
     let (keys, urls) = settings
         .secrets(|k| std::env::var(k).ok(), hash_key.as_deref())
         .map_err(|e| pipeline::Error::Config(e.to_string()))?;
-    Marketplace::new(
+    Ok(Marketplace::new(
         store,
         backends.consent,
         backends.catalog,
@@ -199,7 +202,8 @@ async fn open(config: &Config) -> Result<Marketplace, Failure> {
         urls,
         &config.aws,
     )
-    .map_err(|e| pipeline::Error::Config(e.to_string()).into())
+    .map_err(|e| pipeline::Error::Config(e.to_string()))?
+    .with_lake_grants(backends.lake_grants))
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
@@ -259,7 +263,15 @@ pub(super) async fn serve_cmd(cli: &Cli, args: &ServeArgs) -> Result<ExitCode, F
 pub(super) async fn buyer_cmd(cli: &Cli, action: &BuyerAction) -> Result<ExitCode, Failure> {
     let market = open(&load_config(cli)?).await?;
     match action {
-        BuyerAction::Create { id, name } => print_json(&market.create_buyer(id, name).await?)?,
+        BuyerAction::Create {
+            id,
+            name,
+            aws_principal,
+        } => print_json(
+            &market
+                .create_buyer(id, name, aws_principal.as_deref())
+                .await?,
+        )?,
         BuyerAction::List => {
             let mut table = new_table(["buyer", "name", "created"]);
             for b in market.store.buyers().await? {

@@ -262,6 +262,32 @@ async fn publishing_tags_tenant_tables_and_reconcile_completes_an_interrupted_pu
             .expect("grants"),
         vec![format!("dataset={dataset} AND tenant={t1}")]
     );
+    // The marketplace's access grants, mirrored: granted, then revoked.
+    let buyer = format!("arn:aws:iam::123456789012:role/market-{unique}");
+    let lake: &dyn catalog::market::LakeGrants = catalog.lake_formation();
+    lake.grant_dataset(&buyer, &dataset)
+        .await
+        .expect("grant dataset");
+    assert_eq!(
+        catalog
+            .lake_formation()
+            .granted_expressions(&buyer)
+            .await
+            .expect("grants"),
+        vec![format!("dataset={dataset}")]
+    );
+    lake.revoke_dataset(&buyer, &dataset)
+        .await
+        .expect("revoke dataset");
+    assert!(
+        catalog
+            .lake_formation()
+            .granted_expressions(&buyer)
+            .await
+            .expect("grants")
+            .is_empty(),
+        "a revoked grant leaves no permission"
+    );
 
     // A publish interrupted after the DynamoDB commit: the partition is missing and the
     // pending marker is there. reconcile() completes it.
