@@ -20,9 +20,135 @@ use crate::market::{
 };
 
 /// The [`MarketStore`] on the embedded control-plane file (`control-plane.sqlite`).
+///
+/// Usage events are written by one writer thread per handle with group commit: the
+/// requests waiting when a transaction starts are decided one after the other inside it
+/// (each its own savepoint, so a duplicate request id fails alone) and committed
+/// together, so one fsync serves a whole batch. Every answer is given after the commit;
+/// a failed commit fails every request of the batch, and none of them was recorded.
 #[derive(Debug, Clone)]
 pub struct SqliteMarketStore {
     db: Db,
+    usage: std::sync::mpsc::Sender<PendingUsage>,
+}
+
+/// A `record_usage` call waiting for the writer.
+#[derive(Debug)]
+struct PendingUsage {
+    event: UsageEvent,
+    charge: QuotaCharge,
+    reply: tokio::sync::oneshot::Sender<Result<UsageOutcome>>,
+}
+
+/// Most requests one usage transaction decides.
+const MAX_USAGE_BATCH: usize = 256;
+
+/// The writer: runs until every handle is dropped.
+fn usage_writer(db: &Db, queue: &std::sync::mpsc::Receiver<PendingUsage>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_USAGE_BATCH {
+            match queue.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let mut conn = db
+            .conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let outcomes = record_batch(&mut conn, &batch);
+        drop(conn);
+        match outcomes {
+            Ok(outcomes) => {
+                for (p, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = p.reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let retryable = e.is_retryable();
+                for p in batch {
+                    let err = if retryable {
+                        Error::Sqlite(rusqlite::Error::SqliteFailure(
+                            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                            Some(message.clone()),
+                        ))
+                    } else {
+                        Error::Io(std::io::Error::other(message.clone()))
+                    };
+                    let _ = p.reply.send(Err(err));
+                }
+            }
+        }
+    }
+}
+
+/// Decides and records a batch in one transaction; the outer error means the commit
+/// failed and nothing was recorded.
+fn record_batch(
+    conn: &mut Connection,
+    batch: &[PendingUsage],
+) -> Result<Vec<Result<UsageOutcome>>> {
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for p in batch {
+        let sp = tx.savepoint()?;
+        let outcome = record_one(&sp, &p.event, &p.charge);
+        if matches!(outcome, Ok(UsageOutcome::Recorded(_))) {
+            sp.commit()?;
+        } else {
+            drop(sp); // rolls back to the savepoint
+        }
+        outcomes.push(outcome);
+    }
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+/// One request: the quota check, the event and the counter.
+fn record_one(conn: &Connection, e: &UsageEvent, charge: &QuotaCharge) -> Result<UsageOutcome> {
+    let limit = to_i64(charge.limit, "quota")?;
+    let (start, end) = charge.period.window(e.at);
+    let window = format_time(&start);
+    let used: i64 = conn
+        .prepare_cached(
+            "SELECT coalesce((SELECT used FROM quota_counters
+                              WHERE contract_id = ?1 AND window_start = ?2), 0)",
+        )?
+        .query_row(params![charge.contract_id, window], |r| r.get(0))?;
+    let state = |used: i64| QuotaState {
+        window_start: start,
+        window_end: end,
+        used: u64::try_from(used).unwrap_or(0),
+        limit: charge.limit,
+    };
+    if used >= limit {
+        return Ok(UsageOutcome::QuotaExceeded(state(used)));
+    }
+    conn.prepare_cached(
+        "INSERT INTO usage_events (request_id, buyer, dataset, contract_id, version,
+             releases, files, bytes, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
+    .execute(params![
+        e.request_id,
+        e.buyer,
+        e.dataset,
+        e.contract_id,
+        to_i64(e.version, "version")?,
+        serde_json::to_string(&e.releases)?,
+        to_i64(e.files, "files")?,
+        to_i64(e.bytes, "bytes")?,
+        format_time(&e.at)
+    ])
+    .map_err(|err| conflict_on_unique(err, &format!("request {}", e.request_id)))?;
+    conn.prepare_cached(
+        "INSERT INTO quota_counters (contract_id, window_start, used) VALUES (?1, ?2, 1)
+         ON CONFLICT (contract_id, window_start) DO UPDATE SET used = used + 1",
+    )?
+    .execute(params![charge.contract_id, window])?;
+    Ok(UsageOutcome::Recorded(state(used + 1)))
 }
 
 impl SqliteMarketStore {
@@ -39,7 +165,12 @@ impl SqliteMarketStore {
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             conn.execute_batch(MARKET_DDL)?;
         }
-        Ok(Self { db })
+        let (usage, queue) = std::sync::mpsc::channel();
+        let writer_db = db.clone();
+        std::thread::Builder::new()
+            .name("usage-writer".into())
+            .spawn(move || usage_writer(&writer_db, &queue))?;
+        Ok(Self { db, usage })
     }
 
     /// Opens `dir/control-plane.sqlite` (the consent store's file), creating `dir`.
@@ -673,61 +804,22 @@ impl MarketStore for SqliteMarketStore {
     }
 
     async fn record_usage(&self, event: &UsageEvent, charge: &QuotaCharge) -> Result<UsageOutcome> {
-        let e = event.clone();
-        let charge = charge.clone();
-        let limit = to_i64(charge.limit, "quota")?;
-        let releases = serde_json::to_string(&e.releases)?;
-        let (files, bytes, version) = (
-            to_i64(e.files, "files")?,
-            to_i64(e.bytes, "bytes")?,
-            to_i64(e.version, "version")?,
-        );
-        self.db
-            .call(move |conn| {
-                let (start, end) = charge.period.window(e.at);
-                let window = format_time(&start);
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let used: i64 = tx
-                    .prepare_cached(
-                        "SELECT coalesce((SELECT used FROM quota_counters
-                                          WHERE contract_id = ?1 AND window_start = ?2), 0)",
-                    )?
-                    .query_row(params![charge.contract_id, window], |r| r.get(0))?;
-                let state = |used: i64| QuotaState {
-                    window_start: start,
-                    window_end: end,
-                    used: u64::try_from(used).unwrap_or(0),
-                    limit: charge.limit,
-                };
-                if used >= limit {
-                    return Ok(UsageOutcome::QuotaExceeded(state(used)));
-                }
-                tx.prepare_cached(
-                    "INSERT INTO usage_events (request_id, buyer, dataset, contract_id, version,
-                         releases, files, bytes, at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )?
-                .execute(params![
-                    e.request_id,
-                    e.buyer,
-                    e.dataset,
-                    e.contract_id,
-                    version,
-                    releases,
-                    files,
-                    bytes,
-                    format_time(&e.at)
-                ])
-                .map_err(|err| conflict_on_unique(err, &format!("request {}", e.request_id)))?;
-                tx.prepare_cached(
-                    "INSERT INTO quota_counters (contract_id, window_start, used) VALUES (?1, ?2, 1)
-                     ON CONFLICT (contract_id, window_start) DO UPDATE SET used = used + 1",
-                )?
-                .execute(params![charge.contract_id, window])?;
-                tx.commit()?;
-                Ok(UsageOutcome::Recorded(state(used + 1)))
+        // Validate before queueing, so a bad event fails alone.
+        to_i64(charge.limit, "quota")?;
+        to_i64(event.files, "files")?;
+        to_i64(event.bytes, "bytes")?;
+        to_i64(event.version, "version")?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.usage
+            .send(PendingUsage {
+                event: event.clone(),
+                charge: charge.clone(),
+                reply,
             })
+            .map_err(|_| Error::Io(std::io::Error::other("the usage writer has stopped")))?;
+        answer
             .await
+            .map_err(|_| Error::Io(std::io::Error::other("the usage writer dropped a request")))?
     }
 
     async fn quota_state(&self, charge: &QuotaCharge, at: DateTime<Utc>) -> Result<QuotaState> {
