@@ -131,6 +131,32 @@ async fn contract_and_grant_refusals() {
     // A buyer whose contract ended.
     let (ended, ended_contract) = licensed_buyer(&f.state, "b-ended", plan(100, 100, 100)).await;
     m.end_contract(&ended_contract).await.expect("end");
+    // A buyer whose contract ran out (its end passed; nobody ended it).
+    m.create_buyer("b-expired", "Expired", None)
+        .await
+        .expect("buyer");
+    let (expired, _) = m.issue_key("b-expired", Role::Buyer).await.expect("key");
+    m.create_contract(marketplace_api::service::NewContract {
+        id: None,
+        buyer: "b-expired".into(),
+        dataset: DATASET.into(),
+        terms: "t".into(),
+        price_minor: 1,
+        currency: "EUR".into(),
+        start: chrono::Utc::now() - chrono::TimeDelta::days(1),
+        end: chrono::Utc::now() + chrono::TimeDelta::milliseconds(300),
+        plan: plan(10, 10, 10),
+    })
+    .await
+    .expect("contract");
+    m.grant("b-expired", DATASET, None).await.expect("grant");
+    assert_eq!(
+        send(&f.state, signed_url_request(&expired.token, &json!({})))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
     // A buyer whose grant was revoked.
     let (revoked, _) = licensed_buyer(&f.state, "b-revoked", plan(100, 100, 100)).await;
     m.revoke_grant("b-revoked", DATASET).await.expect("revoke");
@@ -163,6 +189,12 @@ async fn contract_and_grant_refusals() {
         (
             "ended contract",
             signed_url_request(&ended, &json!({})),
+            StatusCode::FORBIDDEN,
+            "contract_not_in_force",
+        ),
+        (
+            "expired contract",
+            signed_url_request(&expired.token, &json!({})),
             StatusCode::FORBIDDEN,
             "contract_not_in_force",
         ),
@@ -224,7 +256,8 @@ async fn contract_and_grant_refusals() {
             answer.json()
         );
     }
-    // None of the refusals was counted as usage.
+    // None of the refusals was counted as usage (the one event is the expired buyer's
+    // request while its contract was in force).
     let events = m
         .store
         .usage_events(
@@ -234,7 +267,11 @@ async fn contract_and_grant_refusals() {
         )
         .await
         .expect("events");
-    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(
+        events.iter().map(|e| e.buyer.as_str()).collect::<Vec<_>>(),
+        vec!["b-expired"],
+        "{events:?}"
+    );
     // A revoked key or grant takes effect at once; the licensed buyer still gets URLs.
     assert_eq!(
         send(&f.state, signed_url_request(&f.buyer, &json!({})))
