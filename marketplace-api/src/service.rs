@@ -44,6 +44,9 @@ pub struct Marketplace {
     pub url_ttl: Duration,
     /// The longest lifetime a request may ask for.
     pub max_url_ttl: Duration,
+    /// Dataset versions read so far. A version never changes once written (versions are
+    /// append-only), so it is safe to keep; only "which is the latest" is read each time.
+    pub versions: Arc<VersionCache>,
     /// Where grants are mirrored for the buyer's own query engines (Lake Formation).
     pub lake_grants: Option<Arc<dyn LakeGrants>>,
 }
@@ -177,6 +180,36 @@ pub struct NewContract {
     pub plan: UsagePlan,
 }
 
+/// A bounded map of dataset versions by (dataset, version).
+#[derive(Debug, Default)]
+pub struct VersionCache {
+    entries: std::sync::Mutex<HashMap<(String, u64), Arc<DatasetVersion>>>,
+}
+
+impl VersionCache {
+    /// Versions kept; past it the cache starts over (versions are cheap to read again).
+    const CAPACITY: usize = 256;
+
+    fn get(&self, dataset: &str, version: u64) -> Option<Arc<DatasetVersion>> {
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries.get(&(dataset.to_owned(), version)).cloned()
+    }
+
+    fn put(&self, v: Arc<DatasetVersion>) {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if entries.len() >= Self::CAPACITY {
+            entries.clear();
+        }
+        entries.insert((v.dataset.clone(), v.version), v);
+    }
+}
+
 /// The relative path of `url` under the curated root `root_url` (no leading `/`).
 fn relative_to(root_url: &str, url: &str) -> Option<String> {
     url.strip_prefix(root_url)?
@@ -273,8 +306,33 @@ impl Marketplace {
             limiter: Arc::new(RateLimiter::default()),
             url_ttl,
             max_url_ttl,
+            versions: Arc::default(),
             lake_grants: None,
         })
+    }
+
+    /// Version `version` (default: the latest) of `dataset`, from the cache when read before.
+    async fn version(
+        &self,
+        dataset: &str,
+        version: Option<u64>,
+    ) -> ApiResult<Option<Arc<DatasetVersion>>> {
+        let number = match version {
+            Some(v) => v,
+            None => self.store.latest_version(dataset).await?,
+        };
+        if number == 0 {
+            return Ok(None);
+        }
+        if let Some(hit) = self.versions.get(dataset, number) {
+            return Ok(Some(hit));
+        }
+        let Some(found) = self.store.version(dataset, Some(number)).await? else {
+            return Ok(None);
+        };
+        let found = Arc::new(found);
+        self.versions.put(Arc::clone(&found));
+        Ok(Some(found))
     }
 
     /// Mirrors access grants into `lake_grants` for buyers with an AWS principal.
@@ -732,9 +790,7 @@ impl Marketplace {
         if let Err(wait) = self.limiter.check(&contract.id, &contract.plan) {
             return Err(ApiError::rate_limited(wait.as_secs_f64().ceil() as u64));
         }
-        let DatasetVersion {
-            version, releases, ..
-        } = self.store.version(dataset, version).await?.ok_or_else(|| {
+        let found = self.version(dataset, version).await?.ok_or_else(|| {
             ApiError::not_found(
                 "version_not_found",
                 match version {
@@ -743,6 +799,10 @@ impl Marketplace {
                 },
             )
         })?;
+        let DatasetVersion {
+            version, releases, ..
+        } = found.as_ref();
+        let version = *version;
         let consents = self.consent.dataset_consents(dataset).await?;
         let granted = consenting(&consents);
         let expires_at = now + TimeDelta::from_std(ttl).unwrap_or(TimeDelta::minutes(15));

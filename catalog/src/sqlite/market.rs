@@ -21,7 +21,8 @@ use crate::market::{
 
 /// The [`MarketStore`] on the embedded control-plane file (`control-plane.sqlite`).
 ///
-/// Usage events are written by one writer thread per handle with group commit: the
+/// Usage events are written by one writer thread per handle, on its own connection, with
+/// group commit: the
 /// requests waiting when a transaction starts are decided one after the other inside it
 /// (each its own savepoint, so a duplicate request id fails alone) and committed
 /// together, so one fsync serves a whole batch. Every answer is given after the commit;
@@ -166,7 +167,9 @@ impl SqliteMarketStore {
             conn.execute_batch(MARKET_DDL)?;
         }
         let (usage, queue) = std::sync::mpsc::channel();
-        let writer_db = db.clone();
+        // A connection of its own: reads on `db` never wait behind a batch's fsync (WAL
+        // readers do not block on the writer).
+        let writer_db = Db::open(path, &SCHEMA)?;
         std::thread::Builder::new()
             .name("usage-writer".into())
             .spawn(move || usage_writer(&writer_db, &queue))?;
