@@ -608,9 +608,10 @@ pub async fn health(State(state): State<AppState>) -> Response {
     json(status, &body)
 }
 
-/// Prometheus text.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus text exposition")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text (admin key: the release metrics name tenants and datasets).
+#[utoipa::path(get, path = "/metrics", security(("apiKey" = [])),
+    responses((status = 200, description = "Prometheus text exposition"), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn metrics(State(state): State<AppState>, _admin: AdminAuth) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -666,7 +667,13 @@ async fn observe(State(state): State<AppState>, request: Request, next: Next) ->
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    // A fixed set: any other method string (clients may send any) would grow the
+    // metric families without bound.
+    let method = match request.method().as_str() {
+        m @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "PATCH" | "OPTIONS") => m,
+        _ => "OTHER",
+    }
+    .to_owned();
     let start = Instant::now();
     let response = next.run(request).await;
     state

@@ -147,10 +147,12 @@ fn release_gauges(path: &PathBuf) -> String {
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
     let start = len.saturating_sub(TAIL_BYTES);
-    let mut text = String::new();
-    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_string(&mut text).is_err() {
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(start)).is_err() || file.read_to_end(&mut bytes).is_err() {
         return String::new();
     }
+    // The tail may start inside a character: only the cut first line is lost.
+    let text = String::from_utf8_lossy(&bytes);
     // The first line of a tail may be cut.
     let lines = text.lines().skip(usize::from(start > 0));
     let mut latest: BTreeMap<String, BTreeMap<String, f64>> = BTreeMap::new();

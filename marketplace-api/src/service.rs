@@ -700,7 +700,7 @@ impl Marketplace {
             let Some(table) = self.catalog.table(&listing.dataset).await? else {
                 continue;
             };
-            let version = self.store.version(&listing.dataset, None).await?;
+            let version = self.version(&listing.dataset, None).await?;
             let consents = self.consent.dataset_consents(&listing.dataset).await?;
             let granted = consenting(&consents);
             let live: Vec<_> = version
@@ -776,7 +776,9 @@ impl Marketplace {
                 ),
             ));
         }
-        if self.store.listing(dataset, now).await?.is_none() {
+        if !catalog::layout::is_safe_id(dataset)
+            || self.store.listing(dataset, now).await?.is_none()
+        {
             return Err(ApiError::not_found(
                 "dataset_not_found",
                 format!("no listed dataset {dataset}"),
@@ -823,6 +825,15 @@ impl Marketplace {
                     rows: file.rows,
                 });
             }
+        }
+        if files.is_empty() {
+            // Every contributing tenant withdrew consent: nothing to sell, nothing charged.
+            return Err(ApiError::not_found(
+                "no_consenting_releases",
+                format!(
+                    "version {version} of {dataset} holds no release whose tenant's consent stands"
+                ),
+            ));
         }
         let event = UsageEvent {
             request_id: request_id.to_owned(),

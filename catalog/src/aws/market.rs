@@ -458,13 +458,20 @@ impl MarketStore for DynamoMarketStore {
                 listing.dataset
             )));
         }
-        let latest_end = self
-            .contracts_in_force_for(&listing.dataset, now)
+        let contracts: Vec<Contract> = self
+            .contracts(None)
             .await?
             .into_iter()
+            .filter(|c| c.dataset == listing.dataset && c.status == ContractStatus::Active)
+            .collect();
+        let in_force_end = contracts
+            .iter()
+            .filter(|c| c.in_force(now))
             .map(|c| c.end)
             .max();
-        if let (Some(expires), Some(end)) = (listing.expires_at, latest_end)
+        // The TTL attribute outlives every active contract, future ones included.
+        let latest_end = contracts.iter().map(|c| c.end).max();
+        if let (Some(expires), Some(end)) = (listing.expires_at, in_force_end)
             && expires < end
         {
             return Err(Error::Conflict(format!(
@@ -795,7 +802,21 @@ impl MarketStore for DynamoMarketStore {
             let result = self.transact_once(items.clone(), Some(token.clone())).await;
             let e = match result {
                 Ok(()) => {
-                    let state = self.quota_state(charge, event.at).await?;
+                    // Committed: the request is charged, so it must be answered. If the
+                    // counter cannot be read back, report the window as used up to the
+                    // limit (an under-estimate of what is left, never an error).
+                    let state = match self.quota_state(charge, event.at).await {
+                        Ok(state) => state,
+                        Err(e) => {
+                            tracing::warn!(error = %crate::chain(&e), "quota counter not read back after a recorded request");
+                            QuotaState {
+                                window_start: start,
+                                window_end: end,
+                                used: charge.limit,
+                                limit: charge.limit,
+                            }
+                        }
+                    };
                     return Ok(UsageOutcome::Recorded(state));
                 }
                 Err(e) => e,

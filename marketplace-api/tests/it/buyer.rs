@@ -225,3 +225,32 @@ async fn revenue_follows_the_records_accessed_and_adds_up() {
     .json();
     assert_eq!(stored.as_array().map(Vec::len), Some(2));
 }
+
+#[tokio::test]
+async fn a_version_with_no_consenting_tenant_sells_nothing_and_charges_nothing() {
+    let f = fixture().await;
+    consent(&f.state, "t-1", false).await;
+    consent(&f.state, "t-2", false).await;
+    let a = send(&f.state, signed_url_request(&f.buyer, &json!({}))).await;
+    assert_eq!(
+        (a.status, a.code().as_str()),
+        (StatusCode::NOT_FOUND, "no_consenting_releases")
+    );
+    let usage = send(&f.state, get("/usage", Some(&f.buyer))).await.json();
+    assert_eq!(usage["quotas"][0]["used"], 0);
+    assert!(usage["days"].as_array().is_some_and(Vec::is_empty));
+    // A hostile dataset id is a plain 404, not a backend error.
+    let odd = send(
+        &f.state,
+        post_json(
+            "/datasets/..%2f..%2fetc/signed-url",
+            Some(&f.buyer),
+            &json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (odd.status, odd.code().as_str()),
+        (StatusCode::NOT_FOUND, "dataset_not_found")
+    );
+}

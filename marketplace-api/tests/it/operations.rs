@@ -15,8 +15,27 @@ async fn health_metrics_and_the_openapi_document() {
 
     send(&f.state, signed_url_request(&f.buyer, &json!({}))).await;
     send(&f.state, get("/datasets", None)).await;
-    let metrics = send(&f.state, get("/metrics", None)).await;
+    let anonymous = send(&f.state, get("/metrics", None)).await;
+    assert_eq!(
+        (anonymous.status, anonymous.code().as_str()),
+        (StatusCode::UNAUTHORIZED, "missing_api_key"),
+        "the release metrics name tenants: admin only"
+    );
+    let buyer = send(&f.state, get("/metrics", Some(&f.buyer))).await;
+    assert_eq!(buyer.code(), "admin_key_required");
+    let hostile = axum::http::Request::builder()
+        .method(axum::http::Method::from_bytes(b"XCOUNT").expect("method"))
+        .uri("/datasets")
+        .body(axum::body::Body::empty())
+        .expect("request");
+    send(&f.state, hostile).await;
+    let metrics = send(&f.state, get("/metrics", Some(&f.admin))).await;
     let text = String::from_utf8(metrics.body).expect("utf-8");
+    assert!(
+        !text.contains("XCOUNT"),
+        "unknown methods count as OTHER: {text}"
+    );
+    assert!(text.contains(r#"method="OTHER""#), "{text}");
     assert!(
         text.contains(r#"stackpro_http_requests_total{route="/datasets/{id}/signed-url",method="POST",status="200"} 1"#),
         "{text}"

@@ -309,6 +309,7 @@ async fn a_buyer_downloads_what_query_returns_through_signed_urls() {
     assert_eq!(health.status(), 200);
     let metrics = http
         .get(format!("{}/metrics", server.base))
+        .header("authorization", format!("Bearer {admin}"))
         .send()
         .await
         .expect("metrics")
