@@ -414,12 +414,38 @@ pub const PLATFORM: &str = "(platform)";
 /// Where access grants are mirrored as data-lake permissions, so a buyer's own query
 /// engine (Athena, Spark on Glue) sees what the API would sell it: Lake Formation on AWS
 /// (`aws::LakeFormation`); the embedded default has no second access path.
+///
+/// Expressions are tag expressions in text, `key=v1,v2 AND key=v3`; the marketplace keeps
+/// each entitled buyer at `dataset={d} AND tenant={the consenting tenants}`.
 #[async_trait]
 pub trait LakeGrants: Send + Sync + std::fmt::Debug {
-    /// Lets `principal` (an IAM ARN) read the tables of `dataset`.
-    async fn grant_dataset(&self, principal: &str, dataset: &str) -> Result<()>;
-    /// Takes that back.
-    async fn revoke_dataset(&self, principal: &str, dataset: &str) -> Result<()>;
+    /// The tag expressions `principal` (an IAM ARN) holds.
+    async fn granted(&self, principal: &str) -> Result<Vec<String>>;
+    /// Lets `principal` read the tables matching `expression`.
+    async fn grant(&self, principal: &str, expression: &str) -> Result<()>;
+    /// Takes such a grant back.
+    async fn revoke(&self, principal: &str, expression: &str) -> Result<()>;
+}
+
+/// A tag expression's terms, key → values, for comparing expressions whatever their
+/// order of terms and values.
+#[must_use]
+pub fn expression_terms(
+    expression: &str,
+) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    expression
+        .split(" AND ")
+        .filter_map(|term| term.split_once('='))
+        .map(|(k, vs)| {
+            (
+                k.trim().to_owned(),
+                vs.split(',')
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty())
+                    .collect(),
+            )
+        })
+        .collect()
 }
 
 /// Storage for the marketplace's control-plane tables.

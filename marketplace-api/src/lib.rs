@@ -61,6 +61,9 @@ pub async fn serve(
             if let Err(e) = market.sync_all_versions().await {
                 tracing::warn!(error = %e, "dataset version sync failed; retrying at the next tick");
             }
+            if let Err(e) = market.reconcile_lake_grants().await {
+                tracing::warn!(error = %e, "data-lake grant reconciliation failed; retrying at the next tick");
+            }
         }
     });
     let result = axum::serve(listener, router(state))

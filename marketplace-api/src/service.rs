@@ -342,6 +342,67 @@ impl Marketplace {
         self
     }
 
+    /// Brings every mirrored buyer's data-lake permissions to what it may buy now (see
+    /// [`Marketplace::reconcile_lake_grants_of`]); the API runs it periodically, so an
+    /// expiry nobody acted on (a contract's end, a grant's `expires_at`) is mirrored too.
+    pub async fn reconcile_lake_grants(&self) -> ApiResult<()> {
+        if self.lake_grants.is_none() {
+            return Ok(());
+        }
+        for buyer in self.store.buyers().await? {
+            if buyer.aws_principal.is_some() {
+                self.reconcile_lake_grants_of(&buyer.id).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets the buyer's data-lake permissions on each dataset to `dataset={d} AND
+    /// tenant={consenting tenants}` while it is entitled, and to nothing otherwise:
+    /// grants what is missing, revokes every other expression naming a dataset.
+    pub async fn reconcile_lake_grants_of(&self, buyer: &str) -> ApiResult<()> {
+        let Some((lake, principal)) = self.mirrored_principal(buyer).await? else {
+            return Ok(());
+        };
+        let now = Utc::now();
+        let mut wanted = Vec::new();
+        for grant in self.store.grants(buyer).await? {
+            if self
+                .store
+                .entitlement(buyer, &grant.dataset, now)
+                .await?
+                .is_err()
+            {
+                continue;
+            }
+            let consents = self.consent.dataset_consents(&grant.dataset).await?;
+            let mut tenants: Vec<&str> = consenting(&consents).into_iter().collect();
+            tenants.sort_unstable();
+            if !tenants.is_empty() {
+                wanted.push(format!(
+                    "dataset={} AND tenant={}",
+                    grant.dataset,
+                    tenants.join(",")
+                ));
+            }
+        }
+        let held = lake.granted(&principal).await?;
+        let terms = |e: &str| market::expression_terms(e);
+        for expression in held.iter().filter(|h| terms(h).contains_key("dataset")) {
+            if !wanted.iter().any(|w| terms(w) == terms(expression)) {
+                lake.revoke(&principal, expression).await?;
+                tracing::info!(buyer, %expression, "data-lake grant revoked");
+            }
+        }
+        for expression in &wanted {
+            if !held.iter().any(|h| terms(h) == terms(expression)) {
+                lake.grant(&principal, expression).await?;
+                tracing::info!(buyer, %expression, "data-lake grant made");
+            }
+        }
+        Ok(())
+    }
+
     /// The buyer's principal, when grants are mirrored and the buyer has one.
     async fn mirrored_principal(
         &self,
@@ -521,9 +582,7 @@ impl Marketplace {
         let contract = self.store.contract(id).await?.ok_or_else(|| {
             ApiError::not_found("contract_not_found", format!("no contract {id}"))
         })?;
-        if let Some((lake, principal)) = self.mirrored_principal(&contract.buyer).await? {
-            lake.revoke_dataset(&principal, &contract.dataset).await?;
-        }
+        self.reconcile_lake_grants_of(&contract.buyer).await?;
         Ok(contract)
     }
 
@@ -567,9 +626,7 @@ impl Marketplace {
         self.store.put_grant(&grant).await?;
         // After the grant is stored; a failure here is reported and a retry is harmless
         // (both writes are idempotent).
-        if let Some((lake, principal)) = self.mirrored_principal(buyer).await? {
-            lake.grant_dataset(&principal, dataset).await?;
-        }
+        self.reconcile_lake_grants_of(buyer).await?;
         tracing::info!(buyer, dataset, contract = %grant.contract_id, "access granted");
         Ok(grant)
     }
@@ -577,9 +634,7 @@ impl Marketplace {
     pub async fn revoke_grant(&self, buyer: &str, dataset: &str) -> ApiResult<()> {
         if self.store.revoke_grant(buyer, dataset, Utc::now()).await? {
             tracing::info!(buyer, dataset, "access grant revoked");
-            if let Some((lake, principal)) = self.mirrored_principal(buyer).await? {
-                lake.revoke_dataset(&principal, dataset).await?;
-            }
+            self.reconcile_lake_grants_of(buyer).await?;
             Ok(())
         } else {
             Err(ApiError::not_found(
@@ -607,6 +662,7 @@ impl Marketplace {
         };
         self.consent.set_consent(&setting).await?;
         tracing::info!(tenant, dataset, granted, revenue_share, "consent set");
+        self.reconcile_lake_grants().await?;
         Ok(setting)
     }
 

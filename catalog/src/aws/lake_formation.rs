@@ -414,20 +414,18 @@ impl LakeFormation {
 /// Access grants mirrored as tag-based `SELECT` grants on the dataset's tables.
 #[async_trait::async_trait]
 impl crate::market::LakeGrants for LakeFormation {
-    async fn grant_dataset(&self, principal: &str, dataset: &str) -> Result<()> {
-        self.grant_select(
-            principal,
-            &LfTagExpression::parse(&format!("dataset={dataset}"))?,
-        )
-        .await
+    async fn granted(&self, principal: &str) -> Result<Vec<String>> {
+        self.granted_expressions(principal).await
     }
 
-    async fn revoke_dataset(&self, principal: &str, dataset: &str) -> Result<()> {
-        self.revoke_select(
-            principal,
-            &LfTagExpression::parse(&format!("dataset={dataset}"))?,
-        )
-        .await
+    async fn grant(&self, principal: &str, expression: &str) -> Result<()> {
+        self.grant_select(principal, &LfTagExpression::parse(expression)?)
+            .await
+    }
+
+    async fn revoke(&self, principal: &str, expression: &str) -> Result<()> {
+        self.revoke_select(principal, &LfTagExpression::parse(expression)?)
+            .await
     }
 }
 

@@ -6,5 +6,6 @@ mod fixture;
 
 mod access;
 mod buyer;
+mod lake;
 mod limits;
 mod operations;

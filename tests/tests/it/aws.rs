@@ -265,27 +265,19 @@ async fn publishing_tags_tenant_tables_and_reconcile_completes_an_interrupted_pu
     // The marketplace's access grants, mirrored: granted, then revoked.
     let buyer = format!("arn:aws:iam::123456789012:role/market-{unique}");
     let lake: &dyn catalog::market::LakeGrants = catalog.lake_formation();
-    lake.grant_dataset(&buyer, &dataset)
+    let expression = format!("dataset={dataset} AND tenant={t1}");
+    lake.grant(&buyer, &expression)
         .await
         .expect("grant dataset");
+    let held = lake.granted(&buyer).await.expect("grants");
+    assert_eq!(held.len(), 1, "{held:?}");
     assert_eq!(
-        catalog
-            .lake_formation()
-            .granted_expressions(&buyer)
-            .await
-            .expect("grants"),
-        vec![format!("dataset={dataset}")]
+        catalog::market::expression_terms(&held[0]),
+        catalog::market::expression_terms(&expression)
     );
-    lake.revoke_dataset(&buyer, &dataset)
-        .await
-        .expect("revoke dataset");
+    lake.revoke(&buyer, &held[0]).await.expect("revoke dataset");
     assert!(
-        catalog
-            .lake_formation()
-            .granted_expressions(&buyer)
-            .await
-            .expect("grants")
-            .is_empty(),
+        lake.granted(&buyer).await.expect("grants").is_empty(),
         "a revoked grant leaves no permission"
     );
 
