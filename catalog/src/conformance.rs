@@ -586,7 +586,7 @@ where
     );
 }
 
-/// A contract of `buyer` on `dataset` in force from one day before [`base_time`] for 30
+/// A contract of `buyer` on `dataset` in force from one day before the suites' fixed instant (2026-11-24T15:00:00Z) for 30
 /// days, with a plan of `quota` requests a day.
 #[must_use]
 pub fn sample_contract(id: &str, buyer: &str, dataset: &str, quota: u64) -> Contract {

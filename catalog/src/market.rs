@@ -12,7 +12,7 @@
 //!   `limit` succeed per quota window, and a refused request leaves no event.
 //! - **Versions are gapless.** A dataset's versions are 1, 2, 3, …: each
 //!   [`MarketStore::append_version`] adds one release; two writers racing for the same
-//!   version number get one success and one [`Error::Conflict`](crate::Error::Conflict).
+//!   version number get one success and one [`Error::Conflict`].
 //!   A release is covered by one version only, so re-syncing is harmless.
 //! - **Grants follow contracts.** A grant is only created under an active contract of the
 //!   same buyer and dataset; an ended contract ends what it covers at once
