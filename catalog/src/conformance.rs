@@ -1014,3 +1014,79 @@ pub async fn market_store_suite(store: &dyn MarketStore, unique: &str) {
             .is_err()
     );
 }
+
+/// Exercises every [`LeaseStore`](crate::lease::LeaseStore) guarantee with two handles
+/// on one backend (two workers); panics on the first violation.
+pub async fn lease_store_suite(
+    a: &dyn crate::lease::LeaseStore,
+    b: &dyn crate::lease::LeaseStore,
+    unique: &str,
+) {
+    let now = base_time();
+    let ttl = TimeDelta::seconds(30);
+    let name = format!("contacts/t-{unique}/2026-11-24");
+
+    // Racers on a free lease: exactly one wins.
+    let racers = futures::future::join_all((0..8).map(|i| {
+        let store = if i % 2 == 0 { a } else { b };
+        let holder = format!("w{i}");
+        let name = name.clone();
+        async move {
+            store
+                .acquire(&name, &holder, ttl, now)
+                .await
+                .expect("acquire()")
+        }
+    }))
+    .await;
+    let winners: Vec<_> = racers.into_iter().flatten().collect();
+    assert_eq!(winners.len(), 1, "one holder: {winners:?}");
+    let held = winners.into_iter().next().expect("a winner");
+    assert_eq!(held.expires_at, now + ttl);
+    assert!(
+        b.acquire(&name, "late", ttl, now + TimeDelta::seconds(29))
+            .await
+            .expect("acquire()")
+            .is_none(),
+        "a held lease is not taken before it expires"
+    );
+    // Renewal by the holder extends it; a forged token renews nothing.
+    let renewed = a
+        .renew(&held, ttl, now + TimeDelta::seconds(20))
+        .await
+        .expect("renew()")
+        .expect("still held");
+    assert_eq!(renewed.expires_at, now + TimeDelta::seconds(50));
+    let forged = crate::lease::Lease {
+        token: "forged".into(),
+        ..held.clone()
+    };
+    assert!(b.renew(&forged, ttl, now).await.expect("renew()").is_none());
+    assert!(
+        !b.release(&forged).await.expect("release()"),
+        "a forged token releases nothing"
+    );
+    // Expiry: a lease not renewed is free, and the old holder is fenced out.
+    let taken = b
+        .acquire(&name, "next", ttl, now + TimeDelta::seconds(51))
+        .await
+        .expect("acquire()")
+        .expect("free after expiry");
+    assert_ne!(taken.token, held.token);
+    assert!(
+        a.renew(&renewed, ttl, now + TimeDelta::seconds(52))
+            .await
+            .expect("renew()")
+            .is_none(),
+        "the expired holder cannot renew the new holder's lease"
+    );
+    assert!(!a.release(&renewed).await.expect("release()"));
+    assert!(b.release(&taken).await.expect("release()"));
+    assert!(
+        a.acquire(&name, "again", ttl, now + TimeDelta::seconds(53))
+            .await
+            .expect("acquire()")
+            .is_some(),
+        "a released lease is free at once"
+    );
+}

@@ -37,6 +37,8 @@ pub struct Backends {
     pub market: Option<Arc<dyn MarketStore>>,
     /// Where access grants are mirrored (Lake Formation on AWS; none embedded).
     pub lake_grants: Option<Arc<dyn crate::market::LakeGrants>>,
+    /// Partition leases of triggered workers.
+    pub leases: Arc<dyn crate::lease::LeaseStore>,
 }
 
 /// Opens the backends `settings` names.
@@ -50,6 +52,7 @@ pub async fn connect(settings: &Settings<'_>) -> Result<Backends> {
                 settings.state,
             )?)),
             lake_grants: None,
+            leases: Arc::new(crate::SqliteLeaseStore::open_in_state_dir(settings.state)?),
         }),
         #[cfg(feature = "aws")]
         Backend::Aws => {
@@ -68,6 +71,10 @@ pub async fn connect(settings: &Settings<'_>) -> Result<Backends> {
                 lake_grants: Some(Arc::new(crate::aws::LakeFormation::new(
                     aws_sdk_lakeformation::Client::new(&sdk),
                 ))),
+                leases: Arc::new(crate::aws::DynamoLeaseStore::new(
+                    crate::aws::DynamoDbClient::new(&sdk),
+                    &settings.aws.marketplace_table,
+                )),
             })
         }
         #[cfg(not(feature = "aws"))]

@@ -49,6 +49,7 @@ pub mod consent;
 pub mod data_catalog;
 pub mod error;
 pub mod layout;
+pub mod lease;
 pub mod market;
 pub mod metrics;
 pub mod model;

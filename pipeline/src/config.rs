@@ -34,6 +34,8 @@ pub mod env {
     pub const AWS_CONSENT_TABLE: &str = "STACKPRO_AWS_CONSENT_TABLE";
     pub const AWS_MARKETPLACE_TABLE: &str = "STACKPRO_AWS_MARKETPLACE_TABLE";
     pub const AWS_KMS_KEY_ID: &str = "STACKPRO_AWS_KMS_KEY_ID";
+    /// The ETL feature flag: `false` keeps triggered workers (`watch`) from starting.
+    pub const ETL_ENABLED: &str = "ETL_ENABLED";
     /// `embedded` (SQLite, the default) or `aws` (Glue, Lake Formation, DynamoDB, CloudWatch).
     pub const BACKEND: &str = "STACKPRO_BACKEND";
     /// Test-only fault injection, honoured by debug builds only: `after-files` aborts the
@@ -77,6 +79,8 @@ pub struct Config {
     pub aws: AwsSettings,
     /// The marketplace API (`stackpro serve`) and its operator commands.
     pub marketplace: marketplace_api::Settings,
+    /// The ETL feature flag (`ETL_ENABLED`): triggered workers start only when true.
+    pub etl_enabled: bool,
 }
 
 /// Input settings of one dataset.
@@ -112,6 +116,7 @@ impl Default for Config {
             backend: Backend::Embedded,
             aws: AwsSettings::default(),
             marketplace: marketplace_api::Settings::default(),
+            etl_enabled: true,
         }
     }
 }
@@ -197,6 +202,18 @@ impl Config {
         self.marketplace
             .apply_env(&get)
             .map_err(|e| Error::Config(e.to_string()))?;
+        if let Some(v) = get(env::ETL_ENABLED) {
+            self.etl_enabled = match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                other => {
+                    return Err(Error::Config(format!(
+                        "{}={other:?}: expected true or false",
+                        env::ETL_ENABLED
+                    )));
+                }
+            };
+        }
         let aws = &mut self.aws;
         for (name, slot) in [
             (env::AWS_REGION, &mut aws.region),

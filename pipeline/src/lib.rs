@@ -10,6 +10,9 @@
 //! - [`worker`] plans a run: pending partitions, consent, retries, and publishes each
 //!   release in the catalog (atomic publish). [`context`] is what a run's releases share.
 //!
+//! [`triggers`] are the event-driven entry points (S3 notifications, a watched folder),
+//! each partition under a lease ([`worker::Worker::release_pending`]).
+//!
 //! [`query`] exposes published releases to DataFusion SQL, [`verify`] re-checks published
 //! files from scratch, [`synth`] makes realistic raw data and [`demo`] ties it together.
 //! [`retention`] sweeps expired objects and releases; with the `aws` feature, `setup`
@@ -30,6 +33,7 @@ pub mod sinks;
 pub mod sources;
 pub mod synth;
 pub mod transforms;
+pub mod triggers;
 pub mod verify;
 pub mod worker;
 

@@ -40,6 +40,9 @@ pub enum Status {
     NoPolicy,
     /// Every object is already released.
     NothingNew,
+    /// Another worker holds the partition's lease: it is releasing it now (a trigger
+    /// leaves its message to come back).
+    Busy,
     Failed,
 }
 
@@ -123,6 +126,8 @@ pub struct Worker {
     /// The marketplace's tables, when the backend has them: each run adds a dataset
     /// version per new release (see [`catalog::market::sync_versions`]).
     pub market: Option<Arc<dyn catalog::market::MarketStore>>,
+    /// Partition leases, so that two triggered workers never release one partition at once.
+    pub leases: Arc<dyn catalog::lease::LeaseStore>,
 }
 
 impl Worker {
@@ -135,6 +140,7 @@ impl Worker {
             metrics,
             market,
             lake_grants: _,
+            leases,
         } = catalog::connect::connect(&config.backend_settings()).await?;
         let Stores {
             raw,
@@ -155,8 +161,88 @@ impl Worker {
             catalog,
             consent,
             market,
+            leases,
             config,
         })
+    }
+
+    /// How long a partition lease lasts without renewal: a worker killed while holding
+    /// one frees its partition after this.
+    pub const LEASE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
+    /// The trigger entry point (folder watch, queue, Lambda): releases what is pending in
+    /// each of `partitions`, under the partition's lease. A partition whose lease another
+    /// worker holds is [`Status::Busy`] and left alone; duplicates of an event find
+    /// [`Status::NothingNew`]. `holder` names this worker in the lease.
+    pub async fn release_pending(
+        &self,
+        partitions: &std::collections::BTreeSet<PartitionKey>,
+        holder: &str,
+    ) -> Result<RunSummary> {
+        let mut summary = RunSummary::default();
+        let ctx = self.release_context(None)?;
+        let per_release = self
+            .catalog
+            .max_inputs_per_release()
+            .unwrap_or(usize::MAX)
+            .max(1);
+        for key in partitions {
+            let name = key.to_string();
+            let Some(mut lease) = self
+                .leases
+                .acquire(&name, holder, Self::LEASE_TTL, chrono::Utc::now())
+                .await?
+            else {
+                tracing::info!(partition = %key, "busy: another worker holds the lease");
+                summary.partitions.push(PartitionResult {
+                    partition: key.clone(),
+                    status: Status::Busy,
+                    objects: 0,
+                    report: None,
+                    message: Some("another worker holds this partition's lease".into()),
+                });
+                continue;
+            };
+            // Listed under the lease: what another worker released before is in the ledger.
+            let prefix = format!("tenant={}/dataset={}", key.tenant, key.dataset);
+            let (mut listed, _) = sources::list_raw_under(&self.raw, &prefix).await?;
+            let objects = listed.remove(key).unwrap_or_default();
+            let urls: Vec<String> = objects.iter().map(|o| o.url.clone()).collect();
+            let released = self.catalog.released_objects(&urls).await?;
+            let pending: Vec<RawObject> = objects
+                .into_iter()
+                .filter(|o| !released.contains_key(&o.url))
+                .collect();
+            if pending.is_empty() {
+                summary.partitions.push(PartitionResult {
+                    partition: key.clone(),
+                    status: Status::NothingNew,
+                    objects: 0,
+                    report: None,
+                    message: None,
+                });
+            }
+            for chunk in pending.chunks(per_release) {
+                let result = self.release_partition(&ctx, key, chunk.to_vec()).await;
+                summary.partitions.push(result);
+                match self
+                    .leases
+                    .renew(&lease, Self::LEASE_TTL, chrono::Utc::now())
+                    .await?
+                {
+                    Some(renewed) => lease = renewed,
+                    None => {
+                        // Lost (a release longer than the lease): stop; the next holder
+                        // finds what this one published in the ledger.
+                        tracing::warn!(partition = %key, "lease lost during the release; stopping here");
+                        break;
+                    }
+                }
+            }
+            self.leases.release(&lease).await?;
+        }
+        self.sync_versions(&summary).await;
+        Ok(summary)
     }
 
     /// Processes every pending partition. Per-partition failures are reported in the

@@ -10,6 +10,7 @@ mod cloudwatch;
 mod dynamodb;
 mod glue;
 mod lake_formation;
+mod lease;
 mod market;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -19,6 +20,7 @@ pub use self::cloudwatch::CloudWatchMetrics;
 pub use self::dynamodb::{DynamoConsentStore, ensure_dynamodb_table};
 pub use self::glue::GlueCatalog;
 pub use self::lake_formation::{LakeFormation, LfTagExpression, TAG_KEYS};
+pub use self::lease::DynamoLeaseStore;
 pub use self::market::DynamoMarketStore;
 /// Re-exported so callers build clients without depending on the SDK crates themselves.
 pub use aws_sdk_dynamodb::Client as DynamoDbClient;

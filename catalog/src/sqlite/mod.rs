@@ -25,6 +25,7 @@
 mod catalog;
 mod consent;
 mod control_plane;
+mod lease;
 mod market;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +40,7 @@ use crate::error::{Error, Result};
 
 pub use self::catalog::SqliteCatalog;
 pub use self::consent::SqliteConsentStore;
+pub use self::lease::SqliteLeaseStore;
 pub use self::market::SqliteMarketStore;
 
 /// How long a statement waits for another connection's lock before failing

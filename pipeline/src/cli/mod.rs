@@ -24,6 +24,7 @@ mod retention;
 mod run;
 mod setup;
 mod verify;
+mod watch;
 
 use self::consent::consent_cmd;
 use self::demo::demo_cmd;
@@ -39,6 +40,7 @@ use self::retention::sweep_cmd;
 use self::run::run_cmd;
 use self::setup::setup_cmd;
 use self::verify::verify_cmd;
+use self::watch::{WatchArgs, watch_cmd};
 
 /// Exit codes.
 const EXIT_FAILED: u8 = 1;
@@ -109,6 +111,9 @@ enum Command {
         #[command(subcommand)]
         action: RetentionAction,
     },
+    /// Release raw objects as they appear in a local raw folder (each partition under a
+    /// lease, so several watchers never release one twice).
+    Watch(WatchArgs),
     /// Run the marketplace API (buyers' datasets, signed URLs, usage; the admin endpoints).
     Serve(ServeArgs),
     /// Marketplace: data buyers.
@@ -420,6 +425,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             let mut config = load_config(&cli)?;
             args.roots.apply(&mut config);
             sweep_cmd(config, args).await
+        }
+        Command::Watch(args) => {
+            let mut config = load_config(&cli)?;
+            args.roots.apply(&mut config);
+            config.hasher()?;
+            watch_cmd(config, args).await
         }
         Command::Serve(args) => serve_cmd(&cli, args).await,
         Command::Buyer { action } => buyer_cmd(&cli, action).await,

@@ -84,13 +84,23 @@ pub struct Ignored {
 pub async fn list_raw(
     raw: &Location,
 ) -> Result<(BTreeMap<PartitionKey, Vec<RawObject>>, Vec<Ignored>)> {
+    list_raw_under(raw, "").await
+}
+
+/// As [`list_raw`], only below `prefix` (a folder of the layout such as
+/// `tenant=t-1/dataset=contacts`, no leading or trailing `/`; empty for everything).
+pub async fn list_raw_under(
+    raw: &Location,
+    prefix: &str,
+) -> Result<(BTreeMap<PartitionKey, Vec<RawObject>>, Vec<Ignored>)> {
     let mut partitions: BTreeMap<PartitionKey, Vec<RawObject>> = BTreeMap::new();
     let mut ignored = Vec::new();
     let listed = match &raw.local_dir {
-        Some(root) => list_local(raw, root).await?,
+        Some(root) => list_local(raw, root, prefix).await?,
         None => {
             let mut listed = Vec::new();
-            let mut listing = raw.store.list(None);
+            let prefix = (!prefix.is_empty()).then(|| Path::from(prefix));
+            let mut listing = raw.store.list(prefix.as_ref());
             while let Some(item) = futures::StreamExt::next(&mut listing).await {
                 listed.push(match item {
                     Ok(meta) => Listed::Object(meta),
@@ -192,12 +202,13 @@ enum Listed {
 /// root) and ends at the first name that is no valid path, hiding every object after it
 /// (one bad name stopped other tenants). No link is followed, and a file with a second
 /// name (a hard link, possibly to a file outside the root) is not read.
-async fn list_local(raw: &Location, root: &std::path::Path) -> Result<Vec<Listed>> {
+async fn list_local(raw: &Location, root: &std::path::Path, prefix: &str) -> Result<Vec<Listed>> {
     let root = root.to_path_buf();
+    let prefix = prefix.to_owned();
     let (mut listed, files) = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
         let mut out = Vec::new();
         let mut files = Vec::new();
-        let mut stack = vec![String::new()];
+        let mut stack = vec![prefix];
         while let Some(dir) = stack.pop() {
             let read = match std::fs::read_dir(root.join(&dir)) {
                 Ok(r) => r,

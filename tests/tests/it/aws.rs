@@ -912,3 +912,22 @@ fn temp_env_credentials<T>(f: impl FnOnce() -> T) -> T {
     );
     f()
 }
+
+#[tokio::test]
+#[cfg_attr(
+    not(aws_emulator),
+    ignore = "needs moto_server (STACKPRO_TEST_AWS_ENDPOINT)"
+)]
+async fn dynamodb_passes_the_lease_store_suite() {
+    let endpoint = emulator();
+    let unique = unique("l");
+    let sdk = sdk(&endpoint).await;
+    let table = format!("market_{unique}");
+    DynamoMarketStore::new(DynamoDbClient::new(&sdk), &table)
+        .ensure_table()
+        .await
+        .expect("table");
+    let a = catalog::aws::DynamoLeaseStore::new(DynamoDbClient::new(&sdk), &table);
+    let b = catalog::aws::DynamoLeaseStore::new(DynamoDbClient::new(&sdk), &table);
+    catalog::conformance::lease_store_suite(&a, &b, &unique).await;
+}

@@ -20,6 +20,7 @@ mod quarantine;
 mod releases;
 mod retention;
 mod verify;
+mod watch;
 
 const KEY: &str = "e2e-test-key-0123456789abcdef";
 
