@@ -14,6 +14,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 mod aws;
 mod cli;
 mod consent;
+mod crash;
 mod linkage;
 mod marketplace;
 mod quarantine;
