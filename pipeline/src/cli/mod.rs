@@ -40,7 +40,7 @@ use self::retention::sweep_cmd;
 use self::run::run_cmd;
 use self::setup::setup_cmd;
 use self::verify::verify_cmd;
-use self::watch::{WatchArgs, watch_cmd};
+use self::watch::{WatchArgs, WorkerArgs, watch_cmd, worker_cmd};
 
 /// Exit codes.
 const EXIT_FAILED: u8 = 1;
@@ -114,6 +114,10 @@ enum Command {
     /// Release raw objects as they appear in a local raw folder (each partition under a
     /// lease, so several watchers never release one twice).
     Watch(WatchArgs),
+    /// Release raw objects announced by S3 event notifications on an SQS queue (each
+    /// partition under a lease; a message is deleted once its releases are durable).
+    /// Needs the `aws` feature.
+    Worker(WorkerArgs),
     /// Run the marketplace API (buyers' datasets, signed URLs, usage; the admin endpoints).
     Serve(ServeArgs),
     /// Marketplace: data buyers.
@@ -431,6 +435,12 @@ async fn dispatch(cli: Cli) -> Result<ExitCode, Failure> {
             args.roots.apply(&mut config);
             config.hasher()?;
             watch_cmd(config, args).await
+        }
+        Command::Worker(args) => {
+            let mut config = load_config(&cli)?;
+            args.roots.apply(&mut config);
+            config.hasher()?;
+            worker_cmd(config, args).await
         }
         Command::Serve(args) => serve_cmd(&cli, args).await,
         Command::Buyer { action } => buyer_cmd(&cli, action).await,

@@ -60,3 +60,78 @@ pub(super) async fn watch_cmd(config: Config, args: &WatchArgs) -> Result<ExitCo
     .await?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(Args, Debug)]
+pub(super) struct WorkerArgs {
+    #[command(flatten)]
+    pub(super) roots: RootArgs,
+    /// The SQS queue URL receiving the raw bucket's S3 event notifications.
+    #[arg(long)]
+    queue: String,
+    /// Long-poll wait per receive, seconds (at most 20).
+    #[arg(long, default_value_t = 20)]
+    wait_secs: u64,
+    /// Visibility timeout of a received message, seconds (renewed while releasing).
+    #[arg(long, default_value_t = 300)]
+    visibility_secs: u64,
+    /// Exit after this many seconds without a message (default: run until stopped).
+    #[arg(long)]
+    idle_exit_secs: Option<u64>,
+}
+
+#[cfg(feature = "aws")]
+pub(super) async fn worker_cmd(config: Config, args: &WorkerArgs) -> Result<ExitCode, Failure> {
+    if !config.etl_enabled {
+        eprintln!(
+            "the ETL is disabled ({}=false): messages are left untouched on the queue",
+            env::ETL_ENABLED
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sdk = catalog::aws::sdk_config(&config.aws).await;
+    let client = aws_sdk_sqs::Client::new(&sdk);
+    let worker = Worker::open(config).await?;
+    let holder = format!("worker-{}", std::process::id());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // SIGTERM stops before the next receive: the release in progress finishes (its
+    // message is deleted or left), so nothing is half published.
+    let stop = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    let stats = pipeline::triggers::queue::consume(
+        &worker,
+        &client,
+        &args.queue,
+        &holder,
+        pipeline::triggers::queue::QueueSettings {
+            wait: std::time::Duration::from_secs(args.wait_secs),
+            visibility: std::time::Duration::from_secs(args.visibility_secs),
+            idle_exit: args.idle_exit_secs.map(std::time::Duration::from_secs),
+        },
+        stop,
+    )
+    .await?;
+    println!(
+        "{}",
+        serde_json::json!({
+            "messages": stats.messages, "deleted": stats.deleted, "returned": stats.returned,
+            "poison": stats.poison, "published": stats.published,
+        })
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(feature = "aws"))]
+pub(super) async fn worker_cmd(config: Config, args: &WorkerArgs) -> Result<ExitCode, Failure> {
+    let _ = (
+        config,
+        &args.queue,
+        args.wait_secs,
+        args.visibility_secs,
+        args.idle_exit_secs,
+    );
+    Err(pipeline::Error::from(catalog::Error::needs_aws("stackpro worker --queue")).into())
+}

@@ -4,8 +4,11 @@
 //!
 //! - [`events`]: S3 notifications in their direct, SNS-wrapped and EventBridge forms.
 //! - [`watch`]: a local raw folder, on the embedded default.
+//! - `queue` (feature `aws`): S3 notifications on an SQS queue.
 
 pub mod events;
+#[cfg(feature = "aws")]
+pub mod queue;
 pub mod watch;
 
 use std::collections::BTreeSet;

@@ -931,3 +931,165 @@ async fn dynamodb_passes_the_lease_store_suite() {
     let b = catalog::aws::DynamoLeaseStore::new(DynamoDbClient::new(&sdk), &table);
     catalog::conformance::lease_store_suite(&a, &b, &unique).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(aws_emulator),
+    ignore = "needs moto_server (STACKPRO_TEST_AWS_ENDPOINT)"
+)]
+async fn a_queue_worker_releases_each_partition_once_and_leaves_poison_to_the_dead_letter_queue() {
+    let endpoint = emulator();
+    let aws = AwsEnv::new(&endpoint);
+    let sdk = sdk(&aws.endpoint).await;
+    let s3 = s3_client(&sdk);
+    aws.ok(&["setup"]);
+    let raw = aws.bucket("raw");
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let dlq = sqs
+        .create_queue()
+        .queue_name(format!("dlq-{}", aws.unique))
+        .send()
+        .await
+        .expect("dlq")
+        .queue_url
+        .expect("dlq url");
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .expect("dlq attributes")
+        .attributes
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
+        .expect("dlq arn");
+    let queue = sqs
+        .create_queue()
+        .queue_name(format!("raw-events-{}", aws.unique))
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "1"}).to_string(),
+        )
+        .send()
+        .await
+        .expect("queue")
+        .queue_url
+        .expect("queue url");
+
+    let tenants: Vec<String> = (1..=3).map(|i| format!("t-{}-{i}", aws.unique)).collect();
+    let mut bodies = Vec::new();
+    for (i, tenant) in tenants.iter().enumerate() {
+        let local = aws.env.path(&format!("o{i}.ndjson"));
+        aws.env.ok(&[
+            "gen",
+            "--dataset",
+            "contacts",
+            "--records",
+            "1500",
+            "--tenant",
+            tenant,
+            "--out",
+            local.to_str().expect("utf8"),
+            "--seed",
+            "9",
+        ]);
+        let key =
+            format!("tenant={tenant}/dataset=contacts/source=web-form/dt=2026-11-24/o{i}.ndjson");
+        s3.put_object()
+            .bucket(&raw)
+            .key(&key)
+            .body(std::fs::read(&local).expect("raw file").into())
+            .send()
+            .await
+            .expect("upload raw");
+        aws.ok(&[
+            "consent",
+            "grant",
+            "--tenant",
+            tenant,
+            "--dataset",
+            "contacts",
+        ]);
+        // What S3 sends: the key URL-encoded.
+        let direct = serde_json::json!({"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "eventTime": "2026-11-24T12:00:00.000Z",
+            "s3": {"bucket": {"name": raw}, "object": {"key": key.replace('=', "%3D"), "size": 1}}
+        }]})
+        .to_string();
+        // Delivered twice, once wrapped by SNS.
+        let sns = serde_json::json!({"Type": "Notification", "Message": direct}).to_string();
+        bodies.push(direct);
+        bodies.push(sns);
+    }
+    bodies.push(r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"raw"}"#.to_owned());
+    bodies.push("this is not an event".to_owned());
+    for body in &bodies {
+        sqs.send_message()
+            .queue_url(&queue)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send");
+    }
+
+    let out = aws.ok(&[
+        "worker",
+        "--queue",
+        &queue,
+        "--wait-secs",
+        "1",
+        "--visibility-secs",
+        "2",
+        "--idle-exit-secs",
+        "6",
+    ]);
+    let stats: serde_json::Value = serde_json::from_str(out.trim()).expect("stats");
+    assert_eq!(stats["published"], 3, "{stats}");
+    assert!(stats["poison"].as_u64().is_some_and(|p| p >= 1), "{stats}");
+    let releases: Vec<serde_json::Value> =
+        serde_json::from_str(&aws.ok(&["releases", "--json"])).expect("releases");
+    let mut released: Vec<String> = releases
+        .iter()
+        .filter(|r| tenants.iter().any(|t| r["tenant"] == t.as_str()))
+        .map(|r| r["tenant"].as_str().unwrap_or("").to_owned())
+        .collect();
+    released.sort();
+    assert_eq!(released, tenants, "each partition released exactly once");
+
+    // The poison message went to the dead-letter queue; nothing else is left.
+    let mut dead = Vec::new();
+    for _ in 0..5 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("dlq receive");
+        dead.extend(
+            got.messages
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| m.body),
+        );
+        if !dead.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(dead, vec!["this is not an event".to_owned()]);
+    let left = sqs
+        .receive_message()
+        .queue_url(&queue)
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .expect("receive");
+    assert!(
+        left.messages.unwrap_or_default().is_empty(),
+        "every other message was deleted"
+    );
+}

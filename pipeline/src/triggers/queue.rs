@@ -1,0 +1,203 @@
+//! `stackpro worker --queue URL` (feature `aws`): releases triggered by S3 event
+//! notifications on an SQS queue.
+//!
+//! Each message is handled on its own: its events are mapped onto partitions of the raw
+//! root (keys elsewhere are ignored with a log line), the partitions are released under
+//! their leases while a heartbeat keeps the message invisible, and the message is deleted
+//! only once every partition's outcome is durable (published, or nothing to publish). A
+//! partition another worker holds (`busy`) returns its message to the queue soon; a failed
+//! release, or a body that is no S3 notification (a poison message), is left alone, so
+//! the queue redelivers it and, past its redrive policy's receive count, moves it to the
+//! dead-letter queue. The failure is logged either way.
+
+use std::future::Future;
+use std::time::Duration;
+
+use aws_sdk_sqs::Client;
+
+use crate::worker::{Status, Worker};
+use crate::{Error, Result};
+
+/// How the consumer polls.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueSettings {
+    /// Long-poll wait (at most 20 s).
+    pub wait: Duration,
+    /// Visibility of a received message; renewed at a third of it while releasing.
+    pub visibility: Duration,
+    /// Stop after this long without a message (`None`: run until stopped).
+    pub idle_exit: Option<Duration>,
+}
+
+/// What the consumer did, for its exit report.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct QueueStats {
+    pub messages: u64,
+    pub deleted: u64,
+    pub returned: u64,
+    pub poison: u64,
+    pub published: u64,
+}
+
+fn aws(op: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::Catalog(catalog::Error::Aws {
+        service: "sqs",
+        message: op.to_owned(),
+        retryable: true,
+        source: Some(Box::new(e)),
+    })
+}
+
+/// The object's name under the raw root, if `url` (`s3://bucket/key`) is below it.
+fn under_root<'a>(root: &str, url: &'a str) -> Option<&'a str> {
+    url.strip_prefix(root.trim_end_matches('/'))?
+        .strip_prefix('/')
+}
+
+/// Consumes `queue_url` until `stop` resolves (or the idle limit passes).
+///
+/// # Errors
+/// The queue cannot be read at all; a failure of one message is logged and left to the
+/// queue.
+pub async fn consume(
+    worker: &Worker,
+    client: &Client,
+    queue_url: &str,
+    holder: &str,
+    settings: QueueSettings,
+    stop: impl Future<Output = ()>,
+) -> Result<QueueStats> {
+    let mut stats = QueueStats::default();
+    let visibility = i32::try_from(settings.visibility.as_secs().max(1)).unwrap_or(300);
+    let mut idle_since = std::time::Instant::now();
+    tokio::pin!(stop);
+    loop {
+        if settings
+            .idle_exit
+            .is_some_and(|limit| idle_since.elapsed() >= limit)
+        {
+            break;
+        }
+        let received = tokio::select! {
+            () = &mut stop => break,
+            r = client
+                .receive_message()
+                .queue_url(queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(i32::try_from(settings.wait.as_secs().min(20)).unwrap_or(20))
+                .visibility_timeout(visibility)
+                .send() => r.map_err(|e| aws("ReceiveMessage", e))?,
+        };
+        let messages = received.messages.unwrap_or_default();
+        if messages.is_empty() {
+            continue;
+        }
+        idle_since = std::time::Instant::now();
+        for m in messages {
+            stats.messages += 1;
+            let (Some(body), Some(receipt)) = (m.body(), m.receipt_handle()) else {
+                continue;
+            };
+            let events = match super::events::parse(body) {
+                Ok(e) => e,
+                Err(e) => {
+                    // Left on the queue: its redrive policy moves it to the dead-letter queue.
+                    tracing::error!(message = m.message_id().unwrap_or(""), error = %e, "poison message left to the dead-letter queue");
+                    stats.poison += 1;
+                    continue;
+                }
+            };
+            let names: Vec<String> = events
+                .iter()
+                .filter_map(|e| {
+                    let url = e.url();
+                    let name = under_root(&worker.raw.url, &url).map(str::to_owned);
+                    if name.is_none() {
+                        tracing::info!(object = %url, root = %worker.raw.url, "ignored: outside the raw root");
+                    }
+                    name
+                })
+                .collect();
+            let partitions = super::partitions_of(names.iter().map(String::as_str));
+            // Keep the message invisible while its partitions are released.
+            let heartbeat = {
+                let (client, queue, receipt) =
+                    (client.clone(), queue_url.to_owned(), receipt.to_owned());
+                let every = settings.visibility / 3;
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(every.max(Duration::from_secs(1))).await;
+                        let _ = client
+                            .change_message_visibility()
+                            .queue_url(&queue)
+                            .receipt_handle(&receipt)
+                            .visibility_timeout(visibility)
+                            .send()
+                            .await;
+                    }
+                })
+            };
+            let outcome = worker.release_pending(&partitions, holder).await;
+            heartbeat.abort();
+            let summary = match outcome {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "release failed; the message stays on the queue");
+                    continue;
+                }
+            };
+            stats.published += summary.count(Status::Published) as u64;
+            let busy = summary.partitions.iter().any(|p| p.status == Status::Busy);
+            let failed = summary.failed();
+            if failed {
+                tracing::error!(
+                    message = m.message_id().unwrap_or(""),
+                    "a release failed; the message stays on the queue"
+                );
+            } else if busy {
+                // Another worker is on it: back soon, to find its work in the ledger.
+                stats.returned += 1;
+                client
+                    .change_message_visibility()
+                    .queue_url(queue_url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout(2)
+                    .send()
+                    .await
+                    .map_err(|e| aws("ChangeMessageVisibility", e))?;
+            } else {
+                client
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(receipt)
+                    .send()
+                    .await
+                    .map_err(|e| aws("DeleteMessage", e))?;
+                stats.deleted += 1;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_map_under_the_root_only() {
+        assert_eq!(
+            under_root("s3://raw", "s3://raw/tenant=t/x"),
+            Some("tenant=t/x")
+        );
+        assert_eq!(
+            under_root("s3://raw/pre", "s3://raw/pre/tenant=t/x"),
+            Some("tenant=t/x")
+        );
+        assert_eq!(
+            under_root("s3://raw/pre", "s3://raw/other/tenant=t/x"),
+            None
+        );
+        assert_eq!(under_root("s3://raw", "s3://raw2/tenant=t/x"), None);
+    }
+}
