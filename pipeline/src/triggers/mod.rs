@@ -8,6 +8,8 @@
 
 pub mod events;
 #[cfg(feature = "aws")]
+pub mod lambda;
+#[cfg(feature = "aws")]
 pub mod queue;
 pub mod watch;
 

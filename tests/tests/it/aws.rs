@@ -1093,3 +1093,211 @@ async fn a_queue_worker_releases_each_partition_once_and_leaves_poison_to_the_de
         "every other message was deleted"
     );
 }
+
+/// A small Lambda Runtime API (`/2018-06-01/runtime/...`) on 127.0.0.1 handing out
+/// recorded payloads and keeping what the function answers.
+#[derive(Default)]
+struct RuntimeApi {
+    events: std::sync::Mutex<std::collections::VecDeque<(String, serde_json::Value)>>,
+    answers: std::sync::Mutex<Vec<(String, String, serde_json::Value)>>,
+}
+
+async fn runtime_api(api: std::sync::Arc<RuntimeApi>) -> std::net::SocketAddr {
+    use axum::extract::{Path as UrlPath, State};
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    type Api = State<std::sync::Arc<RuntimeApi>>;
+    async fn next(State(api): Api) -> axum::response::Response {
+        let event = api.events.lock().expect("lock").pop_front();
+        let Some((id, payload)) = event else {
+            // No more invocations: hold the function here until the test ends it.
+            tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+            return StatusCode::NO_CONTENT.into_response();
+        };
+        let deadline = chrono::Utc::now().timestamp_millis() + 120_000;
+        (
+            [
+                ("lambda-runtime-aws-request-id", id),
+                ("lambda-runtime-deadline-ms", deadline.to_string()),
+                (
+                    "lambda-runtime-invoked-function-arn",
+                    "arn:aws:lambda:us-east-1:123456789012:function:etl-anonymize".to_owned(),
+                ),
+                (
+                    "lambda-runtime-trace-id",
+                    "Root=1-5e1b4151-5ac6c58f5e7bde7f0f1c12a2".to_owned(),
+                ),
+                ("content-type", "application/json".to_owned()),
+            ],
+            payload.to_string(),
+        )
+            .into_response()
+    }
+    async fn answer(
+        kind: &'static str,
+        api: std::sync::Arc<RuntimeApi>,
+        id: String,
+        body: String,
+    ) -> StatusCode {
+        let value = serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
+        api.answers
+            .lock()
+            .expect("lock")
+            .push((id, kind.to_owned(), value));
+        StatusCode::ACCEPTED
+    }
+    let app = axum::Router::new()
+        .route(
+            "/2018-06-01/runtime/invocation/next",
+            axum::routing::get(next),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/response",
+            axum::routing::post(
+                |State(api): Api, UrlPath(id): UrlPath<String>, body: String| {
+                    answer("response", api, id, body)
+                },
+            ),
+        )
+        .route(
+            "/2018-06-01/runtime/invocation/{id}/error",
+            axum::routing::post(
+                |State(api): Api, UrlPath(id): UrlPath<String>, body: String| {
+                    answer("error", api, id, body)
+                },
+            ),
+        )
+        .route(
+            "/2018-06-01/runtime/init/error",
+            axum::routing::post(|State(api): Api, body: String| {
+                answer("init-error", api, "init".into(), body)
+            }),
+        )
+        .with_state(api);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(aws_emulator),
+    ignore = "needs moto_server (STACKPRO_TEST_AWS_ENDPOINT)"
+)]
+async fn the_lambda_handler_answers_s3_events_and_sqs_batches_with_partial_failures() {
+    let endpoint = emulator();
+    let aws = AwsEnv::new(&endpoint);
+    let sdk = sdk(&aws.endpoint).await;
+    let s3 = s3_client(&sdk);
+    aws.ok(&["setup"]);
+    let raw = aws.bucket("raw");
+    let mut notifications = Vec::new();
+    for i in 0..2 {
+        let tenant = format!("t-{}-{i}", aws.unique);
+        let local = aws.env.path(&format!("l{i}.ndjson"));
+        aws.env.ok(&[
+            "gen",
+            "--dataset",
+            "contacts",
+            "--records",
+            "1500",
+            "--tenant",
+            &tenant,
+            "--out",
+            local.to_str().expect("utf8"),
+            "--seed",
+            "3",
+        ]);
+        let key = format!("tenant={tenant}/dataset=contacts/source=chat/dt=2026-11-24/l{i}.ndjson");
+        s3.put_object()
+            .bucket(&raw)
+            .key(&key)
+            .body(std::fs::read(&local).expect("raw").into())
+            .send()
+            .await
+            .expect("upload");
+        aws.ok(&[
+            "consent",
+            "grant",
+            "--tenant",
+            &tenant,
+            "--dataset",
+            "contacts",
+        ]);
+        notifications.push(serde_json::json!({"Records": [{
+            "eventVersion": "2.1", "eventSource": "aws:s3", "eventName": "ObjectCreated:Put",
+            "eventTime": "2026-11-24T12:00:00.000Z",
+            "s3": {"bucket": {"name": raw}, "object": {"key": key.replace('=', "%3D"), "size": 1}}
+        }]}));
+    }
+    let api = std::sync::Arc::new(RuntimeApi::default());
+    api.events.lock().expect("lock").extend([
+        (
+            "inv-sqs".to_owned(),
+            serde_json::json!({"Records": [
+                {"messageId": "m-good", "eventSource": "aws:sqs", "body": notifications[0].to_string()},
+                {"messageId": "m-poison", "eventSource": "aws:sqs", "body": "not an event"},
+            ]}),
+        ),
+        ("inv-s3".to_owned(), notifications[1].clone()),
+    ]);
+    let addr = runtime_api(api.clone()).await;
+    let bin =
+        stackpro_bin().with_file_name(format!("etl-anonymize{}", std::env::consts::EXE_SUFFIX));
+    // The same environment `stackpro` gets (credentials, hash key), and the config file.
+    let cmd = aws.cmd(&[]);
+    let mut child = std::process::Command::new(&bin)
+        .envs(
+            cmd.get_envs()
+                .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+        )
+        .env("STACKPRO_CONFIG", &aws.config)
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "etl-anonymize")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "test-stream")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "test-group")
+        .current_dir(aws.env.path(""))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", bin.display()));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    while api.answers.lock().expect("lock").len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let answers = api.answers.lock().expect("lock").clone();
+    assert_eq!(
+        answers,
+        vec![
+            (
+                "inv-sqs".to_owned(),
+                "response".to_owned(),
+                serde_json::json!({"batchItemFailures": [{"itemIdentifier": "m-poison"}]})
+            ),
+            (
+                "inv-s3".to_owned(),
+                "response".to_owned(),
+                serde_json::json!({"published": 1})
+            ),
+        ],
+        "only the poison record is reported failed; the S3 event publishes"
+    );
+    let releases: Vec<serde_json::Value> =
+        serde_json::from_str(&aws.ok(&["releases", "--json"])).expect("releases");
+    let ours = releases
+        .iter()
+        .filter(|r| {
+            r["tenant"]
+                .as_str()
+                .is_some_and(|t| t.contains(&aws.unique))
+        })
+        .count();
+    assert_eq!(ours, 2, "both partitions released once");
+}
