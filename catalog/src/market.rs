@@ -653,6 +653,26 @@ pub fn split_proportionally(revenue: u64, weights: &[u64]) -> Vec<u64> {
     parts
 }
 
+/// Refuses revenue lines that do not belong to (`contract_id`, `period`), or a period that
+/// is not `YYYY-MM`: what every [`MarketStore::put_revenue_shares`] checks first.
+pub fn check_revenue_lines(
+    contract_id: &str,
+    period: &str,
+    lines: &[RevenueShareLine],
+) -> Result<()> {
+    month_window(period)?;
+    if let Some(bad) = lines
+        .iter()
+        .find(|l| l.contract_id != contract_id || l.period != period)
+    {
+        return Err(Error::Invalid(format!(
+            "revenue line for {} {} given for {contract_id} {period}",
+            bad.contract_id, bad.period
+        )));
+    }
+    Ok(())
+}
+
 /// A `YYYY-MM` period's `[start, end)` in UTC.
 pub fn month_window(period: &str) -> Result<(DateTime<Utc>, DateTime<Utc>)> {
     let first = NaiveDate::parse_from_str(&format!("{period}-01"), "%Y-%m-%d")

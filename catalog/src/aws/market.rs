@@ -931,16 +931,7 @@ impl MarketStore for DynamoMarketStore {
         period: &str,
         lines: &[RevenueShareLine],
     ) -> Result<()> {
-        crate::market::month_window(period)?;
-        if let Some(bad) = lines
-            .iter()
-            .find(|l| l.contract_id != contract_id || l.period != period)
-        {
-            return Err(Error::Invalid(format!(
-                "revenue line for {} {} given for {contract_id} {period}",
-                bad.contract_id, bad.period
-            )));
-        }
+        crate::market::check_revenue_lines(contract_id, period, lines)?;
         let pk = format!("REVENUE#{period}");
         let prefix = format!("{contract_id}#");
         let old = self

@@ -875,16 +875,7 @@ impl MarketStore for SqliteMarketStore {
         period: &str,
         lines: &[RevenueShareLine],
     ) -> Result<()> {
-        crate::market::month_window(period)?;
-        if let Some(bad) = lines
-            .iter()
-            .find(|l| l.contract_id != contract_id || l.period != period)
-        {
-            return Err(Error::Invalid(format!(
-                "revenue line for {} {} given for {contract_id} {period}",
-                bad.contract_id, bad.period
-            )));
-        }
+        crate::market::check_revenue_lines(contract_id, period, lines)?;
         let (contract_id, period, lines) =
             (contract_id.to_owned(), period.to_owned(), lines.to_vec());
         self.db

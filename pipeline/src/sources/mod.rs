@@ -43,7 +43,7 @@ impl RawObject {
 /// Each segment is judged on its own and without the extensions: a `/` before a number,
 /// or a `.ndjson` after it, would read as a path, version or file name to the PII check,
 /// where here they only bound a name.
-fn redacted_name(name_in_root: &str) -> Option<(String, policies::pii::PiiKind)> {
+pub(crate) fn redacted_name(name_in_root: &str) -> Option<(String, policies::pii::PiiKind)> {
     let judged = split_encoding(name_in_root).0;
     let mut findings = Vec::new();
     let mut segment_start = 0;

@@ -17,22 +17,7 @@ fn partitions_of_body(
     body: &str,
 ) -> Result<std::collections::BTreeSet<catalog::layout::PartitionKey>, String> {
     let events = super::events::parse(body).map_err(|e| e.to_string())?;
-    let root = worker.raw.url.trim_end_matches('/').to_owned();
-    let names: Vec<String> = events
-        .iter()
-        .filter_map(|e| {
-            let url = e.url();
-            let name = url
-                .strip_prefix(&root)
-                .and_then(|r| r.strip_prefix('/'))
-                .map(str::to_owned);
-            if name.is_none() {
-                tracing::info!(object = %url, root = %root, "ignored: outside the raw root");
-            }
-            name
-        })
-        .collect();
-    Ok(super::partitions_of(names.iter().map(String::as_str)))
+    Ok(super::partitions_under_root(&worker.raw.url, &events))
 }
 
 /// Whether every partition's outcome is durable (nothing to retry).

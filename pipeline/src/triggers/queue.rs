@@ -48,12 +48,6 @@ fn aws(op: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     })
 }
 
-/// The object's name under the raw root, if `url` (`s3://bucket/key`) is below it.
-fn under_root<'a>(root: &str, url: &'a str) -> Option<&'a str> {
-    url.strip_prefix(root.trim_end_matches('/'))?
-        .strip_prefix('/')
-}
-
 /// Consumes `queue_url` until `stop` resolves (or the idle limit passes).
 ///
 /// # Errors
@@ -107,18 +101,7 @@ pub async fn consume(
                     continue;
                 }
             };
-            let names: Vec<String> = events
-                .iter()
-                .filter_map(|e| {
-                    let url = e.url();
-                    let name = under_root(&worker.raw.url, &url).map(str::to_owned);
-                    if name.is_none() {
-                        tracing::info!(object = %url, root = %worker.raw.url, "ignored: outside the raw root");
-                    }
-                    name
-                })
-                .collect();
-            let partitions = super::partitions_of(names.iter().map(String::as_str));
+            let partitions = super::partitions_under_root(&worker.raw.url, &events);
             // Keep the message invisible while its partitions are released.
             let heartbeat = {
                 let (client, queue, receipt) =
@@ -178,26 +161,4 @@ pub async fn consume(
         }
     }
     Ok(stats)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn objects_map_under_the_root_only() {
-        assert_eq!(
-            under_root("s3://raw", "s3://raw/tenant=t/x"),
-            Some("tenant=t/x")
-        );
-        assert_eq!(
-            under_root("s3://raw/pre", "s3://raw/pre/tenant=t/x"),
-            Some("tenant=t/x")
-        );
-        assert_eq!(
-            under_root("s3://raw/pre", "s3://raw/other/tenant=t/x"),
-            None
-        );
-        assert_eq!(under_root("s3://raw", "s3://raw2/tenant=t/x"), None);
-    }
 }
