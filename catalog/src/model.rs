@@ -95,7 +95,8 @@ pub struct ReleaseFile {
 /// A raw object consumed by a release (a row of the raw-object ledger).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawObjectRef {
-    /// Full URL of the raw object; the ledger key.
+    /// The ledger key: the raw object's URL, with `#etag={etag}` when the store reported
+    /// one, so an object rewritten under the same name is a new input.
     pub key: String,
     /// Object size in bytes when it was read.
     pub size: u64,

@@ -27,6 +27,7 @@ pub mod env {
     pub const MAX_LINE_BYTES: &str = "STACKPRO_MAX_LINE_BYTES";
     pub const MAX_ROWS_PER_FILE: &str = "STACKPRO_MAX_ROWS_PER_FILE";
     pub const STAGING_MEMORY_BYTES: &str = "STACKPRO_STAGING_MEMORY_BYTES";
+    pub const LEASE_TTL_SECS: &str = "STACKPRO_LEASE_TTL_SECS";
     pub const AWS_REGION: &str = "STACKPRO_AWS_REGION";
     pub const AWS_ENDPOINT: &str = "STACKPRO_AWS_ENDPOINT";
     pub const AWS_GLUE_DATABASE: &str = "STACKPRO_AWS_GLUE_DATABASE";
@@ -81,6 +82,9 @@ pub struct Config {
     pub marketplace: marketplace_api::Settings,
     /// The ETL feature flag (`ETL_ENABLED`): triggered workers start only when true.
     pub etl_enabled: bool,
+    /// How long a partition lease lasts without renewal (renewed at a third of it while
+    /// its release runs): a worker killed while holding one frees its partition after this.
+    pub lease_ttl_secs: u64,
 }
 
 /// Input settings of one dataset.
@@ -89,12 +93,41 @@ pub struct Config {
 pub struct DatasetConfig {
     /// Field delimiter of CSV raw objects.
     pub csv_delimiter: char,
+    /// When a partition's raw objects make a release (see [`Batching`]).
+    pub release: Batching,
+    /// `window` batching: how long after the end of its day (UTC) a `dt` partition stays
+    /// open for late objects before it is sealed and released.
+    pub grace_secs: u64,
 }
 
 impl Default for DatasetConfig {
     fn default() -> Self {
-        Self { csv_delimiter: ',' }
+        Self {
+            csv_delimiter: ',',
+            release: Batching::Object,
+            grace_secs: 3600,
+        }
     }
+}
+
+/// When a partition's raw objects make a release. Whatever the mode, each raw record is
+/// released at most once, and a batch under k stays pending until later objects complete
+/// it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Batching {
+    /// Each object as it arrives: a trigger releases what is pending in its partition
+    /// (the new object, with any batch withheld under k before).
+    #[default]
+    Object,
+    /// Per manifest: a producer writes its batch's objects, then a manifest object
+    /// (`_manifest*.json` in the same folder, `{"objects": ["a.ndjson", …]}`) naming
+    /// them; the batch is released once the manifest and every object it names are there.
+    /// Objects no manifest names wait.
+    Manifest,
+    /// Per sealed day: a `dt` partition is released once its day (UTC) plus
+    /// `grace_secs` has passed; objects arriving later make a further release of that day.
+    Window,
 }
 
 impl Default for Config {
@@ -117,6 +150,7 @@ impl Default for Config {
             aws: AwsSettings::default(),
             marketplace: marketplace_api::Settings::default(),
             etl_enabled: true,
+            lease_ttl_secs: 300,
         }
     }
 }
@@ -199,6 +233,9 @@ impl Config {
         if let Some(n) = count(env::STAGING_MEMORY_BYTES)? {
             self.staging_memory_bytes = n;
         }
+        if let Some(n) = count(env::LEASE_TTL_SECS)? {
+            self.lease_ttl_secs = n as u64;
+        }
         self.marketplace
             .apply_env(&get)
             .map_err(|e| Error::Config(e.to_string()))?;
@@ -240,6 +277,11 @@ impl Config {
 
     /// Checks values that serde cannot.
     pub fn validate(&self) -> Result<()> {
+        if !(3..=86_400).contains(&self.lease_ttl_secs) {
+            return Err(Error::Config(
+                "lease_ttl_secs must be between 3 and 86400".into(),
+            ));
+        }
         if self.backend == Backend::Aws && !cfg!(feature = "aws") {
             return Err(catalog::Error::needs_aws("backend = \"aws\"").into());
         }
@@ -293,6 +335,21 @@ impl Config {
     }
 
     /// The CSV delimiter of a dataset.
+    /// The settings of `dataset` (the defaults when the file names none).
+    #[must_use]
+    pub fn dataset(&self, dataset: &str) -> DatasetConfig {
+        self.datasets.get(dataset).cloned().unwrap_or_default()
+    }
+
+    /// Whether any dataset is released by sealed windows (triggers then sweep on a timer,
+    /// since a window seals with no event to announce it).
+    #[must_use]
+    pub fn has_windows(&self) -> bool {
+        self.datasets
+            .values()
+            .any(|d| d.release == Batching::Window)
+    }
+
     pub fn csv_delimiter(&self, dataset: &str) -> u8 {
         self.datasets
             .get(dataset)

@@ -19,6 +19,7 @@
 //! creates or updates every AWS resource. Storage, the object layout and backend wiring
 //! are `catalog`'s (`catalog::storage`, `catalog::layout`, `catalog::connect`).
 
+pub mod batching;
 pub mod config;
 pub mod context;
 pub mod demo;

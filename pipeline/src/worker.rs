@@ -12,6 +12,8 @@ use policies::{Outcome, Policy, ReleaseReport};
 use serde::Serialize;
 
 use crate::Result;
+use crate::batching::{self, Plan};
+use crate::config::Batching;
 use crate::config::{Config, env};
 use crate::context::{ByteCounter, ReleaseContext};
 use crate::ledger::RecordLedger;
@@ -22,6 +24,28 @@ use catalog::connect::{Backends, Stores};
 use catalog::layout::PartitionKey;
 use catalog::metrics::MetricsSink;
 use catalog::storage::Location;
+use object_store::ObjectStoreExt;
+
+fn waiting(key: &PartitionKey, why: String) -> PartitionResult {
+    tracing::info!(partition = %key, reason = %why, "waiting: the batching mode holds the partition");
+    PartitionResult {
+        partition: key.clone(),
+        status: Status::Waiting,
+        objects: 0,
+        report: None,
+        message: Some(why),
+    }
+}
+
+fn nothing_new(key: &PartitionKey) -> PartitionResult {
+    PartitionResult {
+        partition: key.clone(),
+        status: Status::NothingNew,
+        objects: 0,
+        report: None,
+        message: None,
+    }
+}
 
 /// What happened to one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,6 +64,9 @@ pub enum Status {
     NoPolicy,
     /// Every object is already released.
     NothingNew,
+    /// Pending objects the dataset's batching mode holds back (a window not sealed yet,
+    /// a batch whose manifest has not arrived or names objects still missing).
+    Waiting,
     /// Another worker holds the partition's lease: it is releasing it now (a trigger
     /// leaves its message to come back).
     Busy,
@@ -166,14 +193,107 @@ impl Worker {
         })
     }
 
-    /// How long a partition lease lasts without renewal: a worker killed while holding
-    /// one frees its partition after this.
-    pub const LEASE_TTL: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+    /// How long a partition lease lasts without renewal (`lease_ttl_secs`): a worker
+    /// killed while holding one frees its partition after this.
+    fn lease_ttl(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::seconds(i64::try_from(self.config.lease_ttl_secs).unwrap_or(300))
+    }
+
+    /// What `key`'s batching mode makes of what the listing found in it: `objects` (its
+    /// data objects) and `manifests`. Unusable manifests come back as ignored objects.
+    async fn plan_partition(
+        &self,
+        key: &PartitionKey,
+        objects: Vec<RawObject>,
+        manifests: Vec<RawObject>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Plan, Vec<IgnoredObject>)> {
+        let settings = self.config.dataset(&key.dataset);
+        let keys: Vec<String> = objects
+            .iter()
+            .chain(&manifests)
+            .map(RawObject::ledger_key)
+            .collect();
+        let released = self.catalog.released_objects(&keys).await?;
+        let pending: Vec<RawObject> = objects
+            .iter()
+            .filter(|o| !released.contains_key(&o.ledger_key()))
+            .cloned()
+            .collect();
+        let mut read = Vec::new();
+        if settings.release == Batching::Manifest {
+            for m in manifests {
+                if released.contains_key(&m.ledger_key()) {
+                    continue;
+                }
+                let names = if usize::try_from(m.size).unwrap_or(usize::MAX)
+                    > batching::MAX_MANIFEST_BYTES
+                {
+                    Err(format!(
+                        "manifest larger than {} bytes",
+                        batching::MAX_MANIFEST_BYTES
+                    ))
+                } else {
+                    match self.raw.store.get(&m.path).await {
+                        Ok(got) => batching::parse_manifest(&got.bytes().await?),
+                        // Deleted since it was listed: as if it never came.
+                        Err(object_store::Error::NotFound { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                };
+                read.push(batching::ReadManifest { object: m, names });
+            }
+        }
+        let grace = chrono::TimeDelta::seconds(
+            i64::try_from(settings.grace_secs).unwrap_or(i64::MAX / 1000),
+        );
+        let (plan, unusable) = batching::plan(
+            settings.release,
+            grace,
+            now,
+            &key.dt,
+            &objects,
+            pending,
+            read,
+        );
+        let ignored = unusable
+            .into_iter()
+            .map(|(m, reason)| {
+                tracing::warn!(partition = %key, manifest = %m.path, %reason, "ignored manifest");
+                IgnoredObject { url: m.url, reason }
+            })
+            .collect();
+        Ok((plan, ignored))
+    }
+
+    /// The releases a plan makes: its objects in chunks the catalog accepts in one
+    /// release, the manifests with the last chunk (recorded once the batch is out).
+    fn chunks(
+        &self,
+        objects: Vec<RawObject>,
+        manifests: Vec<RawObject>,
+    ) -> Vec<(Vec<RawObject>, Vec<RawObject>)> {
+        let per_release = self
+            .catalog
+            .max_inputs_per_release()
+            .unwrap_or(usize::MAX)
+            .saturating_sub(manifests.len())
+            .max(1);
+        let mut out: Vec<(Vec<RawObject>, Vec<RawObject>)> = objects
+            .chunks(per_release)
+            .map(|c| (c.to_vec(), Vec::new()))
+            .collect();
+        if let Some(last) = out.last_mut() {
+            last.1 = manifests;
+        }
+        out
+    }
 
     /// The trigger entry point (folder watch, queue, Lambda): releases what is pending in
-    /// each of `partitions`, under the partition's lease. A partition whose lease another
-    /// worker holds is [`Status::Busy`] and left alone; duplicates of an event find
-    /// [`Status::NothingNew`]. `holder` names this worker in the lease.
+    /// each of `partitions`, as the dataset's batching mode allows, under the partition's
+    /// lease. A partition whose lease another worker holds is [`Status::Busy`] and left
+    /// alone; duplicates of an event find [`Status::NothingNew`]. `holder` names this
+    /// worker in the lease.
     pub async fn release_pending(
         &self,
         partitions: &std::collections::BTreeSet<PartitionKey>,
@@ -181,16 +301,12 @@ impl Worker {
     ) -> Result<RunSummary> {
         let mut summary = RunSummary::default();
         let ctx = self.release_context(None)?;
-        let per_release = self
-            .catalog
-            .max_inputs_per_release()
-            .unwrap_or(usize::MAX)
-            .max(1);
+        let ttl = self.lease_ttl();
         for key in partitions {
             let name = key.to_string();
             let Some(mut lease) = self
                 .leases
-                .acquire(&name, holder, Self::LEASE_TTL, chrono::Utc::now())
+                .acquire(&name, holder, ttl, chrono::Utc::now())
                 .await?
             else {
                 tracing::info!(partition = %key, "busy: another worker holds the lease");
@@ -205,43 +321,78 @@ impl Worker {
             };
             // Listed under the lease: what another worker released before is in the ledger.
             let prefix = format!("tenant={}/dataset={}", key.tenant, key.dataset);
-            let (mut listed, _) = sources::list_raw_under(&self.raw, &prefix).await?;
-            let objects = listed.remove(key).unwrap_or_default();
-            let urls: Vec<String> = objects.iter().map(|o| o.url.clone()).collect();
-            let released = self.catalog.released_objects(&urls).await?;
-            let pending: Vec<RawObject> = objects
-                .into_iter()
-                .filter(|o| !released.contains_key(&o.url))
-                .collect();
-            if pending.is_empty() {
-                summary.partitions.push(PartitionResult {
-                    partition: key.clone(),
-                    status: Status::NothingNew,
-                    objects: 0,
-                    report: None,
-                    message: None,
-                });
-            }
-            for chunk in pending.chunks(per_release) {
-                let result = self.release_partition(&ctx, key, chunk.to_vec()).await;
-                summary.partitions.push(result);
-                match self
-                    .leases
-                    .renew(&lease, Self::LEASE_TTL, chrono::Utc::now())
-                    .await?
-                {
-                    Some(renewed) => lease = renewed,
-                    None => {
-                        // Lost (a release longer than the lease): stop; the next holder
-                        // finds what this one published in the ledger.
-                        tracing::warn!(partition = %key, "lease lost during the release; stopping here");
-                        break;
+            let mut listing = sources::list_raw_under(&self.raw, &prefix).await?;
+            let objects = listing.partitions.remove(key).unwrap_or_default();
+            let manifests = listing.manifests.remove(key).unwrap_or_default();
+            let (plan, ignored) = self
+                .plan_partition(key, objects, manifests, chrono::Utc::now())
+                .await?;
+            summary.ignored.extend(ignored);
+            let (objects, manifests) = match plan {
+                Plan::Release { objects, manifests } => (objects, manifests),
+                Plan::Wait(why) => {
+                    summary.partitions.push(waiting(key, why));
+                    self.leases.release(&lease).await?;
+                    continue;
+                }
+                Plan::NothingNew => {
+                    summary.partitions.push(nothing_new(key));
+                    self.leases.release(&lease).await?;
+                    continue;
+                }
+            };
+            for (chunk, manifests) in self.chunks(objects, manifests) {
+                // The lease is renewed while the release runs, however long it takes.
+                let work = self.release_partition(&ctx, key, chunk, manifests);
+                tokio::pin!(work);
+                let mut lost = false;
+                let result = loop {
+                    tokio::select! {
+                        r = &mut work => break r,
+                        () = tokio::time::sleep((ttl / 3).to_std().unwrap_or(Duration::from_secs(1))) => {
+                            match self.leases.renew(&lease, ttl, chrono::Utc::now()).await {
+                                Ok(Some(renewed)) => lease = renewed,
+                                Ok(None) => lost = true,
+                                Err(e) => tracing::warn!(partition = %key, error = %catalog::chain(&e), "could not renew the lease"),
+                            }
+                        }
                     }
+                };
+                summary.partitions.push(result);
+                if !lost {
+                    match self.leases.renew(&lease, ttl, chrono::Utc::now()).await? {
+                        Some(renewed) => lease = renewed,
+                        None => lost = true,
+                    }
+                }
+                if lost {
+                    // Another worker may hold it now: stop here. Whatever both publish
+                    // is settled by the catalog (one release of the same inputs wins),
+                    // and the next holder finds this one's releases in the ledger.
+                    tracing::warn!(partition = %key, "lease lost during the release; stopping here");
+                    break;
                 }
             }
             self.leases.release(&lease).await?;
         }
         self.sync_versions(&summary).await;
+        Ok(summary)
+    }
+
+    /// Every partition of the raw root with something in it, through
+    /// [`Worker::release_pending`]: what a trigger runs on a timer, so that a window that
+    /// sealed with no new object to announce it is released.
+    pub async fn sweep(&self, holder: &str) -> Result<RunSummary> {
+        let listing = sources::list_raw(&self.raw).await?;
+        let partitions: std::collections::BTreeSet<PartitionKey> = listing
+            .partitions
+            .into_keys()
+            .chain(listing.manifests.into_keys())
+            .collect();
+        let mut summary = self.release_pending(&partitions, holder).await?;
+        summary
+            .ignored
+            .extend(listing.ignored.into_iter().map(Into::into));
         Ok(summary)
     }
 
@@ -255,51 +406,41 @@ impl Worker {
                 "completed publishes interrupted after their commit"
             );
         }
-        let (partitions, ignored) = sources::list_raw(&self.raw).await?;
-        for i in &ignored {
+        let listing = sources::list_raw(&self.raw).await?;
+        for i in &listing.ignored {
             tracing::warn!(object = %i.url, reason = %i.reason, "ignored raw object");
         }
         let mut summary = RunSummary {
-            ignored: ignored.into_iter().map(Into::into).collect(),
+            ignored: listing.ignored.into_iter().map(Into::into).collect(),
             ..Default::default()
         };
 
-        // Plan: pending objects per partition.
-        let mut plan: Vec<(PartitionKey, Vec<RawObject>)> = Vec::new();
-        for (key, objects) in partitions {
-            let urls: Vec<String> = objects.iter().map(|o| o.url.clone()).collect();
-            let released = self.catalog.released_objects(&urls).await?;
-            let pending: Vec<RawObject> = objects
-                .into_iter()
-                .filter(|o| !released.contains_key(&o.url))
-                .collect();
-            if pending.is_empty() {
-                summary.partitions.push(PartitionResult {
-                    partition: key,
-                    status: Status::NothingNew,
-                    objects: 0,
-                    report: None,
-                    message: None,
-                });
-                continue;
-            }
-            // Backends with a per-release input limit get the partition in several releases.
-            let per_release = self
-                .catalog
-                .max_inputs_per_release()
-                .unwrap_or(usize::MAX)
-                .max(1);
-            if pending.len() > per_release {
-                for chunk in pending.chunks(per_release) {
-                    plan.push((key.clone(), chunk.to_vec()));
+        // Plan: each partition's batch, as its dataset's batching mode allows.
+        let mut manifests = listing.manifests;
+        let mut keys: std::collections::BTreeSet<PartitionKey> =
+            listing.partitions.keys().cloned().collect();
+        keys.extend(manifests.keys().cloned());
+        let mut objects_of = listing.partitions;
+        let now = chrono::Utc::now();
+        let mut plan: Vec<(PartitionKey, Vec<RawObject>, Vec<RawObject>)> = Vec::new();
+        for key in keys {
+            let objects = objects_of.remove(&key).unwrap_or_default();
+            let found = manifests.remove(&key).unwrap_or_default();
+            let (decided, ignored) = self.plan_partition(&key, objects, found, now).await?;
+            summary.ignored.extend(ignored);
+            match decided {
+                Plan::Release { objects, manifests } => {
+                    for (chunk, manifests) in self.chunks(objects, manifests) {
+                        plan.push((key.clone(), chunk, manifests));
+                    }
                 }
-            } else {
-                plan.push((key, pending));
+                Plan::Wait(why) => summary.partitions.push(waiting(&key, why)),
+                Plan::NothingNew => summary.partitions.push(nothing_new(&key)),
             }
         }
         let bytes: u64 = plan
             .iter()
-            .flat_map(|(_, o)| o.iter().map(|o| o.size))
+            .flat_map(|(_, o, _)| o.iter().map(|o| o.size))
             .sum();
         progress.start(plan.len(), bytes);
 
@@ -313,7 +454,7 @@ impl Worker {
                 counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
             }))
         }))?;
-        for (key, objects) in plan {
+        for (key, objects, manifests) in plan {
             let ticker = {
                 let counter = counter.clone();
                 async move {
@@ -324,7 +465,7 @@ impl Worker {
                     }
                 }
             };
-            let work = self.release_partition(&ctx, &key, objects);
+            let work = self.release_partition(&ctx, &key, objects, manifests);
             let result = tokio::select! {
                 r = work => r,
                 () = ticker => unreachable!("the ticker never ends"),
@@ -388,8 +529,9 @@ impl Worker {
         })
     }
 
-    /// Releases one partition's pending `objects`: the entry point of every trigger (`run`,
-    /// and the event-driven workers to come). Checks that the policy covers the dataset and
+    /// Releases one partition's pending `objects` (with the `manifests` that announced
+    /// them, recorded in the ledger beside them, not read as data): the release step of
+    /// `run` and of every trigger. Checks that the policy covers the dataset and
     /// that the tenant's consent stands, then prepares the release, publishes it in one
     /// catalog transaction with its raw objects, and emits its metrics; retryable failures
     /// are tried up to three times. Never fails as a call: what happened, including a
@@ -401,6 +543,7 @@ impl Worker {
         ctx: &ReleaseContext,
         key: &PartitionKey,
         objects: Vec<RawObject>,
+        manifests: Vec<RawObject>,
     ) -> PartitionResult {
         let n = objects.len();
         let result = |status, report, message| PartitionResult {
@@ -438,7 +581,10 @@ impl Worker {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.release_once(ctx, key, objects.clone()).await {
+            match self
+                .release_once(ctx, key, objects.clone(), manifests.clone())
+                .await
+            {
                 Ok((status, report)) => return result(status, Some(report), None),
                 Err(e) if e.is_retryable() && attempt < 3 => {
                     tracing::warn!(partition = %key, attempt, error = %catalog::chain(&e), "retrying release");
@@ -457,8 +603,9 @@ impl Worker {
         ctx: &ReleaseContext,
         key: &PartitionKey,
         objects: Vec<RawObject>,
+        manifests: Vec<RawObject>,
     ) -> Result<(Status, ReleaseReport)> {
-        let id = release::release_id(&ctx.policy, ctx.hasher.key_id(), key, &objects);
+        let id = release::release_id(&ctx.policy, ctx.hasher.key_id(), key, &objects, &manifests);
         let ledger = RecordLedger::load(
             self.catalog.as_ref(),
             &ctx.curated,
@@ -472,7 +619,7 @@ impl Worker {
                 .max(ctx.policy.retention.curated_days),
         )
         .await?;
-        let prepared = release::prepare(ctx, key, objects, ledger).await?;
+        let prepared = release::prepare(ctx, key, objects, manifests, ledger).await?;
         let status = match (&prepared.report.outcome, &prepared.release) {
             (Outcome::Release, Some(rel)) => {
                 // The table (schema only) may exist before any release: it shows no rows.

@@ -64,11 +64,13 @@ pub(super) fn print_summary(summary: &pipeline::RunSummary) {
         println!("ignored {}: {}", i.url, i.reason);
     }
     println!(
-        "{} published, {} withheld, {} without consent, {} nothing new, {} failed",
+        "{} published, {} withheld, {} waiting, {} without consent, {} nothing new, {} busy, {} failed",
         summary.count(Status::Published),
         summary.count(Status::Withheld),
+        summary.count(Status::Waiting),
         summary.count(Status::NoConsent),
         summary.count(Status::NothingNew),
+        summary.count(Status::Busy),
         summary.count(Status::Failed)
     );
 }

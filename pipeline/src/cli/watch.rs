@@ -77,6 +77,11 @@ pub(super) struct WorkerArgs {
     /// Exit after this many seconds without a message (default: run until stopped).
     #[arg(long)]
     idle_exit_secs: Option<u64>,
+    /// Sweep the whole raw root every this many seconds, releasing what has become
+    /// releasable without an event (a sealed `window` day). Default: 60 when a dataset
+    /// uses `window` batching, else no sweeps; 0 turns sweeps off.
+    #[arg(long)]
+    sweep_every_secs: Option<u64>,
 }
 
 #[cfg(feature = "aws")]
@@ -90,6 +95,13 @@ pub(super) async fn worker_cmd(config: Config, args: &WorkerArgs) -> Result<Exit
     }
     let sdk = catalog::aws::sdk_config(&config.aws).await;
     let client = aws_sdk_sqs::Client::new(&sdk);
+    let sweep_every = match args.sweep_every_secs {
+        Some(0) => None,
+        Some(s) => Some(std::time::Duration::from_secs(s)),
+        None => config
+            .has_windows()
+            .then_some(pipeline::triggers::watch::SWEEP_EVERY),
+    };
     let worker = Worker::open(config).await?;
     let holder = format!("worker-{}", std::process::id());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -110,6 +122,7 @@ pub(super) async fn worker_cmd(config: Config, args: &WorkerArgs) -> Result<Exit
             wait: std::time::Duration::from_secs(args.wait_secs),
             visibility: std::time::Duration::from_secs(args.visibility_secs),
             idle_exit: args.idle_exit_secs.map(std::time::Duration::from_secs),
+            sweep_every,
         },
         stop,
     )
@@ -118,7 +131,7 @@ pub(super) async fn worker_cmd(config: Config, args: &WorkerArgs) -> Result<Exit
         "{}",
         serde_json::json!({
             "messages": stats.messages, "deleted": stats.deleted, "returned": stats.returned,
-            "poison": stats.poison, "published": stats.published,
+            "poison": stats.poison, "published": stats.published, "sweeps": stats.sweeps,
         })
     );
     Ok(ExitCode::SUCCESS)
@@ -132,6 +145,7 @@ pub(super) async fn worker_cmd(config: Config, args: &WorkerArgs) -> Result<Exit
         args.wait_secs,
         args.visibility_secs,
         args.idle_exit_secs,
+        args.sweep_every_secs,
     );
     Err(pipeline::Error::from(catalog::Error::needs_aws("stackpro worker --queue")).into())
 }

@@ -51,6 +51,7 @@ pub fn release_id(
     key_id: &str,
     partition: &PartitionKey,
     objects: &[RawObject],
+    manifests: &[RawObject],
 ) -> String {
     let mut h = Sha256::new();
     for part in [
@@ -63,10 +64,14 @@ pub fn release_id(
         h.update(part.as_bytes());
         h.update([0]);
     }
-    let mut inputs: Vec<(&str, u64)> = objects.iter().map(|o| (o.url.as_str(), o.size)).collect();
+    let mut inputs: Vec<(String, u64)> = objects
+        .iter()
+        .chain(manifests)
+        .map(|o| (o.ledger_key(), o.size))
+        .collect();
     inputs.sort_unstable();
-    for (url, size) in inputs {
-        h.update(url.as_bytes());
+    for (key, size) in inputs {
+        h.update(key.as_bytes());
         h.update(size.to_le_bytes());
     }
     format!("r{}", &hex::encode(h.finalize())[..20])
@@ -120,10 +125,17 @@ pub async fn prepare(
     ctx: &ReleaseContext,
     partition: &PartitionKey,
     objects: Vec<RawObject>,
+    manifests: Vec<RawObject>,
     ledger: RecordLedger,
 ) -> Result<Prepared> {
     let rules = ctx.policy.dataset(&partition.dataset)?.clone();
-    let id = release_id(&ctx.policy, ctx.hasher.key_id(), partition, &objects);
+    let id = release_id(
+        &ctx.policy,
+        ctx.hasher.key_id(),
+        partition,
+        &objects,
+        &manifests,
+    );
     let table = table_schema(&ctx.policy, &rules, &ctx.curated);
     let pseudonyms = ctx.hasher.release_pseudonyms(&id);
 
@@ -160,7 +172,11 @@ pub async fn prepare(
         quarantine_reasons: staged.quarantine_reasons.clone(),
         unknown_fields: publishable_field_names(&staged.unknown_fields),
         // Relative to the raw root: the operator's folder names are no buyer's business.
-        inputs: objects.iter().map(|o| o.path.to_string()).collect(),
+        inputs: objects
+            .iter()
+            .chain(&manifests)
+            .map(|o| o.path.to_string())
+            .collect(),
         created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
     };
     let mut report = ReleaseReport::new(&ctx.policy, &rules, &decision, facts);
@@ -235,8 +251,9 @@ pub async fn prepare(
         files,
         inputs: objects
             .iter()
+            .chain(&manifests)
             .map(|o| RawObjectRef {
-                key: o.url.clone(),
+                key: o.ledger_key(),
                 size: o.size,
                 e_tag: o.e_tag.clone(),
             })

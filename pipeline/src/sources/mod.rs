@@ -31,6 +31,17 @@ pub struct RawObject {
 }
 
 impl RawObject {
+    /// The object's identity in the raw-object ledger: its URL and, when the store reports
+    /// one, its ETag (`{url}#etag={etag}`). An object rewritten under the same name is a new
+    /// input; its records released before are still skipped by the record ledger.
+    #[must_use]
+    pub fn ledger_key(&self) -> String {
+        match self.e_tag.as_deref().map(|t| t.trim_matches('"')) {
+            Some(tag) if !tag.is_empty() => format!("{}#etag={tag}", self.url),
+            _ => self.url.clone(),
+        }
+    }
+
     /// Format and compression from the file name (`.ndjson`, `.json`, `.jsonl`, `.csv`,
     /// each optionally `.gz` or `.zst`).
     pub fn encoding(&self) -> Option<(Format, Compression)> {
@@ -80,20 +91,33 @@ pub struct Ignored {
     pub reason: String,
 }
 
+/// What a listing of the raw root found.
+#[derive(Debug, Default)]
+pub struct RawListing {
+    /// Raw data objects by partition, sorted by URL.
+    pub partitions: BTreeMap<PartitionKey, Vec<RawObject>>,
+    /// Manifest objects (`_manifest*.json`, for `manifest` batching) by partition.
+    pub manifests: BTreeMap<PartitionKey, Vec<RawObject>>,
+    /// Objects that are not raw objects of the layout, with the reason.
+    pub ignored: Vec<Ignored>,
+}
+
+/// Whether `name` (a file name) is a batch manifest: `_manifest.json`, `_manifest-….json`.
+#[must_use]
+pub fn is_manifest_name(name: &str) -> bool {
+    name.starts_with("_manifest") && name.ends_with(".json")
+}
+
 /// Lists raw objects by partition, and what was ignored (with reasons).
-pub async fn list_raw(
-    raw: &Location,
-) -> Result<(BTreeMap<PartitionKey, Vec<RawObject>>, Vec<Ignored>)> {
+pub async fn list_raw(raw: &Location) -> Result<RawListing> {
     list_raw_under(raw, "").await
 }
 
 /// As [`list_raw`], only below `prefix` (a folder of the layout such as
 /// `tenant=t-1/dataset=contacts`, no leading or trailing `/`; empty for everything).
-pub async fn list_raw_under(
-    raw: &Location,
-    prefix: &str,
-) -> Result<(BTreeMap<PartitionKey, Vec<RawObject>>, Vec<Ignored>)> {
+pub async fn list_raw_under(raw: &Location, prefix: &str) -> Result<RawListing> {
     let mut partitions: BTreeMap<PartitionKey, Vec<RawObject>> = BTreeMap::new();
+    let mut manifests: BTreeMap<PartitionKey, Vec<RawObject>> = BTreeMap::new();
     let mut ignored = Vec::new();
     let listed = match &raw.local_dir {
         Some(root) => list_local(raw, root, prefix).await?,
@@ -139,7 +163,8 @@ pub async fn list_raw_under(
             }
         };
         let name = meta.location.filename().unwrap_or_default();
-        if name.starts_with('.') || name.starts_with('_') {
+        let manifest = is_manifest_name(name);
+        if !manifest && (name.starts_with('.') || name.starts_with('_')) {
             continue;
         }
         let url = raw.url_of(&meta.location);
@@ -160,6 +185,20 @@ pub async fn list_raw_under(
         match parse_raw_path(&meta.location) {
             Err(reason) => ignored.push(Ignored { url, reason }),
             Ok(catalog::layout::RawPath { partition, source }) => {
+                if manifest {
+                    manifests
+                        .entry(partition.clone())
+                        .or_default()
+                        .push(RawObject {
+                            path: meta.location.clone(),
+                            url,
+                            size: meta.size,
+                            e_tag: meta.e_tag.clone(),
+                            source,
+                            partition,
+                        });
+                    continue;
+                }
                 if encoding_of(name).is_none() {
                     ignored.push(Ignored {
                         url,
@@ -181,10 +220,14 @@ pub async fn list_raw_under(
             }
         }
     }
-    for objects in partitions.values_mut() {
+    for objects in partitions.values_mut().chain(manifests.values_mut()) {
         objects.sort_by(|a, b| a.url.cmp(&b.url));
     }
-    Ok((partitions, ignored))
+    Ok(RawListing {
+        partitions,
+        manifests,
+        ignored,
+    })
 }
 
 /// One entry of a raw listing.
@@ -284,7 +327,11 @@ mod tests {
             std::fs::write(partition.join(name), "{}\n").expect("object");
         }
         let raw = Location::parse(&root.display().to_string()).expect("raw");
-        let (partitions, ignored) = list_raw(&raw).await.expect("list");
+        let RawListing {
+            partitions,
+            ignored,
+            ..
+        } = list_raw(&raw).await.expect("list");
         let listed: Vec<&str> = partitions
             .values()
             .flatten()

@@ -1,6 +1,8 @@
 //! The `etl-anonymize` Lambda handler (feature `aws`): S3 events delivered directly, and
 //! SQS batches of S3 notifications with partial batch failures (only the records that
-//! failed are redelivered, so one bad object does not redeliver the rest).
+//! failed are redelivered, so one bad object does not redeliver the rest), and EventBridge
+//! scheduled events (`"detail-type": "Scheduled Event"`), which sweep the whole raw root so
+//! a `window` day that sealed with time, not with an event, is released.
 
 use serde_json::{Value, json};
 
@@ -35,6 +37,20 @@ pub async fn handle(
     holder: &str,
     payload: Value,
 ) -> Result<Value, InvocationError> {
+    if payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
+        let summary = worker
+            .sweep(holder)
+            .await
+            .map_err(|e| InvocationError(e.to_string()))?;
+        // A busy partition is another invocation's; the next schedule sees what is left.
+        if summary.failed() {
+            return Err(InvocationError("a release of the sweep failed".into()));
+        }
+        return Ok(json!({
+            "swept": summary.partitions.len(),
+            "published": summary.count(Status::Published),
+        }));
+    }
     let records = payload.get("Records").and_then(Value::as_array);
     let is_sqs = records.is_some_and(|r| {
         r.iter()

@@ -27,6 +27,10 @@ pub struct QueueSettings {
     pub visibility: Duration,
     /// Stop after this long without a message (`None`: run until stopped).
     pub idle_exit: Option<Duration>,
+    /// Sweep the whole raw root this often (`None`: never). Window batching needs it: a
+    /// day seals with time, not with an event, so its last message may have come and gone
+    /// (deleted as `waiting`) before the seal.
+    pub sweep_every: Option<Duration>,
 }
 
 /// What the consumer did, for its exit report.
@@ -37,6 +41,7 @@ pub struct QueueStats {
     pub returned: u64,
     pub poison: u64,
     pub published: u64,
+    pub sweeps: u64,
 }
 
 fn aws(op: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
@@ -64,8 +69,20 @@ pub async fn consume(
     let mut stats = QueueStats::default();
     let visibility = i32::try_from(settings.visibility.as_secs().max(1)).unwrap_or(300);
     let mut idle_since = std::time::Instant::now();
+    let mut last_sweep: Option<std::time::Instant> = None;
     tokio::pin!(stop);
     loop {
+        if let Some(every) = settings.sweep_every
+            && last_sweep.is_none_or(|t| t.elapsed() >= every)
+        {
+            last_sweep = Some(std::time::Instant::now());
+            stats.sweeps += 1;
+            match worker.sweep(holder).await {
+                Ok(summary) => stats.published += summary.count(Status::Published) as u64,
+                // The next sweep, or the next message, tries again.
+                Err(e) => tracing::error!(error = %e, "sweep failed"),
+            }
+        }
         if settings
             .idle_exit
             .is_some_and(|limit| idle_since.elapsed() >= limit)

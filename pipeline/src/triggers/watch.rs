@@ -6,16 +6,17 @@
 //! is then released under its lease with everything pending in it. What was pending when
 //! the watch started is released first, so nothing written while no watcher ran waits.
 
-use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use catalog::layout::PartitionKey;
 use notify::{RecursiveMode, Watcher};
 
 use crate::worker::{RunSummary, Worker};
 use crate::{Error, Result};
+
+/// How often a watch sweeps the raw folder when a dataset uses window batching.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Watches `root` until `stop` resolves; `report` is told each batch's results.
 ///
@@ -51,16 +52,28 @@ pub async fn watch(
     tracing::info!(root = %root.display(), "watching for raw objects");
 
     // What is already there.
-    let (pending, _) = crate::sources::list_raw(&worker.raw).await?;
-    let initial: BTreeSet<PartitionKey> = pending.into_keys().collect();
-    if !initial.is_empty() {
-        report(&worker.release_pending(&initial, holder).await?);
+    let initial = worker.sweep(holder).await?;
+    if !initial.partitions.is_empty() {
+        report(&initial);
     }
 
+    // A window seals with no file event to announce it: with window batching, sweep on a
+    // timer too.
+    let mut sweeps = tokio::time::interval(SWEEP_EVERY);
+    sweeps.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    sweeps.reset();
+    let windows = worker.config.has_windows();
     tokio::pin!(stop);
     loop {
         let first = tokio::select! {
             () = &mut stop => break,
+            _ = sweeps.tick(), if windows => {
+                let swept = worker.sweep(holder).await?;
+                if swept.partitions.iter().any(|p| p.status != crate::worker::Status::NothingNew && p.status != crate::worker::Status::Waiting) {
+                    report(&swept);
+                }
+                continue;
+            }
             p = rx.recv() => match p { Some(p) => p, None => break },
         };
         let mut touched = vec![first];

@@ -12,6 +12,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 #[cfg(feature = "aws")]
 mod aws;
+mod batching;
 mod cli;
 mod consent;
 mod crash;

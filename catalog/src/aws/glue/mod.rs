@@ -20,7 +20,7 @@
 //! | item | pk | sk | attributes |
 //! |---|---|---|---|
 //! | release | `release` | release id | `json` (the [`Release`]), `dataset`, `tenant`, `dt` |
-//! | ledger row | `object#{raw url}` (`object#sha256:{hex}` past 1,500 bytes) | `ledger` | `key` (the URL), `release_id`, `size`, `e_tag` |
+//! | ledger row | `object#{ledger key}` (the raw URL, `#etag=…` appended when known) (`object#sha256:{hex}` past 1,500 bytes) | `ledger` | `key`, `release_id`, `size`, `e_tag` |
 //! | pending projection | `pending` | release id | — |
 
 mod ledger;
