@@ -105,8 +105,8 @@ pub(super) async fn worker_cmd(config: Config, args: &WorkerArgs) -> Result<Exit
     let worker = Worker::open(config).await?;
     let holder = format!("worker-{}", std::process::id());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    // SIGTERM stops before the next receive: the release in progress finishes (its
-    // message is deleted or left), so nothing is half published.
+    // SIGTERM: the release in progress finishes (its message is deleted or left), the
+    // rest of the batch goes back to the queue, so nothing is half published.
     let stop = async move {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}

@@ -53,7 +53,9 @@ fn aws(op: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
     })
 }
 
-/// Consumes `queue_url` until `stop` resolves (or the idle limit passes).
+/// Consumes `queue_url` until `stop` resolves (or the idle limit passes). A stop finishes
+/// the release in progress (its message is then deleted or left as usual) and hands the
+/// rest of the received batch back to the queue at once.
 ///
 /// # Errors
 /// The queue cannot be read at all; a failure of one message is logged and left to the
@@ -71,7 +73,12 @@ pub async fn consume(
     let mut idle_since = std::time::Instant::now();
     let mut last_sweep: Option<std::time::Instant> = None;
     tokio::pin!(stop);
+    // Once `stop` has resolved it is not polled again.
+    let mut stopping = false;
     loop {
+        if stopping {
+            break;
+        }
         if let Some(every) = settings.sweep_every
             && last_sweep.is_none_or(|t| t.elapsed() >= every)
         {
@@ -103,30 +110,24 @@ pub async fn consume(
         if messages.is_empty() {
             continue;
         }
-        idle_since = std::time::Instant::now();
-        for m in messages {
-            stats.messages += 1;
-            let (Some(body), Some(receipt)) = (m.body(), m.receipt_handle()) else {
-                continue;
-            };
-            let events = match super::events::parse(body) {
-                Ok(e) => e,
-                Err(e) => {
-                    // Left on the queue: its redrive policy moves it to the dead-letter queue.
-                    tracing::error!(message = m.message_id().unwrap_or(""), error = %e, "poison message left to the dead-letter queue");
-                    stats.poison += 1;
-                    continue;
-                }
-            };
-            let partitions = super::partitions_under_root(&worker.raw.url, &events);
-            // Keep the message invisible while its partitions are released.
-            let heartbeat = {
-                let (client, queue, receipt) =
-                    (client.clone(), queue_url.to_owned(), receipt.to_owned());
-                let every = settings.visibility / 3;
-                tokio::spawn(async move {
-                    loop {
-                        tokio::time::sleep(every.max(Duration::from_secs(1))).await;
+        // Every message of the batch stays invisible until it is handled: the batch is
+        // handled one message at a time, and a message waiting its turn must not go back
+        // to the queue (another worker would take it, and its receipt here go stale).
+        let live: std::sync::Arc<std::sync::Mutex<Vec<String>>> =
+            std::sync::Arc::new(std::sync::Mutex::new(
+                messages
+                    .iter()
+                    .filter_map(|m| m.receipt_handle().map(str::to_owned))
+                    .collect(),
+            ));
+        let heartbeat = {
+            let (client, queue, live) = (client.clone(), queue_url.to_owned(), live.clone());
+            let every = (settings.visibility / 3).max(Duration::from_secs(1));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let receipts = live.lock().map(|l| l.clone()).unwrap_or_default();
+                    for receipt in receipts {
                         let _ = client
                             .change_message_visibility()
                             .queue_url(&queue)
@@ -135,10 +136,55 @@ pub async fn consume(
                             .send()
                             .await;
                     }
-                })
+                }
+            })
+        };
+        let done = |receipt: &str| {
+            if let Ok(mut l) = live.lock() {
+                l.retain(|r| r != receipt);
+            }
+        };
+        for m in messages {
+            let (Some(body), Some(receipt)) = (m.body(), m.receipt_handle()) else {
+                continue;
             };
+            if !stopping {
+                stopping = tokio::select! {
+                    biased;
+                    () = &mut stop => true,
+                    () = std::future::ready(()) => false,
+                };
+            }
+            if stopping {
+                // Stopping: the rest of the batch goes straight back to the queue for
+                // another worker, untouched.
+                done(receipt);
+                let _ = client
+                    .change_message_visibility()
+                    .queue_url(queue_url)
+                    .receipt_handle(receipt)
+                    .visibility_timeout(0)
+                    .send()
+                    .await;
+                stats.returned += 1;
+                continue;
+            }
+            stats.messages += 1;
+            let events = match super::events::parse(body) {
+                Ok(e) => e,
+                Err(e) => {
+                    // Left on the queue: its redrive policy moves it to the dead-letter queue.
+                    tracing::error!(message = m.message_id().unwrap_or(""), error = %e, "poison message left to the dead-letter queue");
+                    stats.poison += 1;
+                    done(receipt);
+                    continue;
+                }
+            };
+            let partitions = super::partitions_under_root(&worker.raw.url, &events);
             let outcome = worker.release_pending(&partitions, holder).await;
-            heartbeat.abort();
+            // Handled: the heartbeat lets it go (a message left alone comes back after its
+            // visibility timeout).
+            done(receipt);
             let summary = match outcome {
                 Ok(s) => s,
                 Err(e) => {
@@ -157,25 +203,36 @@ pub async fn consume(
             } else if busy {
                 // Another worker is on it: back soon, to find its work in the ledger.
                 stats.returned += 1;
-                client
+                if let Err(e) = client
                     .change_message_visibility()
                     .queue_url(queue_url)
                     .receipt_handle(receipt)
                     .visibility_timeout(2)
                     .send()
                     .await
-                    .map_err(|e| aws("ChangeMessageVisibility", e))?;
+                {
+                    // It comes back at its visibility timeout instead.
+                    tracing::warn!(error = %catalog::chain(&aws("ChangeMessageVisibility", e)), "could not return a message early");
+                }
             } else {
-                client
+                match client
                     .delete_message()
                     .queue_url(queue_url)
                     .receipt_handle(receipt)
                     .send()
                     .await
-                    .map_err(|e| aws("DeleteMessage", e))?;
-                stats.deleted += 1;
+                {
+                    Ok(_) => stats.deleted += 1,
+                    // Redelivered later, it finds its work in the ledger: nothing twice.
+                    Err(e) => {
+                        tracing::warn!(error = %catalog::chain(&aws("DeleteMessage", e)), "could not delete a handled message");
+                    }
+                }
             }
         }
+        heartbeat.abort();
+        // Idle time counts from the end of the work, not from the receive.
+        idle_since = std::time::Instant::now();
     }
     Ok(stats)
 }

@@ -26,7 +26,7 @@ use super::{Env, KEY, stackpro_bin, stdout_of_success, walk};
 const NEEDS_EMULATOR: &str = "needs moto_server: set STACKPRO_TEST_AWS_ENDPOINT=http://127.0.0.1:PORT when building the tests (bash .ci/run does)";
 
 /// The emulator endpoint (tests using it are ignored in builds without one).
-fn emulator() -> String {
+pub(super) fn emulator() -> String {
     std::env::var("STACKPRO_TEST_AWS_ENDPOINT")
         .ok()
         .filter(|e| !e.trim().is_empty())
@@ -34,7 +34,7 @@ fn emulator() -> String {
 }
 
 /// A name no other test or run uses: lowercase letters, digits and `_`.
-fn unique(prefix: &str) -> String {
+pub(super) fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
@@ -50,7 +50,7 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}{letters}")
 }
 
-async fn sdk(endpoint: &str) -> SdkConfig {
+pub(super) async fn sdk(endpoint: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
@@ -440,7 +440,7 @@ async fn s3_passes_the_object_layout_suite() {
     }
 }
 
-fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+pub(super) fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
     aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(true)
@@ -450,15 +450,15 @@ fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
 
 /// The CLI against the emulator: a config file naming this test's resources, dummy
 /// credentials in the environment.
-struct AwsEnv {
-    env: Env,
-    endpoint: String,
-    unique: String,
-    config: std::path::PathBuf,
+pub(super) struct AwsEnv {
+    pub(super) env: Env,
+    pub(super) endpoint: String,
+    pub(super) unique: String,
+    pub(super) config: std::path::PathBuf,
 }
 
 impl AwsEnv {
-    fn new(endpoint: &str) -> Self {
+    pub(super) fn new(endpoint: &str) -> Self {
         let env = Env::new();
         let unique = unique("e");
         let config = env.path("stackpro.toml");
@@ -483,7 +483,7 @@ impl AwsEnv {
             config,
         }
     }
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub(super) fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(stackpro_bin());
         c.arg("--config")
             .arg(&self.config)
@@ -504,10 +504,10 @@ impl AwsEnv {
             .env_remove("STACKPRO_FAULT");
         c
     }
-    fn ok(&self, args: &[&str]) -> String {
+    pub(super) fn ok(&self, args: &[&str]) -> String {
         stdout_of_success(self.cmd(args), args)
     }
-    fn bucket(&self, kind: &str) -> String {
+    pub(super) fn bucket(&self, kind: &str) -> String {
         format!("stackpro-{kind}-{}", self.unique)
     }
 }
