@@ -48,6 +48,7 @@ pub mod connect;
 pub mod consent;
 pub mod data_catalog;
 pub mod error;
+pub mod flags;
 pub mod layout;
 pub mod lease;
 pub mod market;

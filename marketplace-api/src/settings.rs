@@ -13,7 +13,7 @@ use crate::secrets::{KeyHasher, UrlKeys};
 /// Environment variables the marketplace reads.
 pub mod env {
     /// The feature flag: `false` makes `serve` refuse to start.
-    pub const ENABLED: &str = "MARKETPLACE_ENABLED";
+    pub const ENABLED: &str = catalog::flags::MARKETPLACE_ENABLED;
     /// The API key pepper (at least 32 bytes).
     pub const KEY_PEPPER: &str = "STACKPRO_API_KEY_PEPPER";
     /// `kid:secret[,kid:secret…]`, the first signing new URLs.
@@ -73,16 +73,7 @@ impl Settings {
     /// A value that does not parse.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), SettingsError> {
         if let Some(v) = get(env::ENABLED) {
-            self.enabled = match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                other => {
-                    return Err(SettingsError(format!(
-                        "{}={other:?}: expected true or false",
-                        env::ENABLED
-                    )));
-                }
-            };
+            self.enabled = catalog::flags::parse_flag(env::ENABLED, &v).map_err(SettingsError)?;
         }
         if let Some(v) = get(env::LISTEN) {
             self.listen = v

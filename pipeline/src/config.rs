@@ -36,7 +36,7 @@ pub mod env {
     pub const AWS_MARKETPLACE_TABLE: &str = "STACKPRO_AWS_MARKETPLACE_TABLE";
     pub const AWS_KMS_KEY_ID: &str = "STACKPRO_AWS_KMS_KEY_ID";
     /// The ETL feature flag: `false` keeps triggered workers (`watch`) from starting.
-    pub const ETL_ENABLED: &str = "ETL_ENABLED";
+    pub const ETL_ENABLED: &str = catalog::flags::ETL_ENABLED;
     /// `embedded` (SQLite, the default) or `aws` (Glue, Lake Formation, DynamoDB, CloudWatch).
     pub const BACKEND: &str = "STACKPRO_BACKEND";
     /// Test-only fault injection, honoured by debug builds only: `after-files` aborts the
@@ -240,16 +240,8 @@ impl Config {
             .apply_env(&get)
             .map_err(|e| Error::Config(e.to_string()))?;
         if let Some(v) = get(env::ETL_ENABLED) {
-            self.etl_enabled = match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" | "on" => true,
-                "false" | "0" | "no" | "off" => false,
-                other => {
-                    return Err(Error::Config(format!(
-                        "{}={other:?}: expected true or false",
-                        env::ETL_ENABLED
-                    )));
-                }
-            };
+            self.etl_enabled =
+                catalog::flags::parse_flag(env::ETL_ENABLED, &v).map_err(Error::Config)?;
         }
         let aws = &mut self.aws;
         for (name, slot) in [

@@ -732,3 +732,76 @@ async fn sigterm_stops_a_queue_worker_cleanly_and_a_restart_finishes_the_work() 
             .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    not(aws_emulator),
+    ignore = "needs moto_server (STACKPRO_TEST_AWS_ENDPOINT)"
+)]
+async fn the_infra_stacks_deploy_on_the_emulator_and_a_worker_releases_what_their_bucket_announces()
+{
+    let endpoint = emulator();
+    let mut aws = AwsEnv::new(&endpoint);
+    let out = aws.env.path("stacks");
+    let prefix = super::aws::unique("s");
+    let infra = Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra");
+    let deployed = Command::new("python3")
+        .arg(infra.join("emulator.py"))
+        .args(["--endpoint", &endpoint, "--stack-prefix", &prefix, "--out"])
+        .arg(&out)
+        .output()
+        .expect("python3 infra/emulator.py");
+    assert!(
+        deployed.status.success(),
+        "infra/emulator.py failed:\n{}\n{}",
+        String::from_utf8_lossy(&deployed.stdout),
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    let outputs: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("outputs.json")).expect("outputs.json"))
+            .expect("outputs json");
+    let lake = &outputs["stacks"][format!("{prefix}-lake")];
+    let raw = lake["RawBucketName"]
+        .as_str()
+        .expect("raw bucket")
+        .to_owned();
+    let queue = outputs["queue_url"].as_str().expect("queue url").to_owned();
+    let dlq = outputs["dead_letter_queue_url"]
+        .as_str()
+        .expect("dlq url")
+        .to_owned();
+    // The config the deployer wrote, as is: no `stackpro setup`, the stacks are enough.
+    aws.config = out.join("stackpro.toml");
+
+    let sdk = sdk(&endpoint).await;
+    let s3 = s3_client(&sdk);
+    let tenant = format!("t-{prefix}");
+    aws.ok(&[
+        "consent",
+        "grant",
+        "--tenant",
+        &tenant,
+        "--dataset",
+        "contacts",
+    ]);
+    let body = gen_lines(&aws, &tenant, "2026-11-24", 1500, 0.02, 61).concat();
+    put(
+        &s3,
+        &raw,
+        &raw_key(&tenant, "2026-11-24", "leads.ndjson"),
+        body,
+    )
+    .await;
+
+    let out = worker(&aws, &queue, Some(5)).output().expect("worker");
+    let stats = worker_stats(&out);
+    assert_eq!(stats["published"], 1, "{stats}");
+    let published = releases(&aws);
+    assert_eq!(published.len(), 1, "{published:?}");
+    assert_eq!(published[0]["tenant"], tenant.as_str());
+    let n = query_rows(&aws, "SELECT count(*) AS n FROM contacts");
+    assert_eq!(n, [published[0]["records_out"].to_string()]);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    assert!(drain(&sqs, &queue).await.is_empty(), "queue drained");
+    assert!(drain(&sqs, &dlq).await.is_empty(), "nothing dead-lettered");
+}
