@@ -13,6 +13,10 @@ use crate::sources::RawObject;
 /// The largest manifest read: a manifest names objects, it does not carry data.
 pub const MAX_MANIFEST_BYTES: usize = 1 << 20;
 
+/// The most manifests one plan consumes: they are inputs of its last release, and the
+/// catalog bounds a release's inputs (DynamoDB: one transaction), so objects keep room.
+pub const MAX_MANIFESTS_PER_PLAN: usize = 32;
+
 /// What a partition does now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan {
@@ -32,7 +36,10 @@ pub enum Plan {
 #[must_use]
 pub fn seal_time(dt: &str, grace: TimeDelta) -> Option<DateTime<Utc>> {
     let next_day = parse_partition_day(dt)?.succ_opt()?;
-    Some(next_day.and_hms_opt(0, 0, 0)?.and_utc() + grace)
+    next_day
+        .and_hms_opt(0, 0, 0)?
+        .and_utc()
+        .checked_add_signed(grace)
 }
 
 /// The object names a manifest lists: `{"objects": ["a.ndjson", …]}`, plain file names in
@@ -116,7 +123,14 @@ pub fn plan(
                     )),
                     Vec::new(),
                 ),
-                _ => (release_or_nothing(pending), Vec::new()),
+                Some(_) => (release_or_nothing(pending), Vec::new()),
+                // No seal time to be had: never released early.
+                None => (
+                    Plan::Wait(format!(
+                        "window never seals: no seal time for dt={dt} with this grace"
+                    )),
+                    Vec::new(),
+                ),
             }
         }
         Batching::Manifest => plan_manifests(listed, pending, manifests),
@@ -145,6 +159,8 @@ fn plan_manifests(
     let mut wanted: BTreeSet<String> = BTreeSet::new();
     let mut missing = 0usize;
     let mut incomplete = 0usize;
+    let mut deferred = 0usize;
+    let unreleased: BTreeSet<&str> = pending.iter().map(|o| o.path.as_ref()).collect();
     for m in manifests {
         match m.names {
             Err(reason) => unusable.push((m.object, reason)),
@@ -158,6 +174,11 @@ fn plan_manifests(
                     // Its objects are still being written: the whole batch waits.
                     missing += absent;
                     incomplete += 1;
+                } else if !paths.iter().any(|p| unreleased.contains(p.as_str())) {
+                    // Naming only released objects: nothing to do, nothing to record.
+                } else if complete.len() == MAX_MANIFESTS_PER_PLAN {
+                    // The catalog bounds a release's inputs: the rest go in the next plan.
+                    deferred += 1;
                 } else {
                     wanted.extend(paths);
                     complete.push(m.object);
@@ -180,6 +201,9 @@ fn plan_manifests(
                 "{} object(s) wait for a manifest naming them",
                 unnamed.len()
             ));
+        }
+        if deferred > 0 {
+            why.push(format!("{deferred} manifest(s) left for the next plan"));
         }
         why.join("; ")
     };
@@ -363,5 +387,53 @@ mod tests {
             );
         }
         assert!(parse_manifest(&vec![b' '; MAX_MANIFEST_BYTES + 1]).is_err());
+    }
+
+    #[test]
+    fn one_plan_consumes_a_bounded_number_of_manifests_and_skips_stale_ones() {
+        let names: Vec<String> = (0..40).map(|i| format!("o{i:02}.ndjson")).collect();
+        let listed: Vec<RawObject> = names.iter().map(|n| object(n)).collect();
+        let mut manifests: Vec<ReadManifest> = names
+            .iter()
+            .map(|n| read(&format!("_manifest-{n}.json"), &[n]))
+            .collect();
+        // One naming only an object already released: neither batched nor recorded.
+        manifests.push(read("_manifest-stale.json", &["done.ndjson"]));
+        let mut all = listed.clone();
+        all.push(object("done.ndjson"));
+        let (plan, unusable) = plan(
+            Batching::Manifest,
+            TimeDelta::zero(),
+            at("2026-12-01T00:00:00Z"),
+            "2026-11-24",
+            &all,
+            listed,
+            manifests,
+        );
+        assert!(unusable.is_empty());
+        let Plan::Release { objects, manifests } = plan else {
+            panic!("{plan:?}")
+        };
+        assert_eq!(manifests.len(), MAX_MANIFESTS_PER_PLAN);
+        assert_eq!(objects.len(), MAX_MANIFESTS_PER_PLAN);
+        assert!(
+            manifests
+                .iter()
+                .all(|m| !m.path.as_ref().ends_with("_manifest-stale.json"))
+        );
+    }
+
+    #[test]
+    fn a_window_whose_seal_time_overflows_waits() {
+        let (plan, _) = plan(
+            Batching::Window,
+            TimeDelta::MAX,
+            at("2026-12-01T00:00:00Z"),
+            "2026-11-24",
+            &[object("a.ndjson")],
+            vec![object("a.ndjson")],
+            Vec::new(),
+        );
+        assert!(matches!(plan, Plan::Wait(_)), "{plan:?}");
     }
 }

@@ -87,6 +87,10 @@ pub struct Config {
     pub lease_ttl_secs: u64,
 }
 
+/// The longest `window` grace: a day held open longer than a month is a mistake, and
+/// the seal time stays well inside what dates can hold.
+pub const MAX_GRACE_SECS: u64 = 30 * 86_400;
+
 /// Input settings of one dataset.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -273,6 +277,13 @@ impl Config {
             return Err(Error::Config(
                 "lease_ttl_secs must be between 3 and 86400".into(),
             ));
+        }
+        for (name, d) in &self.datasets {
+            if d.grace_secs > MAX_GRACE_SECS {
+                return Err(Error::Config(format!(
+                    "datasets.{name}.grace_secs must be at most {MAX_GRACE_SECS} (30 days)"
+                )));
+            }
         }
         if self.backend == Backend::Aws && !cfg!(feature = "aws") {
             return Err(catalog::Error::needs_aws("backend = \"aws\"").into());

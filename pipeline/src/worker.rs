@@ -24,7 +24,6 @@ use catalog::connect::{Backends, Stores};
 use catalog::layout::PartitionKey;
 use catalog::metrics::MetricsSink;
 use catalog::storage::Location;
-use object_store::ObjectStoreExt;
 
 fn waiting(key: &PartitionKey, why: String) -> PartitionResult {
     tracing::info!(partition = %key, reason = %why, "waiting: the batching mode holds the partition");
@@ -35,6 +34,11 @@ fn waiting(key: &PartitionKey, why: String) -> PartitionResult {
         report: None,
         message: Some(why),
     }
+}
+
+/// Whether a chunk's inputs are now in the ledger.
+fn published(status: &Status) -> bool {
+    matches!(status, Status::Published | Status::AlreadyPublished)
 }
 
 fn nothing_new(key: &PartitionKey) -> PartitionResult {
@@ -209,21 +213,27 @@ impl Worker {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<(Plan, Vec<IgnoredObject>)> {
         let settings = self.config.dataset(&key.dataset);
+        // Rows written before identities had an ETag are keyed by the bare URL: such an
+        // object stays released (it is not re-read as new after an upgrade).
         let keys: Vec<String> = objects
             .iter()
             .chain(&manifests)
-            .map(RawObject::ledger_key)
+            .flat_map(|o| [o.ledger_key(), o.url.clone()])
+            .collect::<std::collections::BTreeSet<String>>()
+            .into_iter()
             .collect();
         let released = self.catalog.released_objects(&keys).await?;
+        let is_released =
+            |o: &RawObject| released.contains_key(&o.ledger_key()) || released.contains_key(&o.url);
         let pending: Vec<RawObject> = objects
             .iter()
-            .filter(|o| !released.contains_key(&o.ledger_key()))
+            .filter(|o| !is_released(o))
             .cloned()
             .collect();
         let mut read = Vec::new();
         if settings.release == Batching::Manifest {
             for m in manifests {
-                if released.contains_key(&m.ledger_key()) {
+                if is_released(&m) {
                     continue;
                 }
                 let names = if usize::try_from(m.size).unwrap_or(usize::MAX)
@@ -234,19 +244,36 @@ impl Worker {
                         batching::MAX_MANIFEST_BYTES
                     ))
                 } else {
-                    match self.raw.store.get(&m.path).await {
-                        Ok(got) => batching::parse_manifest(&got.bytes().await?),
-                        // Deleted since it was listed: as if it never came.
-                        Err(object_store::Error::NotFound { .. }) => continue,
-                        Err(e) => return Err(e.into()),
+                    // The listed version, and no more than a manifest may hold: one
+                    // rewritten since the listing is read by the next plan.
+                    let options = object_store::GetOptions {
+                        if_match: m.e_tag.clone(),
+                        range: Some((0..batching::MAX_MANIFEST_BYTES as u64 + 1).into()),
+                        ..Default::default()
+                    };
+                    let got = match self.raw.store.get_opts(&m.path, options).await {
+                        Ok(got) => got.bytes().await,
+                        Err(e) => Err(e),
+                    };
+                    match got {
+                        Ok(bytes) => batching::parse_manifest(&bytes),
+                        // Deleted or rewritten since it was listed: as if it never came.
+                        Err(
+                            object_store::Error::NotFound { .. }
+                            | object_store::Error::Precondition { .. },
+                        ) => continue,
+                        // Unreadable (archived, access denied): ignored with the reason,
+                        // the rest of the partition and of the run go on.
+                        Err(e) => Err(format!("manifest unreadable: {e}")),
                     }
                 };
                 read.push(batching::ReadManifest { object: m, names });
             }
         }
-        let grace = chrono::TimeDelta::seconds(
-            i64::try_from(settings.grace_secs).unwrap_or(i64::MAX / 1000),
-        );
+        // `grace_secs` is validated to at most MAX_GRACE_SECS when the config loads.
+        let grace =
+            chrono::TimeDelta::try_seconds(i64::try_from(settings.grace_secs).unwrap_or(i64::MAX))
+                .unwrap_or(chrono::TimeDelta::MAX);
         let (plan, unusable) = batching::plan(
             settings.release,
             grace,
@@ -341,7 +368,14 @@ impl Worker {
                     continue;
                 }
             };
+            let mut earlier_published = true;
             for (chunk, manifests) in self.chunks(objects, manifests) {
+                // Manifests only with a batch whose every chunk is out (see `run`).
+                let manifests = if earlier_published {
+                    manifests
+                } else {
+                    Vec::new()
+                };
                 // The lease is renewed while the release runs, however long it takes.
                 let work = self.release_partition(&ctx, key, chunk, manifests);
                 tokio::pin!(work);
@@ -358,6 +392,7 @@ impl Worker {
                         }
                     }
                 };
+                earlier_published &= published(&result.status);
                 summary.partitions.push(result);
                 if !lost {
                     match self.leases.renew(&lease, ttl, chrono::Utc::now()).await? {
@@ -454,7 +489,16 @@ impl Worker {
                 counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
             }))
         }))?;
+        // A partition whose earlier chunk was not published keeps its manifests pending
+        // (they would otherwise be recorded with the last chunk, stranding that chunk's
+        // objects): the next plan releases those objects under the same manifests.
+        let mut unpublished: std::collections::BTreeSet<PartitionKey> = Default::default();
         for (key, objects, manifests) in plan {
+            let manifests = if unpublished.contains(&key) {
+                Vec::new()
+            } else {
+                manifests
+            };
             let ticker = {
                 let counter = counter.clone();
                 async move {
@@ -472,6 +516,9 @@ impl Worker {
             };
             progress.bytes(counter.swap(0, std::sync::atomic::Ordering::Relaxed));
             progress.partition_done(&result);
+            if !published(&result.status) {
+                unpublished.insert(key.clone());
+            }
             summary.partitions.push(result);
         }
         progress.finish();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, UInt32Array};
 use arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;
-use object_store::{GetResultPayload, ObjectStoreExt};
+use object_store::GetResultPayload;
 use policies::batch::staged_schema;
 use policies::{BatchBuilder, DatasetRules, KeyedHasher, QiHistogram, Rejection, Value};
 use rayon::prelude::*;
@@ -190,7 +190,15 @@ pub(crate) fn read_all(
         let Some((format, compression)) = object.encoding() else {
             continue;
         };
-        let get = handle.block_on(ctx.raw.store.get(&object.path))?;
+        // The version the plan listed (and the ledger will record): an object rewritten
+        // since fails the read, and the next plan takes the new version as a new input.
+        let get = handle.block_on(ctx.raw.store.get_opts(
+            &object.path,
+            object_store::GetOptions {
+                if_match: object.e_tag.clone(),
+                ..Default::default()
+            },
+        ))?;
         // A local object comes as an open file: read it directly. Its stream would come in
         // 8 KiB pieces, each a hop through tokio's blocking pool, costing more than parsing.
         let range = get.range.clone();

@@ -128,6 +128,10 @@ pub async fn consume(
                     tokio::time::sleep(every).await;
                     let receipts = live.lock().map(|l| l.clone()).unwrap_or_default();
                     for receipt in receipts {
+                        // Handled since the copy (handed back, deleted): leave it be.
+                        if !live.lock().is_ok_and(|l| l.contains(&receipt)) {
+                            continue;
+                        }
                         let _ = client
                             .change_message_visibility()
                             .queue_url(&queue)

@@ -68,9 +68,14 @@ pub async fn watch(
         let first = tokio::select! {
             () = &mut stop => break,
             _ = sweeps.tick(), if windows => {
-                let swept = worker.sweep(holder).await?;
-                if swept.partitions.iter().any(|p| p.status != crate::worker::Status::NothingNew && p.status != crate::worker::Status::Waiting) {
-                    report(&swept);
+                match worker.sweep(holder).await {
+                    Ok(swept) => {
+                        if swept.partitions.iter().any(|p| p.status != crate::worker::Status::NothingNew && p.status != crate::worker::Status::Waiting) {
+                            report(&swept);
+                        }
+                    }
+                    // A passing outage must not end the watcher: the next sweep retries.
+                    Err(e) => tracing::error!(error = %catalog::chain(&e), "sweep failed"),
                 }
                 continue;
             }
