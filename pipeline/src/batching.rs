@@ -57,8 +57,16 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<Vec<String>, String> {
     if bytes.len() > MAX_MANIFEST_BYTES {
         return Err(format!("manifest larger than {MAX_MANIFEST_BYTES} bytes"));
     }
-    let m: Manifest = serde_json::from_slice(bytes)
-        .map_err(|e| format!("manifest is not {{\"objects\": [names]}}: {e}"))?;
+    // The error names its kind and place, never its text: serde quotes the offending
+    // value, and a producer's manifest may hold anything.
+    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| {
+        format!(
+            "manifest is not {{\"objects\": [names]}}: {:?} error at line {}, column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
+    })?;
     if m.objects.is_empty() {
         return Err("manifest names no object".into());
     }
@@ -435,5 +443,18 @@ mod tests {
             Vec::new(),
         );
         assert!(matches!(plan, Plan::Wait(_)), "{plan:?}");
+    }
+
+    #[test]
+    fn a_bad_manifest_is_refused_without_quoting_what_it_holds() {
+        for bad in [
+            &br#"{"objects": "jane.doe@example.com"}"#[..],
+            br#"{"objects": ["a"], "jane.doe@example.com": 1}"#,
+            br#"{"objects": [1]} jane.doe@example.com"#,
+        ] {
+            let err = parse_manifest(bad).expect_err("refused");
+            assert!(err.starts_with("manifest is not"), "{err}");
+            assert!(!err.contains("jane") && !err.contains('@'), "{err}");
+        }
     }
 }

@@ -185,38 +185,26 @@ pub async fn list_raw_under(raw: &Location, prefix: &str) -> Result<RawListing> 
         match parse_raw_path(&meta.location) {
             Err(reason) => ignored.push(Ignored { url, reason }),
             Ok(catalog::layout::RawPath { partition, source }) => {
-                if manifest {
-                    manifests
-                        .entry(partition.clone())
-                        .or_default()
-                        .push(RawObject {
-                            path: meta.location.clone(),
-                            url,
-                            size: meta.size,
-                            e_tag: meta.e_tag.clone(),
-                            source,
-                            partition,
-                        });
-                    continue;
-                }
-                if encoding_of(name).is_none() {
+                if !manifest && encoding_of(name).is_none() {
                     ignored.push(Ignored {
                         url,
                         reason: "unknown format (expected .ndjson, .jsonl, .json or .csv, optionally .gz/.zst)".into(),
                     });
                     continue;
                 }
-                partitions
-                    .entry(partition.clone())
-                    .or_default()
-                    .push(RawObject {
-                        path: meta.location.clone(),
-                        url,
-                        size: meta.size,
-                        e_tag: meta.e_tag.clone(),
-                        source,
-                        partition,
-                    });
+                let into = if manifest {
+                    &mut manifests
+                } else {
+                    &mut partitions
+                };
+                into.entry(partition.clone()).or_default().push(RawObject {
+                    path: meta.location.clone(),
+                    url,
+                    size: meta.size,
+                    e_tag: meta.e_tag.clone(),
+                    source,
+                    partition,
+                });
             }
         }
     }

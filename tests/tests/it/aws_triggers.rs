@@ -93,24 +93,16 @@ fn gen_lines(
     dirty: f64,
     seed: u64,
 ) -> Vec<Vec<u8>> {
-    let local = aws.env.path(&format!("gen-{tenant}-{dt}-{seed}.ndjson"));
-    aws.env.ok(&[
-        "gen",
-        "--dataset",
+    // Generated into the local folder's raw layout, which this backend does not read.
+    let local = aws.env.generate_at(
         "contacts",
-        "--records",
-        &records.to_string(),
-        "--tenant",
         tenant,
-        "--date",
         dt,
-        "--dirty",
-        &dirty.to_string(),
-        "--seed",
-        &seed.to_string(),
-        "--out",
-        local.to_str().expect("utf8"),
-    ]);
+        records,
+        &format!("gen-{seed}.ndjson"),
+        dirty,
+        seed,
+    );
     std::fs::read(&local)
         .expect("generated file")
         .split(|b| *b == b'\n')
@@ -173,13 +165,8 @@ fn releases(aws: &AwsEnv) -> Vec<serde_json::Value> {
 }
 
 /// The cells of a `stackpro query` table, header row excluded.
-fn query_rows(aws: &AwsEnv, sql: &str) -> Vec<String> {
-    aws.ok(&["query", sql])
-        .lines()
-        .filter(|l| l.starts_with('|'))
-        .skip(1)
-        .map(|l| l.trim_matches('|').trim().to_owned())
-        .collect()
+fn queried(aws: &AwsEnv, sql: &str) -> Vec<String> {
+    query_rows(&aws.ok(&["query", sql]))
 }
 
 async fn drain(sqs: &aws_sdk_sqs::Client, url: &str) -> Vec<String> {
@@ -272,7 +259,7 @@ async fn real_bucket_notifications_publish_each_partition_once_and_an_archived_o
         per_tenant, tenants,
         "each good partition released exactly once"
     );
-    let dup = query_rows(
+    let dup = queried(
         &aws,
         "SELECT count(*) - count(DISTINCT event_id) AS dup FROM contacts",
     );
@@ -394,7 +381,7 @@ async fn fan_out(workers: usize, tenants: usize, objects_per: usize) -> Duration
         .iter()
         .map(|r| r["records_out"].as_u64().expect("records_out"))
         .sum();
-    let counts = query_rows(
+    let counts = queried(
         &aws,
         "SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM contacts",
     );
@@ -478,12 +465,7 @@ fn reference(objects: &[(String, Vec<u8>)], tenant: &str) -> Outcome {
     let q = env.ok(&["query", "SELECT event_id FROM contacts ORDER BY event_id"]);
     Outcome {
         releases: release_rows(&env.releases(), tenant),
-        event_ids: q
-            .lines()
-            .filter(|l| l.starts_with('|'))
-            .skip(1)
-            .map(|l| l.trim_matches('|').trim().to_owned())
-            .collect(),
+        event_ids: query_rows(&q),
         quarantined: walk(&env.path("quarantine"))
             .into_iter()
             .flat_map(|p| {
@@ -530,7 +512,7 @@ async fn observed(aws: &AwsEnv, s3: &aws_sdk_s3::Client, tenant: &str) -> Outcom
     }
     Outcome {
         releases: release_rows(&releases(aws), tenant),
-        event_ids: query_rows(
+        event_ids: queried(
             aws,
             &format!("SELECT event_id FROM contacts WHERE tenant = '{tenant}' ORDER BY event_id"),
         ),
@@ -719,7 +701,7 @@ async fn sigterm_stops_a_queue_worker_cleanly_and_a_restart_finishes_the_work() 
     worker_stats(&out);
     let all = release_rows(&releases(&aws), &tenant);
     assert_eq!(all.len(), days.len(), "each day released once: {all:?}");
-    let dup = query_rows(
+    let dup = queried(
         &aws,
         &format!(
             "SELECT count(*) - count(DISTINCT event_id) AS dup FROM contacts WHERE tenant = '{tenant}'"
@@ -799,7 +781,7 @@ async fn the_infra_stacks_deploy_on_the_emulator_and_a_worker_releases_what_thei
     let published = releases(&aws);
     assert_eq!(published.len(), 1, "{published:?}");
     assert_eq!(published[0]["tenant"], tenant.as_str());
-    let n = query_rows(&aws, "SELECT count(*) AS n FROM contacts");
+    let n = queried(&aws, "SELECT count(*) AS n FROM contacts");
     assert_eq!(n, [published[0]["records_out"].to_string()]);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     assert!(drain(&sqs, &queue).await.is_empty(), "queue drained");

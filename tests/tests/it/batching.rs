@@ -8,25 +8,7 @@ use super::*;
 
 /// Generates `records` contacts records of `tenant` into partition `dt` as `file`.
 fn gen_into(env: &Env, tenant: &str, dt: &str, file: &str, records: u64, seed: u64) -> PathBuf {
-    let out = env.path(&format!(
-        "raw/tenant={tenant}/dataset=contacts/source=test/dt={dt}/{file}"
-    ));
-    env.ok(&[
-        "gen",
-        "--dataset",
-        "contacts",
-        "--records",
-        &records.to_string(),
-        "--tenant",
-        tenant,
-        "--out",
-        out.to_str().expect("utf8"),
-        "--seed",
-        &seed.to_string(),
-        "--date",
-        dt,
-    ]);
-    out
+    env.generate_at("contacts", tenant, dt, records, file, 0.0, seed)
 }
 
 fn configure(env: &Env, mode: &str) {

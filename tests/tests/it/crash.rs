@@ -44,12 +44,7 @@ fn outcome(env: &Env) -> Outcome {
         })
         .collect();
     let q = env.ok(&["query", "SELECT event_id FROM contacts ORDER BY event_id"]);
-    let event_ids: Vec<String> = q
-        .lines()
-        .filter(|l| l.starts_with('|'))
-        .skip(1)
-        .map(|l| l.trim_matches('|').trim().to_owned())
-        .collect();
+    let event_ids = query_rows(&q);
     let quarantined = walk(&env.path("quarantine"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "ndjson"))

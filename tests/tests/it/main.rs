@@ -76,8 +76,23 @@ impl Env {
         stdout_of_success(self.cmd(args), args)
     }
     fn generate(&self, dataset: &str, tenant: &str, records: u64, file: &str, dirty: f64) {
+        self.generate_at(dataset, tenant, "2026-11-24", records, file, dirty, 11);
+    }
+    /// `stackpro gen` into the raw layout under this folder (partition `dt`, source
+    /// `test`), dated `dt`; returns the file's path.
+    #[allow(clippy::too_many_arguments)]
+    fn generate_at(
+        &self,
+        dataset: &str,
+        tenant: &str,
+        dt: &str,
+        records: u64,
+        file: &str,
+        dirty: f64,
+        seed: u64,
+    ) -> PathBuf {
         let out = self.path(&format!(
-            "raw/tenant={tenant}/dataset={dataset}/source=test/dt=2026-11-24/{file}"
+            "raw/tenant={tenant}/dataset={dataset}/source=test/dt={dt}/{file}"
         ));
         self.ok(&[
             "gen",
@@ -87,13 +102,16 @@ impl Env {
             &records.to_string(),
             "--tenant",
             tenant,
+            "--date",
+            dt,
             "--out",
             out.to_str().expect("utf8"),
             "--dirty",
             &dirty.to_string(),
             "--seed",
-            "11",
+            &seed.to_string(),
         ]);
+        out
     }
     fn grant(&self, tenant: &str, dataset: &str) {
         self.ok(&["consent", "grant", "--tenant", tenant, "--dataset", dataset]);
@@ -113,13 +131,8 @@ impl Env {
     /// The single number `stackpro query` prints for a one-row, one-column query.
     fn query_count(&self, sql: &str) -> u64 {
         let q = self.ok(&["query", sql]);
-        let cells: Vec<&str> = q
-            .lines()
-            .filter(|l| l.starts_with('|'))
-            .map(|l| l.trim_matches('|').trim())
-            .collect();
-        match cells.as_slice() {
-            [_header, value] => value.parse().unwrap_or_else(|_| panic!("not a count: {q}")),
+        match query_rows(&q).as_slice() {
+            [value] => value.parse().unwrap_or_else(|_| panic!("not a count: {q}")),
             _ => panic!("not one row of one column: {q}"),
         }
     }
@@ -158,6 +171,17 @@ fn output_of_success(mut cmd: Command, args: &[&str]) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// The rows of a table `stackpro query` printed, header excluded, each row's cells as
+/// printed between the outer bars.
+fn query_rows(printed: &str) -> Vec<String> {
+    printed
+        .lines()
+        .filter(|l| l.starts_with('|'))
+        .skip(1)
+        .map(|l| l.trim_matches('|').trim().to_owned())
+        .collect()
 }
 
 fn run_json(env: &Env) -> serde_json::Value {

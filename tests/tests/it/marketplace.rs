@@ -161,11 +161,7 @@ fn client() -> reqwest::Client {
 /// The event ids `stackpro query` returns for `contacts`, sorted.
 fn queried_event_ids(env: &Env) -> Vec<String> {
     let out = env.ok(&["query", "SELECT event_id FROM contacts ORDER BY event_id"]);
-    out.lines()
-        .filter(|l| l.starts_with('|'))
-        .skip(1)
-        .map(|l| l.trim_matches('|').trim().to_owned())
-        .collect()
+    query_rows(&out)
 }
 
 #[tokio::test(flavor = "multi_thread")]
