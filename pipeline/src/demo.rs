@@ -156,6 +156,7 @@ pub fn generate_raw(config: &Config, date: chrono::NaiveDate, seed: u64) -> Resu
                 tenant: tenant.tenant.to_string(),
                 date,
                 people: None,
+                profile: Default::default(),
             };
             records += write_raw_object(&path, &opts)?.records;
         }

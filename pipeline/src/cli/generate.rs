@@ -20,6 +20,7 @@ pub(super) fn gen_cmd(args: &GenArgs) -> Result<ExitCode, Failure> {
         tenant: args.tenant.clone(),
         date: args.date,
         people: args.people,
+        profile: args.profile,
     };
     let name = args
         .out

@@ -285,9 +285,21 @@ struct GenArgs {
     tenant: String,
     #[arg(long, default_value = "2026-11-24")]
     date: chrono::NaiveDate,
-    /// Size of the person pool (default records/6).
+    /// Size of the person pool (default: records/6 for `recurring`, records for
+    /// `near-unique`).
     #[arg(long)]
     people: Option<u64>,
+    /// How the quasi-identifiers repeat: `recurring` (people come back from home
+    /// networks: about 164,000 base classes per million records) or `near-unique` (a
+    /// fresh IP per record, a phone per person, about 1.6 records per person: nearly
+    /// every record its own base class).
+    #[arg(long, default_value = "recurring", value_parser = parse_profile)]
+    profile: synth::Profile,
+}
+
+fn parse_profile(name: &str) -> Result<synth::Profile, String> {
+    synth::Profile::parse(name)
+        .ok_or_else(|| format!("unknown profile `{name}` (one of {:?})", synth::Profile::NAMES))
 }
 
 #[derive(Subcommand, Debug)]

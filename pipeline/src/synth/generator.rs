@@ -10,6 +10,8 @@ use super::vocab::{
     HUMAN_UA_WEIGHTS, INTEREST_WEIGHTS, INTERESTS, PAGE_WEIGHTS, PAGES, REFERRER_WEIGHTS,
     REFERRERS, SOURCE_WEIGHTS, SOURCES, USER_AGENTS, compose_message, lead_score, pick_weighted,
 };
+use super::Profile;
+use super::people::push_fresh_ip;
 use rand::Rng;
 use rand::rngs::StdRng;
 
@@ -23,6 +25,9 @@ pub(super) struct Generator {
     pub(super) scratch: String,
     pub(super) kinds: &'static [Dirt],
     pub(super) dirt_seen: u64,
+    pub(super) profile: Profile,
+    /// The fresh address of the current record (near-unique profile).
+    pub(super) ip_buf: String,
 }
 
 /// (kind, how many bad records of this kind came before) — the second part
@@ -78,6 +83,10 @@ impl Generator {
         let interest = pick_weighted(rng, INTEREST_WEIGHTS);
         let lead = lead_score(rng, interest);
         compose_message(rng, interest, &mut self.scratch);
+        let fresh_ip = self.profile == Profile::NearUnique;
+        if fresh_ip {
+            push_fresh_ip(rng, &mut self.ip_buf);
+        }
         let kind = dirt.map(|(k, _)| k);
         let variant = dirt.map_or(0, |(_, v)| v);
         if self.whole_line_dirt(dirt, "event_id", buf) {
@@ -106,6 +115,8 @@ impl Generator {
         }
         if kind == Some(Dirt::BadIp) {
             w.plain("ip", BAD_IPS[(variant % 3) as usize]);
+        } else if fresh_ip {
+            w.plain("ip", &self.ip_buf);
         } else {
             w.plain("ip", &p.ip);
         }
@@ -169,6 +180,10 @@ impl Generator {
         let page = pick_weighted(rng, PAGE_WEIGHTS);
         let referrer = pick_weighted(rng, REFERRER_WEIGHTS);
         let (u1, u2, u3): (f64, f64, f64) = (rng.r#gen(), rng.r#gen(), rng.r#gen());
+        let fresh_ip = self.profile == Profile::NearUnique;
+        if fresh_ip {
+            push_fresh_ip(rng, &mut self.ip_buf);
+        }
         let p = &self.pool.people[pi];
 
         let (visitor, ua, country) = if bot {
@@ -211,6 +226,8 @@ impl Generator {
                 b.extend_from_slice(b"66.249.66.");
                 push_u64(b, u64::from(bot_host));
             });
+        } else if fresh_ip {
+            w.plain("ip", &self.ip_buf);
         } else {
             w.plain("ip", &p.ip);
         }

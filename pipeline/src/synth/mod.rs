@@ -93,8 +93,46 @@ pub struct GenOptions {
     pub tenant: String,
     /// The UTC day every timestamp falls on.
     pub date: NaiveDate,
-    /// Size of the person pool; default `max(records / 6, 50)`.
+    /// Size of the person pool; default from the profile.
     pub people: Option<u64>,
+    /// How people and their quasi-identifiers recur (see [`Profile`]).
+    pub profile: Profile,
+}
+
+/// How much the quasi-identifiers of the records repeat: the shape that decides how many
+/// base classes a release has, and so what the lattice search costs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// People recur (a pool of `records / 6`, skewed: some submit many times) from home
+    /// networks of about 40 people per /24: about 164,000 base classes per million records.
+    #[default]
+    Recurring,
+    /// Traffic as a busy site sees it: a fresh IP per record drawn from the whole public
+    /// address space (so nearly every /24 is seen once), a phone per person, people drawn
+    /// uniformly from a pool as large as the records (about 1.6 records per distinct
+    /// person): base classes ≈ records.
+    NearUnique,
+}
+
+impl Profile {
+    /// The names `stackpro gen --profile` takes.
+    pub const NAMES: [&'static str; 2] = ["recurring", "near-unique"];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "recurring" => Some(Self::Recurring),
+            "near-unique" => Some(Self::NearUnique),
+            _ => None,
+        }
+    }
+
+    /// The person pool when none is given.
+    pub fn default_people(self, records: u64) -> u64 {
+        match self {
+            Self::Recurring => (records / 6).max(50),
+            Self::NearUnique => records.max(50),
+        }
+    }
 }
 
 impl GenOptions {
@@ -108,6 +146,7 @@ impl GenOptions {
             tenant: "t-0042".to_string(),
             date: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap_or_default(),
             people: None,
+            profile: Profile::Recurring,
         }
     }
 }
@@ -193,7 +232,9 @@ pub fn generate(opts: &GenOptions, format: RawFormat, out: &mut dyn Write) -> io
             opts.dirty
         )));
     }
-    let people = opts.people.unwrap_or((opts.records / 6).max(50));
+    let people = opts
+        .people
+        .unwrap_or(opts.profile.default_people(opts.records));
     if people == 0 {
         return Err(invalid("the person pool must not be empty".to_string()));
     }
@@ -206,7 +247,9 @@ pub fn generate(opts: &GenOptions, format: RawFormat, out: &mut dyn Write) -> io
         csv: format == RawFormat::Csv,
         tenant: opts.tenant.clone(),
         clock,
-        pool: Pool::new(opts.seed, people),
+        pool: Pool::new(opts.seed, people, opts.profile),
+        profile: opts.profile,
+        ip_buf: String::with_capacity(48),
         // The record stream also depends on what is generated, so two
         // datasets, days or tenants never share event ids; the person pool
         // depends on the seed alone, so people recur across all of them.
@@ -612,7 +655,7 @@ mod tests {
     fn generated_identifiers_are_caught_by_the_pii_detector() {
         // Every phone and IP a person has must be recognisable as PII (a
         // detector miss would let it leak through free text).
-        let pool = Pool::new(17, 5_000);
+        let pool = Pool::new(17, 5_000, Profile::Recurring);
         for p in &pool.people {
             for (value, kinds) in [
                 (&*p.phone, &[PiiKind::Phone][..]),

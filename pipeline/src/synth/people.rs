@@ -7,6 +7,7 @@ use super::vocab::{
     AREA_CODES, COUNTRIES, COUNTRY_WEIGHTS, EMAIL_DOMAINS, FIRST_NAMES, GENDER_WEIGHTS,
     HUMAN_UA_WEIGHTS, LAST_NAMES, ZIP_WEIGHTS, ZIPS, pick_weighted, pick_weighted_pairs,
 };
+use super::Profile;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -27,12 +28,14 @@ pub(super) struct Person {
 pub(super) struct Pool {
     pub(super) people: Vec<Person>,
     pub(super) bot_seed: u64,
+    /// Draws people uniformly instead of skewed (the near-unique profile).
+    pub(super) uniform: bool,
 }
 
 pub(super) const BOT_VISITORS: u64 = 8;
 
 impl Pool {
-    pub(super) fn new(seed: u64, size: usize) -> Self {
+    pub(super) fn new(seed: u64, size: usize, profile: Profile) -> Self {
         let mut rng = StdRng::seed_from_u64(seed ^ 0x7065_6f70_6c65_2d70); // "people-p"
         let nets = Networks::for_pool(size);
         let mut name = String::new();
@@ -75,12 +78,16 @@ impl Pool {
         Pool {
             people,
             bot_seed: rng.r#gen(),
+            uniform: profile == Profile::NearUnique,
         }
     }
 
     /// A person, skewed: index `n * u^2` gives the first persons many records
     /// and the last ones few.
     pub(super) fn pick(&self, rng: &mut StdRng) -> usize {
+        if self.uniform {
+            return rng.gen_range(0..self.people.len());
+        }
         let u: f64 = rng.r#gen();
         ((u * u * self.people.len() as f64) as usize).min(self.people.len() - 1)
     }
@@ -297,4 +304,37 @@ impl Networks {
             _ => v4.to_string(),
         }
     }
+}
+
+/// A visitor's address from anywhere on the public internet (the near-unique profile):
+/// IPv4 with a first octet among the unicast /8s outside the private, loopback,
+/// link-local and documentation ranges, the rest uniform; one in ten IPv6 within one of
+/// 64 provider /32s, the rest uniform. Written into `out` (cleared first).
+pub(super) fn push_fresh_ip(rng: &mut StdRng, out: &mut String) {
+    use std::fmt::Write;
+    out.clear();
+    if rng.gen_ratio(1, 10) {
+        let net: u16 = rng.gen_range(0..64);
+        let groups: [u16; 6] = rng.r#gen();
+        let ip = Ipv6Addr::new(
+            0x2400 + (net << 4),
+            0x0100 + net,
+            groups[0],
+            groups[1],
+            groups[2],
+            groups[3],
+            groups[4],
+            groups[5] | 1,
+        );
+        let _ = write!(out, "{ip}");
+        return;
+    }
+    let first = loop {
+        let a: u8 = rng.gen_range(1..=223);
+        if !matches!(a, 10 | 100 | 127 | 169 | 172 | 192 | 198 | 203) {
+            break a;
+        }
+    };
+    let [b, c, d]: [u8; 3] = rng.r#gen();
+    let _ = write!(out, "{}", Ipv4Addr::new(first, b, c, d.max(1)));
 }

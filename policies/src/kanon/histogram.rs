@@ -10,7 +10,9 @@ use rustc_hash::FxHashMap;
 
 use super::class_table::{ClassSlot, ClassTable};
 use super::keys::QiKeys;
-use super::search::{ClassCounts, EvalContext, LevelTables, NodeEval, Search, SubjectIndex};
+use super::search::{
+    ClassCounts, EvalContext, LevelTables, NodeEval, SafeLevels, Search, SubjectIndex,
+};
 use super::{Decision, Outcome};
 use crate::hierarchy::Hierarchy;
 use crate::policy::DatasetRules;
@@ -284,12 +286,7 @@ impl QiHistogram {
                 .map(|subjects| (tables, subjects))
                 .map_err(|_| Error::Capacity("the subject index worker panicked".into()))
         })?;
-        let ctx = EvalContext {
-            hist: self,
-            tables: &tables,
-            subjects: &subjects,
-            k: u64::from(k),
-        };
+        let ctx = EvalContext::over_base(self, &tables, &subjects, u64::from(k));
         let limit = (max_suppression * self.records as f64).floor() as u64;
         let top: Vec<usize> = heights.iter().map(|h| h - 1).collect();
         let max_sum: usize = top.iter().sum();
@@ -299,8 +296,21 @@ impl QiHistogram {
             return Ok(self.decision(Outcome::Empty, top, &eval, &tables, 1));
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let bounds = SafeLevels::build(self, &tables, &subjects, u64::from(k));
+        // Every node the search may evaluate lies above the floor: when the floor's classes
+        // are markedly fewer than the base classes, the search counts from them.
+        let floor = bounds.floor(&heights, limit);
+        let rolled = if floor.iter().any(|&l| l > 0) {
+            let eval = ctx.evaluate_exactly(&floor)?;
+            (eval.subjects.len() * 4 < self.class_records.len() * 3)
+                .then(|| ctx.roll_up(&floor, eval))
+        } else {
+            None
+        };
+        let view = rolled.as_ref().map(|r| ctx.over(r));
         let mut search = Search {
-            ctx: &ctx,
+            ctx: view.as_ref().unwrap_or(&ctx),
+            bounds: &bounds,
             heights: &heights,
             limit,
             threads,
@@ -330,8 +340,16 @@ impl QiHistogram {
                 lo = mid + 1;
             }
         }
-        let (node, eval) = search.best_at(lo)?;
-        let evaluated = search.evaluated;
+        let (node, mut eval) = search.best_at(lo)?;
+        let evaluated = search.evaluated + usize::from(rolled.is_some());
+        if let Some(rolled) = &rolled {
+            // From the floor's classes back to the base classes.
+            eval.class_of_base = rolled
+                .of_base
+                .iter()
+                .map(|&g| eval.class_of_base[g as usize])
+                .collect();
+        }
         Ok(self.decision(Outcome::Release, node, &eval, &tables, evaluated))
     }
 
@@ -343,12 +361,7 @@ impl QiHistogram {
         let max: usize = heights.iter().map(|h| h - 1).sum();
         let tables = LevelTables::build(&self.hierarchies, &self.values, &self.class_ids);
         let subjects = self.subject_index();
-        let ctx = EvalContext {
-            hist: self,
-            tables: &tables,
-            subjects: &subjects,
-            k: u64::from(k),
-        };
+        let ctx = EvalContext::over_base(self, &tables, &subjects, u64::from(k));
         (0..=max)
             .flat_map(|s| nodes_with_sum(&heights, s))
             .map(|node| {

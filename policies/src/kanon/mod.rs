@@ -188,7 +188,7 @@ mod tests {
     use super::class_table::{ClassSlot, ClassTable};
     use super::keys::key_hash;
     use super::radix::sort_by_bits;
-    use super::search::{EvalContext, LevelTables, nodes_with_sum};
+    use super::search::{self, EvalContext, LevelTables, SafeLevels, nodes_with_sum};
     use super::*;
     use crate::Policy;
     use crate::hierarchy::Hierarchy;
@@ -524,16 +524,20 @@ mod tests {
         let tables = LevelTables::build(&h.hierarchies, &h.values, &h.class_ids);
         let heights: Vec<usize> = h.hierarchies.iter().map(Hierarchy::height).collect();
         let max: usize = heights.iter().map(|h| h - 1).sum();
-        let (mut stopped, mut counted) = (0, 0);
+        let (mut stopped, mut counted, mut bounded) = (0, 0, 0);
         for k in [2u64, 5, 20] {
-            let ctx = EvalContext {
-                hist: &h,
-                tables: &tables,
-                subjects: &subjects,
-                k,
-            };
+            let ctx = EvalContext::over_base(&h, &tables, &subjects, k);
+            let bounds = SafeLevels::build(&h, &tables, &subjects, k);
             for node in (0..=max).flat_map(|s| nodes_with_sum(&heights, s)) {
                 let exact = ctx.evaluate_exactly(&node).expect("exact");
+                // The per-QI bound never claims more than the node suppresses.
+                let bound = bounds.suppressed_at_least(&node);
+                assert!(
+                    bound <= exact.suppressed,
+                    "{node:?} under k={k}: bound {bound} over {}",
+                    exact.suppressed
+                );
+                bounded += usize::from(bound > 0);
                 for limit in [0, h.records / 100, h.records / 20, h.records / 2] {
                     match ctx.evaluate(&node, Some(limit)).expect("evaluate") {
                         None => {
@@ -556,9 +560,40 @@ mod tests {
                 }
             }
         }
+        // Nodes counted from a lower node's classes (rolled up) have the classes and
+        // counts they have when counted from the base classes.
+        let ctx = EvalContext::over_base(&h, &tables, &subjects, 20);
+        let mut compared = 0;
+        for floor in [vec![0, 1, 0, 1, 0, 0], vec![1, 1, 1, 2, 0, 1], vec![2, 0, 1, 0, 1, 0]] {
+            let floor: Vec<usize> = floor.iter().zip(&heights).map(|(&l, &h)| l.min(h - 1)).collect();
+            let rolled = ctx.roll_up(&floor, ctx.evaluate_exactly(&floor).expect("floor"));
+            let view = ctx.over(&rolled);
+            for node in (0..=max).flat_map(|s| nodes_with_sum(&heights, s)) {
+                let exact = ctx.evaluate_exactly(&node).expect("exact");
+                let up = match view.evaluate_exactly(&node) {
+                    Ok(up) => up,
+                    // Below the floor, a node is refused, unless the QIs it has below the
+                    // floor have a single value there (nothing to look up).
+                    Err(_) if !search::at_or_below(&floor, &node) => continue,
+                    Err(e) => panic!("{node:?} from {floor:?}: {e}"),
+                };
+                assert_eq!(
+                    (up.suppressed, up.violations, up.subjects.len()),
+                    (exact.suppressed, exact.violations, exact.subjects.len()),
+                    "{node:?} from {floor:?}"
+                );
+                // The same classes, each with the same subjects.
+                for (c, &g) in rolled.of_base.iter().enumerate() {
+                    let (ours, theirs) = (up.class_of_base[g as usize], exact.class_of_base[c]);
+                    assert_eq!(up.subjects[ours as usize], exact.subjects[theirs as usize]);
+                }
+                compared += 1;
+            }
+        }
+        assert!(compared > 50, "{compared} nodes compared");
         assert!(
-            stopped > 100 && counted > 100,
-            "{stopped} stopped, {counted} counted"
+            stopped > 100 && counted > 100 && bounded > 100,
+            "{stopped} stopped, {counted} counted, {bounded} bounded"
         );
     }
 

@@ -20,6 +20,9 @@ pub(super) struct LevelTables {
     /// arrays read in sequence, where looking each class's ids up took most of an
     /// evaluation (about 2.5 of 4 ms on 163,583 classes).
     pub(super) of_class: Vec<Vec<Vec<u32>>>,
+    /// [qi][level][level-0 value id] → its generalized id at that level (for the
+    /// per-value bounds of [`SafeLevels`]).
+    pub(super) of_value: Vec<Vec<Vec<u32>>>,
 }
 
 impl LevelTables {
@@ -53,24 +56,27 @@ impl LevelTables {
                 } else {
                     Vec::new()
                 };
-                (generalized, of_class)
+                (generalized, of_class, ids)
             })
             .collect::<Vec<_>>()
             .into_iter();
-        let (mut generalized, mut of_class) = (Vec::new(), Vec::new());
+        let (mut generalized, mut of_class, mut of_value) = (Vec::new(), Vec::new(), Vec::new());
         for h in hierarchies {
-            let (mut qi_values, mut qi_classes) = (Vec::new(), Vec::new());
+            let (mut qi_values, mut qi_classes, mut qi_ids) = (Vec::new(), Vec::new(), Vec::new());
             for _ in 0..h.height() {
-                let (level_values, level_classes) = built.next().unwrap_or_default();
+                let (level_values, level_classes, ids) = built.next().unwrap_or_default();
                 qi_values.push(level_values);
                 qi_classes.push(level_classes);
+                qi_ids.push(ids);
             }
             generalized.push(qi_values);
             of_class.push(qi_classes);
+            of_value.push(qi_ids);
         }
         Self {
             values: generalized,
             of_class,
+            of_value,
         }
     }
 
@@ -90,6 +96,12 @@ pub(super) fn level_table(
         // The histogram's values are distinct already: each is its own id.
         return ((0..values.len() as u32).collect(), values.to_vec());
     }
+    if level + 1 >= h.height() && !matches!(h, Hierarchy::Table(_)) {
+        // The top of a computed hierarchy is one value for every input (a table's top
+        // row may name several): no value needs generalizing, a million IPs parsed for
+        // nothing took a tenth of a decision.
+        return (vec![0; values.len()], vec![h.generalize(None, level).map(Arc::from)]);
+    }
     let mut dict: FxHashMap<Option<String>, u32> = FxHashMap::default();
     let mut distinct = Vec::new();
     let ids = values
@@ -104,6 +116,122 @@ pub(super) fn level_table(
         })
         .collect();
     (ids, distinct)
+}
+
+/// A lower bound on the records any node suppresses, from each quasi-identifier on its
+/// own: a class at a node is part of the records sharing its value of one QI at that QI's
+/// level, so where those records hold fewer than k subjects, the class is under k
+/// whatever the other QIs do. Per base class, the lowest level of each QI at which its
+/// value could reach k is kept; base classes with the same levels are counted together,
+/// so a node's bound costs a pass over those few vectors, not over the classes.
+///
+/// Subjects per value are over-counted (a subject seen in several base classes of one
+/// value counts once per class), which only weakens the bound: it never claims a record
+/// that an exact count would keep.
+pub(super) struct SafeLevels {
+    /// Distinct per-QI lowest safe levels, with the records of their base classes.
+    vectors: Vec<(Vec<u8>, u64)>,
+    records: u64,
+}
+
+impl SafeLevels {
+    pub(super) fn build(
+        hist: &QiHistogram,
+        tables: &LevelTables,
+        subjects: &SubjectIndex,
+        k: u64,
+    ) -> Self {
+        let n_qi = hist.names.len();
+        let heights: Vec<usize> = hist.hierarchies.iter().map(Hierarchy::height).collect();
+        if n_qi == 0 || n_qi > 16 || heights.iter().any(|&h| h > 255) {
+            // Too many to pack: no bound (every node is counted).
+            return Self {
+                vectors: Vec::new(),
+                records: 0,
+            };
+        }
+        let classes = hist.class_records.len();
+        // Subjects of a base class, at most: its own plus those seen elsewhere too.
+        let upper: Vec<u64> = subjects
+            .per_class
+            .iter()
+            .enumerate()
+            .map(|(c, counts)| {
+                counts.subjects + subjects.shared.get(c).map_or(0, |&n| u64::from(n))
+            })
+            .collect();
+        let mut packed = vec![0u128; classes];
+        for (q, &height) in heights.iter().enumerate() {
+            let values = hist.values[q].len();
+            let mut of_value = vec![0u64; values];
+            for (c, &up) in upper.iter().enumerate() {
+                of_value[hist.class_ids[c * n_qi + q] as usize] += up;
+            }
+            // `height` stands for "under k even fully generalized".
+            let mut safe = vec![height as u8; values];
+            for level in 0..height {
+                let ids = &tables.of_value[q][level];
+                let mut of_id = vec![0u64; tables.cardinality(q, level) as usize];
+                for (v, &n) in of_value.iter().enumerate() {
+                    of_id[ids[v] as usize] += n;
+                }
+                for (v, s) in safe.iter_mut().enumerate() {
+                    if usize::from(*s) == height && of_id[ids[v] as usize] >= k {
+                        *s = level as u8;
+                    }
+                }
+            }
+            for (c, p) in packed.iter_mut().enumerate() {
+                *p = (*p << 8) | u128::from(safe[hist.class_ids[c * n_qi + q] as usize]);
+            }
+        }
+        let mut counted: FxHashMap<u128, u64> = FxHashMap::default();
+        for (&p, &records) in packed.iter().zip(&hist.class_records) {
+            *counted.entry(p).or_default() += records;
+        }
+        let vectors = counted
+            .into_iter()
+            .map(|(p, records)| {
+                let levels = (0..n_qi)
+                    .map(|q| (p >> (8 * (n_qi - 1 - q))) as u8)
+                    .collect();
+                (levels, records)
+            })
+            .collect();
+        Self {
+            vectors,
+            records: hist.records,
+        }
+    }
+
+    /// The lowest level of each QI at which a node may still fit: below it, that QI's
+    /// values alone suppress more than `limit` records. Every node worth evaluating lies
+    /// above this one.
+    pub(super) fn floor(&self, heights: &[usize], limit: u64) -> Vec<usize> {
+        let top: Vec<usize> = heights.iter().map(|h| h - 1).collect();
+        (0..heights.len())
+            .map(|q| {
+                (0..heights[q])
+                    .find(|&level| {
+                        let mut node = top.clone();
+                        node[q] = level;
+                        self.suppressed_at_least(&node) <= limit
+                    })
+                    .unwrap_or(top[q])
+            })
+            .collect()
+    }
+
+    /// Records the node suppresses at least.
+    pub(super) fn suppressed_at_least(&self, node: &[usize]) -> u64 {
+        let safe: u64 = self
+            .vectors
+            .iter()
+            .filter(|(levels, _)| levels.iter().zip(node).all(|(&s, &n)| usize::from(s) <= n))
+            .map(|&(_, records)| records)
+            .sum();
+        self.records.saturating_sub(safe)
+    }
 }
 
 /// Distinct subjects per base class, arranged for counting at any node.
@@ -130,11 +258,30 @@ pub(super) struct ClassCounts {
     pub(super) subjects: u64,
 }
 
+/// What a node is evaluated over: the base classes, or the classes of a lower node they
+/// were rolled up to ([`EvalContext::roll_up`]), which every node the search still asks
+/// about lies above.
 pub(super) struct EvalContext<'a> {
     pub(super) hist: &'a QiHistogram,
     pub(super) tables: &'a LevelTables,
+    /// [qi][level][class] → the class's generalized id (see [`LevelTables::of_class`]);
+    /// empty where the level has a single value, or lies below the rolled-up node.
+    pub(super) of_class: &'a [Vec<Vec<u32>>],
     pub(super) subjects: &'a SubjectIndex,
+    /// Classes evaluated over.
+    pub(super) classes: usize,
     pub(super) k: u64,
+}
+
+/// The classes of a node, arranged as base classes are, to evaluate nodes above it from
+/// them: Incognito's roll-up. A node's classes are unions of the classes of any node
+/// below it, so their records add up; a subject seen in several classes below may fall
+/// into one above, and is then counted as that class's own.
+pub(super) struct RolledUp {
+    pub(super) of_class: Vec<Vec<Vec<u32>>>,
+    pub(super) subjects: SubjectIndex,
+    /// Per base class: its class at `node`.
+    pub(super) of_base: Vec<u32>,
 }
 
 pub(super) struct NodeEval {
@@ -146,7 +293,110 @@ pub(super) struct NodeEval {
     pub(super) subjects: Vec<u64>,
 }
 
-impl EvalContext<'_> {
+impl<'a> EvalContext<'a> {
+    /// Evaluation over the base classes.
+    pub(super) fn over_base(
+        hist: &'a QiHistogram,
+        tables: &'a LevelTables,
+        subjects: &'a SubjectIndex,
+        k: u64,
+    ) -> Self {
+        Self {
+            hist,
+            tables,
+            of_class: &tables.of_class,
+            subjects,
+            classes: hist.class_records.len(),
+            k,
+        }
+    }
+
+    /// Evaluation over the classes of a lower node.
+    pub(super) fn over(&self, rolled: &'a RolledUp) -> Self {
+        Self {
+            hist: self.hist,
+            tables: self.tables,
+            of_class: &rolled.of_class,
+            subjects: &rolled.subjects,
+            classes: rolled.subjects.per_class.len(),
+            k: self.k,
+        }
+    }
+
+    /// The classes of `node` (over base classes), ready to evaluate the nodes above it.
+    pub(super) fn roll_up(&self, node: &[usize], eval: NodeEval) -> RolledUp {
+        let classes = eval.subjects.len();
+        let index = self.subjects;
+        let mut representative = vec![u32::MAX; classes];
+        for (c, &g) in eval.class_of_base.iter().enumerate() {
+            if representative[g as usize] == u32::MAX {
+                representative[g as usize] = c as u32;
+            }
+        }
+        let of_class = self
+            .of_class
+            .iter()
+            .zip(node)
+            .map(|(levels, &floor)| {
+                levels
+                    .iter()
+                    .enumerate()
+                    .map(|(level, ids)| {
+                        if level < floor || ids.is_empty() {
+                            Vec::new()
+                        } else {
+                            representative.iter().map(|&c| ids[c as usize]).collect()
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut per_class = vec![ClassCounts::default(); classes];
+        for (c, &g) in eval.class_of_base.iter().enumerate() {
+            let class = &index.per_class[c];
+            let group = &mut per_class[g as usize];
+            group.records += class.records;
+            group.subjects += class.subjects;
+        }
+        let (mut shared, mut multi_classes, mut multi_ends) = (Vec::new(), Vec::new(), Vec::new());
+        if !index.multi_ends.is_empty() {
+            shared = vec![0u32; classes];
+        }
+        let mut start = 0;
+        let mut own: Vec<u32> = Vec::new();
+        for &end in &index.multi_ends {
+            own.clear();
+            own.extend(
+                index.multi_classes[start..end]
+                    .iter()
+                    .map(|&b| eval.class_of_base[b as usize]),
+            );
+            own.sort_unstable();
+            own.dedup();
+            if let [only] = own[..] {
+                per_class[only as usize].subjects += 1;
+            } else {
+                for &g in &own {
+                    shared[g as usize] += 1;
+                }
+                multi_classes.extend_from_slice(&own);
+                multi_ends.push(multi_classes.len());
+            }
+            start = end;
+        }
+        RolledUp {
+            of_class,
+            subjects: SubjectIndex {
+                per_class,
+                shared,
+                multi_classes,
+                multi_ends,
+                distinct: index.distinct,
+            },
+            of_base: eval.class_of_base,
+        }
+    }
+
     /// The node's classes, every one counted (for the decision and its report).
     pub(super) fn evaluate_exactly(&self, node: &[usize]) -> Result<NodeEval> {
         self.evaluate(node, None)?
@@ -177,10 +427,15 @@ impl EvalContext<'_> {
             .map(|(q, &l)| {
                 let largest_id = self.tables.cardinality(q, l).saturating_sub(1);
                 let width = u32::BITS - largest_id.leading_zeros();
-                (width, self.tables.of_class[q][l].as_slice())
+                (width, self.of_class[q][l].as_slice())
             })
             .filter(|&(width, _)| width > 0)
             .collect();
+        if packed.iter().any(|&(_, ids)| ids.len() != self.classes) {
+            return Err(Error::Capacity(format!(
+                "node {node:?} lies below the classes it was to be evaluated from"
+            )));
+        }
         let key_bits: u32 = packed.iter().map(|&(width, _)| width).sum();
         if key_bits > 128 {
             return Err(Error::Capacity(format!(
@@ -188,7 +443,7 @@ impl EvalContext<'_> {
                 hist.names.join(", ")
             )));
         }
-        let base_classes = hist.class_records.len();
+        let base_classes = self.classes;
         let packed_key = |c: usize| -> u128 {
             let mut out: u128 = 0;
             for &(width, of_class) in &packed {
@@ -317,9 +572,11 @@ impl EvalContext<'_> {
 
 /// The lattice search, remembering what it learned: generalizing never suppresses more,
 /// so a node above one that fits fits too, and a node below one that fails fails too.
-/// Those nodes are decided without counting their classes.
+/// Those nodes are decided without counting their classes, and so are nodes whose
+/// per-QI bound ([`SafeLevels`]) already suppresses too much.
 pub(super) struct Search<'a, 'c> {
     pub(super) ctx: &'a EvalContext<'c>,
+    pub(super) bounds: &'a SafeLevels,
     pub(super) heights: &'a [usize],
     pub(super) limit: u64,
     pub(super) threads: usize,
@@ -339,25 +596,26 @@ pub(super) fn at_or_below(a: &[usize], b: &[usize]) -> bool {
 }
 
 impl Search<'_, '_> {
-    pub(super) fn known_to_fail(&self, node: &[usize]) -> bool {
-        self.fails.iter().any(|f| at_or_below(node, f))
-    }
-
-    /// Nodes with this level sum not already known to fail, in lexicographic order.
+    /// Nodes with this level sum not already known to fail, the likeliest to fit first
+    /// (least bound; ties in lexicographic order).
     pub(super) fn candidates(&self, sum: usize) -> Vec<Vec<usize>> {
-        nodes_with_sum(self.heights, sum)
+        let mut nodes: Vec<(u64, Vec<usize>)> = nodes_with_sum(self.heights, sum)
             .into_iter()
-            .filter(|n| !self.known_to_fail(n))
-            .collect()
+            .filter(|n| !self.fails.iter().any(|f| at_or_below(n, f)))
+            .map(|n| (self.bounds.suppressed_at_least(&n), n))
+            .filter(|&(bound, _)| bound <= self.limit)
+            .collect();
+        nodes.sort_by_key(|&(bound, _)| bound);
+        nodes.into_iter().map(|(_, n)| n).collect()
     }
 
-    /// Evaluates a batch of nodes (one per core), remembers which fit, and says whether
-    /// any did.
-    pub(super) fn evaluate(&mut self, batch: &[Vec<usize>]) -> Result<bool> {
-        let evals = evaluate_all(self.ctx, batch, self.limit)?;
+    /// Evaluates a batch of nodes (one per core), each given up on past its own limit;
+    /// remembers which fit, and says whether any did.
+    pub(super) fn evaluate(&mut self, batch: &[Vec<usize>], limits: &[u64]) -> Result<bool> {
+        let evals = evaluate_all(self.ctx, batch, limits)?;
         self.evaluated += batch.len();
         let mut any = false;
-        for (node, eval) in batch.iter().zip(evals) {
+        for ((node, eval), &limit) in batch.iter().zip(evals).zip(limits) {
             match eval {
                 Some(eval) if eval.suppressed <= self.limit => {
                     self.fits.push(node.clone());
@@ -371,6 +629,8 @@ impl Search<'_, '_> {
                     }
                     any = true;
                 }
+                // Given up on under a tighter limit than the search's: it may still fit.
+                None if limit < self.limit => {}
                 _ => self.fails.push(node.clone()),
             }
         }
@@ -386,15 +646,35 @@ impl Search<'_, '_> {
             return Ok(true);
         }
         for batch in self.candidates(sum).chunks(self.threads) {
-            if self.evaluate(batch)? {
+            let limits = vec![self.limit; batch.len()];
+            if self.evaluate(batch, &limits)? {
                 return Ok(true);
             }
         }
         Ok(false)
     }
 
+    /// The most records `node` (with level sum `sum`) may suppress and still beat the best
+    /// fit of that sum so far; `None` when it cannot beat it at all.
+    fn tie_limit(&self, node: &[usize], sum: usize) -> Option<u64> {
+        match &self.best {
+            Some((best, eval)) if best.iter().sum::<usize>() == sum => {
+                // An earlier node wins a tie on suppressed records; a later one must do better.
+                let limit = if node < best.as_slice() {
+                    Some(eval.suppressed)
+                } else {
+                    eval.suppressed.checked_sub(1)
+                };
+                limit.map(|l| l.min(self.limit))
+            }
+            _ => Some(self.limit),
+        }
+    }
+
     /// The best node with this level sum: fewest suppressed records, then the first in
-    /// lexicographic order. Some node with this sum must fit.
+    /// lexicographic order. Some node with this sum must fit. Branch and bound: a node is
+    /// only counted while it can still beat the best found, and given up on as soon as
+    /// it cannot.
     pub(super) fn best_at(&mut self, sum: usize) -> Result<(Vec<usize>, NodeEval)> {
         // Nodes found to fit on the way here are not counted again.
         let pending: Vec<Vec<usize>> = self
@@ -402,8 +682,25 @@ impl Search<'_, '_> {
             .into_iter()
             .filter(|n| !self.fits.contains(n))
             .collect();
-        for batch in pending.chunks(self.threads) {
-            self.evaluate(batch)?;
+        let mut pending = pending.into_iter();
+        loop {
+            let (mut batch, mut limits) = (Vec::new(), Vec::new());
+            for node in pending.by_ref() {
+                let Some(limit) = self.tie_limit(&node, sum) else {
+                    continue;
+                };
+                if self.bounds.suppressed_at_least(&node) <= limit {
+                    batch.push(node);
+                    limits.push(limit);
+                    if batch.len() == self.threads {
+                        break;
+                    }
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            self.evaluate(&batch, &limits)?;
         }
         // No fit has a lower sum (this is the least that fits), so the best is at `sum`.
         self.best
@@ -419,15 +716,20 @@ impl Search<'_, '_> {
 pub(super) fn evaluate_all(
     ctx: &EvalContext<'_>,
     nodes: &[Vec<usize>],
-    limit: u64,
+    limits: &[u64],
 ) -> Result<Vec<Option<NodeEval>>> {
     if nodes.len() < 2 {
-        return nodes.iter().map(|n| ctx.evaluate(n, Some(limit))).collect();
+        return nodes
+            .iter()
+            .zip(limits)
+            .map(|(n, &limit)| ctx.evaluate(n, Some(limit)))
+            .collect();
     }
     std::thread::scope(|s| {
         let handles: Vec<_> = nodes
             .iter()
-            .map(|node| s.spawn(move || ctx.evaluate(node, Some(limit))))
+            .zip(limits)
+            .map(|(node, &limit)| s.spawn(move || ctx.evaluate(node, Some(limit))))
             .collect();
         handles
             .into_iter()
