@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
 """The k-anonymity release decision of `stackpro run`, done in DuckDB SQL.
 
-A baseline for the benchmark harness: it reads one partition's raw NDJSON records and
-chooses the lattice node and the published row count exactly as `policies::kanon`
+A baseline for the benchmark harness: it reads one partition's raw records and chooses the
+lattice node and the published row count exactly as `policies::kanon`
 (`QiHistogram::decide`) does for a dataset of a policy, so both can be timed side by side
-and checked to agree.
+and checked to agree (benches/duckdb/check_agreement.py runs both on many data sets).
 
     python3 benches/duckdb/kanon.py --input RAW.ndjson [--input MORE...] \\
-        --policy policies/default-v2.json --dataset contacts [--threads N]
+        --policy policies/default-v2.json --dataset contacts [--threads N] [-v]
 
 prints one JSON line on stdout:
 
@@ -15,45 +15,59 @@ prints one JSON line on stdout:
      "records_in": N, "rows_out": N, "suppressed": N, "nodes_evaluated": N,
      "load_s": x, "decide_s": x, "total_s": x}
 
-Inputs: files or folders (searched for `*.ndjson`, `*.ndjson.gz`, `*.ndjson.zst`, `*.json`
-under them) or glob patterns; DuckDB's read_json reads gzip and zstd by extension. All of
-them are treated as ONE release (one tenant, dataset and day: what `stackpro run` makes of
-one raw partition).
+`outcome` is `release`, `withheld` (no node fits: the top node, nothing out, every record
+suppressed) or `empty`. Inputs: files, folders (searched for `*.ndjson`, `*.json`,
+`*.jsonl`, `*.csv`, gzip or zstd compressed too) or glob patterns; DuckDB's readers
+decompress `.gz` and `.zst` by extension. CSV files need a header row; `--csv-delimiter`
+gives the dataset's delimiter (UCI Adult in benches/data/adult: `;`). All inputs are ONE
+release (one tenant, dataset and day: what `stackpro run` makes of one raw partition).
 
 What it computes, as the engine does (policies/src/kanon, hierarchy/, ip.rs, subject.rs):
 
 * Quasi-identifiers are the policy's `generalize` fields and the `mask`/`truncate` fields
-  marked `quasi_identifier`, in policy order; the node label is `name=level` pairs joined
-  by `,` (policies::report::node_label). Each hierarchy is compiled from the policy into
-  SQL expressions: level 0 is the transformed value (phone masked keeping the last
-  `keep_last_digits[0]` digits with its layout, IP truncated to `ipv4_prefix[0]` /
-  `ipv6_prefix[0]`, ZIP to `keep_digits[0]` digits, exact age, the value as it is for
-  `suppress`/`prefix`/`table`), higher levels are computed from the level-0 value as
+  marked `quasi_identifier`, in policy order; the node label is `column=level` pairs
+  joined by `,` (policies::report::node_label; the column is the field's `output` name).
+  Each hierarchy is compiled from the policy into SQL: level 0 is the transformed value
+  (phone masked keeping the last `keep_last_digits[0]` digits, layout kept: `+1 (415)
+  555-0134` -> `+* (***) ***-0134`; IP truncated to `ipv4_prefix[0]` / `ipv6_prefix[0]`;
+  ZIP to `keep_digits[0]` digits; the exact age; the trimmed value for `suppress`,
+  `prefix` and `table`), higher levels are computed from the level-0 value as
   `Hierarchy::generalize` does; the top is `*` (for a table: its last column). A missing
-  value (null, absent, blank string) is NULL: its own value below the top, `*` at the top.
+  value (null, absent, blank) is NULL: a value of its own below the top, `*` at the top.
   IPv4-mapped (`::ffff:a.b.c.d`, dotted or hex) and 6to4 (`2002::/16`) IPv6 addresses are
-  cut as the IPv4 address they carry; a zone (`fe80::1%eth0`) is dropped; IPv6 is read in
-  any case and `::` notation. ZIP+4 is cut to its five digits; a JSON number ZIP gets its
-  leading zeros back.
+  cut as the IPv4 address they carry (IPv4-compatible `::a.b.c.d` and NAT64 are not); a
+  zone (`fe80::1%eth0`) is dropped; IPv6 is read in any case and `::` form and printed as
+  RFC 5952. ZIP+4 is cut to its five digits; a JSON number ZIP gets its leading zeros back.
 * The subject (`email`) is canonicalized: trimmed, `Name <addr>` and `mailto:` unwrapped,
-  `+tag` removed, domain lowercased with one trailing dot dropped, provider rules
-  (gmail.com / googlemail.com: dots ignored, one domain) applied, local part lowercased.
-  k counts DISTINCT canonical subjects per equivalence class (as 64-bit hashes of the
-  canonical form; the engine counts a 64-bit cut of its HMAC: both are exact barring a
-  collision). A record without a subject or record id is left out, as the engine
-  quarantines it; records whose id (trimmed, lowercased) repeats are skipped but the first
-  (file name order), as the record ledger does within one release.
+  `+tag` removed, domain lowercased with one trailing dot dropped, the policy's provider
+  rules applied (gmail.com / googlemail.com: dots ignored, one domain), local part
+  lowercased; non-ASCII text first has default-ignorable code points removed, fullwidth
+  forms and compatibility spaces mapped, is NFC-normalized and lowercased. k counts
+  DISTINCT canonical subjects per equivalence class (as 64-bit hashes of the canonical
+  form; the engine counts a 64-bit cut of its HMAC: both exact barring a collision). A
+  dataset without a subject field counts each record as a subject of its own. A record
+  without a subject or record id is left out, as the engine quarantines it; records whose
+  id (trimmed, lowercased) repeats are skipped but the first (by file name), as the record
+  ledger does within one release.
 * Suppression limit: floor(max_suppression * records). A node fits when the records of its
-  classes with fewer than k distinct subjects are at most the limit. The chosen node has the
-  least level sum; ties: fewest suppressed records, then the lexicographically smallest
-  level vector (policy QI order). No fitting node: `withheld`, the top node, nothing out.
-* Search (as policies/src/kanon/search.rs): binary search on the level sum, a node above a
-  fitting node fits and a node below a failing node fails without being counted, and every
-  undecided node at the least sum is counted for the tie rule. Nodes are counted in SQL:
-  the records are grouped once into (level-0 class, subject, records) and each level of each
-  QI dictionary-encoded to small integers; a batch of nodes is one GROUPING SETS query over
-  that table counting distinct subjects per class. `nodes_evaluated` counts the nodes
-  evaluated in SQL (the engine's count depends on its batch size, which is its core count).
+  classes with fewer than k distinct subjects are at most the limit. The chosen node has
+  the least level sum; ties: fewest suppressed records, then the lexicographically
+  smallest level vector (policy QI order).
+* Search (policies/src/kanon/search.rs): the top node first, then a binary search on the
+  level sum; a node above one that fits fits, a node below one that fails fails, neither
+  is counted; at the least sum, every node not known to fail is counted for the tie rule.
+  Before the binary search, Incognito's passes over the single-QI and pair lattices
+  (`--seed-depth`): nodes generalizing one or two QIs below the top, cheap to count, whose
+  failures prune the middle levels (phone kept at level 0 or 1 fails on its own). The
+  single-QI pass gives the floor every node still worth counting lies above (as the
+  engine at HEAD gets from its per-QI bound), and counting goes on from the floor's
+  classes; each batch of nodes is counted from the smallest table at or below the meet of
+  its nodes, rolled up when much smaller (Incognito's roll-up). Counting is SQL: records
+  are grouped once into base classes with their subjects, each level of each QI is
+  dictionary-encoded to small integers, and a batch of nodes is one GROUPING SETS query
+  summing records and subjects per class (subjects seen in several base classes counted
+  DISTINCT). None of this changes the answer, only how many nodes are counted:
+  `nodes_evaluated` counts the nodes counted in SQL (the engine's count differs).
 
 What it does NOT check (the harness feeds clean data, generated with `--dirty 0`): nothing
 is quarantined. Invalid phones (letters, not 7-15 digits), IPs (leading zeros, bad
@@ -61,17 +75,18 @@ syntax, an empty zone), ZIPs, ages out of the policy's range or not integers (a 
 "39.0" is read as 39; the engine quarantines it), country codes not in the table, values
 of the wrong JSON type, text that looks like PII in a value published as is (gender), kept
 fields (event_id, source, interest, lead_score bounds), timestamps outside their
-partition's day, invalid subjects (no valid email after canonicalization) are all taken as
-they come. Non-ASCII subjects are NFC-normalized (DuckDB has no NFKC) with the common
-default-ignorable code points removed, and Unicode domains are not converted to punycode:
-an address written once with fullwidth letters or a punycode domain and once without is two
-subjects here, one in the engine. Records already released by an earlier release (the
-ledger across releases) are not known here: the input is taken as one fresh release.
+partition's day, and invalid subjects (only a missing `@`, local part or domain is
+refused) are all taken as they come. Unicode is handled only as far as DuckDB can: no
+NFKC (the common fullwidth and space forms are mapped by hand, not the rest), no IDNA (a
+Unicode domain and its punycode spelling are two subjects here, one in the engine).
+Records released by earlier releases (the record ledger across releases) are not known:
+the input is taken as one fresh release.
 
-Timings: load_s is reading the files, computing level-0 values and subjects, and grouping
-the records into (level-0 class, subject) counts; decide_s is the dictionaries, the
-integer-coded table and the lattice search; total_s is from start to the printed line
-(both plus connecting and compiling the policy).
+Timings: load_s is reading the files, computing level-0 values and subjects (once per
+distinct raw value) and grouping the records into base classes with their subjects (the
+engine's pass 1 and histogram); decide_s is the level dictionaries, the class table and
+the lattice search (QiHistogram::decide); total_s runs from before DuckDB's
+import to the printed line (the interpreter's own start-up, about 20 ms, is not in it).
 """
 
 from __future__ import annotations
@@ -86,11 +101,12 @@ import os
 import sys
 import time
 
-import duckdb
+_T0 = time.perf_counter()  # before DuckDB's import, which is part of the cost
+
+import duckdb  # noqa: E402
 
 TOP = "*"
 VERBOSE = False
-_T0 = time.perf_counter()
 
 
 def log(msg: str) -> None:
@@ -207,25 +223,40 @@ class Hier:
 
 
 def ip_parse(s: str, tmp: str) -> list[tuple[str, str]]:
-    """Stages reading an IP text `s` (NULL for none): `{tmp}a` the address without its zone,
-    lowercased; `{tmp}g` an IPv6 address's eight groups; `{tmp}n` the IPv4 address as an
-    integer (a dotted quad, or the one an IPv4-mapped or 6to4 address carries), else NULL."""
+    """Stages reading an IP text `s` (NULL for none): `{tmp}a` the address (an IPv6 one
+    without its zone, lowercased); `{tmp}g` an IPv6 address's eight groups (NULL for a
+    dotted quad); `{tmp}n` the IPv4 address an IPv4-mapped or 6to4 address carries, as an
+    integer."""
     a, h, g = f"{tmp}a", f"{tmp}h", f"{tmp}g"
     return [
-        (a, f"lower(split_part({s}, '%', 1))"),
+        (a, f"CASE WHEN contains({s}, ':') THEN lower(split_part({s}, '%', 1)) ELSE {s} END"),
         (h, f"CASE WHEN contains({a}, ':') THEN ip6_hex_tail({a}) END"),
         (g, f"CASE WHEN {h} IS NOT NULL THEN ip6_groups({h}) END"),
-        (f"{tmp}n", f"""CASE WHEN {a} IS NULL THEN NULL
-            WHEN {g} IS NULL THEN ip4_int({a})
+        (f"{tmp}n", f"""CASE WHEN {g} IS NULL THEN NULL
             WHEN {g}[1] = 0 AND {g}[2] = 0 AND {g}[3] = 0 AND {g}[4] = 0 AND {g}[5] = 0
                  AND {g}[6] = 65535 THEN ({g}[7] << 16) | {g}[8]
             WHEN {g}[1] = 8194 THEN ({g}[2] << 16) | {g}[3] END"""),
     ]
 
 
+def ip4_dotted_cut(a: str, p: int) -> str:
+    """A dotted quad cut to `p` bits. On whole octets, text work: a valid quad's octets
+    are canonical (the engine refuses leading zeros)."""
+    if p >= 32:
+        return a
+    if p % 8 == 0:
+        keep = p // 8
+        if keep == 0:
+            return "'0.0.0.0'"
+        pattern = "^(" + "\\.".join(["[0-9]+"] * keep) + ")" + "\\.[0-9]+" * (4 - keep) + "$"
+        return f"regexp_replace({a}, '{pattern}', '\\1{'.0' * (4 - keep)}')"
+    return f"ip4_text(ip4_cut(ip4_int({a}), {p}))"
+
+
 def ip_text(tmp: str, p4: int, p6: int) -> str:
     """The address of `ip_parse` cut to its prefix, printed (RFC 5952 for IPv6)."""
     return (f"CASE WHEN {tmp}a IS NULL THEN NULL "
+            f"WHEN {tmp}g IS NULL THEN {ip4_dotted_cut(f'{tmp}a', p4)} "
             f"WHEN {tmp}n IS NOT NULL THEN ip4_text(ip4_cut({tmp}n, {p4})) "
             f"ELSE ip6_text({tmp}g, {p6}) END")
 
@@ -237,11 +268,11 @@ def chain(rel: str, stages: list[tuple[str, str]]) -> str:
 
 
 def phone_mask(v: str, keep: int) -> str:
-    """Every ASCII digit of `v` but the last `keep` becomes `*`, the layout kept."""
-    # On the reversed text: the run up to the `keep`-th digit stays, later digits go.
-    return (f"reverse(regexp_extract(reverse({v}), '^(?:[^0-9]*[0-9]){{0,{keep}}}', 0) || "
-            f"regexp_replace(substr(reverse({v}), length(regexp_extract(reverse({v}), "
-            f"'^(?:[^0-9]*[0-9]){{0,{keep}}}', 0)) + 1), '[0-9]', '*', 'g'))")
+    """Every ASCII digit of `v` but the last `keep` becomes `*`, the layout kept
+    (values::remask_phone): the tail from the `keep`-th digit from the end stays."""
+    tail = f"length(regexp_extract(reverse({v}), '^(?:[^0-9]*[0-9]){{0,{keep}}}', 0))"
+    return (f"(translate(left({v}, length({v}) - {tail}), '0123456789', '**********') "
+            f"|| right({v}, {tail}))")
 
 
 def zip_prefix(digits: str, keep: int) -> str:
@@ -291,8 +322,6 @@ class Rules:
                 col = fld.get("output") or fld["name"]
                 self.qis.append(Hier(col, h, policy_dir))
                 self.qi_fields.append(fld["name"])
-        if self.subject is None:
-            raise SystemExit("this baseline needs a dataset with a subject field")
 
     def subject_stages(self, col: str) -> list[tuple[str, str]]:
         """The canonical subject as (alias, expression) stages, each reading the ones
@@ -325,19 +354,23 @@ class Rules:
             ("s_addr", addr),
             ("s_loc", local),
             ("s_dom", domain),
-            ("subject", f"CASE WHEN strpos(s_addr, '@') = 0 OR s_loc = '' THEN NULL "
+            ("subject", f"CASE WHEN strpos(s_addr, '@') = 0 OR s_loc = '' OR s_dom = '' THEN NULL "
                         f"ELSE lower({loc2}) || '@' || ({dom2}) END"),
         ]
 
 
 MACROS = r"""
 -- Surrounding ASCII whitespace removed (DuckDB's trim is slow: only where there is any).
-CREATE OR REPLACE MACRO ws_trim(s) AS CASE WHEN regexp_matches(s, '^\s|\s$')
+CREATE OR REPLACE MACRO ws_trim(s) AS CASE WHEN s[1] <= ' ' OR s[-1] <= ' '
   THEN trim(s, ' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13)) ELSE s END;
--- Default-ignorable code points and controls removed, then NFC (DuckDB has no NFKC).
-CREATE OR REPLACE MACRO uni_norm(s) AS nfc_normalize(regexp_replace(s,
+-- Default-ignorable code points and controls removed, the fullwidth ASCII forms and the
+-- compatibility spaces and full stops mapped (what NFKC and IDNA do to them), then NFC:
+-- DuckDB has no NFKC.
+CREATE OR REPLACE MACRO uni_norm(s) AS nfc_normalize(translate(regexp_replace(s,
   '[\x{00AD}\x{034F}\x{061C}\x{115F}\x{1160}\x{17B4}\x{17B5}\x{180B}-\x{180F}\x{200B}-\x{200F}\x{202A}-\x{202E}\x{2060}-\x{206F}\x{3164}\x{FE00}-\x{FE0F}\x{FEFF}\x{FFA0}\x{FFF0}-\x{FFF8}\x{1BCA0}-\x{1BCA3}\x{1D173}-\x{1D17A}\x{E0000}-\x{E0FFF}\x{00}-\x{08}\x{0B}\x{0C}\x{0E}-\x{1F}\x{7F}-\x{9F}]',
-  '', 'g'));
+  '', 'g'),
+  '！＂＃＄％＆＇（）＊＋，－．／０１２３４５６７８９：；＜＝＞？＠ＡＢＣＤＥＦＧＨＩＪＫＬＭＮＯＰＱＲＳＴＵＶＷＸＹＺ［＼］＾＿｀ａｂｃｄｅｆｇｈｉｊｋｌｍｎｏｐｑｒｓｔｕｖｗｘｙｚ｛｜｝～              　。｡',
+  '!"#$%&''()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\]^_`abcdefghijklmnopqrstuvwxyz{|}~               ..'));
 -- One round of unwrapping, as policies::subject::unwrap_address: the address inside a
 -- final `<...>`, then a `mailto:` prefix (surrounding whitespace ignored).
 CREATE OR REPLACE MACRO unwrap1(s) AS regexp_replace(
@@ -382,6 +415,10 @@ CREATE OR REPLACE MACRO ip6_text(g, p) AS regexp_replace(regexp_replace(
 # --------------------------------------------------------------------------------------
 
 
+def is_csv(path: str) -> bool:
+    return path.endswith((".csv", ".csv.gz", ".csv.zst"))
+
+
 def expand_inputs(inputs: list[str]) -> list[str]:
     files = []
     for p in inputs:
@@ -389,7 +426,7 @@ def expand_inputs(inputs: list[str]) -> list[str]:
             for root, _, names in os.walk(p):
                 for n in names:
                     if n.endswith((".ndjson", ".ndjson.gz", ".ndjson.zst", ".json",
-                                   ".jsonl", ".json.gz", ".jsonl.gz")):
+                                   ".jsonl", ".json.gz", ".jsonl.gz")) or is_csv(n):
                         files.append(os.path.join(root, n))
         elif any(c in p for c in "*?["):
             files.extend(glob.glob(p, recursive=True))
@@ -453,9 +490,10 @@ class Evaluator:
     quasi-identifiers (`stackpro gen`), `multi` is empty and a node is a plain SUM.
 
     Roll-ups (Incognito's rollup property): a batch is counted from the smallest table
-    already built that is at or below the meet of its nodes, and a table at that meet is
-    built first when it would be much smaller: generalizing merges classes, and a subject
-    seen in a merged class once still counts once (`multi` rows are made DISTINCT again).
+    already built that is at or below the meet of its nodes; a table at that meet is built
+    first when the one it would come from holds 4,096 classes or more: generalizing merges
+    classes, and a subject seen in a merged class once still counts once (`multi` rows
+    are made DISTINCT again).
     """
 
     def __init__(self, con, columns: dict, heights: list[int], k: int, has_multi: bool,
@@ -480,13 +518,13 @@ class Evaluator:
     def cols_at_or_above(self, node) -> list:
         return [c for (q, l), c in self.columns.items() if l >= node[q]]
 
-    def table_for(self, nodes: list[tuple]):
+    def table_for(self, nodes: list[tuple], force: bool = False):
         meet = tuple(min(n[q] for n in nodes) for q in range(len(self.heights)))
         if meet in self.tables:
             return self.tables[meet]
         usable = [(rows, lv) for lv, (_, _, rows) in self.tables.items() if at_or_below(lv, meet)]
         rows, lv = min(usable)
-        if lv == meet or rows < 4096 or len(nodes) < 2:
+        if not force and (lv == meet or rows < 4096 or len(nodes) < 2):
             return self.tables[lv]
         cls, multi, _ = self.tables[lv]
         name = f"roll{len(self.tables)}"  # tables are only added: names stay unique
@@ -502,6 +540,10 @@ class Evaluator:
         log(f"roll-up at {meet}: {n} classes (from {rows}) in {time.perf_counter() - t:.3f}s")
         self.tables[meet] = (f"{name}_c", f"{name}_m", n)
         return self.tables[meet]
+
+    def roll_up_to(self, node: tuple) -> None:
+        """Builds the table at `node` (the floor every node counted lies above)."""
+        self.table_for([node, node], force=True)
 
     def suppressed(self, nodes: list[tuple]) -> dict:
         """{node: records suppressed under k}."""
@@ -551,12 +593,13 @@ class Evaluator:
 
 class Search:
     """search.rs: binary search on the level sum with monotone pruning: a node above one
-    that fits fits, a node below one that fails fails, neither is counted. Only the order
-    in which a level's nodes are counted differs, which changes no answer: while looking
-    for any fit, the nodes with the fewest classes (by the product of their levels'
-    cardinalities) go first, as they are the likeliest to fit; for the tie rule, every
-    undecided node of the least sum is counted anyway, in batches that share their
-    high-cardinality levels (so that roll-ups serve them)."""
+    that fits fits, a node below one that fails fails, neither is counted; at the least
+    sum that fits, every node not known to fail is counted for the tie rule. As in the
+    engine, a level's nodes are tried in lexicographic order, `batch` at a time, until one
+    fits. Added before the search (`seed`): Incognito's passes over the single-QI and
+    pair lattices, cheap to count, whose failures prune the middle levels; and for the tie
+    rule the pending nodes are counted in batches that share their high-cardinality levels,
+    so that roll-ups serve them. Neither changes the answer, only what is counted."""
 
     def __init__(self, ev: Evaluator, heights: list[int], limit: int, batch: int,
                  cardinality: list[list[int]]):
@@ -567,24 +610,49 @@ class Search:
         self.card = cardinality
         # QIs by their level-0 cardinality, highest first.
         self.qi_order = sorted(range(len(heights)), key=lambda q: -cardinality[q][0])
-        self.fits: list[tuple] = []  # the least nodes found to fit
-        self.fails: list[tuple] = []  # the greatest nodes found to fail
+        # Nodes known to fail (every node below one counted to fail) and known to fit
+        # (every node above one counted to fit): closed sets, so a look-up decides a node.
+        self.dead: set = set()
+        self.alive: set = set()
         self.counted_fits: set = set()
         self.best = None  # ((sum, suppressed, node), node, suppressed)
-        self.order = "lex"
-        self.growth = 1
-
-    def size(self, node) -> int:
-        return math.prod(self.card[q][l] for q, l in enumerate(node))
 
     def clustered(self, node) -> tuple:
         return tuple(-node[q] for q in self.qi_order)
 
     def known_to_fail(self, node) -> bool:
-        return any(at_or_below(node, f) for f in self.fails)
+        return node in self.dead
+
+    def mark(self, node, into: set, step: int) -> None:
+        """Adds `node` and every node below (step -1) or above (step +1) it to `into`; a
+        node already there has its whole cone there already."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if n in into:
+                continue
+            into.add(n)
+            for q, l in enumerate(n):
+                if 0 <= l + step < self.heights[q]:
+                    stack.append(n[:q] + (l + step,) + n[q + 1:])
 
     def candidates(self, total: int) -> list[tuple]:
-        return [n for n in nodes_with_sum(self.heights, total) if not self.known_to_fail(n)]
+        return [n for n in nodes_with_sum(self.heights, total) if n not in self.dead]
+
+    def floor(self) -> tuple:
+        """The lowest level of each QI at which a node may still fit: the nodes that
+        generalize one QI alone (counted by `seed`) fail below it, and so does every node
+        below those. Every node still worth counting lies above the floor (the engine's
+        floor comes from its per-QI bound; this one is exact, so at least as high)."""
+        top = [h - 1 for h in self.heights]
+        out = []
+        for q in range(len(top)):
+            level = 0
+            while level < top[q] and tuple(level if i == q else t
+                                           for i, t in enumerate(top)) in self.dead:
+                level += 1
+            out.append(level)
+        return tuple(out)
 
     def evaluate(self, batch: list[tuple]) -> bool:
         sup = self.ev.suppressed(batch)
@@ -593,17 +661,13 @@ class Search:
             s = sup[node]
             if s <= self.limit:
                 self.counted_fits.add(node)
-                # Only the least fits decide others (those above them).
-                if not any(at_or_below(f, node) for f in self.fits):
-                    self.fits = [f for f in self.fits if not at_or_below(node, f)] + [node]
+                self.mark(node, self.alive, +1)
                 rank = (sum(node), s, node)
                 if self.best is None or rank < self.best[0]:
                     self.best = (rank, node, s)
                 anyfit = True
             else:
-                # Only the greatest failures decide others (those below them).
-                if not self.known_to_fail(node):
-                    self.fails = [f for f in self.fails if not at_or_below(f, node)] + [node]
+                self.mark(node, self.dead, -1)
         return anyfit
 
     def seed(self, depth: int) -> None:
@@ -631,25 +695,25 @@ class Search:
             for batch in batches:
                 if batch:
                     self.evaluate(batch)
+            if d == 1:
+                # Everything left to count lies above the floor: count from its classes.
+                floor = self.floor()
+                if any(floor):
+                    self.ev.roll_up_to(floor)
 
     def exists_at(self, total: int) -> bool:
-        if any(any(at_or_below(f, n) for f in self.fits)
-               for n in nodes_with_sum(self.heights, total)):
+        if any(n in self.alive for n in nodes_with_sum(self.heights, total)):
             return True
         cands = self.candidates(total)
-        if self.order == "size":
-            cands.sort(key=lambda n: (self.size(n), n))
-        i, step = 0, self.batch
-        while i < len(cands):
-            # Nodes found to fail below prune the rest of this level too.
-            batch = [n for n in cands[i:i + step] if not self.known_to_fail(n)]
-            i += step
+        for i in range(0, len(cands), self.batch):
+            # Nodes found to fail since prune the rest of this level too.
+            batch = [n for n in cands[i:i + self.batch] if not self.known_to_fail(n)]
             if batch and self.evaluate(batch):
                 return True
-            step = min(step * self.growth, 256)
         return False
 
     def best_at(self, total: int):
+        """Every node of the least sum not known to fail is counted for the tie rule."""
         pending = [n for n in self.candidates(total) if n not in self.counted_fits]
         pending.sort(key=self.clustered)
         step = max(self.batch, 32)
@@ -678,12 +742,8 @@ class Timed:
             log(f"  {time.perf_counter() - t:.3f}s  {' '.join(sql.split())[:110]}")
         return r
 
-    def executemany(self, sql, rows):
-        return self.con.executemany(sql, rows)
-
 
 def main() -> None:
-    t0 = time.perf_counter()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--input", action="append", required=True,
                     help="NDJSON file (.ndjson, .ndjson.gz, .ndjson.zst), folder or glob; repeatable")
@@ -692,6 +752,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
     ap.add_argument("--batch", type=int, default=8,
                     help="nodes per query while looking for a fit at a level sum (default 8)")
+    ap.add_argument("--seed-depth", type=int, default=2,
+                    help="Incognito passes before the binary search: nodes generalizing at most "
+                         "this many QIs below the top (default 2; 0: none, as the engine)")
+    ap.add_argument("--csv-delimiter", default=",",
+                    help="for .csv inputs: the delimiter (the dataset's csv_delimiter; default ,)")
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory_limit, e.g. 4GB")
     ap.add_argument("-v", "--verbose", action="store_true",
                     help="log each step and each batch of nodes on stderr")
@@ -716,23 +781,35 @@ def main() -> None:
             width = h.height - 1
             cols = ", ".join(f"c{i} VARCHAR" for i in range(1, width + 1))
             con.execute(f"CREATE TABLE h_{h.name} (v VARCHAR PRIMARY KEY, {cols})")
-            con.executemany(f"INSERT INTO h_{h.name} VALUES ({', '.join(['?'] * (width + 1))})",
-                            [[v, *row] for v, row in h.table.items()])
+            # One statement: executemany inserts row by row (a quarter of a second).
+            values = ", ".join("(" + ", ".join(sql_str(c) for c in (v, *row)) + ")"
+                               for v, row in h.table.items())
+            con.execute(f"INSERT INTO h_{h.name} VALUES {values}")
 
     # ---- load: read, level 0, subjects, grouped into (class, subject) counts ----------
     # The histogram's work: every transform runs once per DISTINCT raw value (dictionary
     # tables), not once per record; records are grouped by their raw values first.
     t_load = time.perf_counter()
-    wanted = [rules.subject] + rules.qi_fields + ([rules.record_id] if rules.record_id else [])
-    columns = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in dict.fromkeys(wanted)) + "}"
+    wanted = ([rules.subject] if rules.subject else []) + rules.qi_fields \
+        + ([rules.record_id] if rules.record_id else [])
     file_list = "[" + ", ".join(sql_str(f) for f in files) + "]"
-    reader = (f"read_json({file_list}, format = 'newline_delimited', columns = {columns}, "
-              f"filename = true)")
+    if all(is_csv(f) for f in files):
+        # CSV: every cell text, an empty one missing (as the engine's CSV reader).
+        reader = (f"read_csv({file_list}, header = true, all_varchar = true, "
+                  f"delim = {sql_str(args.csv_delimiter)}, filename = true)")
+        present = {c[0] for c in con.execute(f"DESCRIBE SELECT * FROM {reader}").fetchall()}
+    else:
+        columns = "{" + ", ".join(f"{sql_str(c)}: 'VARCHAR'" for c in dict.fromkeys(wanted)) + "}"
+        reader = (f"read_json({file_list}, format = 'newline_delimited', columns = {columns}, "
+                  f"filename = true)")
+        present = set(wanted)
+    col = lambda c: ident(c) if c in present else "NULL::VARCHAR"  # noqa: E731
     n_qi = len(rules.qis)
-    raw_cols = [f"{ident(fld)} AS f{i}" for i, fld in enumerate(rules.qi_fields)]
-    raw_cols.append(f"{ident(rules.subject)} AS subj")
+    raw_cols = [f"{col(fld)} AS f{i}" for i, fld in enumerate(rules.qi_fields)]
+    # Without a subject field, each record is a subject of its own (QiHistogram::add_all).
+    raw_cols.append(f"{col(rules.subject)} AS subj" if rules.subject else "NULL::VARCHAR AS subj")
     if rules.record_id:
-        raw_cols += [f"{ident(rules.record_id)} AS rid", "filename"]
+        raw_cols += [f"{col(rules.record_id)} AS rid", "filename"]
     con.execute(f"CREATE TEMP TABLE src AS SELECT {', '.join(raw_cols)} FROM {reader}")
     records_in = con.execute("SELECT count(*) FROM src").fetchone()[0]
     log(f"read {records_in} records from {len(files)} file(s)")
@@ -754,24 +831,30 @@ def main() -> None:
     con.execute(f"CREATE TEMP TABLE rawc AS SELECT {fcols}, count(*)::BIGINT AS r "
                 f"FROM {rel} GROUP BY ALL")
     con.execute("DROP TABLE src")
-    log("grouped by raw values: " + str(con.execute("SELECT count(*) FROM rawc").fetchone()[0]))
+    if VERBOSE:
+        log(f"grouped by raw values: {con.execute('SELECT count(*) FROM rawc').fetchone()[0]}")
     # Level 0 of each QI and the subject key, per distinct raw value.
     for i, h in enumerate(rules.qis):
         st = h.level0_stages("raw", "l0", f"t{i}_")
         con.execute(f"CREATE TEMP TABLE m{i} AS SELECT raw, l0 FROM "
                     f"{chain(f'(SELECT DISTINCT f{i} AS raw FROM rawc)', st)}")
-    st = rules.subject_stages("raw")
-    con.execute(f"CREATE TEMP TABLE msubj AS SELECT raw, hash(subject) AS s FROM "
-                f"{chain('(SELECT DISTINCT subj AS raw FROM rawc)', st)} WHERE subject IS NOT NULL")
-    log("level 0 and subjects of the distinct raw values")
     joins = " ".join(f"JOIN m{i} ON rawc.f{i} IS NOT DISTINCT FROM m{i}.raw" for i in range(n_qi))
-    qsel = ", ".join(f"m{i}.l0 AS q{i}" for i in range(n_qi))
-    con.execute(
-        f"""CREATE TEMP TABLE base AS
-        SELECT {qsel}, msubj.s AS s, sum(rawc.r)::BIGINT AS r
-        FROM rawc {joins} JOIN msubj ON rawc.subj = msubj.raw
-        GROUP BY ALL"""
-    )
+    qsel = "".join(f"m{i}.l0 AS q{i}, " for i in range(n_qi))
+    if rules.subject:
+        st = rules.subject_stages("raw")
+        con.execute(f"CREATE TEMP TABLE msubj AS SELECT raw, hash(subject) AS s FROM "
+                    f"{chain('(SELECT DISTINCT subj AS raw FROM rawc)', st)} WHERE subject IS NOT NULL")
+        log("level 0 and subjects of the distinct raw values")
+        con.execute(
+            f"""CREATE TEMP TABLE base AS
+            SELECT {qsel}msubj.s AS s, sum(rawc.r)::BIGINT AS r
+            FROM rawc {joins} JOIN msubj ON rawc.subj = msubj.raw
+            GROUP BY ALL"""
+        )
+    else:
+        log("level 0 of the distinct raw values")
+        con.execute(f"CREATE TEMP TABLE base AS SELECT {qsel}sum(rawc.r)::BIGINT AS r "
+                    f"FROM rawc {joins} GROUP BY ALL")
     load_s = time.perf_counter() - t_load
     log("base classes with their subjects")
 
@@ -807,42 +890,46 @@ def main() -> None:
                 select_ids.append(f"d{i}.i{level} AS {ident(name)}")
         joins.append(f"JOIN d{i} ON base.q{i} IS NOT DISTINCT FROM d{i}.v")
     log("level tables")
-    con.execute(
-        f"""CREATE TEMP TABLE pairs AS
-        SELECT {', '.join(select_ids + ['base.s AS s', 'base.r AS r'])},
-               count(*) OVER (PARTITION BY base.s) > 1 AS several
-        FROM base {' '.join(joins)}"""
-    )
     idcols = ", ".join(ident(c) for c in colmap.values())
-    # Base classes with their records and the subjects seen in them only (subject_index).
-    con.execute(
-        f"""CREATE TEMP TABLE cls AS
-        SELECT {idcols}{',' if idcols else ''} sum(r)::BIGINT AS r,
-               count(*) FILTER (WHERE NOT several)::BIGINT AS ns
-        FROM pairs GROUP BY ALL"""
-    )
-    con.execute(f"CREATE TEMP TABLE multi AS SELECT {idcols}{',' if idcols else ''} s "
-                f"FROM pairs WHERE several")
-    has_multi = con.execute("SELECT count(*) FROM multi").fetchone()[0] > 0
-    log("pairs: " + str(con.execute("SELECT count(*) FROM pairs").fetchone()[0])
-        + ", base classes: " + str(con.execute("SELECT count(*) FROM cls").fetchone()[0])
-        + ", rows of subjects in several: "
-        + str(con.execute("SELECT count(*) FROM multi").fetchone()[0]))
+    ids = idcols + (", " if idcols else "")
+    # Subjects seen in more than one base class (none where people keep their values).
+    has_multi = False
+    if rules.subject:
+        con.execute("CREATE TEMP TABLE msub AS SELECT s FROM base GROUP BY s HAVING count(*) > 1")
+        has_multi = con.execute("SELECT count(*) FROM msub").fetchone()[0] > 0
+    coded = (f"SELECT {', '.join(select_ids + (['base.s AS s'] if rules.subject else []) + ['base.r AS r'])} "
+             f"FROM base {' '.join(joins)}")
+    # Base classes with their records and the subjects seen in them only (subject_index);
+    # a row of `base` is one (base class, subject), or (base class) with its records, each
+    # its own subject, when the dataset names no subject.
+    if not rules.subject:
+        con.execute(f"CREATE TEMP TABLE cls AS SELECT {ids}sum(r)::BIGINT AS r, "
+                    f"sum(r)::BIGINT AS ns FROM ({coded}) GROUP BY ALL")
+    elif not has_multi:
+        con.execute(f"CREATE TEMP TABLE cls AS SELECT {ids}sum(r)::BIGINT AS r, "
+                    f"count(*)::BIGINT AS ns FROM ({coded}) GROUP BY ALL")
+    else:
+        con.execute(f"CREATE TEMP TABLE pairs AS SELECT p.*, msub.s IS NOT NULL AS several "
+                    f"FROM ({coded}) p LEFT JOIN msub ON p.s = msub.s")
+        con.execute(f"CREATE TEMP TABLE cls AS SELECT {ids}sum(r)::BIGINT AS r, "
+                    f"count(*) FILTER (WHERE NOT several)::BIGINT AS ns FROM pairs GROUP BY ALL")
+        con.execute(f"CREATE TEMP TABLE multi AS SELECT {ids}s FROM pairs WHERE several")
+    base_rows = con.execute("SELECT count(*) FROM cls").fetchone()[0]
+    if VERBOSE:
+        multi_rows = con.execute("SELECT count(*) FROM multi").fetchone()[0] if has_multi else 0
+        log(f"{base_rows} base classes; {multi_rows} (class, subject) rows of subjects in several")
 
     limit = math.floor(rules.max_suppression * records)
-    base_rows = con.execute("SELECT count(*) FROM cls").fetchone()[0]
     ev = Evaluator(con, colmap, heights, rules.k, has_multi, base_rows)
     max_sum = sum(top)
     if records == 0:
         outcome, node, suppressed = "empty", top, 0
     else:
         search = Search(ev, heights, limit, max(1, args.batch), cardinality)
-        search.order = os.environ.get("KANON_ORDER", "lex")
-        search.growth = int(os.environ.get("KANON_GROWTH", "1"))
-        search.seed(int(os.environ.get("KANON_SEED", "1")))
         if not search.exists_at(max_sum):
             outcome, node, suppressed = "withheld", top, records
         else:
+            search.seed(max(1, args.seed_depth))
             lo, hi = 0, max_sum
             while lo < hi:
                 mid = (lo + hi) // 2
@@ -864,7 +951,7 @@ def main() -> None:
         "nodes_evaluated": ev.evaluated,
         "load_s": round(load_s, 4),
         "decide_s": round(decide_s, 4),
-        "total_s": round(time.perf_counter() - t0, 4),
+        "total_s": round(time.perf_counter() - _T0, 4),
     }
     print(json.dumps(out), flush=True)
 
