@@ -159,6 +159,8 @@ pub async fn prepare(
         spilled = staged.rows.spilled(),
         pass1_ms = (pass1_done - started).as_millis() as u64,
         decide_ms = pass1_done.elapsed().as_millis() as u64,
+        floor = ?decision.floor, search_classes = decision.search_classes,
+        decide_phases = %decision.phases.iter().map(|(name, d)| format!("{name}={}", d.as_millis())).collect::<Vec<_>>().join(" "),
         "release decided"
     );
 

@@ -295,6 +295,29 @@ impl Hierarchy {
         })
     }
 
+    /// [`Hierarchy::generalize`] written into `out` (cleared first), `false` for `None`: a
+    /// caller generalizing many distinct values allocates only for the new results.
+    pub fn generalize_into(&self, level0: Option<&str>, level: usize, out: &mut String) -> bool {
+        out.clear();
+        if let (Hierarchy::Ip { v4, v6 }, Some(v)) = (self, level0)
+            && level > 0
+            && level + 1 < self.height()
+        {
+            match v.parse::<IpAddr>() {
+                Ok(ip) => truncate_ip_into(ip, v4[level], v6[level], out),
+                Err(_) => out.push_str(TOP),
+            }
+            return true;
+        }
+        match self.generalize(level0, level) {
+            Some(g) => {
+                out.push_str(&g);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Validates `raw` and returns it at `level`: what the golden vectors describe.
     pub fn apply(
         &self,

@@ -18,6 +18,23 @@ use crate::hierarchy::Hierarchy;
 use crate::policy::DatasetRules;
 use crate::{Error, Result};
 
+/// Where a decision's time went, phase by phase (for its log line).
+#[derive(Default)]
+struct PhaseClock {
+    last: Option<std::time::Instant>,
+    laps: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl PhaseClock {
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        if let Some(last) = self.last {
+            self.laps.push((name, now - last));
+        }
+        self.last = Some(now);
+    }
+}
+
 /// Interned quasi-identifier values and per-class subject sets of one release.
 #[derive(Debug)]
 pub struct QiHistogram {
@@ -278,28 +295,36 @@ impl QiHistogram {
     pub fn decide(&self, k: u32, max_suppression: f64) -> Result<Decision> {
         let heights: Vec<usize> = self.hierarchies.iter().map(Hierarchy::height).collect();
         // Independent, and each a sizeable share of a decision on a large release.
-        let (tables, subjects) = std::thread::scope(|s| {
+        let mut clock = PhaseClock::default();
+        clock.lap("start");
+        let (mut tables, subjects) = std::thread::scope(|s| {
             let subjects = s.spawn(|| self.subject_index());
-            let tables = LevelTables::build(&self.hierarchies, &self.values, &self.class_ids);
+            let tables = LevelTables::for_values(&self.hierarchies, &self.values);
             subjects
                 .join()
                 .map(|subjects| (tables, subjects))
                 .map_err(|_| Error::Capacity("the subject index worker panicked".into()))
         })?;
-        let ctx = EvalContext::over_base(self, &tables, &subjects, u64::from(k));
         let limit = (max_suppression * self.records as f64).floor() as u64;
         let top: Vec<usize> = heights.iter().map(|h| h - 1).collect();
         let max_sum: usize = top.iter().sum();
+        clock.lap("index");
+        let bounds = SafeLevels::build(self, &tables, &subjects, u64::from(k));
+        // Every node the search may evaluate lies above the floor: the base classes' ids
+        // are needed only from there up.
+        let floor = bounds.floor(&heights, limit);
+        clock.lap("bounds");
+        tables.fill_classes(&self.class_ids, &floor);
+        clock.lap("tables");
+        let ctx = EvalContext::over_base(self, &tables, &subjects, u64::from(k));
 
         if self.records == 0 {
             let eval = ctx.evaluate_exactly(&top)?;
             return Ok(self.decision(Outcome::Empty, top, &eval, &tables, 1));
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let bounds = SafeLevels::build(self, &tables, &subjects, u64::from(k));
-        // Every node the search may evaluate lies above the floor: when the floor's classes
-        // are markedly fewer than the base classes, the search counts from them.
-        let floor = bounds.floor(&heights, limit);
+        // When the floor's classes are markedly fewer than the base classes, the search
+        // counts from them.
         let rolled = if floor.iter().any(|&l| l > 0) {
             let eval = ctx.evaluate_exactly(&floor)?;
             (eval.subjects.len() * 4 < self.class_records.len() * 3)
@@ -308,6 +333,8 @@ impl QiHistogram {
             None
         };
         let view = rolled.as_ref().map(|r| ctx.over(r));
+        clock.lap("floor");
+        let search_classes = view.as_ref().unwrap_or(&ctx).classes;
         let mut search = Search {
             ctx: view.as_ref().unwrap_or(&ctx),
             bounds: &bounds,
@@ -341,6 +368,7 @@ impl QiHistogram {
             }
         }
         let (node, mut eval) = search.best_at(lo)?;
+        clock.lap("search");
         let evaluated = search.evaluated + usize::from(rolled.is_some());
         if let Some(rolled) = &rolled {
             // From the floor's classes back to the base classes.
@@ -350,7 +378,12 @@ impl QiHistogram {
                 .map(|&g| eval.class_of_base[g as usize])
                 .collect();
         }
-        Ok(self.decision(Outcome::Release, node, &eval, &tables, evaluated))
+        let mut decision = self.decision(Outcome::Release, node, &eval, &tables, evaluated);
+        clock.lap("decision");
+        decision.phases = clock.laps;
+        decision.floor = floor;
+        decision.search_classes = search_classes;
+        Ok(decision)
     }
 
     /// Every lattice node with the records it suppresses under `k`, each counted
@@ -461,6 +494,9 @@ impl QiHistogram {
             average_risk: per_record(risk_sum),
             small_class_share: per_record(small as f64),
             nodes_evaluated: evaluated,
+            phases: Vec::new(),
+            floor: Vec::new(),
+            search_classes: self.class_records.len(),
             published_values,
             class_values,
             class_of_base: eval.class_of_base.clone(),

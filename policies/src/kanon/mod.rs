@@ -78,6 +78,13 @@ pub struct Decision {
     /// Share of published records in classes of fewer than 2k subjects.
     pub small_class_share: f64,
     pub nodes_evaluated: usize,
+    /// How long each phase of the decision took (index, bounds, tables, floor, search,
+    /// decision), for its log line.
+    pub phases: Vec<(&'static str, std::time::Duration)>,
+    /// The lowest node the search could still choose (per-QI bounds), and the classes it
+    /// counted nodes from: the floor's, when rolling up to it paid, else the base classes.
+    pub floor: Vec<usize>,
+    pub search_classes: usize,
     /// Per QI: the distinct generalized values at the chosen level, indexed by
     /// `class_values`.
     published_values: Vec<ArrayRef>,

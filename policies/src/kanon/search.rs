@@ -26,16 +26,24 @@ pub(super) struct LevelTables {
 }
 
 impl LevelTables {
-    /// Each (QI, level) on its own rayon task: they are independent, and one QI with many
-    /// distinct values (masked phones) would otherwise keep one core busy alone while the
-    /// subject index is built.
+    /// Every level's values and base-class ids.
+    #[cfg(test)]
     pub(super) fn build(
         hierarchies: &[Hierarchy],
         values: &[Vec<Option<Arc<str>>>],
         class_ids: &[u32],
     ) -> Self {
+        let mut tables = Self::for_values(hierarchies, values);
+        tables.fill_classes(class_ids, &vec![0; hierarchies.len()]);
+        tables
+    }
+
+    /// The generalized values of each level, without the base classes' ids (see
+    /// [`LevelTables::fill_classes`]). Each (QI, level) on its own rayon task: they are
+    /// independent, and one QI with many distinct values would otherwise keep one core
+    /// busy alone while the subject index is built.
+    pub(super) fn for_values(hierarchies: &[Hierarchy], values: &[Vec<Option<Arc<str>>>]) -> Self {
         use rayon::prelude::*;
-        let n_qi = hierarchies.len();
         let levels: Vec<(usize, usize)> = hierarchies
             .iter()
             .enumerate()
@@ -44,39 +52,53 @@ impl LevelTables {
         // In the order of `levels`: QI by QI, level by level.
         let mut built = levels
             .par_iter()
-            .map(|&(q, level)| {
-                let (ids, generalized) = level_table(&hierarchies[q], &values[q], level);
-                let of_class = if generalized.len() > 1 {
-                    class_ids
-                        .iter()
-                        .skip(q)
-                        .step_by(n_qi)
-                        .map(|&id| ids[id as usize])
-                        .collect()
-                } else {
-                    Vec::new()
-                };
-                (generalized, of_class, ids)
-            })
+            .map(|&(q, level)| level_table(&hierarchies[q], &values[q], level))
             .collect::<Vec<_>>()
             .into_iter();
         let (mut generalized, mut of_class, mut of_value) = (Vec::new(), Vec::new(), Vec::new());
         for h in hierarchies {
-            let (mut qi_values, mut qi_classes, mut qi_ids) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut qi_values, mut qi_ids) = (Vec::new(), Vec::new());
             for _ in 0..h.height() {
-                let (level_values, level_classes, ids) = built.next().unwrap_or_default();
+                let (ids, level_values) = built.next().unwrap_or_default();
                 qi_values.push(level_values);
-                qi_classes.push(level_classes);
                 qi_ids.push(ids);
             }
             generalized.push(qi_values);
-            of_class.push(qi_classes);
+            of_class.push(vec![Vec::new(); h.height()]);
             of_value.push(qi_ids);
         }
         Self {
             values: generalized,
             of_class,
             of_value,
+        }
+    }
+
+    /// Each base class's generalized id at every level at or above `floor` that has more
+    /// than one value: the only levels the search can still ask about (see
+    /// [`SafeLevels::floor`]). A QI whose values are unique per record at level 0 (an IP per
+    /// visit) is never looked up there at all.
+    pub(super) fn fill_classes(&mut self, class_ids: &[u32], floor: &[usize]) {
+        use rayon::prelude::*;
+        let n_qi = self.values.len();
+        let wanted: Vec<(usize, usize)> = (0..n_qi)
+            .flat_map(|q| (floor[q]..self.values[q].len()).map(move |level| (q, level)))
+            .filter(|&(q, level)| self.values[q][level].len() > 1)
+            .collect();
+        let filled: Vec<Vec<u32>> = wanted
+            .par_iter()
+            .map(|&(q, level)| {
+                let ids = &self.of_value[q][level];
+                class_ids
+                    .iter()
+                    .skip(q)
+                    .step_by(n_qi)
+                    .map(|&id| ids[id as usize])
+                    .collect()
+            })
+            .collect();
+        for ((q, level), of_class) in wanted.into_iter().zip(filled) {
+            self.of_class[q][level] = of_class;
         }
     }
 
@@ -102,19 +124,58 @@ pub(super) fn level_table(
         // nothing took a tenth of a decision.
         return (vec![0; values.len()], vec![h.generalize(None, level).map(Arc::from)]);
     }
-    let mut dict: FxHashMap<Option<String>, u32> = FxHashMap::default();
-    let mut distinct = Vec::new();
-    let ids = values
-        .iter()
-        .map(|v| {
-            *dict
-                .entry(h.generalize(v.as_deref(), level))
-                .or_insert_with_key(|g| {
-                    distinct.push(g.as_deref().map(Arc::from));
-                    (distinct.len() - 1) as u32
+    // Generalized a chunk per core (a million distinct IPs are a million parses), each
+    // chunk into distinct values of its own, then merged. A value is allocated only when
+    // its chunk sees it first.
+    use rayon::prelude::*;
+    let chunk = values
+        .len()
+        .div_ceil(rayon::current_num_threads().max(1))
+        .max(1 << 14);
+    let parts: Vec<(Vec<u32>, Vec<Option<Box<str>>>)> = values
+        .par_chunks(chunk)
+        .map(|values| {
+            let mut dict: FxHashMap<Box<str>, u32> = FxHashMap::default();
+            let mut null: Option<u32> = None;
+            let mut distinct: Vec<Option<Box<str>>> = Vec::new();
+            let mut buf = String::new();
+            let ids = values
+                .iter()
+                .map(|v| {
+                    if !h.generalize_into(v.as_deref(), level, &mut buf) {
+                        return *null.get_or_insert_with(|| {
+                            distinct.push(None);
+                            (distinct.len() - 1) as u32
+                        });
+                    }
+                    if let Some(&id) = dict.get(buf.as_str()) {
+                        return id;
+                    }
+                    let id = distinct.len() as u32;
+                    distinct.push(Some(buf.as_str().into()));
+                    dict.insert(buf.as_str().into(), id);
+                    id
                 })
+                .collect();
+            (ids, distinct)
         })
         .collect();
+    let mut dict: FxHashMap<Option<Box<str>>, u32> = FxHashMap::default();
+    let mut distinct: Vec<Option<Arc<str>>> = Vec::new();
+    let mut ids = Vec::with_capacity(values.len());
+    for (local_ids, local_values) in parts {
+        let global: Vec<u32> = local_values
+            .into_iter()
+            .map(|v| {
+                let next = distinct.len() as u32;
+                *dict.entry(v).or_insert_with_key(|v| {
+                    distinct.push(v.as_deref().map(Arc::from));
+                    next
+                })
+            })
+            .collect();
+        ids.extend(local_ids.iter().map(|&l| global[l as usize]));
+    }
     (ids, distinct)
 }
 
@@ -143,7 +204,7 @@ impl SafeLevels {
     ) -> Self {
         let n_qi = hist.names.len();
         let heights: Vec<usize> = hist.hierarchies.iter().map(Hierarchy::height).collect();
-        if n_qi == 0 || n_qi > 16 || heights.iter().any(|&h| h > 255) {
+        if n_qi == 0 || heights.iter().any(|&h| h > 255) {
             // Too many to pack: no bound (every node is counted).
             return Self {
                 vectors: Vec::new(),
@@ -160,15 +221,27 @@ impl SafeLevels {
                 counts.subjects + subjects.shared.get(c).map_or(0, |&n| u64::from(n))
             })
             .collect();
-        let mut packed = vec![0u128; classes];
+        // Per base class, its safe levels as one mixed-radix number (digit q: 0..=height),
+        // so that classes with the same levels are counted in an array, not a map.
+        let cells = heights
+            .iter()
+            .try_fold(1usize, |n, &h| n.checked_mul(h + 1).filter(|&n| n <= 1 << 22));
+        let Some(cells) = cells else {
+            return Self {
+                vectors: Vec::new(),
+                records: 0,
+            };
+        };
+        let mut cell = vec![0u32; classes];
+        let mut of_value = Vec::new();
         for (q, &height) in heights.iter().enumerate() {
-            let values = hist.values[q].len();
-            let mut of_value = vec![0u64; values];
+            of_value.clear();
+            of_value.resize(hist.values[q].len(), 0u64);
             for (c, &up) in upper.iter().enumerate() {
                 of_value[hist.class_ids[c * n_qi + q] as usize] += up;
             }
             // `height` stands for "under k even fully generalized".
-            let mut safe = vec![height as u8; values];
+            let mut safe = vec![height as u32; of_value.len()];
             for level in 0..height {
                 let ids = &tables.of_value[q][level];
                 let mut of_id = vec![0u64; tables.cardinality(q, level) as usize];
@@ -176,25 +249,30 @@ impl SafeLevels {
                     of_id[ids[v] as usize] += n;
                 }
                 for (v, s) in safe.iter_mut().enumerate() {
-                    if usize::from(*s) == height && of_id[ids[v] as usize] >= k {
-                        *s = level as u8;
+                    if *s as usize == height && of_id[ids[v] as usize] >= k {
+                        *s = level as u32;
                     }
                 }
             }
-            for (c, p) in packed.iter_mut().enumerate() {
-                *p = (*p << 8) | u128::from(safe[hist.class_ids[c * n_qi + q] as usize]);
+            let radix = height as u32 + 1;
+            for (c, cell) in cell.iter_mut().enumerate() {
+                *cell = *cell * radix + safe[hist.class_ids[c * n_qi + q] as usize];
             }
         }
-        let mut counted: FxHashMap<u128, u64> = FxHashMap::default();
-        for (&p, &records) in packed.iter().zip(&hist.class_records) {
-            *counted.entry(p).or_default() += records;
+        let mut counted = vec![0u64; cells];
+        for (&c, &records) in cell.iter().zip(&hist.class_records) {
+            counted[c as usize] += records;
         }
         let vectors = counted
-            .into_iter()
-            .map(|(p, records)| {
-                let levels = (0..n_qi)
-                    .map(|q| (p >> (8 * (n_qi - 1 - q))) as u8)
-                    .collect();
+            .iter()
+            .enumerate()
+            .filter(|&(_, &records)| records > 0)
+            .map(|(mut c, &records)| {
+                let mut levels = vec![0u8; n_qi];
+                for (q, &height) in heights.iter().enumerate().rev() {
+                    levels[q] = (c % (height + 1)) as u8;
+                    c /= height + 1;
+                }
                 (levels, records)
             })
             .collect();
