@@ -6,6 +6,9 @@
 #   cp <that path> /tmp/before   # on the old commit; then again on the new one:
 #   benches/scripts/compare.sh /tmp/before /tmp/after 8
 #
+# HARNESS_ARGS are passed to both (default `--profile recurring`), e.g.
+#   HARNESS_ARGS="--profile near-unique" benches/scripts/compare.sh /tmp/before /tmp/after
+#
 # Prints each run (records/s, the release's phases in ms and its CPU seconds), then per
 # build the medians and in how many pairs the second build was faster.
 set -euo pipefail
@@ -18,10 +21,11 @@ runs=$(mktemp)
 trap 'rm -f "$runs"' EXIT
 run() {
   local out
-  out=$(RUST_LOG=pipeline=info "$1" 2>&1 | sed 's/\x1b\[[0-9;]*m//g')
+  # shellcheck disable=SC2086 # HARNESS_ARGS is a list of arguments.
+  out=$(RUST_LOG=pipeline=info "$1" ${HARNESS_ARGS:---profile recurring} 2>&1 | sed 's/\x1b\[[0-9;]*m//g')
   printf '%s %s %s %s\n' "$2" \
     "$(grep 'records/s' <<<"$out" | awk '{print $2}')" \
-    "$(grep -oE '(pass1_ms|decide_ms|pass2_ms)=[0-9]+' <<<"$out" | cut -d= -f2 | tr '\n' ' ')" \
+    "$(grep 'phases ' <<<"$out" | grep -oE '(pass1_ms|decide_ms|pass2_ms)=[0-9]+' | cut -d= -f2 | tr '\n' ' ')" \
     "$(grep 'CPU time' <<<"$out" | awk '{print $3}')"
 }
 for _ in $(seq "$pairs"); do

@@ -672,6 +672,53 @@ mod tests {
     }
 
     #[test]
+    fn the_near_unique_profile_gives_nearly_every_record_its_own_network() {
+        let field = |bytes: &[u8], name: &str| -> Vec<String> {
+            lines(bytes)
+                .iter()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_slice(l).expect("json");
+                    v[name].as_str().expect("a string").to_string()
+                })
+                .collect()
+        };
+        let near = GenOptions {
+            profile: Profile::NearUnique,
+            ..opts("contacts", 20_000, 5, 0.0)
+        };
+        let (out, stats) = run(&near, RawFormat::Ndjson);
+        assert_eq!(stats.records, 20_000);
+        let ips = field(&out, "ip");
+        // A /24 (IPv4) or /48 (IPv6) per record, almost never shared.
+        let networks: HashSet<String> = ips
+            .iter()
+            .map(|ip| match ip.parse::<std::net::IpAddr>().expect(ip) {
+                std::net::IpAddr::V4(v4) => policies::ip::truncate_ip(v4.into(), 24, 48),
+                v6 => policies::ip::truncate_ip(v6, 24, 48),
+            })
+            .collect();
+        assert!(networks.len() > 19_900, "{} networks", networks.len());
+        for ip in ips.iter().take(2_000) {
+            let f = policies::pii::find_pii(ip).expect(ip);
+            assert_eq!((f.start, f.end), (0, ip.len()), "{ip} is an address as a whole");
+        }
+        // About 1.6 records per distinct person (a uniform pick from a pool of 20,000).
+        let emails: HashSet<String> = field(&out, "email")
+            .iter()
+            .map(|e| e.trim().to_lowercase())
+            .collect();
+        let per_person = 20_000.0 / emails.len() as f64;
+        assert!((1.45..1.75).contains(&per_person), "{per_person} records per person");
+        // The default profile keeps its home networks: few /24s.
+        let (home, _) = run(&opts("contacts", 20_000, 5, 0.0), RawFormat::Ndjson);
+        let home_ips: HashSet<String> = field(&home, "ip").into_iter().collect();
+        assert!(home_ips.len() < 15_000, "{} distinct home IPs", home_ips.len());
+        assert_eq!(Profile::parse("near-unique"), Some(Profile::NearUnique));
+        assert_eq!(Profile::parse("recurring"), Some(Profile::Recurring));
+        assert_eq!(Profile::parse("unique"), None);
+    }
+
+    #[test]
     fn web_events_and_orders_reuse_the_person_pool() {
         let o = |ds| GenOptions {
             people: Some(300),
