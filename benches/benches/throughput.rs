@@ -110,7 +110,11 @@ fn main() -> anyhow::Result<ExitCode> {
     let mut failed = false;
     for profile in profiles {
         let generated = profile != "adult";
-        for encoding in if generated { &encodings[..] } else { &["csv"][..] } {
+        for encoding in if generated {
+            &encodings[..]
+        } else {
+            &["csv"][..]
+        } {
             let dir = tempfile::tempdir()?;
             // Compared with another engine, the records are clean: quarantine rules are
             // this project's own, and the other engine gets no say in them.
@@ -150,9 +154,8 @@ fn prepare(
         std::fs::copy(data.join("adult.csv"), &file).context("benches/data/adult/adult.csv")?;
         return Ok(file);
     }
-    let profile_kind = Profile::parse(profile).with_context(|| {
-        format!("unknown profile `{profile}` (one of {PROFILES:?})")
-    })?;
+    let profile_kind = Profile::parse(profile)
+        .with_context(|| format!("unknown profile `{profile}` (one of {PROFILES:?})"))?;
     let part = dir.join(format!(
         "raw/tenant={TENANT}/dataset=contacts/source=bench/dt={DATE}"
     ));
@@ -263,7 +266,12 @@ fn child(dir: &Path, profile: &str) -> anyhow::Result<()> {
         .sum();
     let encoding = walk_files(&dir.join("raw"))?
         .first()
-        .and_then(|f| f.file_name()?.to_str()?.split_once('.').map(|(_, e)| e.to_string()))
+        .and_then(|f| {
+            f.file_name()?
+                .to_str()?
+                .split_once('.')
+                .map(|(_, e)| e.to_string())
+        })
         .unwrap_or_default();
     let key = dir.join("key");
     std::fs::write(&key, "benchmark-key-0123456789abcdef")?;

@@ -298,8 +298,12 @@ struct GenArgs {
 }
 
 fn parse_profile(name: &str) -> Result<synth::Profile, String> {
-    synth::Profile::parse(name)
-        .ok_or_else(|| format!("unknown profile `{name}` (one of {:?})", synth::Profile::NAMES))
+    synth::Profile::parse(name).ok_or_else(|| {
+        format!(
+            "unknown profile `{name}` (one of {:?})",
+            synth::Profile::NAMES
+        )
+    })
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,17 +1,17 @@
 //! The record stream: each record drawn from the person pool, the clock and the
 //! vocabularies, clean or dirty, and written by the encoders.
 
+use super::Profile;
 use super::clock::Clock;
 use super::datasets::{BAD_IPS, BAD_ZIPS, Dataset, Dirt, INVALID_UTF8};
 use super::encode::{Rec, push_2, push_hex_u64, push_order_id, push_u64, push_uuid};
+use super::people::push_fresh_ip;
 use super::people::{BOT_VISITORS, EmailStyle, Pool};
 use super::vocab::{
     BOT_UA_WEIGHTS, CATEGORIES, CATEGORY_PRICES, CATEGORY_WEIGHTS, COUNTRIES, GENDERS,
     HUMAN_UA_WEIGHTS, INTEREST_WEIGHTS, INTERESTS, PAGE_WEIGHTS, PAGES, REFERRER_WEIGHTS,
     REFERRERS, SOURCE_WEIGHTS, SOURCES, USER_AGENTS, compose_message, lead_score, pick_weighted,
 };
-use super::Profile;
-use super::people::push_fresh_ip;
 use rand::Rng;
 use rand::rngs::StdRng;
 

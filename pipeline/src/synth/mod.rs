@@ -700,7 +700,11 @@ mod tests {
         assert!(networks.len() > 19_900, "{} networks", networks.len());
         for ip in ips.iter().take(2_000) {
             let f = policies::pii::find_pii(ip).expect(ip);
-            assert_eq!((f.start, f.end), (0, ip.len()), "{ip} is an address as a whole");
+            assert_eq!(
+                (f.start, f.end),
+                (0, ip.len()),
+                "{ip} is an address as a whole"
+            );
         }
         // About 1.6 records per distinct person (a uniform pick from a pool of 20,000).
         let emails: HashSet<String> = field(&out, "email")
@@ -708,11 +712,18 @@ mod tests {
             .map(|e| e.trim().to_lowercase())
             .collect();
         let per_person = 20_000.0 / emails.len() as f64;
-        assert!((1.45..1.75).contains(&per_person), "{per_person} records per person");
+        assert!(
+            (1.45..1.75).contains(&per_person),
+            "{per_person} records per person"
+        );
         // The default profile keeps its home networks: few /24s.
         let (home, _) = run(&opts("contacts", 20_000, 5, 0.0), RawFormat::Ndjson);
         let home_ips: HashSet<String> = field(&home, "ip").into_iter().collect();
-        assert!(home_ips.len() < 15_000, "{} distinct home IPs", home_ips.len());
+        assert!(
+            home_ips.len() < 15_000,
+            "{} distinct home IPs",
+            home_ips.len()
+        );
         assert_eq!(Profile::parse("near-unique"), Some(Profile::NearUnique));
         assert_eq!(Profile::parse("recurring"), Some(Profile::Recurring));
         assert_eq!(Profile::parse("unique"), None);

@@ -3,11 +3,11 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+use super::Profile;
 use super::vocab::{
     AREA_CODES, COUNTRIES, COUNTRY_WEIGHTS, EMAIL_DOMAINS, FIRST_NAMES, GENDER_WEIGHTS,
     HUMAN_UA_WEIGHTS, LAST_NAMES, ZIP_WEIGHTS, ZIPS, pick_weighted, pick_weighted_pairs,
 };
-use super::Profile;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 

@@ -571,8 +571,16 @@ mod tests {
         // counts they have when counted from the base classes.
         let ctx = EvalContext::over_base(&h, &tables, &subjects, 20);
         let mut compared = 0;
-        for floor in [vec![0, 1, 0, 1, 0, 0], vec![1, 1, 1, 2, 0, 1], vec![2, 0, 1, 0, 1, 0]] {
-            let floor: Vec<usize> = floor.iter().zip(&heights).map(|(&l, &h)| l.min(h - 1)).collect();
+        for floor in [
+            vec![0, 1, 0, 1, 0, 0],
+            vec![1, 1, 1, 2, 0, 1],
+            vec![2, 0, 1, 0, 1, 0],
+        ] {
+            let floor: Vec<usize> = floor
+                .iter()
+                .zip(&heights)
+                .map(|(&l, &h)| l.min(h - 1))
+                .collect();
             let rolled = ctx.roll_up(&floor, ctx.evaluate_exactly(&floor).expect("floor"));
             let view = ctx.over(&rolled);
             for node in (0..=max).flat_map(|s| nodes_with_sum(&heights, s)) {

@@ -122,7 +122,10 @@ pub(super) fn level_table(
         // The top of a computed hierarchy is one value for every input (a table's top
         // row may name several): no value needs generalizing, a million IPs parsed for
         // nothing took a tenth of a decision.
-        return (vec![0; values.len()], vec![h.generalize(None, level).map(Arc::from)]);
+        return (
+            vec![0; values.len()],
+            vec![h.generalize(None, level).map(Arc::from)],
+        );
     }
     // Generalized a chunk per core (a million distinct IPs are a million parses), each
     // chunk into distinct values of its own, then merged. A value is allocated only when
@@ -223,9 +226,9 @@ impl SafeLevels {
             .collect();
         // Per base class, its safe levels as one mixed-radix number (digit q: 0..=height),
         // so that classes with the same levels are counted in an array, not a map.
-        let cells = heights
-            .iter()
-            .try_fold(1usize, |n, &h| n.checked_mul(h + 1).filter(|&n| n <= 1 << 22));
+        let cells = heights.iter().try_fold(1usize, |n, &h| {
+            n.checked_mul(h + 1).filter(|&n| n <= 1 << 22)
+        });
         let Some(cells) = cells else {
             return Self {
                 vectors: Vec::new(),
