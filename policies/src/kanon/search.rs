@@ -135,7 +135,9 @@ pub(super) fn level_table(
         .len()
         .div_ceil(rayon::current_num_threads().max(1))
         .max(1 << 14);
-    let parts: Vec<(Vec<u32>, Vec<Option<Box<str>>>)> = values
+    /// A chunk's ids into its own distinct values.
+    type Part = (Vec<u32>, Vec<Option<Box<str>>>);
+    let parts: Vec<Part> = values
         .par_chunks(chunk)
         .map(|values| {
             let mut dict: FxHashMap<Box<str>, u32> = FxHashMap::default();
