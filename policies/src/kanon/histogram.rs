@@ -327,8 +327,11 @@ impl QiHistogram {
         // counts from them.
         let rolled = if floor.iter().any(|&l| l > 0) {
             let eval = ctx.evaluate_exactly(&floor)?;
-            (eval.subjects.len() * 4 < self.class_records.len() * 3)
-                .then(|| ctx.roll_up(&floor, eval))
+            if eval.subjects.len() * 4 < self.class_records.len() * 3 {
+                ctx.roll_up(&floor, eval)
+            } else {
+                None
+            }
         } else {
             None
         };

@@ -581,7 +581,9 @@ mod tests {
                 .zip(&heights)
                 .map(|(&l, &h)| l.min(h - 1))
                 .collect();
-            let rolled = ctx.roll_up(&floor, ctx.evaluate_exactly(&floor).expect("floor"));
+            let rolled = ctx
+                .roll_up(&floor, ctx.evaluate_exactly(&floor).expect("floor"))
+                .expect("default-v2's hierarchies nest");
             let view = ctx.over(&rolled);
             for node in (0..=max).flat_map(|s| nodes_with_sum(&heights, s)) {
                 let exact = ctx.evaluate_exactly(&node).expect("exact");
@@ -610,6 +612,42 @@ mod tests {
             stopped > 100 && counted > 100 && bounded > 100,
             "{stopped} stopped, {counted} counted, {bounded} bounded"
         );
+    }
+
+    #[test]
+    fn no_roll_up_through_a_table_that_does_not_nest() {
+        use crate::hierarchy::TableHierarchy;
+        // Level 1 groups a with b and c with d; level 2 groups a with c and b with d: a
+        // class of level 1 is split again at level 2, so level-2 classes are no unions of
+        // level-1 ones and may not be counted from them.
+        for (table, nests) in [
+            ("a;X;P\nb;X;Q\nc;Y;P\nd;Y;Q", false),
+            ("a;X;P\nb;X;P\nc;Y;Q\nd;Y;Q", true),
+        ] {
+            let mut h = QiHistogram::new(&orders());
+            h.hierarchies[0] = Hierarchy::Table(std::sync::Arc::new(
+                TableHierarchy::parse(table).expect("table"),
+            ));
+            for (i, v) in ["a", "b", "c", "d"].iter().enumerate() {
+                for p in 0..10u64 {
+                    h.add(&[Some(v)], Some(i as u64 * 100 + p)).expect("add");
+                }
+            }
+            let mut tables = LevelTables::build(&h.hierarchies, &h.values, &h.class_ids);
+            tables.fill_classes(&h.class_ids, &[0]);
+            let subjects = h.subject_index();
+            let ctx = EvalContext::over_base(&h, &tables, &subjects, 20);
+            let rolled = ctx.roll_up(&[1], ctx.evaluate_exactly(&[1]).expect("level 1"));
+            assert_eq!(rolled.is_some(), nests, "{table}");
+            // Either way the decision is exhaustive evaluation's, every class of 20.
+            let d = h.decide(20, 0.0).expect("decide");
+            assert_eq!(
+                (d.node.clone(), d.suppressed_records),
+                (vec![1], 0),
+                "{table}"
+            );
+            assert_eq!(d.smallest_class, 20);
+        }
     }
 
     #[test]

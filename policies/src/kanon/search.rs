@@ -406,8 +406,11 @@ impl<'a> EvalContext<'a> {
         }
     }
 
-    /// The classes of `node` (over base classes), ready to evaluate the nodes above it.
-    pub(super) fn roll_up(&self, node: &[usize], eval: NodeEval) -> RolledUp {
+    /// The classes of `node` (over base classes), ready to evaluate the nodes above it;
+    /// `None` when some hierarchy does not nest above `node` (a table may map two values
+    /// of one group to different groups higher up): a node's classes are then no unions
+    /// of the lower node's, and counting from those would overstate them.
+    pub(super) fn roll_up(&self, node: &[usize], eval: NodeEval) -> Option<RolledUp> {
         let classes = eval.subjects.len();
         let index = self.subjects;
         let mut representative = vec![u32::MAX; classes];
@@ -416,24 +419,27 @@ impl<'a> EvalContext<'a> {
                 representative[g as usize] = c as u32;
             }
         }
-        let of_class = self
-            .of_class
-            .iter()
-            .zip(node)
-            .map(|(levels, &floor)| {
-                levels
+        let mut of_class: Vec<Vec<Vec<u32>>> = Vec::with_capacity(node.len());
+        for (levels, &floor) in self.of_class.iter().zip(node) {
+            let mut qi = Vec::with_capacity(levels.len());
+            for (level, ids) in levels.iter().enumerate() {
+                if level < floor || ids.is_empty() {
+                    qi.push(Vec::new());
+                    continue;
+                }
+                let rolled: Vec<u32> = representative.iter().map(|&c| ids[c as usize]).collect();
+                // Every base class must have its class's id at this level: nesting.
+                let nests = ids
                     .iter()
-                    .enumerate()
-                    .map(|(level, ids)| {
-                        if level < floor || ids.is_empty() {
-                            Vec::new()
-                        } else {
-                            representative.iter().map(|&c| ids[c as usize]).collect()
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
+                    .zip(&eval.class_of_base)
+                    .all(|(&id, &g)| rolled[g as usize] == id);
+                if !nests {
+                    return None;
+                }
+                qi.push(rolled);
+            }
+            of_class.push(qi);
+        }
         let mut per_class = vec![ClassCounts::default(); classes];
         for (c, &g) in eval.class_of_base.iter().enumerate() {
             let class = &index.per_class[c];
@@ -467,7 +473,7 @@ impl<'a> EvalContext<'a> {
             }
             start = end;
         }
-        RolledUp {
+        Some(RolledUp {
             of_class,
             subjects: SubjectIndex {
                 per_class,
@@ -477,7 +483,7 @@ impl<'a> EvalContext<'a> {
                 distinct: index.distinct,
             },
             of_base: eval.class_of_base,
-        }
+        })
     }
 
     /// The node's classes, every one counted (for the decision and its report).
