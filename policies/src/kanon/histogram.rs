@@ -11,7 +11,8 @@ use rustc_hash::FxHashMap;
 use super::class_table::{ClassSlot, ClassTable};
 use super::keys::QiKeys;
 use super::search::{
-    ClassCounts, EvalContext, LevelTables, NodeEval, SafeLevels, Search, SubjectIndex,
+    ClassCounts, EvalContext, Known, LevelTables, Nesting, NodeEval, SafeLevels, Search,
+    SubjectIndex,
 };
 use super::{Decision, Outcome};
 use crate::hierarchy::Hierarchy;
@@ -338,6 +339,7 @@ impl QiHistogram {
         let view = rolled.as_ref().map(|r| ctx.over(r));
         clock.lap("floor");
         let search_classes = view.as_ref().unwrap_or(&ctx).classes;
+        let nesting = Nesting::of(&tables, &floor);
         let mut search = Search {
             ctx: view.as_ref().unwrap_or(&ctx),
             bounds: &bounds,
@@ -345,9 +347,12 @@ impl QiHistogram {
             limit,
             threads,
             fits: Vec::new(),
-            fails: Vec::new(),
+            known: Known::new(&heights),
             best: None,
             evaluated: 0,
+            nesting: &nesting,
+            snapshots: Vec::new(),
+            snapshot_budget: Search::snapshot_budget(search_classes),
         };
         if !search.exists_at(max_sum)? {
             // The search gave up on the top node as soon as it was sure to fail; the

@@ -203,6 +203,48 @@ mod tests {
     use arrow::array::StringArray;
 
     #[test]
+    fn known_nodes_are_those_below_a_failure_or_above_a_fit() {
+        use super::search::{Known, at_or_below};
+        let heights = [3usize, 2, 4, 3];
+        let max: usize = heights.iter().map(|h| h - 1).sum();
+        let all: Vec<Vec<usize>> = (0..=max)
+            .flat_map(|s| nodes_with_sum(&heights, s))
+            .collect();
+        // A byte per node, and the lists kept past the dense limit.
+        for max_dense in [1 << 26, 0] {
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            let mut known = Known::with_max_dense(&heights, max_dense);
+            let (mut failed, mut fitted): (Vec<Vec<usize>>, Vec<Vec<usize>>) =
+                (Vec::new(), Vec::new());
+            for step in 0..40 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let node = all[(x % all.len() as u64) as usize].clone();
+                if step % 2 == 0 {
+                    known.mark_fail(&node);
+                    failed.push(node);
+                } else {
+                    known.mark_fit(&node);
+                    fitted.push(node);
+                }
+                for n in &all {
+                    assert_eq!(
+                        known.fails(n),
+                        failed.iter().any(|f| at_or_below(n, f)),
+                        "{n:?}"
+                    );
+                    assert_eq!(
+                        known.fits(n),
+                        fitted.iter().any(|f| at_or_below(f, n)),
+                        "{n:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn lattice_levels_are_enumerated_in_order() {
         assert_eq!(nodes_with_sum(&[2, 3], 1), vec![vec![0, 1], vec![1, 0]]);
         assert_eq!(nodes_with_sum(&[2, 3], 3), vec![vec![1, 2]]);
@@ -639,6 +681,11 @@ mod tests {
             let ctx = EvalContext::over_base(&h, &tables, &subjects, 20);
             let rolled = ctx.roll_up(&[1], ctx.evaluate_exactly(&[1]).expect("level 1"));
             assert_eq!(rolled.is_some(), nests, "{table}");
+            // Snapshots are held to the same rule; from level 0 anything rolls up.
+            let nesting = search::Nesting::of(&tables, &[0]);
+            assert_eq!(nesting.rolls_up(&[1], &[2]), nests, "{table}");
+            assert!(nesting.rolls_up(&[0], &[2]) && nesting.rolls_up(&[1], &[1]));
+            assert!(!nesting.rolls_up(&[2], &[1]), "never downwards");
             // Either way the decision is exhaustive evaluation's, every class of 20.
             let d = h.decide(20, 0.0).expect("decide");
             assert_eq!(
@@ -647,6 +694,61 @@ mod tests {
                 "{table}"
             );
             assert_eq!(d.smallest_class, 20);
+        }
+    }
+
+    /// UCI Adult under ARX's hierarchies (the benches' copy): a lattice of 12,960 nodes
+    /// where most nodes near the optimum fail, so the search climbs and counts from
+    /// snapshots. A sixth of the rows keeps exhaustive evaluation quick.
+    #[test]
+    fn adult_decision_is_exhaustive_evaluations() {
+        let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/data/adult");
+        let policy = Policy::load(&data.join("policy.json")).expect("adult policy");
+        let rules = policy.dataset("adult").expect("adult");
+        let text = std::fs::read_to_string(data.join("adult.csv")).expect("adult.csv");
+        let mut lines = text.lines();
+        let header: Vec<String> = lines
+            .next()
+            .expect("header")
+            .split(';')
+            .map(|c| c.replace('-', "_"))
+            .collect();
+        let mut h = QiHistogram::new(rules);
+        let columns: Vec<usize> = h
+            .names
+            .iter()
+            .map(|n| {
+                header
+                    .iter()
+                    .position(|c| *c == n.replace('-', "_"))
+                    .expect(n)
+            })
+            .collect();
+        for line in lines.step_by(6) {
+            let cells: Vec<&str> = line.split(';').collect();
+            let qi: Vec<Option<&str>> = columns.iter().map(|&c| Some(cells[c])).collect();
+            h.add(&qi, None).expect("add");
+        }
+        for (k, max_suppression) in [(10, 0.02)] {
+            let limit = (max_suppression * h.records() as f64).floor() as u64;
+            let d = h.decide(k, max_suppression).expect("decide");
+            let best = h
+                .suppressed_at_every_node(k)
+                .into_iter()
+                .filter(|&(_, suppressed)| suppressed <= limit)
+                .map(|(node, suppressed)| (node.iter().sum::<usize>(), suppressed, node))
+                .min()
+                .expect("some node fits");
+            assert_eq!(
+                (d.node.clone(), d.suppressed_records),
+                (best.2, best.1),
+                "k={k}"
+            );
+            assert!(
+                d.nodes_evaluated < 12_960 / 4,
+                "k={k}: {} nodes",
+                d.nodes_evaluated
+            );
         }
     }
 
