@@ -344,6 +344,7 @@ impl QiHistogram {
             ctx: view.as_ref().unwrap_or(&ctx),
             bounds: &bounds,
             heights: &heights,
+            floor: &floor,
             limit,
             threads,
             fits: Vec::new(),
