@@ -344,7 +344,6 @@ impl QiHistogram {
             ctx: view.as_ref().unwrap_or(&ctx),
             bounds: &bounds,
             heights: &heights,
-            floor: &floor,
             limit,
             threads,
             fits: Vec::new(),
