@@ -1233,12 +1233,9 @@ pub(super) fn evaluate_all(
     room: bool,
 ) -> Result<Vec<Counted>> {
     use rayon::prelude::*;
-    let count = |((node, source), &limit): (
-        (&Vec<usize>, &Option<Arc<Snapshot>>),
-        &Option<u64>,
-    )|
-     -> Result<Counted> {
-        let from = source.as_deref().map_or(*ctx, |s| ctx.over_snapshot(s));
+    let count = |i: usize| -> Result<Counted> {
+        let (node, limit) = (&nodes[i], limits[i]);
+        let from = sources[i].as_deref().map_or(*ctx, |s| ctx.over_snapshot(s));
         let eval = from.evaluate(node, limit)?;
         let snapshot = match &eval {
             Some(eval) if room && eval.subjects.len() * 2 <= from.classes => {
@@ -1248,15 +1245,14 @@ pub(super) fn evaluate_all(
         };
         Ok((eval, snapshot))
     };
-    let run = |job| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| count(job)))
+    let run = |i| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| count(i)))
             .unwrap_or_else(|_| Err(Error::Capacity("a lattice worker panicked".into())))
     };
-    let jobs = nodes.iter().zip(sources).zip(limits);
     if nodes.len() < 2 {
-        return jobs.map(run).collect();
+        return (0..nodes.len()).map(run).collect();
     }
-    jobs.collect::<Vec<_>>().into_par_iter().map(run).collect()
+    (0..nodes.len()).into_par_iter().map(run).collect()
 }
 
 /// All level vectors with the given sum, in lexicographic order.
