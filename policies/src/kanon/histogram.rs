@@ -353,6 +353,7 @@ impl QiHistogram {
             nesting: &nesting,
             snapshots: Vec::new(),
             snapshot_budget: Search::snapshot_budget(search_classes),
+            scratch: Default::default(),
         };
         if !search.exists_at(max_sum)? {
             // The search gave up on the top node as soon as it was sure to fail; the

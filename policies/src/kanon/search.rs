@@ -378,6 +378,16 @@ impl SubjectIndex {
     }
 }
 
+/// Buffers an evaluation works in, kept from one to the next by each thread.
+#[derive(Default)]
+pub(super) struct Scratch {
+    key: Vec<u32>,
+    group_of: Vec<u32>,
+    keyed: Vec<u64>,
+    sorted: Vec<u64>,
+    counts: Vec<ClassCounts>,
+}
+
 /// Records and distinct subjects, side by side: node evaluation adds both into its group
 /// of each base class, one cache miss instead of two.
 #[derive(Debug, Clone, Copy, Default)]
@@ -539,6 +549,25 @@ impl<'a> EvalContext<'a> {
         node: &[usize],
         stop_above: Option<u64>,
     ) -> Result<Option<NodeEval>> {
+        self.evaluate_in(node, stop_above, &mut Scratch::default())
+    }
+
+    /// [`EvalContext::evaluate`] with buffers kept from earlier evaluations: fresh ones
+    /// of this size cost page faults and zeroing that took a third of a search on UCI
+    /// Adult.
+    pub(super) fn evaluate_in(
+        &self,
+        node: &[usize],
+        stop_above: Option<u64>,
+        scratch: &mut Scratch,
+    ) -> Result<Option<NodeEval>> {
+        let Scratch {
+            key,
+            group_of,
+            keyed,
+            sorted,
+            counts,
+        } = scratch;
         let hist = self.hist;
         // Pack the generalized key of a base class into a u128: bits per QI from the
         // cardinality of its level (ids run 0..cardinality). A QI generalized to a single
@@ -579,7 +608,7 @@ impl<'a> EvalContext<'a> {
         let mut class_of_base = vec![0u32; base_classes];
         let class_bits = usize::BITS - base_classes.leading_zeros();
         // Per group: records, and distinct subjects (single-class ones so far).
-        let mut counts: Vec<ClassCounts> = Vec::new();
+        counts.clear();
         // The keys a node can have: the product of its levels' cardinalities.
         let space = packed
             .iter()
@@ -592,7 +621,8 @@ impl<'a> EvalContext<'a> {
             // search counts): each class's key, mixed radix in the packed key's order,
             // indexes an array directly. Three passes in sequence and two lookups in an
             // array the size of the key space, where a sort took most of an evaluation.
-            let mut key = vec![0u32; base_classes];
+            key.clear();
+            key.resize(base_classes, 0);
             for &(_, of_class, cardinality) in &packed {
                 match rep {
                     None => {
@@ -607,8 +637,9 @@ impl<'a> EvalContext<'a> {
                     }
                 }
             }
-            let mut group_of = vec![u32::MAX; space];
-            for &k in &key {
+            group_of.clear();
+            group_of.resize(space, u32::MAX);
+            for &k in key.iter() {
                 group_of[k as usize] = 0;
             }
             // Groups numbered in key order, as the sort numbers them.
@@ -617,7 +648,7 @@ impl<'a> EvalContext<'a> {
                 *g = groups;
                 groups += 1;
             }
-            counts = vec![ClassCounts::default(); groups as usize];
+            counts.resize(groups as usize, ClassCounts::default());
             for ((c, &k), class) in key.iter().enumerate().zip(&index.per_class) {
                 let g = group_of[k as usize];
                 class_of_base[c] = g;
@@ -630,7 +661,8 @@ impl<'a> EvalContext<'a> {
             // through memory where a hash table of this size misses the cache on every
             // insert, and this loop runs for every node the search evaluates.
             // Column by column: each pass reads one array in sequence.
-            let mut keyed: Vec<u64> = (0..base_classes as u64).collect();
+            keyed.clear();
+            keyed.extend(0..base_classes as u64);
             let mut shift = class_bits + key_bits;
             for &(width, of_class, _) in &packed {
                 shift -= width;
@@ -647,7 +679,7 @@ impl<'a> EvalContext<'a> {
                     }
                 }
             }
-            let buckets = Buckets::count(&keyed, class_bits, key_bits);
+            let buckets = Buckets::count(keyed, class_bits, key_bits);
             // A node the search evaluates usually fails by far, which its first buckets
             // show: those are placed first, and the rest only if the count goes on.
             let first = if stop_above.is_some() {
@@ -655,14 +687,15 @@ impl<'a> EvalContext<'a> {
             } else {
                 buckets.len()
             };
-            let mut sorted = vec![0u64; keyed.len()];
+            sorted.clear();
+            sorted.resize(keyed.len(), 0);
             let mask = (1u64 << class_bits) - 1;
             // Records of groups under k even if each shared subject of each of their
             // classes were another subject: suppressed whatever the exact count.
             let mut certainly_suppressed = 0u64;
             let mut groups = 0u32;
             for digits in [0..first, first..buckets.len()] {
-                buckets.scatter(&keyed, &mut sorted, digits.clone());
+                buckets.scatter(keyed, sorted, digits.clone());
                 for d in digits {
                     let bucket = &mut sorted[buckets.range(d)];
                     if key_bits > TOP_BITS {
@@ -706,7 +739,7 @@ impl<'a> EvalContext<'a> {
                 }
             }
             if stop_above.is_none() {
-                counts = vec![ClassCounts::default(); groups as usize];
+                counts.resize(groups as usize, ClassCounts::default());
                 for (&g, class) in class_of_base.iter().zip(&index.per_class) {
                     let group = &mut counts[g as usize];
                     group.records += class.records;
@@ -720,7 +753,7 @@ impl<'a> EvalContext<'a> {
                 let next = gen_ids.len() as u32;
                 *group = *gen_ids.entry(packed_key(c)).or_insert(next);
             }
-            counts = vec![ClassCounts::default(); gen_ids.len()];
+            counts.resize(gen_ids.len(), ClassCounts::default());
             // In class order: the per-class counts are read in sequence.
             for (&g, class) in class_of_base.iter().zip(&index.per_class) {
                 let group = &mut counts[g as usize];
@@ -796,6 +829,8 @@ pub(super) struct Search<'a, 'c> {
     pub(super) snapshots: Vec<Arc<Snapshot>>,
     /// Classes the snapshots may hold together (see [`Search::snapshot_budget`]).
     pub(super) snapshot_budget: usize,
+    /// Evaluation buffers, one per thread at work.
+    pub(super) scratch: std::sync::Mutex<Vec<Scratch>>,
 }
 
 /// What monotonicity tells of lattice nodes: at or below a node that failed, a node fails;
@@ -1055,6 +1090,10 @@ impl Climb {
 /// Candidates per core past which [`Search::exists_at`] climbs instead of counting each.
 const CLIMB_PAST: usize = 4;
 
+/// Climbs under way per core: a node of each is counted at a time, and a batch of a few
+/// per core keeps the threads' hand-overs few.
+const CLIMBS_PER_CORE: usize = 2;
+
 impl Search<'_, '_> {
     /// Classes the snapshots may hold together: twice the search's, and at least 2^20
     /// (about 24 MiB, 4 bytes of representative and 16 of counts each, plus shared ones).
@@ -1103,7 +1142,7 @@ impl Search<'_, '_> {
             batch.iter().map(|n| self.source_for(n)).collect();
         let held: usize = self.snapshots.iter().map(|s| s.rep.len()).sum();
         let room = held < self.snapshot_budget;
-        let results = evaluate_all(self.ctx, batch, &sources, limits, room)?;
+        let results = evaluate_all(self.ctx, batch, &sources, limits, room, &self.scratch)?;
         self.evaluated += batch.len();
         for ((node, (eval, snapshot)), (&limit, source)) in
             batch.iter().zip(results).zip(limits.iter().zip(&sources))
@@ -1135,7 +1174,7 @@ impl Search<'_, '_> {
     /// Whether some node with this level sum fits, evaluating as few as needed. With
     /// few candidates each is counted in turn; with many (most of them failing, near the
     /// least sum that fits), each starts a [`Climb`] whose last failure decides the
-    /// candidates below it: one climb per core, a node of each counted at a time.
+    /// candidates below it: a few climbs per core, a node of each counted at a time.
     pub(super) fn exists_at(&mut self, sum: usize) -> Result<bool> {
         if nodes_with_sum(self.heights, sum)
             .iter()
@@ -1161,7 +1200,7 @@ impl Search<'_, '_> {
         let mut pending = candidates.into_iter();
         let mut climbs: Vec<Climb> = Vec::new();
         loop {
-            while climbs.len() < self.threads {
+            while climbs.len() < CLIMBS_PER_CORE * self.threads {
                 let Some(node) = pending.next() else { break };
                 if !self.known.fails(&node) {
                     climbs.push(Climb::new(node, self.heights));
@@ -1276,12 +1315,22 @@ pub(super) fn evaluate_all(
     sources: &[Option<Arc<Snapshot>>],
     limits: &[Option<u64>],
     room: bool,
+    scratch: &std::sync::Mutex<Vec<Scratch>>,
 ) -> Result<Vec<Counted>> {
     use rayon::prelude::*;
     let count = |i: usize| -> Result<Counted> {
         let (node, limit) = (&nodes[i], limits[i]);
         let from = sources[i].as_deref().map_or(*ctx, |s| ctx.over_snapshot(s));
-        let eval = from.evaluate(node, limit)?;
+        let mut buffers = scratch
+            .lock()
+            .ok()
+            .and_then(|mut pool| pool.pop())
+            .unwrap_or_default();
+        let eval = from.evaluate_in(node, limit, &mut buffers);
+        if let Ok(mut pool) = scratch.lock() {
+            pool.push(buffers);
+        }
+        let eval = eval?;
         let snapshot = match &eval {
             Some(eval) if room && eval.subjects.len() * 2 <= from.classes => {
                 Some(from.snapshot(node, eval))
