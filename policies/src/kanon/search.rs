@@ -1292,8 +1292,17 @@ impl Search<'_, '_> {
             .filter(|(node, _, _)| node.iter().sum::<usize>() == sum)
             .ok_or_else(|| Error::Capacity(format!("no node with level sum {sum} fits")))?;
         let eval = if from_snapshot {
-            // Counted over a snapshot's classes: the release needs each class's own.
-            self.ctx.evaluate_exactly(&node)?
+            // Counted over a snapshot's classes: the release needs each class's own, and
+            // the two counts must agree (a release is never decided on a count it cannot
+            // reproduce).
+            let exact = self.ctx.evaluate_exactly(&node)?;
+            if (exact.suppressed, exact.violations) != (eval.suppressed, eval.violations) {
+                return Err(Error::Capacity(format!(
+                    "node {node:?}: {} records suppressed counted from a snapshot, {} from the classes",
+                    eval.suppressed, exact.suppressed
+                )));
+            }
+            exact
         } else {
             eval
         };
