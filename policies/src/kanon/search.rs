@@ -386,6 +386,7 @@ pub(super) struct Scratch {
     keyed: Vec<u64>,
     sorted: Vec<u64>,
     counts: Vec<ClassCounts>,
+    shared: Vec<u64>,
 }
 
 /// Records and distinct subjects, side by side: node evaluation adds both into its group
@@ -567,6 +568,7 @@ impl<'a> EvalContext<'a> {
             keyed,
             sorted,
             counts,
+            shared,
         } = scratch;
         let hist = self.hist;
         // Pack the generalized key of a base class into a u128: bits per QI from the
@@ -655,6 +657,25 @@ impl<'a> EvalContext<'a> {
                 let group = &mut counts[g as usize];
                 group.records += class.records;
                 group.subjects += class.subjects;
+            }
+            if let Some(limit) = stop_above {
+                // Given up on, as the sort path does, once the groups under k even if
+                // each shared subject were another pass the limit: the subjects seen in
+                // several classes are then never walked.
+                shared.clear();
+                shared.resize(groups as usize, 0);
+                for (&g, &n) in class_of_base.iter().zip(&index.shared) {
+                    shared[g as usize] += u64::from(n);
+                }
+                let certainly_suppressed: u64 = counts
+                    .iter()
+                    .zip(shared.iter())
+                    .filter(|&(group, &shared)| group.subjects + shared < self.k)
+                    .map(|(group, _)| group.records)
+                    .sum();
+                if certainly_suppressed > limit {
+                    return Ok(None);
+                }
             }
         } else if key_bits + class_bits <= 64 {
             // Key and class id share one u64; sorting groups equal keys. A sort streams
@@ -824,10 +845,10 @@ pub(super) struct Search<'a, 'c> {
     /// twice. One evaluation is kept, not one per fit: each holds an id per class.
     pub(super) best: Option<(Vec<usize>, NodeEval, bool)>,
     pub(super) evaluated: usize,
-    pub(super) nesting: &'a Nesting,
+    pub(super) nesting: &'a Nesting<'a>,
     /// Kept snapshots, fewest classes first.
     pub(super) snapshots: Vec<Arc<Snapshot>>,
-    /// Classes the snapshots may hold together (see [`Search::snapshot_budget`]).
+    /// Bytes the snapshots may hold together (see [`Search::snapshot_budget`]).
     pub(super) snapshot_budget: usize,
     /// Evaluation buffers, one per thread at work.
     pub(super) scratch: std::sync::Mutex<Vec<Scratch>>,
@@ -840,6 +861,8 @@ pub(super) struct Search<'a, 'c> {
 /// thousands of failures). Lattices too large for a byte per node keep the lists.
 pub(super) struct Known {
     heights: Vec<usize>,
+    /// Per QI: how far apart in `marks` two nodes one level apart on it lie.
+    strides: Vec<usize>,
     /// Per node (mixed radix over the levels): [`Known::FAILS`] and [`Known::FITS`] bits.
     marks: Vec<u8>,
     /// For lattices past [`Known::MAX_DENSE`] nodes.
@@ -850,7 +873,8 @@ pub(super) struct Known {
 impl Known {
     const FAILS: u8 = 1;
     const FITS: u8 = 2;
-    const MAX_DENSE: usize = 1 << 26;
+    /// 4 MiB of marks; marking a node's cone costs each node of it once.
+    const MAX_DENSE: usize = 1 << 22;
 
     pub(super) fn new(heights: &[usize]) -> Self {
         Self::with_max_dense(heights, Self::MAX_DENSE)
@@ -862,8 +886,13 @@ impl Known {
             .iter()
             .try_fold(1usize, |n, &h| n.checked_mul(h))
             .filter(|&n| n <= max_dense);
+        let mut strides = vec![1; heights.len()];
+        for q in (0..heights.len().saturating_sub(1)).rev() {
+            strides[q] = strides[q + 1] * heights[q + 1];
+        }
         Self {
             heights: heights.to_vec(),
+            strides,
             marks: nodes.map_or_else(Vec::new, |n| vec![0; n]),
             failed: Vec::new(),
             fitted: Vec::new(),
@@ -892,42 +921,53 @@ impl Known {
 
     /// `node` and everything below it fail.
     pub(super) fn mark_fail(&mut self, node: &[usize]) {
-        self.mark(node, Self::FAILS, |level, _| level.checked_sub(1));
+        self.mark(node, Self::FAILS, false);
     }
 
     /// `node` and everything above it fit.
     pub(super) fn mark_fit(&mut self, node: &[usize]) {
-        self.mark(node, Self::FITS, |level, height| {
-            (level + 1 < height).then_some(level + 1)
-        });
+        self.mark(node, Self::FITS, true);
     }
 
-    /// Marks `node` and, through `step`, its neighbours one level away, until nodes
-    /// already marked (whose own neighbours are then marked too).
-    fn mark(&mut self, node: &[usize], bit: u8, step: impl Fn(usize, usize) -> Option<usize>) {
+    /// Marks `node` and its cone (above it, or below), a neighbour one level away at a
+    /// time; a node already marked has its cone marked.
+    fn mark(&mut self, node: &[usize], bit: u8, up: bool) {
         if self.marks.is_empty() {
-            let list = if bit == Self::FAILS {
-                &mut self.failed
+            // Lists: a node the list already implies adds nothing.
+            let implied = if up {
+                self.fits(node)
             } else {
-                &mut self.fitted
+                self.fails(node)
             };
-            list.push(node.to_vec());
+            if !implied {
+                let list = if up {
+                    &mut self.fitted
+                } else {
+                    &mut self.failed
+                };
+                list.push(node.to_vec());
+            }
             return;
         }
-        let mut stack = vec![node.to_vec()];
-        while let Some(n) = stack.pop() {
-            let i = self.index(&n);
-            if self.marks[i] & bit != 0 {
-                continue;
-            }
-            self.marks[i] |= bit;
-            for q in 0..n.len() {
-                if let Some(level) = step(n[q], self.heights[q]) {
-                    let mut next = n.clone();
-                    next[q] = level;
-                    if self.marks[self.index(&next)] & bit == 0 {
-                        stack.push(next);
-                    }
+        let start = self.index(node);
+        if self.marks[start] & bit != 0 {
+            return;
+        }
+        self.marks[start] |= bit;
+        let mut stack = vec![start];
+        while let Some(i) = stack.pop() {
+            for (&stride, &height) in self.strides.iter().zip(&self.heights) {
+                let level = (i / stride) % height;
+                let next = if up {
+                    (level + 1 < height).then(|| i + stride)
+                } else {
+                    (level > 0).then(|| i - stride)
+                };
+                if let Some(j) = next
+                    && self.marks[j] & bit == 0
+                {
+                    self.marks[j] |= bit;
+                    stack.push(j);
                 }
             }
         }
@@ -944,52 +984,28 @@ pub(super) fn at_or_below(a: &[usize], b: &[usize]) -> bool {
 /// above), over the values the release holds. A table may split a group again higher up,
 /// and counting a node from the classes of one below it would then merge what must stay
 /// apart.
-pub(super) struct Nesting {
-    /// [qi][lower level][upper level]
-    unions: Vec<Vec<Vec<bool>>>,
+pub(super) struct Nesting<'a> {
+    tables: &'a LevelTables,
+    floor: Vec<usize>,
+    /// [qi][lower level][upper level], decided when first asked: a pass over the QI's
+    /// values each, and a tall hierarchy over a million values has many pairs.
+    unions: std::cell::RefCell<Vec<Vec<Vec<Option<bool>>>>>,
 }
 
-impl Nesting {
-    /// From the level tables, for the levels at or above `floor` (the only ones the search
+impl<'a> Nesting<'a> {
+    /// Over the level tables, for the levels at or above `floor` (the only ones the search
     /// counts).
-    pub(super) fn of(tables: &LevelTables, floor: &[usize]) -> Self {
-        use rayon::prelude::*;
-        let unions = (0..tables.values.len())
-            .into_par_iter()
-            .map(|q| {
-                let levels = tables.values[q].len();
-                let mut above = Vec::new();
-                let mut unions_of = |lower: usize, upper: usize| {
-                    // Level 0 holds each value apart; a single value holds them all.
-                    if lower == 0 || tables.cardinality(q, upper) == 1 {
-                        return true;
-                    }
-                    above.clear();
-                    above.resize(tables.cardinality(q, lower) as usize, u32::MAX);
-                    let (l_ids, u_ids) = (&tables.of_value[q][lower], &tables.of_value[q][upper]);
-                    l_ids.iter().zip(u_ids).all(|(&l, &u)| {
-                        let slot = &mut above[l as usize];
-                        if *slot == u32::MAX {
-                            *slot = u;
-                        }
-                        *slot == u
-                    })
-                };
-                (0..levels)
-                    .map(|lower| {
-                        (0..levels)
-                            .map(|upper| {
-                                upper == lower
-                                    || (upper > lower
-                                        && lower >= floor[q]
-                                        && unions_of(lower, upper))
-                            })
-                            .collect()
-                    })
-                    .collect()
-            })
+    pub(super) fn of(tables: &'a LevelTables, floor: &[usize]) -> Self {
+        let unions = tables
+            .values
+            .iter()
+            .map(|levels| vec![vec![None; levels.len()]; levels.len()])
             .collect();
-        Self { unions }
+        Self {
+            tables,
+            floor: floor.to_vec(),
+            unions: std::cell::RefCell::new(unions),
+        }
     }
 
     /// Whether `upper`'s classes are unions of `lower`'s.
@@ -997,8 +1013,35 @@ impl Nesting {
         lower
             .iter()
             .zip(upper)
-            .zip(&self.unions)
-            .all(|((&l, &u), unions)| unions[l][u])
+            .enumerate()
+            .all(|(q, (&l, &u))| self.unions(q, l, u))
+    }
+
+    fn unions(&self, q: usize, lower: usize, upper: usize) -> bool {
+        if upper == lower {
+            return true;
+        }
+        if upper < lower || lower < self.floor[q] {
+            return false;
+        }
+        if let Some(known) = self.unions.borrow()[q][lower][upper] {
+            return known;
+        }
+        let tables = self.tables;
+        // Level 0 holds each value apart; a single value holds them all.
+        let unions = lower == 0 || tables.cardinality(q, upper) == 1 || {
+            let mut above = vec![u32::MAX; tables.cardinality(q, lower) as usize];
+            let (l_ids, u_ids) = (&tables.of_value[q][lower], &tables.of_value[q][upper]);
+            l_ids.iter().zip(u_ids).all(|(&l, &u)| {
+                let slot = &mut above[l as usize];
+                if *slot == u32::MAX {
+                    *slot = u;
+                }
+                *slot == u
+            })
+        };
+        self.unions.borrow_mut()[q][lower][upper] = Some(unions);
+        unions
     }
 }
 
@@ -1011,6 +1054,17 @@ pub(super) struct Snapshot {
     /// Per class: one class of the search's context in it, whose generalized ids it has.
     pub(super) rep: Vec<u32>,
     pub(super) subjects: SubjectIndex,
+}
+
+impl Snapshot {
+    /// What it holds, in bytes.
+    pub(super) fn bytes(&self) -> usize {
+        let s = &self.subjects;
+        4 * self.rep.len()
+            + std::mem::size_of::<ClassCounts>() * s.per_class.len()
+            + 4 * (s.shared.len() + s.multi_classes.len())
+            + std::mem::size_of::<usize>() * s.multi_ends.len()
+    }
 }
 
 impl EvalContext<'_> {
@@ -1090,15 +1144,20 @@ impl Climb {
 /// Candidates per core past which [`Search::exists_at`] climbs instead of counting each.
 const CLIMB_PAST: usize = 4;
 
+/// Classes past which a climb's counts stop early where they surely fail (no snapshot
+/// then, but no full count of a node that fails by far either).
+const CLIMB_EXACT_PAST: usize = 1 << 18;
+
 /// Climbs under way per core: a node of each is counted at a time, and a batch of a few
 /// per core keeps the threads' hand-overs few.
 const CLIMBS_PER_CORE: usize = 2;
 
 impl Search<'_, '_> {
-    /// Classes the snapshots may hold together: twice the search's, and at least 2^20
-    /// (about 24 MiB, 4 bytes of representative and 16 of counts each, plus shared ones).
+    /// Bytes the snapshots may hold together: those of twice the search's classes at
+    /// 24 bytes each (a representative, the counts and a shared count), and at least
+    /// 24 MiB.
     pub(super) fn snapshot_budget(classes: usize) -> usize {
-        (2 * classes).max(1 << 20)
+        24 * (2 * classes).max(1 << 20)
     }
 
     /// Nodes with this level sum not already known to fail, the likeliest to fit first
@@ -1126,11 +1185,11 @@ impl Search<'_, '_> {
         let classes = snapshot.rep.len();
         let at = self.snapshots.partition_point(|s| s.rep.len() <= classes);
         self.snapshots.insert(at, Arc::new(snapshot));
-        let mut held: usize = self.snapshots.iter().map(|s| s.rep.len()).sum();
+        let mut held: usize = self.snapshots.iter().map(|s| s.bytes()).sum();
         // Past the budget the largest go first: they save the least.
         while held > self.snapshot_budget {
             if let Some(s) = self.snapshots.pop() {
-                held -= s.rep.len();
+                held -= s.bytes();
             }
         }
     }
@@ -1140,7 +1199,7 @@ impl Search<'_, '_> {
     pub(super) fn evaluate(&mut self, batch: &[Vec<usize>], limits: &[Option<u64>]) -> Result<()> {
         let sources: Vec<Option<Arc<Snapshot>>> =
             batch.iter().map(|n| self.source_for(n)).collect();
-        let held: usize = self.snapshots.iter().map(|s| s.rep.len()).sum();
+        let held: usize = self.snapshots.iter().map(|s| s.bytes()).sum();
         let room = held < self.snapshot_budget;
         let results = evaluate_all(self.ctx, batch, &sources, limits, room, &self.scratch)?;
         self.evaluated += batch.len();
@@ -1229,8 +1288,12 @@ impl Search<'_, '_> {
             if batch.is_empty() {
                 continue;
             }
-            // Counted exactly: a climb goes on from the classes of the node it counted.
-            self.evaluate(&batch, &vec![None; batch.len()])?;
+            // A climb may have marked a node another climb had put in the batch.
+            batch.retain(|node| !self.known.fails(node));
+            // Counted exactly where the classes are few: a climb goes on from the classes
+            // of the node it counted. Over many, a count that surely fails stops early.
+            let limit = (self.ctx.classes > CLIMB_EXACT_PAST).then_some(self.limit);
+            self.evaluate(&batch, &vec![limit; batch.len()])?;
             if fits_at_sum(self, &batch) {
                 return Ok(true);
             }
