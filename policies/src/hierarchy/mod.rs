@@ -57,6 +57,13 @@ impl TableHierarchy {
     /// Parses `value;level1;…` rows. Every row must have the same number of columns (≥ 2)
     /// and values must be unique. Blank lines and `#` comments are skipped.
     pub fn parse(text: &str) -> Result<Self, String> {
+        let table = Self::parse_unchecked(text)?;
+        table.check_nesting()?;
+        Ok(table)
+    }
+
+    /// The rows, without the nesting check (tests build tables the parser refuses).
+    pub(crate) fn parse_unchecked(text: &str) -> Result<Self, String> {
         let mut rows = FxHashMap::default();
         let mut levels = None;
         for (n, line) in text.lines().enumerate() {
@@ -89,6 +96,34 @@ impl TableHierarchy {
         }
         let levels = levels.ok_or_else(|| "the table has no rows".to_string())?;
         Ok(Self { levels, rows })
+    }
+
+    fn check_nesting(&self) -> Result<(), String> {
+        let (levels, rows) = (self.levels, &self.rows);
+        // Each level merges whole groups of the one below. The lattice search assumes that
+        // generalizing never suppresses more, and a level that splits a lower group again
+        // breaks it: it would prune nodes that fit, and count nodes from classes that are
+        // not their parts. (Rows sorted, so the error names the same rows each time.)
+        let mut ordered: Vec<&Vec<String>> = rows.values().collect();
+        ordered.sort();
+        for level in 2..levels {
+            let mut above: FxHashMap<&str, &str> = FxHashMap::default();
+            for row in &ordered {
+                let (group, parent) = (row[level - 1].as_str(), row[level].as_str());
+                match above.insert(group, parent) {
+                    Some(other) if other != parent => {
+                        return Err(format!(
+                            "level {} splits `{group}` of level {} into `{other}` and `{parent}`: \
+                             each level must merge whole groups of the level below",
+                            level,
+                            level - 1
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -621,6 +656,10 @@ mod tests {
         assert!(TableHierarchy::parse("a;b\nc;d;e").is_err());
         assert!(TableHierarchy::parse("a;b\na;c").is_err());
         assert!(TableHierarchy::parse("").is_err());
+        // Level 2 splits level 1's `X` (a and b) into P and Q.
+        let split = TableHierarchy::parse("a;X;P\nb;X;Q\nc;Y;P").expect_err("split");
+        assert!(split.contains("level 2 splits `X` of level 1"), "{split}");
+        assert!(TableHierarchy::parse("a;X;P\nb;X;P\nc;Y;P").is_ok());
     }
 
     /// The bundled `country` table: every ISO 3166-1 alpha-2 code, under its UN M49
