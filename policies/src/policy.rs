@@ -790,4 +790,18 @@ mod tests {
         assert_ne!(a.hash, b.hash);
         assert_eq!(a.dataset("d").expect("d").subject, None);
     }
+
+    #[test]
+    fn a_table_whose_levels_split_a_group_is_refused_by_name() {
+        let doc = r#"{"id":"p","k":5,"datasets":{"d":{"fields":[{"name":"dev","action":"generalize","hierarchy":{"type":"table","file":"t.csv"}}]}}}"#;
+        let err = Policy::from_json(doc, &mut |_| {
+            Ok("phone;mobile;*\ntablet;mobile;handheld\n".into())
+        })
+        .expect_err("level 2 splits `mobile`");
+        let text = err.to_string();
+        assert!(
+            text.contains("t.csv") && text.contains("level 2 splits `mobile` of level 1"),
+            "{text}"
+        );
+    }
 }
