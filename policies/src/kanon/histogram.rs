@@ -324,12 +324,13 @@ impl QiHistogram {
             return Ok(self.decision(Outcome::Empty, top, &eval, &tables, 1));
         }
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let nesting = Nesting::of(&tables, &floor);
         // When the floor's classes are markedly fewer than the base classes, the search
         // counts from them.
-        let rolled = if floor.iter().any(|&l| l > 0) {
+        let rolled = if floor.iter().any(|&l| l > 0) && nesting.nests_above(&floor) {
             let eval = ctx.evaluate_exactly(&floor)?;
             if eval.subjects.len() * 4 < self.class_records.len() * 3 {
-                ctx.roll_up(&floor, eval)
+                ctx.roll_up(&floor, eval, &nesting)
             } else {
                 None
             }
@@ -339,7 +340,6 @@ impl QiHistogram {
         let view = rolled.as_ref().map(|r| ctx.over(r));
         clock.lap("floor");
         let search_classes = view.as_ref().unwrap_or(&ctx).classes;
-        let nesting = Nesting::of(&tables, &floor);
         let mut search = Search {
             ctx: view.as_ref().unwrap_or(&ctx),
             bounds: &bounds,
@@ -353,6 +353,7 @@ impl QiHistogram {
             nesting: &nesting,
             snapshots: Vec::new(),
             snapshot_budget: Search::snapshot_budget(search_classes),
+            snapshot_bytes: 0,
             scratch: Default::default(),
         };
         if !search.exists_at(max_sum)? {

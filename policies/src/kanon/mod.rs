@@ -574,11 +574,13 @@ mod tests {
         let heights: Vec<usize> = h.hierarchies.iter().map(Hierarchy::height).collect();
         let max: usize = heights.iter().map(|h| h - 1).sum();
         let (mut stopped, mut counted, mut bounded) = (0, 0, 0);
+        let mut every_node: Vec<(u64, Vec<usize>, u64)> = Vec::new();
         for k in [2u64, 5, 20] {
             let ctx = EvalContext::over_base(&h, &tables, &subjects, k);
             let bounds = SafeLevels::build(&h, &tables, &subjects, k);
             for node in (0..=max).flat_map(|s| nodes_with_sum(&heights, s)) {
                 let exact = ctx.evaluate_exactly(&node).expect("exact");
+                every_node.push((k, node.clone(), exact.suppressed));
                 // The per-QI bound never claims more than the node suppresses.
                 let bound = bounds.suppressed_at_least(&node);
                 assert!(
@@ -623,8 +625,13 @@ mod tests {
                 .zip(&heights)
                 .map(|(&l, &h)| l.min(h - 1))
                 .collect();
+            let nesting = search::Nesting::of(&tables, &floor);
             let rolled = ctx
-                .roll_up(&floor, ctx.evaluate_exactly(&floor).expect("floor"))
+                .roll_up(
+                    &floor,
+                    ctx.evaluate_exactly(&floor).expect("floor"),
+                    &nesting,
+                )
                 .expect("default-v2's hierarchies nest");
             let view = ctx.over(&rolled);
             for node in (0..=max).flat_map(|s| nodes_with_sum(&heights, s)) {
@@ -650,6 +657,27 @@ mod tests {
             }
         }
         assert!(compared > 50, "{compared} nodes compared");
+        // The search (climbing, snapshots with subjects seen in several classes, the
+        // direct grouping) chooses exhaustive evaluation's node, under each k and limit.
+        for k in [2u64, 5, 20] {
+            for max_suppression in [0.0, 0.01, 0.05, 0.2] {
+                let limit = (max_suppression * h.records as f64).floor() as u64;
+                let best = every_node
+                    .iter()
+                    .filter(|&&(kk, _, suppressed)| kk == k && suppressed <= limit)
+                    .map(|(_, node, suppressed)| (node.iter().sum::<usize>(), *suppressed, node))
+                    .min();
+                let d = h.decide(k as u32, max_suppression).expect("decide");
+                match best {
+                    Some((_, suppressed, node)) => assert_eq!(
+                        (&d.node, d.suppressed_records),
+                        (node, suppressed),
+                        "k={k}, {max_suppression}"
+                    ),
+                    None => assert!(matches!(d.outcome, Outcome::Withheld(_))),
+                }
+            }
+        }
         assert!(
             stopped > 100 && counted > 100 && bounded > 100,
             "{stopped} stopped, {counted} counted, {bounded} bounded"
@@ -680,10 +708,11 @@ mod tests {
             tables.fill_classes(&h.class_ids, &[0]);
             let subjects = h.subject_index();
             let ctx = EvalContext::over_base(&h, &tables, &subjects, 20);
-            let rolled = ctx.roll_up(&[1], ctx.evaluate_exactly(&[1]).expect("level 1"));
-            assert_eq!(rolled.is_some(), nests, "{table}");
-            // Snapshots are held to the same rule; from level 0 anything rolls up.
+            // The floor's roll-up and snapshots are held to one rule; from level 0
+            // anything rolls up.
             let nesting = search::Nesting::of(&tables, &[0]);
+            let rolled = ctx.roll_up(&[1], ctx.evaluate_exactly(&[1]).expect("level 1"), &nesting);
+            assert_eq!(rolled.is_some(), nests, "{table}");
             assert_eq!(nesting.rolls_up(&[1], &[2]), nests, "{table}");
             assert!(nesting.rolls_up(&[0], &[2]) && nesting.rolls_up(&[1], &[1]));
             assert!(!nesting.rolls_up(&[2], &[1]), "never downwards");

@@ -378,6 +378,29 @@ impl SubjectIndex {
     }
 }
 
+/// Calls `f` on each slot of `out` with its class's id in `of_class`: the class's own, or
+/// over a snapshot (`rep`) its representative's.
+#[inline]
+fn for_each_id<T>(out: &mut [T], of_class: &[u32], rep: Option<&[u32]>, f: impl Fn(&mut T, u32)) {
+    match rep {
+        None => out.iter_mut().zip(of_class).for_each(|(o, &id)| f(o, id)),
+        Some(rep) => out
+            .iter_mut()
+            .zip(rep)
+            .for_each(|(o, &c)| f(o, of_class[c as usize])),
+    }
+}
+
+/// Adds each class's counts into its group's, in class order: the classes' counts are
+/// read in sequence, where reading them in sorted order misses the cache on most.
+fn add_in_class_order(counts: &mut [ClassCounts], class_of: &[u32], per_class: &[ClassCounts]) {
+    for (&g, class) in class_of.iter().zip(per_class) {
+        let group = &mut counts[g as usize];
+        group.records += class.records;
+        group.subjects += class.subjects;
+    }
+}
+
 /// Buffers an evaluation works in, kept from one to the next by each thread.
 #[derive(Default)]
 pub(super) struct Scratch {
@@ -489,10 +512,18 @@ impl<'a> EvalContext<'a> {
     }
 
     /// The classes of `node` (over base classes), ready to evaluate the nodes above it;
-    /// `None` when some hierarchy does not nest above `node` (a table may map two values
-    /// of one group to different groups higher up): a node's classes are then no unions
-    /// of the lower node's, and counting from those would overstate them.
-    pub(super) fn roll_up(&self, node: &[usize], eval: NodeEval) -> Option<RolledUp> {
+    /// `None` when some hierarchy does not nest above `node` ([`Nesting`]): a node's
+    /// classes are then no unions of the lower node's, and counting from those would
+    /// overstate them.
+    pub(super) fn roll_up(
+        &self,
+        node: &[usize],
+        eval: NodeEval,
+        nesting: &Nesting<'_>,
+    ) -> Option<RolledUp> {
+        if !nesting.nests_above(node) {
+            return None;
+        }
         let classes = eval.subjects.len();
         let index = self.subjects;
         let mut representative = vec![u32::MAX; classes];
@@ -509,16 +540,7 @@ impl<'a> EvalContext<'a> {
                     qi.push(Vec::new());
                     continue;
                 }
-                let rolled: Vec<u32> = representative.iter().map(|&c| ids[c as usize]).collect();
-                // Every base class must have its class's id at this level: nesting.
-                let nests = ids
-                    .iter()
-                    .zip(&eval.class_of_base)
-                    .all(|(&id, &g)| rolled[g as usize] == id);
-                if !nests {
-                    return None;
-                }
-                qi.push(rolled);
+                qi.push(representative.iter().map(|&c| ids[c as usize]).collect());
             }
             of_class.push(qi);
         }
@@ -626,18 +648,7 @@ impl<'a> EvalContext<'a> {
             key.clear();
             key.resize(base_classes, 0);
             for &(_, of_class, cardinality) in &packed {
-                match rep {
-                    None => {
-                        for (key, &id) in key.iter_mut().zip(of_class) {
-                            *key = *key * cardinality + id;
-                        }
-                    }
-                    Some(rep) => {
-                        for (key, &c) in key.iter_mut().zip(rep) {
-                            *key = *key * cardinality + of_class[c as usize];
-                        }
-                    }
-                }
+                for_each_id(key, of_class, rep, |key, id| *key = *key * cardinality + id);
             }
             group_of.clear();
             group_of.resize(space, u32::MAX);
@@ -687,18 +698,9 @@ impl<'a> EvalContext<'a> {
             let mut shift = class_bits + key_bits;
             for &(width, of_class, _) in &packed {
                 shift -= width;
-                match rep {
-                    None => {
-                        for (key, &id) in keyed.iter_mut().zip(of_class) {
-                            *key |= u64::from(id) << shift;
-                        }
-                    }
-                    Some(rep) => {
-                        for (key, &c) in keyed.iter_mut().zip(rep) {
-                            *key |= u64::from(of_class[c as usize]) << shift;
-                        }
-                    }
-                }
+                for_each_id(keyed, of_class, rep, |key, id| {
+                    *key |= u64::from(id) << shift
+                });
             }
             let buckets = Buckets::count(keyed, class_bits, key_bits);
             // A node the search evaluates usually fails by far, which its first buckets
@@ -761,11 +763,7 @@ impl<'a> EvalContext<'a> {
             }
             if stop_above.is_none() {
                 counts.resize(groups as usize, ClassCounts::default());
-                for (&g, class) in class_of_base.iter().zip(&index.per_class) {
-                    let group = &mut counts[g as usize];
-                    group.records += class.records;
-                    group.subjects += class.subjects;
-                }
+                add_in_class_order(counts, &class_of_base, &index.per_class);
             }
         } else {
             let mut gen_ids: FxHashMap<u128, u32> = FxHashMap::default();
@@ -775,12 +773,7 @@ impl<'a> EvalContext<'a> {
                 *group = *gen_ids.entry(packed_key(c)).or_insert(next);
             }
             counts.resize(gen_ids.len(), ClassCounts::default());
-            // In class order: the per-class counts are read in sequence.
-            for (&g, class) in class_of_base.iter().zip(&index.per_class) {
-                let group = &mut counts[g as usize];
-                group.records += class.records;
-                group.subjects += class.subjects;
-            }
+            add_in_class_order(counts, &class_of_base, &index.per_class);
         }
         let mut seen: Vec<u32> = Vec::new();
         let mut start = 0;
@@ -850,6 +843,8 @@ pub(super) struct Search<'a, 'c> {
     pub(super) snapshots: Vec<Arc<Snapshot>>,
     /// Bytes the snapshots may hold together (see [`Search::snapshot_budget`]).
     pub(super) snapshot_budget: usize,
+    /// Bytes they hold.
+    pub(super) snapshot_bytes: usize,
     /// Evaluation buffers, one per thread at work.
     pub(super) scratch: std::sync::Mutex<Vec<Scratch>>,
 }
@@ -1006,6 +1001,13 @@ impl<'a> Nesting<'a> {
             floor: floor.to_vec(),
             unions: std::cell::RefCell::new(unions),
         }
+    }
+
+    /// Whether the classes of every node above `node` are unions of `node`'s.
+    pub(super) fn nests_above(&self, node: &[usize]) -> bool {
+        node.iter().enumerate().all(|(q, &lower)| {
+            (lower..self.tables.values[q].len()).all(|upper| self.unions(q, lower, upper))
+        })
     }
 
     /// Whether `upper`'s classes are unions of `lower`'s.
@@ -1184,13 +1186,12 @@ impl Search<'_, '_> {
     fn keep(&mut self, snapshot: Snapshot) {
         let classes = snapshot.rep.len();
         let at = self.snapshots.partition_point(|s| s.rep.len() <= classes);
+        self.snapshot_bytes += snapshot.bytes();
         self.snapshots.insert(at, Arc::new(snapshot));
-        let mut held: usize = self.snapshots.iter().map(|s| s.bytes()).sum();
         // Past the budget the largest go first: they save the least.
-        while held > self.snapshot_budget {
-            if let Some(s) = self.snapshots.pop() {
-                held -= s.bytes();
-            }
+        while self.snapshot_bytes > self.snapshot_budget {
+            let Some(s) = self.snapshots.pop() else { break };
+            self.snapshot_bytes -= s.bytes();
         }
     }
 
@@ -1199,8 +1200,7 @@ impl Search<'_, '_> {
     pub(super) fn evaluate(&mut self, batch: &[Vec<usize>], limits: &[Option<u64>]) -> Result<()> {
         let sources: Vec<Option<Arc<Snapshot>>> =
             batch.iter().map(|n| self.source_for(n)).collect();
-        let held: usize = self.snapshots.iter().map(|s| s.bytes()).sum();
-        let room = held < self.snapshot_budget;
+        let room = self.snapshot_bytes < self.snapshot_budget;
         let results = evaluate_all(self.ctx, batch, &sources, limits, room, &self.scratch)?;
         self.evaluated += batch.len();
         for ((node, (eval, snapshot)), (&limit, source)) in
