@@ -660,7 +660,10 @@ async fn sigterm_stops_a_queue_worker_cleanly_and_a_restart_finishes_the_work() 
         "--dataset",
         "contacts",
     ]);
-    let days = ["2026-11-21", "2026-11-22", "2026-11-23", "2026-11-24"];
+    // Eight days, one message each: the signal is sent once the first is published, and
+    // each release takes far longer than a signal takes to land, so most of the work
+    // remains. (A fixed delay raced the worker: on a fast runner it had finished.)
+    let days: Vec<String> = (21..29).map(|d| format!("2026-11-{d}")).collect();
     for (i, dt) in days.iter().enumerate() {
         let body = gen_lines(&aws, &tenant, dt, 1500, 0.0, 40 + i as u64).concat();
         put(
@@ -671,12 +674,31 @@ async fn sigterm_stops_a_queue_worker_cleanly_and_a_restart_finishes_the_work() 
         )
         .await;
     }
-    let child = worker(&aws, &events.queue, None)
+    let mut child = worker(&aws, &events.queue, None)
+        .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("worker");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let stderr = child.stderr.take().expect("stderr");
+    let (first_published, published_rx) = std::sync::mpsc::channel();
+    let log = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let line = line.expect("worker stderr");
+            if line.contains("published") && line.contains("release=") {
+                let _ = first_published.send(());
+            }
+            lines.push(line);
+        }
+        lines.join("\n")
+    });
+    let seen = tokio::task::spawn_blocking(move || {
+        published_rx.recv_timeout(Duration::from_secs(120)).is_ok()
+    })
+    .await
+    .expect("join");
     let term = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -686,11 +708,22 @@ async fn sigterm_stops_a_queue_worker_cleanly_and_a_restart_finishes_the_work() 
         .await
         .expect("join")
         .expect("worker output");
+    let log = log.join().expect("stderr reader");
+    assert!(seen, "the worker published nothing within 120 s:\n{log}");
     // A clean exit with its report, not a death by signal.
+    assert!(
+        out.status.success(),
+        "worker after SIGTERM: {}\nstderr: {log}",
+        out.status
+    );
     let stats = worker_stats(&out);
     let first = release_rows(&releases(&aws), &tenant).len();
+    eprintln!(
+        "SIGTERM after the first release: {first} of {} published, {stats}",
+        days.len()
+    );
     assert!(
-        first < days.len(),
+        (1..days.len()).contains(&first),
         "SIGTERM must land while work remains (published {first}): {stats}"
     );
     no_dangling_entries(&aws, &s3, 0).await;
