@@ -136,6 +136,8 @@ async fn contract_and_grant_refusals() {
         .await
         .expect("buyer");
     let (expired, _) = m.issue_key("b-expired", Role::Buyer).await.expect("key");
+    // Long enough for a slow machine to grant and sign inside it; waited out below.
+    let expires = chrono::Utc::now() + chrono::TimeDelta::seconds(3);
     m.create_contract(marketplace_api::service::NewContract {
         id: None,
         buyer: "b-expired".into(),
@@ -144,7 +146,7 @@ async fn contract_and_grant_refusals() {
         price_minor: 1,
         currency: "EUR".into(),
         start: chrono::Utc::now() - chrono::TimeDelta::days(1),
-        end: chrono::Utc::now() + chrono::TimeDelta::milliseconds(300),
+        end: expires,
         plan: plan(10, 10, 10),
     })
     .await
@@ -156,7 +158,8 @@ async fn contract_and_grant_refusals() {
             .status,
         StatusCode::OK
     );
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let left = (expires - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(left + std::time::Duration::from_millis(100)).await;
     // A buyer whose grant was revoked.
     let (revoked, _) = licensed_buyer(&f.state, "b-revoked", plan(100, 100, 100)).await;
     m.revoke_grant("b-revoked", DATASET).await.expect("revoke");

@@ -92,6 +92,10 @@ pub async fn watch(
                 },
             }
         }
+        // A folder made and filled at once (`mkdir -p` then a rename, a copied partition)
+        // is filled before the OS watch on it exists: its files raise no event of their
+        // own, so the folder's event stands for what is in it.
+        let touched: Vec<PathBuf> = touched.into_iter().flat_map(files_at).collect();
         let names: Vec<String> = touched
             .iter()
             .filter_map(|p| p.strip_prefix(&root).ok())
@@ -104,4 +108,30 @@ pub async fn watch(
         report(&worker.release_pending(&partitions, holder).await?);
     }
     Ok(())
+}
+
+/// `path` itself when it is not a folder; else every file below it. Symlinks are
+/// neither followed nor listed (a raw root never follows one).
+fn files_at(path: PathBuf) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut folders = Vec::new();
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_dir() => folders.push(path),
+        Ok(m) if m.file_type().is_symlink() => {}
+        // A file, or gone already: its name still says which partition it touched.
+        _ => files.push(path),
+    }
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            match entry.file_type() {
+                Ok(t) if t.is_dir() => folders.push(entry.path()),
+                Ok(t) if t.is_file() => files.push(entry.path()),
+                _ => {}
+            }
+        }
+    }
+    files
 }

@@ -160,6 +160,40 @@ fn worker_stats(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_str(String::from_utf8_lossy(&out.stdout).trim()).expect("worker stats")
 }
 
+/// A worker spawned with its log read as it runs: each "published" line is sent on the
+/// channel the moment it is written, so a test can signal or kill the worker at a point of
+/// its work it has seen rather than after a delay that a faster or slower machine shifts.
+/// The thread returns the whole log.
+fn spawn_logged(
+    mut cmd: std::process::Command,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<()>,
+    std::thread::JoinHandle<String>,
+) {
+    let mut child = cmd
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("worker");
+    let stderr = child.stderr.take().expect("stderr");
+    let (published, rx) = std::sync::mpsc::channel();
+    let log = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut lines = Vec::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if line.contains("published") && line.contains("release=") {
+                let _ = published.send(());
+            }
+            lines.push(line);
+        }
+        lines.join("\n")
+    });
+    (child, rx, log)
+}
+
 fn releases(aws: &AwsEnv) -> Vec<serde_json::Value> {
     serde_json::from_str(&aws.ok(&["releases", "--json"])).expect("releases json")
 }
@@ -278,7 +312,7 @@ async fn real_bucket_notifications_publish_each_partition_once_and_an_archived_o
 async fn fan_out(workers: usize, tenants: usize, objects_per: usize) -> Duration {
     let aws = AwsEnv::new(&emulator());
     aws.ok(&["setup"]);
-    let events = notifications_to_a_queue(&aws, 5).await;
+    let events = notifications_to_a_queue(&aws, 50).await;
     let sdk = sdk(&aws.endpoint).await;
     let s3 = s3_client(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -597,17 +631,31 @@ async fn a_queue_worker_killed_at_random_points_and_restarted_publishes_each_rec
             put(&s3, &raw, key, body.clone()).await;
         }
 
+        // The kill lands at a random point before the first release is published (even
+        // trials) or after it (odd ones), and never later than the worker's own log shows
+        // the point reached: a delay alone raced the worker, which a fast runner finished.
         let delay = Duration::from_millis(lcg(trial + 7) % 1500);
-        let mut child = worker(&aws, &events.queue, None)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("worker");
-        tokio::time::sleep(delay).await;
+        let (mut child, published, log) = spawn_logged(worker(&aws, &events.queue, None));
+        let before_second = tokio::task::spawn_blocking(move || {
+            if trial % 2 == 0 {
+                // At the delay or the first release, whichever comes first.
+                let _ = published.recv_timeout(delay);
+                return true;
+            }
+            published
+                .recv_timeout(Duration::from_secs(120))
+                .expect("the first release within 120 s");
+            // At a third of the delay after it, or the second release: only the former
+            // is mid-work.
+            published.recv_timeout(delay / 3).is_err()
+        })
+        .await
+        .expect("join");
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
+        drop(log);
         no_dangling_entries(&aws, &s3, trial).await;
-        if release_rows(&releases(&aws), &tenant).len() < 2 {
+        if before_second && release_rows(&releases(&aws), &tenant).len() < 2 {
             killed_mid_work += 1;
         }
 
@@ -674,26 +722,7 @@ async fn sigterm_stops_a_queue_worker_cleanly_and_a_restart_finishes_the_work() 
         )
         .await;
     }
-    let mut child = worker(&aws, &events.queue, None)
-        .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("worker");
-    let stderr = child.stderr.take().expect("stderr");
-    let (first_published, published_rx) = std::sync::mpsc::channel();
-    let log = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut lines = Vec::new();
-        for line in std::io::BufReader::new(stderr).lines() {
-            let line = line.expect("worker stderr");
-            if line.contains("published") && line.contains("release=") {
-                let _ = first_published.send(());
-            }
-            lines.push(line);
-        }
-        lines.join("\n")
-    });
+    let (child, published_rx, log) = spawn_logged(worker(&aws, &events.queue, None));
     let seen = tokio::task::spawn_blocking(move || {
         published_rx.recv_timeout(Duration::from_secs(120)).is_ok()
     })

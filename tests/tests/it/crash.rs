@@ -113,10 +113,18 @@ fn a_run_killed_at_random_points_and_restarted_ends_as_an_uninterrupted_run() {
         }
         env
     };
-    let reference_env = fresh();
-    let started = Instant::now();
-    run_json(&reference_env);
-    let full = started.elapsed();
+    // The kills spread over 0.8 of the quicker of two timed runs: one run timed alone
+    // can be slowed by a cold cache or a busy runner, and kills timed on it would land
+    // after later, quicker runs had finished.
+    let timed = || {
+        let env = fresh();
+        let started = Instant::now();
+        run_json(&env);
+        (env, started.elapsed())
+    };
+    let (reference_env, first) = timed();
+    let (_, second) = timed();
+    let full = first.min(second).mul_f64(0.8);
     let reference = outcome(&reference_env);
     assert_eq!(reference.releases.len(), TENANTS.len());
     assert!(!reference.quarantined.is_empty(), "the data has bad lines");
