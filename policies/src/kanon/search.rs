@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use super::histogram::QiHistogram;
-use super::radix::{Buckets, TOP_BITS, sort_by_bits};
+use super::radix::{Buckets, sort_by_bits};
 use crate::hierarchy::Hierarchy;
 use crate::{Error, Result};
 
@@ -721,7 +721,7 @@ impl<'a> EvalContext<'a> {
                 buckets.scatter(keyed, sorted, digits.clone());
                 for d in digits {
                     let bucket = &mut sorted[buckets.range(d)];
-                    if key_bits > TOP_BITS {
+                    if key_bits > buckets.digit {
                         sort_by_bits(bucket, class_bits, key_bits);
                     }
                     if stop_above.is_none() {
@@ -1101,6 +1101,10 @@ pub(super) struct Climb {
     hi: usize,
     /// Whether the start has been decided (it is counted first: it may fit).
     started: bool,
+    /// Once the path's first fit is known: the highest failure found so far, raised a QI
+    /// at a time while that still fails, and the next QI to try raising it on.
+    widening: Option<(Vec<usize>, usize)>,
+    heights: Vec<usize>,
 }
 
 impl Climb {
@@ -1119,11 +1123,15 @@ impl Climb {
             path,
             lo: 0,
             started: false,
+            widening: None,
+            heights: heights.to_vec(),
         }
     }
 
-    /// The next node to count, or `None` once the path's first fitting node is known.
-    pub(super) fn next(&mut self, known: &Known) -> Option<&[usize]> {
+    /// The next node to count, or `None` once the climb is over: the path's first
+    /// fitting node is known, and its last failure has been raised to a failure whose
+    /// every neighbour above fits.
+    pub(super) fn next(&mut self, known: &Known) -> Option<Vec<usize>> {
         while self.lo < self.hi {
             let mid = if self.started {
                 (self.lo + self.hi) / 2
@@ -1135,9 +1143,36 @@ impl Climb {
             } else if known.fits(&self.path[mid]) {
                 self.hi = mid;
             } else {
-                return Some(&self.path[mid]);
+                return Some(self.path[mid].clone());
             }
             self.started = true;
+        }
+        // Widening: a failure marks everything below it, so the higher it lies the more
+        // it decides. The path's last failure is raised on any QI where the node above
+        // still fails, until every node above it fits (a maximal failure). Those nodes
+        // lie above the path's counted nodes and are counted from their few classes,
+        // where each candidate left undecided would start a climb counted from the
+        // search's classes (on UCI Adult, 474 of them at level sum 9 before this).
+        if self.widening.is_none() {
+            let last = self.lo.checked_sub(1)?;
+            self.widening = Some((self.path[last].clone(), 0));
+        }
+        let (failure, q) = self.widening.as_mut()?;
+        while *q < failure.len() {
+            if failure[*q] + 1 >= self.heights[*q] {
+                *q += 1;
+                continue;
+            }
+            let mut above = failure.clone();
+            above[*q] += 1;
+            if known.fails(&above) {
+                *failure = above;
+                *q = 0;
+            } else if known.fits(&above) {
+                *q += 1;
+            } else {
+                return Some(above);
+            }
         }
         None
     }
@@ -1275,12 +1310,12 @@ impl Search<'_, '_> {
                     let Some(node) = climb.next(known) else {
                         return false;
                     };
-                    if bounds.suppressed_at_least(node) > limit {
-                        known.mark_fail(node);
+                    if bounds.suppressed_at_least(&node) > limit {
+                        known.mark_fail(&node);
                         continue;
                     }
-                    if !batch.iter().any(|b| b.as_slice() == node) {
-                        batch.push(node.to_vec());
+                    if !batch.contains(&node) {
+                        batch.push(node);
                     }
                     return true;
                 }
