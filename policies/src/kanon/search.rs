@@ -1214,7 +1214,7 @@ impl Search<'_, '_> {
     fn source_for(&self, node: &[usize]) -> Option<Arc<Snapshot>> {
         self.snapshots
             .iter()
-            .find(|s| self.nesting.rolls_up(&s.node, node))
+            .find(|s| at_or_below(&s.node, node) && self.nesting.rolls_up(&s.node, node))
             .cloned()
     }
 
