@@ -32,11 +32,7 @@ impl Buckets {
             sum += *end;
             *end = sum;
         }
-        Self {
-            shift,
-            digit,
-            ends,
-        }
+        Self { shift, digit, ends }
     }
 
     pub(super) fn len(&self) -> usize {
