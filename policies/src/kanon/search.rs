@@ -984,7 +984,7 @@ pub(super) struct Nesting<'a> {
     floor: Vec<usize>,
     /// [qi][lower level][upper level], decided when first asked: a pass over the QI's
     /// values each, and a tall hierarchy over a million values has many pairs.
-    unions: std::cell::RefCell<Vec<Vec<Vec<Option<bool>>>>>,
+    unions: std::sync::Mutex<Vec<Vec<Vec<Option<bool>>>>>,
 }
 
 impl<'a> Nesting<'a> {
@@ -999,7 +999,7 @@ impl<'a> Nesting<'a> {
         Self {
             tables,
             floor: floor.to_vec(),
-            unions: std::cell::RefCell::new(unions),
+            unions: std::sync::Mutex::new(unions),
         }
     }
 
@@ -1026,7 +1026,8 @@ impl<'a> Nesting<'a> {
         if upper < lower || lower < self.floor[q] {
             return false;
         }
-        if let Some(known) = self.unions.borrow()[q][lower][upper] {
+        let cached = |q: usize| self.unions.lock().map_or(None, |u| u[q][lower][upper]);
+        if let Some(known) = cached(q) {
             return known;
         }
         let tables = self.tables;
@@ -1042,7 +1043,9 @@ impl<'a> Nesting<'a> {
                 *slot == u
             })
         };
-        self.unions.borrow_mut()[q][lower][upper] = Some(unions);
+        if let Ok(mut cache) = self.unions.lock() {
+            cache[q][lower][upper] = Some(unions);
+        }
         unions
     }
 }
@@ -1105,6 +1108,8 @@ pub(super) struct Climb {
     /// at a time while that still fails, and the next QI to try raising it on.
     widening: Option<(Vec<usize>, usize)>,
     heights: Vec<usize>,
+    /// Whether [`Climb::next`] has nothing left to count.
+    done: bool,
 }
 
 impl Climb {
@@ -1125,6 +1130,7 @@ impl Climb {
             started: false,
             widening: None,
             heights: heights.to_vec(),
+            done: false,
         }
     }
 
@@ -1175,6 +1181,102 @@ impl Climb {
             }
         }
         None
+    }
+}
+
+/// The climbs of [`Search::climb`] under way, shared by its threads.
+struct Climbs<'s, 'a, 'c> {
+    search: &'s mut Search<'a, 'c>,
+    sum: usize,
+    /// Candidates yet to start a climb.
+    pending: std::vec::IntoIter<Vec<usize>>,
+    /// Each climb, and the node of it being counted.
+    climbs: Vec<(Climb, Option<Vec<usize>>)>,
+    /// Nodes being counted.
+    counting: Vec<Vec<usize>>,
+    /// Whether a node of the sum fits, once known (or the error that ended the search).
+    outcome: Option<Result<bool>>,
+}
+
+/// A node for a thread to count, the snapshot to count it from, and the share of classes
+/// under which its own are kept as a snapshot.
+type ClimbNode = (Vec<usize>, Option<Arc<Snapshot>>, Option<f64>);
+
+impl Climbs<'_, '_, '_> {
+    /// The next node of a climb with none being counted, starting climbs from the pending
+    /// candidates to keep a few per core; `None` when every climb waits on a count.
+    fn next_node(&mut self, threads: usize) -> Option<ClimbNode> {
+        let search = &mut *self.search;
+        loop {
+            // Finished climbs go, unless a node of theirs is still being counted, and
+            // pending candidates take their place.
+            self.climbs
+                .retain(|(climb, counting)| counting.is_some() || !climb.done);
+            while self.climbs.len() < CLIMBS_PER_CORE * threads {
+                let Some(node) = self.pending.next() else {
+                    break;
+                };
+                if !search.known.fails(&node) {
+                    self.climbs.push((Climb::new(node, search.heights), None));
+                }
+            }
+            let mut finished_any = false;
+            for (climb, counting) in &mut self.climbs {
+                if counting.is_some() || climb.done {
+                    continue;
+                }
+                let mut finished = true;
+                while let Some(node) = climb.next(&search.known) {
+                    if search.bounds.suppressed_at_least(&node) > search.limit {
+                        search.known.mark_fail(&node);
+                        continue;
+                    }
+                    if self.counting.contains(&node) {
+                        // Another climb's count will decide it.
+                        finished = false;
+                        break;
+                    }
+                    *counting = Some(node.clone());
+                    self.counting.push(node.clone());
+                    let source = search.source_for(&node);
+                    let keep = (search.snapshot_bytes < search.snapshot_budget).then_some(0.5);
+                    return Some((node, source, keep));
+                }
+                climb.done = finished;
+                finished_any |= finished;
+            }
+            // Every climb waits on a count, or none is left to start.
+            if !finished_any {
+                return None;
+            }
+        }
+    }
+
+    /// Records the count of a climb's node (a node is counted for one climb at a time).
+    fn counted(
+        &mut self,
+        node: &[usize],
+        counted: Result<Counted>,
+        limit: Option<u64>,
+        from_snapshot: bool,
+    ) {
+        self.counting.retain(|n| n.as_slice() != node);
+        if let Some((_, counting)) = self
+            .climbs
+            .iter_mut()
+            .find(|(_, counting)| counting.as_deref() == Some(node))
+        {
+            *counting = None;
+        }
+        match counted {
+            Err(e) => self.outcome = Some(Err(e)),
+            Ok(counted) => {
+                self.search.record(node, counted, limit, from_snapshot);
+                if node.iter().sum::<usize>() == self.sum && self.search.known.fits(node) {
+                    self.outcome = Some(Ok(true));
+                }
+            }
+        }
     }
 }
 
@@ -1237,32 +1339,45 @@ impl Search<'_, '_> {
             batch.iter().map(|n| self.source_for(n)).collect();
         let room = self.snapshot_bytes < self.snapshot_budget;
         let results = evaluate_all(self.ctx, batch, &sources, limits, room, &self.scratch)?;
-        self.evaluated += batch.len();
-        for ((node, (eval, snapshot)), (&limit, source)) in
+        for ((node, counted), (&limit, source)) in
             batch.iter().zip(results).zip(limits.iter().zip(&sources))
         {
-            if let Some(snapshot) = snapshot {
-                self.keep(snapshot);
-            }
-            match eval {
-                Some(eval) if eval.suppressed <= self.limit => {
-                    self.fits.push(node.clone());
-                    self.known.mark_fit(node);
-                    let rank = |n: &[usize], e: &NodeEval| (n.iter().sum::<usize>(), e.suppressed);
-                    if self
-                        .best
-                        .as_ref()
-                        .is_none_or(|(b, be, _)| (rank(node, &eval), node) < (rank(b, be), b))
-                    {
-                        self.best = Some((node.clone(), eval, source.is_some()));
-                    }
-                }
-                // Given up on under a tighter limit than the search's: it may still fit.
-                None if limit.is_some_and(|l| l < self.limit) => {}
-                _ => self.known.mark_fail(node),
-            }
+            self.record(node, counted, limit, source.is_some());
         }
         Ok(())
+    }
+
+    /// Remembers what counting `node` under `limit` found: its snapshot, and whether it
+    /// fits or fails (and so does every node above or below it).
+    fn record(
+        &mut self,
+        node: &[usize],
+        counted: Counted,
+        limit: Option<u64>,
+        from_snapshot: bool,
+    ) {
+        let (eval, snapshot) = counted;
+        self.evaluated += 1;
+        if let Some(snapshot) = snapshot {
+            self.keep(snapshot);
+        }
+        match eval {
+            Some(eval) if eval.suppressed <= self.limit => {
+                self.fits.push(node.to_vec());
+                self.known.mark_fit(node);
+                let rank = |n: &[usize], e: &NodeEval| (n.iter().sum::<usize>(), e.suppressed);
+                if self
+                    .best
+                    .as_ref()
+                    .is_none_or(|(b, be, _)| (rank(node, &eval), node) < (rank(b, be), b))
+                {
+                    self.best = Some((node.to_vec(), eval, from_snapshot));
+                }
+            }
+            // Given up on under a tighter limit than the search's: it may still fit.
+            None if limit.is_some_and(|l| l < self.limit) => {}
+            _ => self.known.mark_fail(node),
+        }
     }
 
     /// Whether some node with this level sum fits, evaluating as few as needed. With
@@ -1291,48 +1406,69 @@ impl Search<'_, '_> {
             }
             return Ok(false);
         }
-        let mut pending = candidates.into_iter();
-        let mut climbs: Vec<Climb> = Vec::new();
-        loop {
-            while climbs.len() < CLIMBS_PER_CORE * self.threads {
-                let Some(node) = pending.next() else { break };
-                if !self.known.fails(&node) {
-                    climbs.push(Climb::new(node, self.heights));
+        self.climb(sum, candidates)
+    }
+
+    /// Climbs from `candidates` ([`Climb`]), a few per core, until a node with level sum
+    /// `sum` fits (`true`) or every candidate is known to fail. Each thread takes the next
+    /// node of a climb that has none being counted, counts it, and records what it found,
+    /// the search's state under a lock held only for the bookkeeping: counted in batches,
+    /// one per core, a thread that had counted a snapshot's thousand classes waited for
+    /// the one counting a climb's start over every class, and then both for the
+    /// bookkeeping (on UCI Adult the two cores were busy 1.3 of 2).
+    fn climb(&mut self, sum: usize, candidates: Vec<Vec<usize>>) -> Result<bool> {
+        let ctx = *self.ctx;
+        // Counted exactly where the classes are few: a climb goes on from the classes of
+        // the node it counted. Over many, a count that surely fails stops early.
+        let limit = (ctx.classes > CLIMB_EXACT_PAST).then_some(self.limit);
+        let threads = self.threads;
+        let state = std::sync::Mutex::new(Climbs {
+            search: self,
+            sum,
+            pending: candidates.into_iter(),
+            climbs: Vec::new(),
+            counting: Vec::new(),
+            outcome: None,
+        });
+        let wake = std::sync::Condvar::new();
+        let work = || {
+            let mut scratch = Scratch::default();
+            let Ok(mut climbs) = state.lock() else { return };
+            loop {
+                if climbs.outcome.is_some() {
+                    return;
                 }
-            }
-            if climbs.is_empty() {
-                return Ok(false);
-            }
-            let mut batch: Vec<Vec<usize>> = Vec::new();
-            let (known, bounds, limit) = (&mut self.known, self.bounds, self.limit);
-            climbs.retain_mut(|climb| {
-                loop {
-                    let Some(node) = climb.next(known) else {
-                        return false;
-                    };
-                    if bounds.suppressed_at_least(&node) > limit {
-                        known.mark_fail(&node);
-                        continue;
+                let Some((node, source, keep)) = climbs.next_node(threads) else {
+                    if climbs.counting.is_empty() {
+                        climbs.outcome = Some(Ok(false));
+                        wake.notify_all();
+                        return;
                     }
-                    if !batch.contains(&node) {
-                        batch.push(node);
+                    match wake.wait(climbs) {
+                        Ok(guard) => climbs = guard,
+                        Err(_) => return,
                     }
-                    return true;
-                }
-            });
-            if batch.is_empty() {
-                continue;
+                    continue;
+                };
+                drop(climbs);
+                let counted = count_one(&ctx, &node, source.as_deref(), limit, keep, &mut scratch);
+                let Ok(guard) = state.lock() else { return };
+                climbs = guard;
+                climbs.counted(&node, counted, limit, source.is_some());
+                wake.notify_all();
             }
-            // A climb may have marked a node another climb had put in the batch.
-            batch.retain(|node| !self.known.fails(node));
-            // Counted exactly where the classes are few: a climb goes on from the classes
-            // of the node it counted. Over many, a count that surely fails stops early.
-            let limit = (self.ctx.classes > CLIMB_EXACT_PAST).then_some(self.limit);
-            self.evaluate(&batch, &vec![limit; batch.len()])?;
-            if fits_at_sum(self, &batch) {
-                return Ok(true);
+        };
+        rayon::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(|_| work());
             }
-        }
+            work();
+        });
+        let outcome = state
+            .into_inner()
+            .map_err(|_| Error::Capacity("a lattice worker panicked".into()))?
+            .outcome;
+        outcome.unwrap_or_else(|| Err(Error::Capacity("a lattice worker panicked".into())))
     }
 
     /// The most records `node` (with level sum `sum`) may suppress and still beat the best
@@ -1425,35 +1561,59 @@ pub(super) fn evaluate_all(
     scratch: &std::sync::Mutex<Vec<Scratch>>,
 ) -> Result<Vec<Counted>> {
     use rayon::prelude::*;
-    let count = |i: usize| -> Result<Counted> {
-        let (node, limit) = (&nodes[i], limits[i]);
-        let from = sources[i].as_deref().map_or(*ctx, |s| ctx.over_snapshot(s));
+    let keep = room.then_some(0.5);
+    let run = |i: usize| {
         let mut buffers = scratch
             .lock()
             .ok()
             .and_then(|mut pool| pool.pop())
             .unwrap_or_default();
-        let eval = from.evaluate_in(node, limit, &mut buffers);
+        let counted = count_one(
+            ctx,
+            &nodes[i],
+            sources[i].as_deref(),
+            limits[i],
+            keep,
+            &mut buffers,
+        );
         if let Ok(mut pool) = scratch.lock() {
             pool.push(buffers);
         }
-        let eval = eval?;
-        let snapshot = match &eval {
-            Some(eval) if room && eval.subjects.len() * 2 <= from.classes => {
-                Some(from.snapshot(node, eval))
-            }
-            _ => None,
-        };
-        Ok((eval, snapshot))
-    };
-    let run = |i| {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| count(i)))
-            .unwrap_or_else(|_| Err(Error::Capacity("a lattice worker panicked".into())))
+        counted
     };
     if nodes.len() < 2 {
         return (0..nodes.len()).map(run).collect();
     }
     (0..nodes.len()).into_par_iter().map(run).collect()
+}
+
+/// Counts `node` over `source` (the context's classes when `None`), giving up past
+/// `limit`; a node counted exactly whose classes are at most `keep` (a share) of those it
+/// was counted from is snapshotted. A panic is an error, not the end of the process.
+fn count_one(
+    ctx: &EvalContext<'_>,
+    node: &[usize],
+    source: Option<&Snapshot>,
+    limit: Option<u64>,
+    keep: Option<f64>,
+    scratch: &mut Scratch,
+) -> Result<Counted> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let from = source.map_or(*ctx, |s| ctx.over_snapshot(s));
+        let eval = from.evaluate_in(node, limit, scratch)?;
+        let snapshot = match &eval {
+            Some(eval)
+                if keep.is_some_and(|share| {
+                    eval.subjects.len() as f64 <= share * from.classes as f64
+                }) =>
+            {
+                Some(from.snapshot(node, eval))
+            }
+            _ => None,
+        };
+        Ok((eval, snapshot))
+    }))
+    .unwrap_or_else(|_| Err(Error::Capacity("a lattice worker panicked".into())))
 }
 
 /// All level vectors with the given sum, in lexicographic order.
