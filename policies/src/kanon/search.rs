@@ -1188,24 +1188,116 @@ impl Climb {
 struct Climbs<'s, 'a, 'c> {
     search: &'s mut Search<'a, 'c>,
     sum: usize,
+    /// What each count may give up past.
+    limit: Option<u64>,
     /// Candidates yet to start a climb.
     pending: std::vec::IntoIter<Vec<usize>>,
     /// Each climb, and the node of it being counted.
     climbs: Vec<(Climb, Option<Vec<usize>>)>,
     /// Nodes being counted.
     counting: Vec<Vec<usize>>,
-    /// Whether a node of the sum fits, once known (or the error that ended the search).
-    outcome: Option<Result<bool>>,
+    /// Whether a node of the sum fits.
+    found: bool,
 }
 
-/// A node for a thread to count, the snapshot to count it from, and the share of classes
-/// under which its own are kept as a snapshot.
-type ClimbNode = (Vec<usize>, Option<Arc<Snapshot>>, Option<f64>);
+/// A node for a thread to count, the snapshot to count it from, the share of classes
+/// under which its own are kept as a snapshot, and the limit past which it gives up.
+struct Task {
+    node: Vec<usize>,
+    source: Option<Arc<Snapshot>>,
+    keep: Option<f64>,
+    limit: Option<u64>,
+}
 
-impl Climbs<'_, '_, '_> {
+/// What a thread of [`drive`] does next.
+enum Next {
+    Count(Task),
+    /// Nothing to count until a count under way is recorded.
+    Wait,
+    /// Nothing more to count.
+    Done,
+}
+
+/// Nodes to count, handed to the threads of [`drive`] one at a time.
+trait Feed: Send {
+    fn next(&mut self) -> Next;
+    /// Records a count; `true` ends the drive (the answer is known).
+    fn counted(&mut self, task: &Task, counted: Counted) -> bool;
+}
+
+/// Counts the nodes `feed` hands out on every thread at once: each thread takes a node,
+/// counts it, and has the feed record what it found, the feed under a lock held only for
+/// its bookkeeping. Counted in batches, one node per core, a thread that had counted a
+/// snapshot's thousand classes waited for the one counting a climb's start over every
+/// class, and then both for the bookkeeping (on UCI Adult the two cores were busy 1.3 of
+/// 2).
+fn drive<F: Feed>(ctx: EvalContext<'_>, threads: usize, feed: F) -> Result<F> {
+    let state = std::sync::Mutex::new((feed, false, None::<Error>));
+    let wake = std::sync::Condvar::new();
+    let work = || {
+        let mut scratch = Scratch::default();
+        let Ok(mut guard) = state.lock() else { return };
+        loop {
+            let (feed, stop, _) = &mut *guard;
+            if *stop {
+                return;
+            }
+            let task = match feed.next() {
+                Next::Count(task) => task,
+                Next::Wait => {
+                    match wake.wait(guard) {
+                        Ok(next) => guard = next,
+                        Err(_) => return,
+                    }
+                    continue;
+                }
+                Next::Done => {
+                    wake.notify_all();
+                    return;
+                }
+            };
+            drop(guard);
+            let counted = count_one(
+                &ctx,
+                &task.node,
+                task.source.as_deref(),
+                task.limit,
+                task.keep,
+                &mut scratch,
+            );
+            let Ok(next) = state.lock() else { return };
+            guard = next;
+            let (feed, stop, error) = &mut *guard;
+            match counted {
+                Ok(counted) => *stop |= feed.counted(&task, counted),
+                Err(e) => {
+                    *stop = true;
+                    error.get_or_insert(e);
+                }
+            }
+            wake.notify_all();
+        }
+    };
+    rayon::scope(|s| {
+        for _ in 1..threads {
+            s.spawn(|_| work());
+        }
+        work();
+    });
+    let (feed, _, error) = state
+        .into_inner()
+        .map_err(|_| Error::Capacity("a lattice worker panicked".into()))?;
+    match error {
+        Some(e) => Err(e),
+        None => Ok(feed),
+    }
+}
+
+impl Feed for Climbs<'_, '_, '_> {
     /// The next node of a climb with none being counted, starting climbs from the pending
-    /// candidates to keep a few per core; `None` when every climb waits on a count.
-    fn next_node(&mut self, threads: usize) -> Option<ClimbNode> {
+    /// candidates to keep a few per core.
+    fn next(&mut self) -> Next {
+        let threads = self.search.threads;
         let search = &mut *self.search;
         loop {
             // Finished climbs go, unless a node of theirs is still being counted, and
@@ -1238,28 +1330,25 @@ impl Climbs<'_, '_, '_> {
                     }
                     *counting = Some(node.clone());
                     self.counting.push(node.clone());
-                    let source = search.source_for(&node);
-                    let keep = (search.snapshot_bytes < search.snapshot_budget).then_some(0.5);
-                    return Some((node, source, keep));
+                    return Next::Count(search.task(node, self.limit));
                 }
                 climb.done = finished;
                 finished_any |= finished;
             }
-            // Every climb waits on a count, or none is left to start.
             if !finished_any {
-                return None;
+                // Every climb waits on a count, or none is left.
+                return if self.counting.is_empty() {
+                    Next::Done
+                } else {
+                    Next::Wait
+                };
             }
         }
     }
 
     /// Records the count of a climb's node (a node is counted for one climb at a time).
-    fn counted(
-        &mut self,
-        node: &[usize],
-        counted: Result<Counted>,
-        limit: Option<u64>,
-        from_snapshot: bool,
-    ) {
+    fn counted(&mut self, task: &Task, counted: Counted) -> bool {
+        let node = task.node.as_slice();
         self.counting.retain(|n| n.as_slice() != node);
         if let Some((_, counting)) = self
             .climbs
@@ -1268,15 +1357,43 @@ impl Climbs<'_, '_, '_> {
         {
             *counting = None;
         }
-        match counted {
-            Err(e) => self.outcome = Some(Err(e)),
-            Ok(counted) => {
-                self.search.record(node, counted, limit, from_snapshot);
-                if node.iter().sum::<usize>() == self.sum && self.search.known.fits(node) {
-                    self.outcome = Some(Ok(true));
-                }
+        self.search.record(task, counted);
+        // Once found, a later count (of a node that fails) does not unfind it.
+        self.found |= node.iter().sum::<usize>() == self.sum && self.search.known.fits(node);
+        self.found
+    }
+}
+
+/// The candidates of [`Search::best_at`], each counted while it can still beat the best
+/// fit found.
+struct Ties<'s, 'a, 'c> {
+    search: &'s mut Search<'a, 'c>,
+    sum: usize,
+    pending: std::vec::IntoIter<Vec<usize>>,
+}
+
+impl Feed for Ties<'_, '_, '_> {
+    /// The next candidate that may still beat the best fit, given up on as soon as it
+    /// cannot.
+    fn next(&mut self) -> Next {
+        let search = &*self.search;
+        for node in self.pending.by_ref() {
+            if search.known.fails(&node) {
+                continue;
+            }
+            let Some(limit) = search.tie_limit(&node, self.sum) else {
+                continue;
+            };
+            if search.bounds.suppressed_at_least(&node) <= limit {
+                return Next::Count(search.task(node, Some(limit)));
             }
         }
+        Next::Done
+    }
+
+    fn counted(&mut self, task: &Task, counted: Counted) -> bool {
+        self.search.record(task, counted);
+        false
     }
 }
 
@@ -1342,20 +1459,32 @@ impl Search<'_, '_> {
         for ((node, counted), (&limit, source)) in
             batch.iter().zip(results).zip(limits.iter().zip(&sources))
         {
-            self.record(node, counted, limit, source.is_some());
+            let task = Task {
+                node: node.clone(),
+                source: source.clone(),
+                keep: None,
+                limit,
+            };
+            self.record(&task, counted);
         }
         Ok(())
     }
 
+    /// A node to count under `limit`, from the smallest snapshot below it, keeping its
+    /// own classes when they are at most half and the budget allows.
+    fn task(&self, node: Vec<usize>, limit: Option<u64>) -> Task {
+        Task {
+            source: self.source_for(&node),
+            keep: (self.snapshot_bytes < self.snapshot_budget).then_some(0.5),
+            node,
+            limit,
+        }
+    }
+
     /// Remembers what counting `node` under `limit` found: its snapshot, and whether it
     /// fits or fails (and so does every node above or below it).
-    fn record(
-        &mut self,
-        node: &[usize],
-        counted: Counted,
-        limit: Option<u64>,
-        from_snapshot: bool,
-    ) {
+    fn record(&mut self, task: &Task, counted: Counted) {
+        let (node, limit, from_snapshot) = (&task.node, task.limit, task.source.is_some());
         let (eval, snapshot) = counted;
         self.evaluated += 1;
         if let Some(snapshot) = snapshot {
@@ -1417,58 +1546,24 @@ impl Search<'_, '_> {
     /// the one counting a climb's start over every class, and then both for the
     /// bookkeeping (on UCI Adult the two cores were busy 1.3 of 2).
     fn climb(&mut self, sum: usize, candidates: Vec<Vec<usize>>) -> Result<bool> {
-        let ctx = *self.ctx;
         // Counted exactly where the classes are few: a climb goes on from the classes of
         // the node it counted. Over many, a count that surely fails stops early.
-        let limit = (ctx.classes > CLIMB_EXACT_PAST).then_some(self.limit);
-        let threads = self.threads;
-        let state = std::sync::Mutex::new(Climbs {
-            search: self,
-            sum,
-            pending: candidates.into_iter(),
-            climbs: Vec::new(),
-            counting: Vec::new(),
-            outcome: None,
-        });
-        let wake = std::sync::Condvar::new();
-        let work = || {
-            let mut scratch = Scratch::default();
-            let Ok(mut climbs) = state.lock() else { return };
-            loop {
-                if climbs.outcome.is_some() {
-                    return;
-                }
-                let Some((node, source, keep)) = climbs.next_node(threads) else {
-                    if climbs.counting.is_empty() {
-                        climbs.outcome = Some(Ok(false));
-                        wake.notify_all();
-                        return;
-                    }
-                    match wake.wait(climbs) {
-                        Ok(guard) => climbs = guard,
-                        Err(_) => return,
-                    }
-                    continue;
-                };
-                drop(climbs);
-                let counted = count_one(&ctx, &node, source.as_deref(), limit, keep, &mut scratch);
-                let Ok(guard) = state.lock() else { return };
-                climbs = guard;
-                climbs.counted(&node, counted, limit, source.is_some());
-                wake.notify_all();
-            }
-        };
-        rayon::scope(|s| {
-            for _ in 1..threads {
-                s.spawn(|_| work());
-            }
-            work();
-        });
-        let outcome = state
-            .into_inner()
-            .map_err(|_| Error::Capacity("a lattice worker panicked".into()))?
-            .outcome;
-        outcome.unwrap_or_else(|| Err(Error::Capacity("a lattice worker panicked".into())))
+        let limit = (self.ctx.classes > CLIMB_EXACT_PAST).then_some(self.limit);
+        let (ctx, threads) = (*self.ctx, self.threads);
+        let climbs = drive(
+            ctx,
+            threads,
+            Climbs {
+                search: self,
+                sum,
+                limit,
+                pending: candidates.into_iter(),
+                climbs: Vec::new(),
+                counting: Vec::new(),
+                found: false,
+            },
+        )?;
+        Ok(climbs.found)
     }
 
     /// The most records `node` (with level sum `sum`) may suppress and still beat the best
@@ -1499,26 +1594,16 @@ impl Search<'_, '_> {
             .into_iter()
             .filter(|n| !self.fits.contains(n))
             .collect();
-        let mut pending = pending.into_iter();
-        loop {
-            let (mut batch, mut limits) = (Vec::new(), Vec::new());
-            for node in pending.by_ref() {
-                let Some(limit) = self.tie_limit(&node, sum) else {
-                    continue;
-                };
-                if self.bounds.suppressed_at_least(&node) <= limit {
-                    batch.push(node);
-                    limits.push(Some(limit));
-                    if batch.len() == self.threads {
-                        break;
-                    }
-                }
-            }
-            if batch.is_empty() {
-                break;
-            }
-            self.evaluate(&batch, &limits)?;
-        }
+        let (ctx, threads) = (*self.ctx, self.threads);
+        drive(
+            ctx,
+            threads,
+            Ties {
+                search: self,
+                sum,
+                pending: pending.into_iter(),
+            },
+        )?;
         // No fit has a lower sum (this is the least that fits), so the best is at `sum`.
         let (node, eval, from_snapshot) = self
             .best
