@@ -1218,6 +1218,18 @@ enum Next {
     Done,
 }
 
+/// A thread's evaluation buffers, back to the pool when it is done (see
+/// [`EvalContext::evaluate_in`]).
+struct ScratchGuard<'p>(&'p std::sync::Mutex<Vec<Scratch>>, Scratch);
+
+impl Drop for ScratchGuard<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut pool) = self.0.lock() {
+            pool.push(std::mem::take(&mut self.1));
+        }
+    }
+}
+
 /// Nodes to count, handed to the threads of [`drive`] one at a time.
 trait Feed: Send {
     fn next(&mut self) -> Next;
@@ -1231,11 +1243,18 @@ trait Feed: Send {
 /// snapshot's thousand classes waited for the one counting a climb's start over every
 /// class, and then both for the bookkeeping (on UCI Adult the two cores were busy 1.3 of
 /// 2).
-fn drive<F: Feed>(ctx: EvalContext<'_>, threads: usize, feed: F) -> Result<F> {
+fn drive<F: Feed>(
+    ctx: EvalContext<'_>,
+    threads: usize,
+    buffers: &std::sync::Mutex<Vec<Scratch>>,
+    feed: F,
+) -> Result<F> {
     let state = std::sync::Mutex::new((feed, false, None::<Error>));
     let wake = std::sync::Condvar::new();
     let work = || {
-        let mut scratch = Scratch::default();
+        let pooled = buffers.lock().ok().and_then(|mut pool| pool.pop());
+        let mut scratch = ScratchGuard(buffers, pooled.unwrap_or_default());
+        let scratch = &mut scratch.1;
         let Ok(mut guard) = state.lock() else { return };
         loop {
             let (feed, stop, _) = &mut *guard;
@@ -1263,7 +1282,7 @@ fn drive<F: Feed>(ctx: EvalContext<'_>, threads: usize, feed: F) -> Result<F> {
                 task.source.as_deref(),
                 task.limit,
                 task.keep,
-                &mut scratch,
+                scratch,
             );
             let Ok(next) = state.lock() else { return };
             guard = next;
@@ -1364,6 +1383,30 @@ impl Feed for Climbs<'_, '_, '_> {
     }
 }
 
+/// Candidates of one level sum counted in turn, until one fits.
+struct Each<'s, 'a, 'c> {
+    search: &'s mut Search<'a, 'c>,
+    pending: std::vec::IntoIter<Vec<usize>>,
+    limit: Option<u64>,
+    found: bool,
+}
+
+impl Feed for Each<'_, '_, '_> {
+    fn next(&mut self) -> Next {
+        let search = &*self.search;
+        match self.pending.by_ref().find(|n| !search.known.fails(n)) {
+            Some(node) => Next::Count(search.task(node, self.limit)),
+            None => Next::Done,
+        }
+    }
+
+    fn counted(&mut self, task: &Task, counted: Counted) -> bool {
+        self.search.record(task, counted);
+        self.found |= self.search.known.fits(&task.node);
+        self.found
+    }
+}
+
 /// The candidates of [`Search::best_at`], each counted while it can still beat the best
 /// fit found.
 struct Ties<'s, 'a, 'c> {
@@ -1404,8 +1447,8 @@ const CLIMB_PAST: usize = 4;
 /// then, but no full count of a node that fails by far either).
 const CLIMB_EXACT_PAST: usize = 1 << 18;
 
-/// Climbs under way per core: a node of each is counted at a time, and a batch of a few
-/// per core keeps the threads' hand-overs few.
+/// Climbs under way per core: a node of each is counted at a time, and a few per core
+/// keep every thread busy while a climb waits on its count.
 const CLIMBS_PER_CORE: usize = 2;
 
 impl Search<'_, '_> {
@@ -1447,27 +1490,6 @@ impl Search<'_, '_> {
             let Some(s) = self.snapshots.pop() else { break };
             self.snapshot_bytes -= s.bytes();
         }
-    }
-
-    /// Evaluates a batch of nodes (one per core), each given up on past its own limit
-    /// (`None`: counted exactly); remembers which fit and which fail.
-    pub(super) fn evaluate(&mut self, batch: &[Vec<usize>], limits: &[Option<u64>]) -> Result<()> {
-        let sources: Vec<Option<Arc<Snapshot>>> =
-            batch.iter().map(|n| self.source_for(n)).collect();
-        let room = self.snapshot_bytes < self.snapshot_budget;
-        let results = evaluate_all(self.ctx, batch, &sources, limits, room, &self.scratch)?;
-        for ((node, counted), (&limit, source)) in
-            batch.iter().zip(results).zip(limits.iter().zip(&sources))
-        {
-            let task = Task {
-                node: node.clone(),
-                source: source.clone(),
-                keep: None,
-                limit,
-            };
-            self.record(&task, counted);
-        }
-        Ok(())
     }
 
     /// A node to count under `limit`, from the smallest snapshot below it, keeping its
@@ -1521,38 +1543,35 @@ impl Search<'_, '_> {
             return Ok(true);
         }
         let candidates = self.candidates(sum);
-        let fits_at_sum = |s: &Self, batch: &[Vec<usize>]| {
-            batch
-                .iter()
-                .any(|n| n.iter().sum::<usize>() == sum && s.known.fits(n))
-        };
         if candidates.len() <= CLIMB_PAST * self.threads {
-            for batch in candidates.chunks(self.threads) {
-                self.evaluate(batch, &vec![Some(self.limit); batch.len()])?;
-                if fits_at_sum(self, batch) {
-                    return Ok(true);
-                }
-            }
-            return Ok(false);
+            let (ctx, threads, limit) = (*self.ctx, self.threads, Some(self.limit));
+            let buffers = std::mem::take(&mut self.scratch);
+            let each = Each {
+                search: self,
+                pending: candidates.into_iter(),
+                limit,
+                found: false,
+            };
+            let found = drive(ctx, threads, &buffers, each)?.found;
+            self.scratch = buffers;
+            return Ok(found);
         }
         self.climb(sum, candidates)
     }
 
     /// Climbs from `candidates` ([`Climb`]), a few per core, until a node with level sum
-    /// `sum` fits (`true`) or every candidate is known to fail. Each thread takes the next
-    /// node of a climb that has none being counted, counts it, and records what it found,
-    /// the search's state under a lock held only for the bookkeeping: counted in batches,
-    /// one per core, a thread that had counted a snapshot's thousand classes waited for
-    /// the one counting a climb's start over every class, and then both for the
-    /// bookkeeping (on UCI Adult the two cores were busy 1.3 of 2).
+    /// `sum` fits (`true`) or every candidate is known to fail; each thread counts the next
+    /// node of a climb that has none being counted ([`drive`]).
     fn climb(&mut self, sum: usize, candidates: Vec<Vec<usize>>) -> Result<bool> {
         // Counted exactly where the classes are few: a climb goes on from the classes of
         // the node it counted. Over many, a count that surely fails stops early.
         let limit = (self.ctx.classes > CLIMB_EXACT_PAST).then_some(self.limit);
         let (ctx, threads) = (*self.ctx, self.threads);
-        let climbs = drive(
+        let buffers = std::mem::take(&mut self.scratch);
+        let found = drive(
             ctx,
             threads,
+            &buffers,
             Climbs {
                 search: self,
                 sum,
@@ -1562,8 +1581,10 @@ impl Search<'_, '_> {
                 counting: Vec::new(),
                 found: false,
             },
-        )?;
-        Ok(climbs.found)
+        )?
+        .found;
+        self.scratch = buffers;
+        Ok(found)
     }
 
     /// The most records `node` (with level sum `sum`) may suppress and still beat the best
@@ -1595,15 +1616,18 @@ impl Search<'_, '_> {
             .filter(|n| !self.fits.contains(n))
             .collect();
         let (ctx, threads) = (*self.ctx, self.threads);
+        let buffers = std::mem::take(&mut self.scratch);
         drive(
             ctx,
             threads,
+            &buffers,
             Ties {
                 search: self,
                 sum,
                 pending: pending.into_iter(),
             },
         )?;
+        self.scratch = buffers;
         // No fit has a lower sum (this is the least that fits), so the best is at `sum`.
         let (node, eval, from_snapshot) = self
             .best
@@ -1629,48 +1653,9 @@ impl Search<'_, '_> {
     }
 }
 
-/// What [`evaluate_all`] gives per node: its evaluation (`None`: given up on), and a
+/// What [`count_one`] gives per node: its evaluation (`None`: given up on), and a
 /// snapshot of its classes when they are worth keeping.
 type Counted = (Option<NodeEval>, Option<Snapshot>);
-
-/// Evaluates nodes in parallel (the engine is CPU-bound and nodes are independent), each
-/// from its snapshot if it has one, giving up on those sure to suppress more than their
-/// limit. A node counted exactly whose classes are at most half of those it was counted
-/// from is snapshotted, while `room` says the budget allows.
-pub(super) fn evaluate_all(
-    ctx: &EvalContext<'_>,
-    nodes: &[Vec<usize>],
-    sources: &[Option<Arc<Snapshot>>],
-    limits: &[Option<u64>],
-    room: bool,
-    scratch: &std::sync::Mutex<Vec<Scratch>>,
-) -> Result<Vec<Counted>> {
-    use rayon::prelude::*;
-    let keep = room.then_some(0.5);
-    let run = |i: usize| {
-        let mut buffers = scratch
-            .lock()
-            .ok()
-            .and_then(|mut pool| pool.pop())
-            .unwrap_or_default();
-        let counted = count_one(
-            ctx,
-            &nodes[i],
-            sources[i].as_deref(),
-            limits[i],
-            keep,
-            &mut buffers,
-        );
-        if let Ok(mut pool) = scratch.lock() {
-            pool.push(buffers);
-        }
-        counted
-    };
-    if nodes.len() < 2 {
-        return (0..nodes.len()).map(run).collect();
-    }
-    (0..nodes.len()).into_par_iter().map(run).collect()
-}
 
 /// Counts `node` over `source` (the context's classes when `None`), giving up past
 /// `limit`; a node counted exactly whose classes are at most `keep` (a share) of those it
