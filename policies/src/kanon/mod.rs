@@ -203,6 +203,39 @@ mod tests {
     use arrow::array::StringArray;
 
     #[test]
+    fn packed_levels_compare_as_the_levels_do() {
+        use super::search::{PackedLevels, at_or_below};
+        // Every pair of nodes of a lattice with levels up to 15, and 12 QIs at the edges.
+        let heights = [16usize, 3, 1, 16];
+        let max: usize = heights.iter().map(|h| h - 1).sum();
+        let all: Vec<Vec<usize>> = (0..=max)
+            .flat_map(|s| nodes_with_sum(&heights, s))
+            .collect();
+        let mut below = 0;
+        for a in &all {
+            for b in all.iter().step_by(7) {
+                let packed = PackedLevels::of(a)
+                    .expect("fits")
+                    .at_or_below(PackedLevels::of(b).expect("fits"));
+                assert_eq!(packed, at_or_below(a, b), "{a:?} {b:?}");
+                below += usize::from(packed);
+            }
+        }
+        assert!(below > 100, "{below}");
+        let (low, high) = (vec![0usize; 12], vec![15usize; 12]);
+        let (p_low, p_high) = (
+            PackedLevels::of(&low).unwrap(),
+            PackedLevels::of(&high).unwrap(),
+        );
+        assert!(p_low.at_or_below(p_high) && !p_high.at_or_below(p_low));
+        let mut one_higher = low.clone();
+        one_higher[0] = 1;
+        assert!(!PackedLevels::of(&one_higher).unwrap().at_or_below(p_low));
+        assert_eq!(PackedLevels::of(&[16]), None);
+        assert_eq!(PackedLevels::of(&[0; 13]), None);
+    }
+
+    #[test]
     fn known_nodes_are_those_below_a_failure_or_above_a_fit() {
         use super::search::{Known, at_or_below};
         let heights = [3usize, 2, 4, 3];

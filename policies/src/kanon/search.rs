@@ -969,6 +969,33 @@ impl Known {
     }
 }
 
+/// A node's levels in one word, five bits each: four for the level, and a guard bit that
+/// a subtraction borrows from only where the other node's level is higher. Nodes of up to
+/// 12 QIs with levels under 16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PackedLevels {
+    levels: u64,
+    guards: u64,
+}
+
+impl PackedLevels {
+    pub(super) fn of(node: &[usize]) -> Option<Self> {
+        if node.len() > 12 || node.iter().any(|&l| l > 15) {
+            return None;
+        }
+        let levels = node.iter().fold(0u64, |p, &l| (p << 5) | l as u64);
+        let guards = (0..node.len()).fold(0u64, |g, _| (g << 5) | 16);
+        Some(Self { levels, guards })
+    }
+
+    /// [`at_or_below`] on packed levels (of as many QIs): each field of `upper` with its
+    /// guard set is 16 + its level, and keeps the guard after subtracting ours exactly
+    /// when ours is no higher; no field borrows from the next.
+    pub(super) fn at_or_below(self, upper: Self) -> bool {
+        ((upper.levels | self.guards) - self.levels) & self.guards == self.guards
+    }
+}
+
 /// Whether `a` is at or below `b` in the lattice (no level higher).
 pub(super) fn at_or_below(a: &[usize], b: &[usize]) -> bool {
     a.iter().zip(b).all(|(x, y)| x <= y)
@@ -1056,6 +1083,7 @@ impl<'a> Nesting<'a> {
 /// level sum 9 has about 2,000 classes against 19,502 base classes.
 pub(super) struct Snapshot {
     pub(super) node: Vec<usize>,
+    pub(super) packed: Option<PackedLevels>,
     /// Per class: one class of the search's context in it, whose generalized ids it has.
     pub(super) rep: Vec<u32>,
     pub(super) subjects: SubjectIndex,
@@ -1085,6 +1113,7 @@ impl EvalContext<'_> {
         }
         Snapshot {
             node: node.to_vec(),
+            packed: PackedLevels::of(node),
             rep,
             subjects: self.subjects.rolled_up(&eval.class_of_base, classes),
         }
@@ -1472,11 +1501,20 @@ impl Search<'_, '_> {
         nodes.into_iter().map(|(_, n)| n).collect()
     }
 
-    /// The snapshot with the fewest classes that `node` can be counted from.
+    /// The snapshot with the fewest classes that `node` can be counted from. Asked under
+    /// the climbs' lock for each node counted, of hundreds of snapshots: their levels are
+    /// compared packed in a word where they fit.
     fn source_for(&self, node: &[usize]) -> Option<Arc<Snapshot>> {
+        let packed = PackedLevels::of(node);
         self.snapshots
             .iter()
-            .find(|s| at_or_below(&s.node, node) && self.nesting.rolls_up(&s.node, node))
+            .find(|s| {
+                let below = match (s.packed, packed) {
+                    (Some(lower), Some(upper)) => lower.at_or_below(upper),
+                    _ => at_or_below(&s.node, node),
+                };
+                below && self.nesting.rolls_up(&s.node, node)
+            })
             .cloned()
     }
 
