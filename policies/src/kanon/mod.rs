@@ -224,13 +224,17 @@ mod tests {
         assert!(below > 100, "{below}");
         let (low, high) = (vec![0usize; 12], vec![15usize; 12]);
         let (p_low, p_high) = (
-            PackedLevels::of(&low).unwrap(),
-            PackedLevels::of(&high).unwrap(),
+            PackedLevels::of(&low).expect("fits"),
+            PackedLevels::of(&high).expect("fits"),
         );
         assert!(p_low.at_or_below(p_high) && !p_high.at_or_below(p_low));
         let mut one_higher = low.clone();
         one_higher[0] = 1;
-        assert!(!PackedLevels::of(&one_higher).unwrap().at_or_below(p_low));
+        assert!(
+            !PackedLevels::of(&one_higher)
+                .expect("fits")
+                .at_or_below(p_low)
+        );
         assert_eq!(PackedLevels::of(&[16]), None);
         assert_eq!(PackedLevels::of(&[0; 13]), None);
     }
