@@ -332,6 +332,27 @@ pub(super) struct SubjectIndex {
 }
 
 impl SubjectIndex {
+    /// The index of the classes of a node evaluated over these: where no subject is seen
+    /// in several classes, the evaluation's counts are the classes' own, and the pass over
+    /// the classes below is saved (a sixth of a search on UCI Adult went to rolling up).
+    pub(super) fn of_node(&self, eval: &NodeEval) -> SubjectIndex {
+        if !self.multi_ends.is_empty() {
+            return self.rolled_up(&eval.class_of_base, eval.subjects.len());
+        }
+        SubjectIndex {
+            per_class: eval
+                .records
+                .iter()
+                .zip(&eval.subjects)
+                .map(|(&records, &subjects)| ClassCounts { records, subjects })
+                .collect(),
+            shared: Vec::new(),
+            multi_classes: Vec::new(),
+            multi_ends: Vec::new(),
+            distinct: self.distinct,
+        }
+    }
+
     /// The index of a node's classes, given each class's class there (`class_of`): records
     /// add up, and a subject seen in several classes that fall into one becomes its own.
     pub(super) fn rolled_up(&self, class_of: &[u32], classes: usize) -> SubjectIndex {
@@ -461,6 +482,8 @@ pub(super) struct NodeEval {
     pub(super) violations: u64,
     pub(super) class_of_base: Vec<u32>,
     pub(super) subjects: Vec<u64>,
+    /// Per class of the node: its records.
+    pub(super) records: Vec<u64>,
 }
 
 impl<'a> EvalContext<'a> {
@@ -544,7 +567,7 @@ impl<'a> EvalContext<'a> {
             }
             of_class.push(qi);
         }
-        let subjects = index.rolled_up(&eval.class_of_base, classes);
+        let subjects = index.of_node(&eval);
         Some(RolledUp {
             of_class,
             subjects,
@@ -806,6 +829,7 @@ impl<'a> EvalContext<'a> {
             violations += 1;
         }
         let subjects = counts.iter().map(|c| c.subjects).collect();
+        let records = counts.iter().map(|c| c.records).collect();
         Ok(Some(NodeEval {
             k: self.k,
             distinct_subjects: self.subjects.distinct,
@@ -813,6 +837,7 @@ impl<'a> EvalContext<'a> {
             violations,
             class_of_base,
             subjects,
+            records,
         }))
     }
 }
@@ -1115,7 +1140,7 @@ impl EvalContext<'_> {
             node: node.to_vec(),
             packed: PackedLevels::of(node),
             rep,
-            subjects: self.subjects.rolled_up(&eval.class_of_base, classes),
+            subjects: self.subjects.of_node(eval),
         }
     }
 }
