@@ -216,7 +216,6 @@ impl SafeLevels {
                 records: 0,
             };
         }
-        let classes = hist.class_records.len();
         // Subjects of a base class, at most: its own plus those seen elsewhere too.
         let upper: Vec<u64> = subjects
             .per_class
@@ -237,33 +236,46 @@ impl SafeLevels {
                 records: 0,
             };
         };
-        let mut cell = vec![0u32; classes];
-        let mut of_value = Vec::new();
-        for (q, &height) in heights.iter().enumerate() {
-            of_value.clear();
-            of_value.resize(hist.values[q].len(), 0u64);
-            for (c, &up) in upper.iter().enumerate() {
-                of_value[hist.class_ids[c * n_qi + q] as usize] += up;
-            }
-            // `height` stands for "under k even fully generalized".
-            let mut safe = vec![height as u32; of_value.len()];
-            for level in 0..height {
-                let ids = &tables.of_value[q][level];
-                let mut of_id = vec![0u64; tables.cardinality(q, level) as usize];
-                for (v, &n) in of_value.iter().enumerate() {
-                    of_id[ids[v] as usize] += n;
+        // Per QI (each on its own rayon task: on a million base classes each is a pass over
+        // them), per level-0 value: its lowest safe level.
+        use rayon::prelude::*;
+        let safe: Vec<Vec<u32>> = heights
+            .par_iter()
+            .enumerate()
+            .map(|(q, &height)| {
+                let mut of_value = vec![0u64; hist.values[q].len()];
+                for (c, &up) in upper.iter().enumerate() {
+                    of_value[hist.class_ids[c * n_qi + q] as usize] += up;
                 }
-                for (v, s) in safe.iter_mut().enumerate() {
-                    if *s as usize == height && of_id[ids[v] as usize] >= k {
-                        *s = level as u32;
+                // `height` stands for "under k even fully generalized".
+                let mut safe = vec![height as u32; of_value.len()];
+                for level in 0..height {
+                    let ids = &tables.of_value[q][level];
+                    let mut of_id = vec![0u64; tables.cardinality(q, level) as usize];
+                    for (v, &n) in of_value.iter().enumerate() {
+                        of_id[ids[v] as usize] += n;
+                    }
+                    for (v, s) in safe.iter_mut().enumerate() {
+                        if *s as usize == height && of_id[ids[v] as usize] >= k {
+                            *s = level as u32;
+                        }
                     }
                 }
-            }
-            let radix = height as u32 + 1;
-            for (c, cell) in cell.iter_mut().enumerate() {
-                *cell = *cell * radix + safe[hist.class_ids[c * n_qi + q] as usize];
-            }
-        }
+                safe
+            })
+            .collect();
+        let cell: Vec<u32> = hist
+            .class_ids
+            .par_chunks(n_qi)
+            .map(|ids| {
+                ids.iter()
+                    .zip(&safe)
+                    .zip(&heights)
+                    .fold(0u32, |cell, ((&id, safe), &height)| {
+                        cell * (height as u32 + 1) + safe[id as usize]
+                    })
+            })
+            .collect();
         let mut counted = vec![0u64; cells];
         for (&c, &records) in cell.iter().zip(&hist.class_records) {
             counted[c as usize] += records;
