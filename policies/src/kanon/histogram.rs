@@ -2,7 +2,7 @@
 //! records arrive, and the decision searched over them.
 
 #[cfg(test)]
-use super::search::nodes_with_sum;
+use super::search::every_node;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, StringArray};
@@ -409,12 +409,11 @@ impl QiHistogram {
     #[cfg(test)]
     pub(crate) fn suppressed_at_every_node(&self, k: u32) -> Vec<(Vec<usize>, u64)> {
         let heights: Vec<usize> = self.hierarchies.iter().map(Hierarchy::height).collect();
-        let max: usize = heights.iter().map(|h| h - 1).sum();
         let tables = LevelTables::build(&self.hierarchies, &self.values, &self.class_ids);
         let subjects = self.subject_index();
         let ctx = EvalContext::over_base(self, &tables, &subjects, u64::from(k));
-        (0..=max)
-            .flat_map(|s| nodes_with_sum(&heights, s))
+        every_node(&heights)
+            .into_iter()
             .map(|node| {
                 let suppressed = ctx
                     .evaluate_exactly(&node)

@@ -207,10 +207,7 @@ mod tests {
         use super::search::{PackedLevels, at_or_below};
         // Every pair of nodes of a lattice with levels up to 15, and 12 QIs at the edges.
         let heights = [16usize, 3, 1, 16];
-        let max: usize = heights.iter().map(|h| h - 1).sum();
-        let all: Vec<Vec<usize>> = (0..=max)
-            .flat_map(|s| nodes_with_sum(&heights, s))
-            .collect();
+        let all = search::every_node(&heights);
         let mut below = 0;
         for a in &all {
             for b in all.iter().step_by(7) {
@@ -243,10 +240,7 @@ mod tests {
     fn known_nodes_are_those_below_a_failure_or_above_a_fit() {
         use super::search::{Known, at_or_below};
         let heights = [3usize, 2, 4, 3];
-        let max: usize = heights.iter().map(|h| h - 1).sum();
-        let all: Vec<Vec<usize>> = (0..=max)
-            .flat_map(|s| nodes_with_sum(&heights, s))
-            .collect();
+        let all = search::every_node(&heights);
         // A byte per node, and the lists kept past the dense limit.
         for max_dense in [1 << 26, 0] {
             let mut x = 0x9e37_79b9_7f4a_7c15u64;
@@ -609,13 +603,12 @@ mod tests {
         );
         let tables = LevelTables::build(&h.hierarchies, &h.values, &h.class_ids);
         let heights: Vec<usize> = h.hierarchies.iter().map(Hierarchy::height).collect();
-        let max: usize = heights.iter().map(|h| h - 1).sum();
         let (mut stopped, mut counted, mut bounded) = (0, 0, 0);
         let mut every_node: Vec<(u64, Vec<usize>, u64)> = Vec::new();
         for k in [2u64, 5, 20] {
             let ctx = EvalContext::over_base(&h, &tables, &subjects, k);
             let bounds = SafeLevels::build(&h, &tables, &subjects, k);
-            for node in (0..=max).flat_map(|s| nodes_with_sum(&heights, s)) {
+            for node in search::every_node(&heights) {
                 let exact = ctx.evaluate_exactly(&node).expect("exact");
                 every_node.push((k, node.clone(), exact.suppressed));
                 // The per-QI bound never claims more than the node suppresses.
@@ -671,7 +664,7 @@ mod tests {
                 )
                 .expect("default-v2's hierarchies nest");
             let view = ctx.over(&rolled);
-            for node in (0..=max).flat_map(|s| nodes_with_sum(&heights, s)) {
+            for node in search::every_node(&heights) {
                 let exact = ctx.evaluate_exactly(&node).expect("exact");
                 let up = match view.evaluate_exactly(&node) {
                     Ok(up) => up,

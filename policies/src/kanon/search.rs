@@ -1090,8 +1090,7 @@ impl<'a> Nesting<'a> {
         if upper < lower || lower < self.floor[q] {
             return false;
         }
-        let cached = |q: usize| self.unions.lock().map_or(None, |u| u[q][lower][upper]);
-        if let Some(known) = cached(q) {
+        if let Some(known) = self.unions.lock().ok().and_then(|u| u[q][lower][upper]) {
             return known;
         }
         let tables = self.tables;
@@ -1258,20 +1257,19 @@ struct Climbs<'s, 'a, 'c> {
     limit: Option<u64>,
     /// Candidates yet to start a climb.
     pending: std::vec::IntoIter<Vec<usize>>,
-    /// Each climb, and the node of it being counted.
+    /// Each climb, and the node of it being counted (a node is counted for one climb at
+    /// a time).
     climbs: Vec<(Climb, Option<Vec<usize>>)>,
-    /// Nodes being counted.
-    counting: Vec<Vec<usize>>,
     /// Whether a node of the sum fits.
     found: bool,
 }
 
-/// A node for a thread to count, the snapshot to count it from, the share of classes
-/// under which its own are kept as a snapshot, and the limit past which it gives up.
+/// A node for a thread to count, the snapshot to count it from, whether the budget has
+/// room for a snapshot of its own classes, and the limit past which it gives up.
 struct Task {
     node: Vec<usize>,
     source: Option<Arc<Snapshot>>,
-    keep: Option<f64>,
+    room: bool,
     limit: Option<u64>,
 }
 
@@ -1347,7 +1345,7 @@ fn drive<F: Feed>(
                 &task.node,
                 task.source.as_deref(),
                 task.limit,
-                task.keep,
+                task.room,
                 scratch,
             );
             let Ok(next) = state.lock() else { return };
@@ -1398,43 +1396,41 @@ impl Feed for Climbs<'_, '_, '_> {
                 }
             }
             let mut finished_any = false;
-            for (climb, counting) in &mut self.climbs {
-                if counting.is_some() || climb.done {
+            for at in 0..self.climbs.len() {
+                if self.climbs[at].1.is_some() || self.climbs[at].0.done {
                     continue;
                 }
                 let mut finished = true;
-                while let Some(node) = climb.next(&search.known) {
+                while let Some(node) = self.climbs[at].0.next(&search.known) {
                     if search.bounds.suppressed_at_least(&node) > search.limit {
                         search.known.mark_fail(&node);
                         continue;
                     }
-                    if self.counting.contains(&node) {
+                    if self.climbs.iter().any(|(_, c)| c.as_ref() == Some(&node)) {
                         // Another climb's count will decide it.
                         finished = false;
                         break;
                     }
-                    *counting = Some(node.clone());
-                    self.counting.push(node.clone());
+                    self.climbs[at].1 = Some(node.clone());
                     return Next::Count(search.task(node, self.limit));
                 }
-                climb.done = finished;
+                self.climbs[at].0.done = finished;
                 finished_any |= finished;
             }
             if !finished_any {
                 // Every climb waits on a count, or none is left.
-                return if self.counting.is_empty() {
-                    Next::Done
-                } else {
+                return if self.climbs.iter().any(|(_, c)| c.is_some()) {
                     Next::Wait
+                } else {
+                    Next::Done
                 };
             }
         }
     }
 
-    /// Records the count of a climb's node (a node is counted for one climb at a time).
+    /// Records the count of a climb's node.
     fn counted(&mut self, task: &Task, counted: Counted) -> bool {
         let node = task.node.as_slice();
-        self.counting.retain(|n| n.as_slice() != node);
         if let Some((_, counting)) = self
             .climbs
             .iter_mut()
@@ -1572,7 +1568,7 @@ impl Search<'_, '_> {
     fn task(&self, node: Vec<usize>, limit: Option<u64>) -> Task {
         Task {
             source: self.source_for(&node),
-            keep: (self.snapshot_bytes < self.snapshot_budget).then_some(0.5),
+            room: self.snapshot_bytes < self.snapshot_budget,
             node,
             limit,
         }
@@ -1653,7 +1649,6 @@ impl Search<'_, '_> {
                 limit,
                 pending: candidates.into_iter(),
                 climbs: Vec::new(),
-                counting: Vec::new(),
                 found: false,
             },
         )?
@@ -1733,25 +1728,22 @@ impl Search<'_, '_> {
 type Counted = (Option<NodeEval>, Option<Snapshot>);
 
 /// Counts `node` over `source` (the context's classes when `None`), giving up past
-/// `limit`; a node counted exactly whose classes are at most `keep` (a share) of those it
-/// was counted from is snapshotted. A panic is an error, not the end of the process.
+/// `limit`; a node counted exactly whose classes are at most half of those it was counted
+/// from is snapshotted while the budget has `room`. A panic is an error, not the end of
+/// the process.
 fn count_one(
     ctx: &EvalContext<'_>,
     node: &[usize],
     source: Option<&Snapshot>,
     limit: Option<u64>,
-    keep: Option<f64>,
+    room: bool,
     scratch: &mut Scratch,
 ) -> Result<Counted> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let from = source.map_or(*ctx, |s| ctx.over_snapshot(s));
         let eval = from.evaluate_in(node, limit, scratch)?;
         let snapshot = match &eval {
-            Some(eval)
-                if keep.is_some_and(|share| {
-                    eval.subjects.len() as f64 <= share * from.classes as f64
-                }) =>
-            {
+            Some(eval) if room && eval.subjects.len() * 2 <= from.classes => {
                 Some(from.snapshot(node, eval))
             }
             _ => None,
@@ -1759,6 +1751,14 @@ fn count_one(
         Ok((eval, snapshot))
     }))
     .unwrap_or_else(|_| Err(Error::Capacity("a lattice worker panicked".into())))
+}
+
+/// Every node of the lattice, by level sum, then in lexicographic order (tests compare the
+/// search with counts at all of them).
+#[cfg(test)]
+pub(super) fn every_node(heights: &[usize]) -> Vec<Vec<usize>> {
+    let max: usize = heights.iter().map(|h| h - 1).sum();
+    (0..=max).flat_map(|s| nodes_with_sum(heights, s)).collect()
 }
 
 /// All level vectors with the given sum, in lexicographic order.
