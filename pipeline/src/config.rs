@@ -27,6 +27,7 @@ pub mod env {
     pub const MAX_LINE_BYTES: &str = "STACKPRO_MAX_LINE_BYTES";
     pub const MAX_ROWS_PER_FILE: &str = "STACKPRO_MAX_ROWS_PER_FILE";
     pub const STAGING_MEMORY_BYTES: &str = "STACKPRO_STAGING_MEMORY_BYTES";
+    pub const LEDGER_CACHE: &str = "STACKPRO_LEDGER_CACHE";
     pub const LEASE_TTL_SECS: &str = "STACKPRO_LEASE_TTL_SECS";
     pub const AWS_REGION: &str = "STACKPRO_AWS_REGION";
     pub const AWS_ENDPOINT: &str = "STACKPRO_AWS_ENDPOINT";
@@ -71,6 +72,10 @@ pub struct Config {
     /// Transformed rows a release keeps in memory between its two passes; past this
     /// many bytes they are spilled to a local temporary file.
     pub staging_memory_bytes: usize,
+    /// Local folder where the record ledger's runs and filter are cached between
+    /// releases (`pipeline::ledger::LedgerCache`): empty for `{state}/ledger-cache`, `off`
+    /// to rebuild the filter from the curated root on every release.
+    pub ledger_cache: String,
     /// Per-dataset input settings.
     pub datasets: BTreeMap<String, DatasetConfig>,
     /// Where the catalog, control plane and metrics live: `embedded` or `aws`.
@@ -149,6 +154,7 @@ impl Default for Config {
             // About 2M contacts records: a release of up to that size makes no local I/O
             // between its passes, and peak memory stays well under 1 GiB at any size.
             staging_memory_bytes: 512 << 20,
+            ledger_cache: String::new(),
             datasets: BTreeMap::new(),
             backend: Backend::Embedded,
             aws: AwsSettings::default(),
@@ -160,6 +166,15 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The record ledger cache's root, unless it is `off`.
+    pub fn ledger_cache_dir(&self) -> Option<PathBuf> {
+        match self.ledger_cache.trim() {
+            "off" => None,
+            "" => Some(self.state.join("ledger-cache")),
+            dir => Some(PathBuf::from(dir)),
+        }
+    }
+
     /// Loads `path`, else `$STACKPRO_CONFIG`, else `./stackpro.toml` if present, else the
     /// defaults; then applies environment overrides.
     pub fn load(path: Option<&Path>) -> Result<Self> {
@@ -206,6 +221,9 @@ impl Config {
         }
         if let Some(v) = get(env::HASH_KEY_FILE) {
             self.hash_key_file = Some(v.into());
+        }
+        if let Some(v) = get(env::LEDGER_CACHE) {
+            self.ledger_cache = v;
         }
         if let Some(v) = get(env::BACKEND) {
             self.backend = match v.as_str() {

@@ -24,6 +24,9 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+    /// A record ledger file (a run) or the local ledger cache is unusable.
+    #[error("record ledger: {0}")]
+    Ledger(#[from] crate::ledger::LedgerError),
     /// An argument names something that cannot be used (a path that is neither a file nor
     /// a folder); the caller must fix it.
     #[error("invalid argument: {0}")]

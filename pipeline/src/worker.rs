@@ -664,6 +664,7 @@ impl Worker {
                 .retention
                 .raw_days
                 .max(ctx.policy.retention.curated_days),
+            self.config.ledger_cache_dir().as_deref(),
         )
         .await?;
         let prepared = release::prepare(ctx, key, objects, manifests, ledger).await?;

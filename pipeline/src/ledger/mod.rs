@@ -19,6 +19,10 @@
 //! as `already_released`. The skipped records are not quarantined: they were not bad,
 //! they were released before.
 //!
+//! With a ledger cache (cache.rs, `{state}/ledger-cache` by default) a release copies only
+//! the runs it has not seen before and maps the filter a previous release left; without
+//! one it rebuilds the filter from every run of the window.
+//!
 //! Cost per record: one probe of the filter, on the transform stage's cores (for a fresh
 //! record it reads one small bucket in memory, about 0.2 us at 90M fingerprints; a record
 //! found there is confirmed in its run with one read of 1 KiB from the temp file, about
@@ -26,6 +30,7 @@
 //! fingerprints, in order: the first occurrence wins). `cargo bench -p benches --bench
 //! ledger` measures the filter; see the `prior` module for its layout.
 
+mod cache;
 mod prior;
 
 use std::sync::Arc;
@@ -37,6 +42,7 @@ use object_store::ObjectStoreExt;
 use policies::StagedBatch;
 use rustc_hash::FxHashSet;
 
+pub use cache::{CacheLoad, FOLD_AT, Fold, LedgerCache};
 pub use prior::{LedgerError, PriorLedger, PriorLedgerBuilder};
 
 use crate::{Error, Result};
@@ -72,12 +78,15 @@ impl RecordLedger {
     /// The ledger for a new release of `partition`: the fingerprints of every release of
     /// its tenant and dataset published in the last `window_days` days, but `release_id`
     /// itself (a rerun of a release completes it; it must not skip its own records).
+    /// With `cache` (a ledger cache root), the filter comes from there when it can; a
+    /// cache that fails costs a warning and the uncached load.
     pub async fn load(
         catalog: &dyn DataCatalog,
         curated: &Location,
         partition: &PartitionKey,
         release_id: &str,
         window_days: u32,
+        cache: Option<&std::path::Path>,
     ) -> Result<Self> {
         let since = chrono::Utc::now() - chrono::Duration::days(i64::from(window_days));
         let releases = catalog
@@ -86,33 +95,40 @@ impl RecordLedger {
                 tenant: Some(partition.tenant.clone()),
             })
             .await?;
-        let mut prior = PriorLedgerBuilder::new()?;
-        for r in releases
+        let window: Vec<String> = releases
             .iter()
             .filter(|r| r.release_id != release_id && r.published_at >= since)
-        {
-            let path = ledger_path(partition, &r.release_id);
-            let bytes = match curated.store.get(&path).await {
-                Ok(got) => got.bytes().await?,
-                // A release published before records had a ledger (or by a policy that
-                // names no record id) has no file: it adds nothing.
-                Err(object_store::Error::NotFound { .. }) => continue,
-                Err(e) => return Err(e.into()),
-            };
-            prior.add_run(&bytes[..]).map_err(|e| {
-                Error::Task(format!(
-                    "the record ledger of release {} is unusable: {e}",
-                    r.release_id
-                ))
-            })?;
+            .map(|r| r.release_id.clone())
+            .collect();
+        let started = std::time::Instant::now();
+        let mut from_cache = None;
+        if let Some(root) = cache {
+            match Self::load_cached(curated, partition, &window, root).await {
+                Ok(got) => from_cache = Some(got),
+                Err(Error::Ledger(e))
+                    if !matches!(e, LedgerError::Io(_) | LedgerError::Damaged(_)) =>
+                {
+                    // A run of the curated root is bad: the uncached load says which.
+                    tracing::debug!(error = %e, "record ledger cache refused a run");
+                }
+                Err(e) => {
+                    tracing::warn!(cache = %root.display(), error = %catalog::chain(&e), "record ledger cache unusable; loading without it");
+                }
+            }
         }
-        let prior = tokio::task::spawn_blocking(move || prior.finish())
-            .await
-            .map_err(|e| Error::Task(format!("loading the record ledger stopped: {e}")))??;
+        let (prior, load) = match from_cache {
+            Some((prior, load)) => (prior, Some(load)),
+            None => (
+                Self::load_uncached(curated, partition, &window).await?,
+                None,
+            ),
+        };
         tracing::debug!(
             runs = prior.runs(),
             fingerprints = prior.len(),
             heap_bytes = prior.heap_bytes(),
+            cache = ?load,
+            load_ms = started.elapsed().as_millis() as u64,
             "record ledger loaded"
         );
         Ok(Self {
@@ -120,6 +136,81 @@ impl RecordLedger {
             seen: FxHashSet::default(),
             skipped: 0,
         })
+    }
+
+    /// A ledger file of the curated root, or an empty one for a release that has none
+    /// (published before records had a ledger, or by a policy that names no record id).
+    async fn fetch_run(
+        curated: &Location,
+        partition: &PartitionKey,
+        id: &str,
+    ) -> Result<Option<bytes::Bytes>> {
+        match curated.store.get(&ledger_path(partition, id)).await {
+            Ok(got) => Ok(Some(got.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn load_cached(
+        curated: &Location,
+        partition: &PartitionKey,
+        window: &[String],
+        root: &std::path::Path,
+    ) -> Result<(PriorLedger, CacheLoad)> {
+        let cache = {
+            let (root, partition) = (root.to_path_buf(), partition.clone());
+            tokio::task::spawn_blocking(move || LedgerCache::open(&root, &partition))
+                .await
+                .map_err(|e| Error::Task(format!("opening the ledger cache stopped: {e}")))?
+                .map_err(LedgerError::Io)?
+        };
+        let held = {
+            let cache = cache.clone();
+            tokio::task::spawn_blocking(move || cache.runs())
+                .await
+                .map_err(|e| Error::Task(format!("listing the ledger cache stopped: {e}")))??
+        };
+        for id in window {
+            if held.contains_key(id) {
+                continue;
+            }
+            let bytes = Self::fetch_run(curated, partition, id)
+                .await?
+                .unwrap_or_else(|| bytes::Bytes::from_static(MAGIC));
+            let (cache, id) = (cache.clone(), id.clone());
+            tokio::task::spawn_blocking(move || cache.put_run(&id, &bytes))
+                .await
+                .map_err(|e| Error::Task(format!("caching a record ledger stopped: {e}")))??;
+        }
+        let window = window.to_vec();
+        Ok(
+            tokio::task::spawn_blocking(move || cache.prior(&window, FOLD_AT))
+                .await
+                .map_err(|e| Error::Task(format!("loading the record ledger stopped: {e}")))??,
+        )
+    }
+
+    async fn load_uncached(
+        curated: &Location,
+        partition: &PartitionKey,
+        window: &[String],
+    ) -> Result<PriorLedger> {
+        let mut prior = PriorLedgerBuilder::new()?;
+        for id in window {
+            let Some(bytes) = Self::fetch_run(curated, partition, id).await? else {
+                continue;
+            };
+            prior.add_run(&bytes[..]).map_err(|e| {
+                Error::Task(format!(
+                    "the record ledger of release {id} is unusable: {e}"
+                ))
+            })?;
+        }
+        tokio::task::spawn_blocking(move || prior.finish())
+            .await
+            .map_err(|e| Error::Task(format!("loading the record ledger stopped: {e}")))?
+            .map_err(Error::from)
     }
 
     /// The fingerprints of earlier releases, to probe ([`PriorLedger::contains`]) where

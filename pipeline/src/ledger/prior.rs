@@ -1,50 +1,62 @@
 //! The fingerprints of earlier releases, kept compact: exact membership for the record
-//! ledger (`RecordLedger`, ledger.rs) at about 3.5 bytes a fingerprint of memory instead of
-//! the 16 of one sorted array.
+//! ledger (`RecordLedger`, ledger.rs) at about 3.5 bytes a fingerprint of filter instead
+//! of the 16 of one sorted array.
 //!
 //! Each published release leaves a file of its record fingerprints (`MAGIC`, then sorted,
-//! distinct u128s, 16 bytes little-endian each). A new release must skip every record
-//! whose fingerprint is in any file of the retention window: at a million records a day
-//! over 90 days that is 90M fingerprints, 1.4 GiB as one sorted array, past the memory
-//! target. So the fingerprints go to disk and only a filter stays in memory:
+//! distinct u128s, 16 bytes little-endian each): a *run*. A new release must skip every
+//! record whose fingerprint is in any run of the retention window: at a million records a
+//! day over 90 days that is 90M fingerprints, 1.4 GiB as one sorted array. So the runs
+//! stay on disk and a filter over them answers first:
 //!
-//! - [`PriorLedgerBuilder::add_run`] streams one file (a *run*) into an unnamed temp file,
-//!   checking its magic, its length and its order, and keeps the top 64 bits of every
-//!   64th value (the run's sparse index: 0.125 bytes a fingerprint).
-//! - [`PriorLedgerBuilder::finish`] reads the temp file twice (count, then place) and
-//!   builds a quotient filter over all runs: the top `b` bits of a fingerprint name its
-//!   bucket (`b` chosen for 8 to 16 keys a bucket; one u32 offset a bucket, 0.25 to 0.5
-//!   bytes a key), and each key keeps the next 16 bits (its remainder, a u16) and the
-//!   ordinal of its run (a u8 up to 256 runs, a u16 up to 65,536, else a u32).
+//! - The filter is a quotient filter: the top `b` bits of a fingerprint name its bucket
+//!   (`b` chosen for 8 to 16 keys a bucket; one u32 offset a bucket, 0.25 to 0.5 bytes a
+//!   key), and each key keeps the next 16 bits (its remainder, a u16) and the ordinal of
+//!   its run (a u8 up to 256 runs, a u16 up to 65,536, else a u32). Each run adds its
+//!   sparse index: the top 64 bits of every 64th value (0.125 bytes a key).
 //! - [`PriorLedger::contains`] scans the bucket of the fingerprint for its remainder; a
 //!   match is a candidate, confirmed exactly in its run: the sparse index names one block
 //!   of 64 values (1 KiB), read with one `pread` and binary-searched. A fingerprint in two
 //!   runs is fine: either confirms it.
+//! - [`PriorLedgerBuilder`] builds a filter in memory over runs streamed into a temp file
+//!   (the uncached path). The ledger cache (cache.rs) keeps one filter per tenant-dataset
+//!   in a file (a *segment*, laid out as [`Layout`] says) over its local copies of the
+//!   runs, and reads it back in one sequential pass instead of rebuilding it: it masks
+//!   the segment's runs that left the window, and adds the runs the segment lacks as a
+//!   second, small filter until a merge ([`write_segment`]) folds them in, bucket by
+//!   bucket, straight to a new segment file.
 //!
-//! Costs, for up to 256 runs: 3 + 4/k + 0.125 bytes a key in memory (k, the keys a
-//! bucket, is between 8 and 16: about 3.5 bytes a key at 90M; one byte more from 257 runs
-//! to 65,536), 16 bytes a key
-//! of temp file on disk (its pages in the page cache while warm). A probe of a fresh
-//! fingerprint reads one bucket offset and one run of about k remainders, two cache misses
-//! and no disk; it is a false candidate (one `pread`) with a chance of k / 2^16, about
-//! 2e-4. A probe of a present fingerprint costs one `pread` of 1 KiB (from the page cache
-//! while warm, from disk when not). Measured at 90 runs of 1M (`measure` below, warm,
-//! 2 cores): 0.15 us a fresh probe and 2.5 us a present one (one `pread` is about 1 us of
-//! that), against 1.2 us for either in today's sorted array; build 6 s, 315 MiB peak.
-//! Fingerprints are keyed SipHash-128, uniformly random: were they not, buckets would be
-//! uneven and probes slower, never wrong.
+//! Costs, for up to 256 runs: 3 + 4/k + 0.125 bytes a key of filter in memory (k, the keys a bucket,
+//! is between 8 and 16: about 3.5 bytes a key at 90M; one byte more from 257 runs to
+//! 65,536) and 16 bytes a key of runs on disk (their pages in the page cache while warm).
+//! A probe of a fresh fingerprint reads one bucket offset and one run of about k
+//! remainders, two cache misses and no disk; it is a false candidate (one `pread`) with a
+//! chance of k / 2^16, about 2e-4. A probe of a present fingerprint costs one `pread` of
+//! 1 KiB. Fingerprints are keyed SipHash-128, uniformly random: were they not, buckets
+//! would be uneven and probes slower, never wrong.
 //!
-//! The in-memory filter has no false negatives (every key is in its bucket) and the
-//! confirmation in the run has no false positives, so [`PriorLedger::contains`] is exact.
+//! The filter has no false negatives (every key of a run it holds is in its bucket) and
+//! the confirmation in the run has no false positives, so [`PriorLedger::contains`] is
+//! exact for the runs it holds.
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
+use std::ops::Range;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
-/// The header of a ledger file.
+use serde::{Deserialize, Serialize};
+
+/// The header of a ledger file (a run).
 pub const MAGIC: &[u8; 8] = b"SPRL\x01\0\0\0";
+/// The header of a filter's file (a segment).
+const SEGMENT_MAGIC: &[u8; 8] = b"SPLS\x01\0\0\0";
+/// Bytes of a filter's header.
+const HEADER: usize = 64;
+/// Every array of a segment file starts on a multiple of this.
+const ALIGN: usize = 64;
 
 /// Values a block of a run: the sparse index keeps one entry a block, a probe reads one.
 const BLOCK: usize = 64;
@@ -57,7 +69,7 @@ const PAGE: u64 = 4096;
 /// Bytes read or written at once while building.
 const CHUNK: usize = 1 << 20;
 
-/// Why a ledger file was refused.
+/// Why a ledger file or a cached filter was refused.
 #[derive(Debug)]
 pub enum LedgerError {
     /// Reading the file or writing the temp file failed.
@@ -70,6 +82,8 @@ pub enum LedgerError {
     Unsorted { at: u64 },
     /// Value number `at` (from 0) repeats the one before it.
     Duplicate { at: u64 },
+    /// A cached filter (segment) is not one this build wrote whole.
+    Damaged(String),
 }
 
 impl fmt::Display for LedgerError {
@@ -83,6 +97,7 @@ impl fmt::Display for LedgerError {
             ),
             Self::Unsorted { at } => write!(f, "record ledger unsorted at fingerprint {at}"),
             Self::Duplicate { at } => write!(f, "record ledger repeats fingerprint {at}"),
+            Self::Damaged(why) => write!(f, "cached record ledger filter unusable: {why}"),
         }
     }
 }
@@ -102,25 +117,98 @@ impl From<io::Error> for LedgerError {
     }
 }
 
-/// One ledger file's values in the temp file.
-#[derive(Debug)]
-struct Run {
+/// One run's values: in a file of its own (a cached run, after its magic) or in a shared
+/// temp file.
+#[derive(Debug, Clone)]
+pub(crate) struct Run {
+    source: Source,
     /// Byte offset of its first value.
     offset: u64,
     /// Its values.
     len: u64,
-    /// The top 64 bits of values 0, block, 2 * block, ...
-    index: Vec<u64>,
+}
+
+/// Where a run's bytes are.
+#[derive(Debug, Clone)]
+enum Source {
+    /// The uncached path's temp file, shared by all its runs.
+    Shared(Arc<File>),
+    /// A cached run's own file, opened on its first read. A window can hold thousands of
+    /// runs: at most `KEPT_OPEN` of them (process-wide) stay open, the others are opened
+    /// for each read.
+    Cached {
+        path: Arc<PathBuf>,
+        open: Arc<OnceLock<File>>,
+    },
+}
+
+/// Cached run files kept open at once, in the whole process.
+const KEPT_OPEN: usize = 256;
+static OPEN_RUNS: AtomicUsize = AtomicUsize::new(0);
+
+impl Run {
+    /// A cached run file whose size says it holds `len` values (checked when written).
+    pub(crate) fn cached(path: PathBuf, len: u64) -> Option<Self> {
+        let bytes = std::fs::metadata(&path).ok()?.len();
+        (bytes == MAGIC.len() as u64 + 16 * len).then(|| Self {
+            source: Source::Cached {
+                path: Arc::new(path),
+                open: Arc::new(OnceLock::new()),
+            },
+            offset: MAGIC.len() as u64,
+            len,
+        })
+    }
+
+    fn with_file<R>(&self, f: impl FnOnce(&File) -> io::Result<R>) -> io::Result<R> {
+        match &self.source {
+            Source::Shared(file) => f(file),
+            Source::Cached { path, open } => {
+                if let Some(file) = open.get() {
+                    return f(file);
+                }
+                let file = File::open(path.as_path())?;
+                if OPEN_RUNS.fetch_add(1, Ordering::Relaxed) < KEPT_OPEN {
+                    match open.set(file) {
+                        Ok(()) => f(open.get().expect("just set")),
+                        Err(file) => {
+                            OPEN_RUNS.fetch_sub(1, Ordering::Relaxed);
+                            f(&file)
+                        }
+                    }
+                } else {
+                    OPEN_RUNS.fetch_sub(1, Ordering::Relaxed);
+                    f(&file)
+                }
+            }
+        }
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], at: u64) -> io::Result<()> {
+        self.with_file(|f| f.read_exact_at(buf, at))
+    }
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        if let Source::Cached { open, .. } = self
+            && Arc::strong_count(open) == 1
+            && open.get().is_some()
+        {
+            OPEN_RUNS.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 impl Run {
-    /// Whether `fp` is one of this run's values.
-    fn contains(&self, file: &File, fp: u128, block: usize) -> io::Result<bool> {
+    /// Whether `fp` is one of this run's values. `index` holds the top 64 bits of values
+    /// 0, block, 2 * block, ...
+    fn contains(&self, index: &[u64], fp: u128, block: usize) -> io::Result<bool> {
         let top = (fp >> 64) as u64;
         // Blocks before `lo` end below fp; blocks from `hi` on start above it. Equal tops
         // (values sharing their top 64 bits) can make the range wider than one block.
-        let lo = self.index.partition_point(|&t| t < top).saturating_sub(1);
-        let hi = self.index.partition_point(|&t| t <= top);
+        let lo = index.partition_point(|&t| t < top).saturating_sub(1);
+        let hi = index.partition_point(|&t| t <= top);
         if hi <= lo {
             return Ok(false);
         }
@@ -132,7 +220,7 @@ impl Run {
         // Bisect on disk until the range fits one read (only for wide ranges).
         while e - a > MAX_BLOCK as u64 {
             let m = a + (e - a) / 2;
-            file.read_exact_at(&mut buf[..16], self.offset + m * 16)?;
+            self.read_exact_at(&mut buf[..16], self.offset + m * 16)?;
             match value(&buf[..16]).cmp(&fp) {
                 std::cmp::Ordering::Equal => return Ok(true),
                 std::cmp::Ordering::Less => a = m + 1,
@@ -140,7 +228,7 @@ impl Run {
             }
         }
         let n = (e - a) as usize;
-        file.read_exact_at(&mut buf[..n * 16], self.offset + a * 16)?;
+        self.read_exact_at(&mut buf[..n * 16], self.offset + a * 16)?;
         let (mut a, mut e) = (0, n);
         while a < e {
             let m = (a + e) / 2;
@@ -154,17 +242,82 @@ impl Run {
     }
 
     /// Calls `f` with each value of the run, in order.
-    fn for_each(&self, file: &File, buf: &mut [u8], mut f: impl FnMut(u128)) -> io::Result<()> {
-        let mut pos = self.offset;
-        let end = self.offset + self.len * 16;
-        while pos < end {
-            let n = (end - pos).min(buf.len() as u64) as usize;
-            file.read_exact_at(&mut buf[..n], pos)?;
-            buf[..n].chunks_exact(16).for_each(|c| f(value(c)));
-            pos += n as u64;
-        }
-        Ok(())
+    fn for_each(&self, buf: &mut [u8], mut f: impl FnMut(u128)) -> io::Result<()> {
+        self.with_file(|file| {
+            let mut pos = self.offset;
+            let end = self.offset + self.len * 16;
+            while pos < end {
+                let n = (end - pos).min(buf.len() as u64) as usize;
+                file.read_exact_at(&mut buf[..n], pos)?;
+                buf[..n].chunks_exact(16).for_each(|c| f(value(c)));
+                pos += n as u64;
+            }
+            Ok(())
+        })
     }
+}
+
+/// A run with its sparse index, ready to be built into a filter.
+#[derive(Debug)]
+pub(crate) struct IndexedRun {
+    run: Run,
+    index: Vec<u64>,
+}
+
+impl IndexedRun {
+    /// A cached run file, read once to check it and index it.
+    pub(crate) fn open(path: PathBuf) -> Result<Self, LedgerError> {
+        let file = File::open(&path)?;
+        let mut reader = io::BufReader::with_capacity(CHUNK, &file);
+        let (len, index) = scan_run(&mut reader, BLOCK, |_| Ok(()))?;
+        let run = Run::cached(path, len)
+            .ok_or_else(|| LedgerError::Damaged("a cached run changed while it was read".into()))?;
+        Ok(Self { run, index })
+    }
+}
+
+/// Reads one ledger file from `reader`, checking its magic, length and order, and passes
+/// its value bytes to `sink` a chunk at a time. Returns the values' count and the sparse
+/// index (the top 64 bits of every `block`th value).
+pub(crate) fn scan_run(
+    reader: &mut impl Read,
+    block: usize,
+    mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+) -> Result<(u64, Vec<u64>), LedgerError> {
+    let mut magic = [0u8; 8];
+    if fill(reader, &mut magic)? < magic.len() || &magic != MAGIC {
+        return Err(LedgerError::BadMagic);
+    }
+    let (mut count, mut prev) = (0u64, None::<u128>);
+    let mut index = Vec::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = fill(reader, &mut buf)?;
+        if n % 16 != 0 {
+            return Err(LedgerError::Truncated {
+                len: count * 16 + n as u64,
+            });
+        }
+        for c in buf[..n].chunks_exact(16) {
+            let v = value(c);
+            match prev {
+                Some(p) if v == p => return Err(LedgerError::Duplicate { at: count }),
+                Some(p) if v < p => return Err(LedgerError::Unsorted { at: count }),
+                _ => {}
+            }
+            if count % block as u64 == 0 {
+                index.push((v >> 64) as u64);
+            }
+            prev = Some(v);
+            count += 1;
+        }
+        sink(&buf[..n])?;
+        if n < buf.len() {
+            break;
+        }
+    }
+    index.shrink_to_fit();
+    Ok((count, index))
 }
 
 fn value(bytes: &[u8]) -> u128 {
@@ -187,145 +340,6 @@ fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-/// Collects ledger files ([`PriorLedgerBuilder::add_run`]) into a [`PriorLedger`].
-#[derive(Debug)]
-pub struct PriorLedgerBuilder {
-    file: File,
-    runs: Vec<Run>,
-    /// End of the last run in the temp file.
-    end: u64,
-    /// Values in all runs.
-    len: u64,
-    block: usize,
-    per_bucket: usize,
-}
-
-impl PriorLedgerBuilder {
-    /// A builder whose temp file is in the system's temp directory.
-    pub fn new() -> io::Result<Self> {
-        Self::with_file(tempfile::tempfile()?)
-    }
-
-    /// A builder whose temp file is in `dir` (it needs 16 bytes a fingerprint).
-    pub fn new_in(dir: impl AsRef<Path>) -> io::Result<Self> {
-        Self::with_file(tempfile::tempfile_in(dir)?)
-    }
-
-    fn with_file(file: File) -> io::Result<Self> {
-        Ok(Self {
-            file,
-            runs: Vec::new(),
-            end: 0,
-            len: 0,
-            block: BLOCK,
-            per_bucket: PER_BUCKET,
-        })
-    }
-
-    /// Adds one ledger file, read as a stream. A refused file adds nothing: the builder
-    /// stays as it was.
-    pub fn add_run(&mut self, mut reader: impl Read) -> Result<(), LedgerError> {
-        let mut magic = [0u8; 8];
-        if fill(&mut reader, &mut magic)? < magic.len() || &magic != MAGIC {
-            return Err(LedgerError::BadMagic);
-        }
-        let offset = self.end.next_multiple_of(PAGE);
-        let (mut pos, mut count, mut prev) = (offset, 0u64, None::<u128>);
-        let mut index = Vec::new();
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            let n = fill(&mut reader, &mut buf)?;
-            if n % 16 != 0 {
-                return Err(LedgerError::Truncated {
-                    len: count * 16 + n as u64,
-                });
-            }
-            for c in buf[..n].chunks_exact(16) {
-                let v = value(c);
-                match prev {
-                    Some(p) if v == p => return Err(LedgerError::Duplicate { at: count }),
-                    Some(p) if v < p => return Err(LedgerError::Unsorted { at: count }),
-                    _ => {}
-                }
-                if count % self.block as u64 == 0 {
-                    index.push((v >> 64) as u64);
-                }
-                prev = Some(v);
-                count += 1;
-            }
-            // Positional writes: a run refused halfway leaves bytes past `end` only, which
-            // the next run overwrites.
-            self.file.write_all_at(&buf[..n], pos)?;
-            pos += n as u64;
-            if n < buf.len() {
-                break;
-            }
-        }
-        if self.len + count > u64::from(u32::MAX) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "more than 4,294,967,295 prior fingerprints",
-            )
-            .into());
-        }
-        index.shrink_to_fit();
-        self.runs.push(Run {
-            offset,
-            len: count,
-            index,
-        });
-        self.end = pos;
-        self.len += count;
-        Ok(())
-    }
-
-    /// Builds the in-memory filter over every run added.
-    pub fn finish(self) -> io::Result<PriorLedger> {
-        let n = self.len as usize;
-        if n == 0 {
-            return Ok(PriorLedger {
-                runs: self.runs,
-                ..PriorLedger::default()
-            });
-        }
-        let bits = (n / self.per_bucket).max(1).ilog2().min(32);
-        let buckets = 1usize << bits;
-        let mut offsets = vec![0u32; buckets + 1];
-        let mut buf = vec![0u8; CHUNK];
-        for run in &self.runs {
-            run.for_each(&self.file, &mut buf, |v| offsets[bucket(v, bits)] += 1)?;
-        }
-        // Each offset becomes the end of its bucket, then is moved down as keys are
-        // placed, ending as its start; offsets[buckets] stays n.
-        let mut sum = 0u32;
-        for o in &mut offsets[..buckets] {
-            sum += *o;
-            *o = sum;
-        }
-        offsets[buckets] = sum;
-        let mut rems = vec![0u16; n];
-        let mut ords = Ordinals::new(self.runs.len(), n);
-        for (r, run) in self.runs.iter().enumerate() {
-            run.for_each(&self.file, &mut buf, |v| {
-                let b = bucket(v, bits);
-                offsets[b] -= 1;
-                let at = offsets[b] as usize;
-                rems[at] = remainder(v, bits);
-                ords.set(at, r);
-            })?;
-        }
-        Ok(PriorLedger {
-            file: Some(self.file),
-            runs: self.runs,
-            bits,
-            offsets,
-            rems,
-            ords,
-            block: self.block,
-        })
-    }
-}
-
 /// The bucket of a fingerprint: its top `bits` bits.
 fn bucket(fp: u128, bits: u32) -> usize {
     ((fp >> 64) as u64).checked_shr(64 - bits).unwrap_or(0) as usize
@@ -334,6 +348,135 @@ fn bucket(fp: u128, bits: u32) -> usize {
 /// The 16 bits after the bucket's.
 fn remainder(fp: u128, bits: u32) -> u16 {
     ((fp >> 64) as u64 >> (48 - bits)) as u16
+}
+
+/// Bucket bits for `n` keys: 8 to 16 keys a bucket.
+fn bits_for(n: u64, per_bucket: usize) -> u32 {
+    (n / per_bucket as u64).max(1).ilog2().min(32)
+}
+
+/// Bytes of a run ordinal for `runs` runs.
+fn width_for(runs: usize) -> usize {
+    if runs <= 1 << 8 {
+        1
+    } else if runs <= 1 << 16 {
+        2
+    } else {
+        4
+    }
+}
+
+/// One run in a filter's run table: its id (a release id in a segment, empty in a
+/// filter of the uncached path) and its values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct TableRun {
+    pub id: String,
+    pub len: u64,
+}
+
+/// Where each part of a segment file is: the header (magic, total bytes, bucket bits,
+/// ordinal width, keys, block, run table bytes), the run table (JSON), the runs' sparse
+/// indexes one after the other (u64), the bucket offsets (u32, one past the last bucket),
+/// the remainders (u16) and the ordinals (u8, u16 or u32).
+#[derive(Debug, Clone, PartialEq)]
+struct Layout {
+    bits: u32,
+    n: u64,
+    width: usize,
+    block: usize,
+    table: Range<usize>,
+    index: Range<usize>,
+    offsets: Range<usize>,
+    rems: Range<usize>,
+    ords: Range<usize>,
+    total: usize,
+}
+
+impl Layout {
+    fn new(bits: u32, width: usize, block: usize, table_len: usize, runs: &[TableRun]) -> Self {
+        let n: u64 = runs.iter().map(|r| r.len).sum();
+        let index_len: usize = runs
+            .iter()
+            .map(|r| (r.len as usize).div_ceil(block) * 8)
+            .sum();
+        let mut at = HEADER;
+        let mut next = |len: usize| {
+            let start = at.next_multiple_of(ALIGN);
+            at = start + len;
+            start..at
+        };
+        let table = next(table_len);
+        let index = next(index_len);
+        let offsets = next(((1usize << bits) + 1) * 4);
+        let rems = next(n as usize * 2);
+        let ords = next(n as usize * width);
+        let total = at.next_multiple_of(ALIGN);
+        Self {
+            bits,
+            n,
+            width,
+            block,
+            table,
+            index,
+            offsets,
+            rems,
+            ords,
+            total,
+        }
+    }
+
+    fn header(&self) -> [u8; HEADER] {
+        let mut h = [0u8; HEADER];
+        h[..8].copy_from_slice(SEGMENT_MAGIC);
+        h[8..16].copy_from_slice(&(self.total as u64).to_le_bytes());
+        h[16..20].copy_from_slice(&self.bits.to_le_bytes());
+        h[20..24].copy_from_slice(&(self.width as u32).to_le_bytes());
+        h[24..32].copy_from_slice(&self.n.to_le_bytes());
+        h[32..40].copy_from_slice(&(self.block as u64).to_le_bytes());
+        h[40..48].copy_from_slice(&(self.table.len() as u64).to_le_bytes());
+        h
+    }
+
+    /// The layout a segment file's header and run table describe, checked against the
+    /// file's size.
+    fn read(file: &File) -> Result<(Self, Vec<TableRun>), LedgerError> {
+        let damaged = |why: &str| LedgerError::Damaged(why.to_string());
+        let size = file.metadata()?.len();
+        let mut h = [0u8; HEADER];
+        if size < HEADER as u64 {
+            return Err(damaged("bad magic"));
+        }
+        file.read_exact_at(&mut h, 0)?;
+        if &h[..8] != SEGMENT_MAGIC {
+            return Err(damaged("bad magic"));
+        }
+        let u64_at = |at: usize| u64::from_le_bytes(h[at..at + 8].try_into().expect("8"));
+        let u32_at = |at: usize| u32::from_le_bytes(h[at..at + 4].try_into().expect("4"));
+        let (total, bits, width) = (u64_at(8), u32_at(16), u32_at(20) as usize);
+        let (block, table_len) = (u64_at(32) as usize, u64_at(40));
+        if total != size {
+            return Err(damaged("its length is not the one written"));
+        }
+        if bits > 31 || ![1, 2, 4].contains(&width) || block == 0 || block > MAX_BLOCK {
+            return Err(damaged("bad header"));
+        }
+        let start = HEADER.next_multiple_of(ALIGN) as u64;
+        if start + table_len > size {
+            return Err(damaged("run table past the end"));
+        }
+        let mut table = vec![0u8; table_len as usize];
+        file.read_exact_at(&mut table, start)?;
+        let runs: Vec<TableRun> =
+            serde_json::from_slice(&table).map_err(|e| damaged(&format!("run table: {e}")))?;
+        if width < width_for(runs.len()) {
+            return Err(damaged("ordinals too narrow for its runs"));
+        }
+        let layout = Self::new(bits, width, block, table.len(), &runs);
+        if layout.n != u64_at(24) || layout.total as u64 != size || layout.header() != h {
+            return Err(damaged("header and run table disagree"));
+        }
+        Ok((layout, runs))
+    }
 }
 
 /// The run of each key, as narrow as the number of runs allows.
@@ -345,17 +488,15 @@ enum Ordinals {
 }
 
 impl Ordinals {
-    fn new(runs: usize, n: usize) -> Self {
-        if runs <= 1 << 8 {
-            Self::U8(vec![0; n])
-        } else if runs <= 1 << 16 {
-            Self::U16(vec![0; n])
-        } else {
-            Self::U32(vec![0; n])
+    fn new(width: usize, n: usize) -> Self {
+        match width {
+            1 => Self::U8(vec![0; n]),
+            2 => Self::U16(vec![0; n]),
+            _ => Self::U32(vec![0; n]),
         }
     }
 
-    /// Only called with `r` below the run count `new` was given, which fits.
+    /// Only called with `r` below the run count the width was chosen for, which fits.
     fn set(&mut self, at: usize, r: usize) {
         match self {
             Self::U8(v) => v[at] = r as u8,
@@ -381,86 +522,635 @@ impl Ordinals {
     }
 }
 
-/// The fingerprints of earlier releases: exact membership from a compact in-memory filter
-/// and the runs in a temp file. The default is empty: it holds nothing and answers false.
-#[derive(Debug)]
-pub struct PriorLedger {
-    /// None when there are no fingerprints.
-    file: Option<File>,
-    runs: Vec<Run>,
-    /// Bits of a fingerprint naming its bucket.
-    bits: u32,
-    /// Where each bucket starts in `rems` and `ords`, and `len()` last.
-    offsets: Vec<u32>,
-    rems: Vec<u16>,
-    ords: Ordinals,
-    block: usize,
+/// Integers stored little-endian in a segment file.
+trait Le: Copy + Default {
+    const SIZE: usize;
+    fn put(self, out: &mut Vec<u8>);
+    fn take(bytes: &[u8]) -> Self;
 }
 
-impl Default for PriorLedger {
-    fn default() -> Self {
-        Self {
-            file: None,
-            runs: Vec::new(),
-            bits: 0,
-            offsets: Vec::new(),
-            rems: Vec::new(),
-            ords: Ordinals::U8(Vec::new()),
-            block: BLOCK,
+macro_rules! le {
+    ($($t:ty),*) => {$(
+        impl Le for $t {
+            const SIZE: usize = std::mem::size_of::<$t>();
+            fn put(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn take(bytes: &[u8]) -> Self {
+                <$t>::from_le_bytes(bytes.try_into().expect("sized chunk"))
+            }
         }
+    )*};
+}
+le!(u8, u16, u32, u64);
+
+/// Buffered positional writes of one array of a segment file.
+struct ArrayWriter<'a> {
+    file: &'a File,
+    pos: u64,
+    buf: Vec<u8>,
+}
+
+impl<'a> ArrayWriter<'a> {
+    fn new(file: &'a File, at: usize) -> Self {
+        Self {
+            file,
+            pos: at as u64,
+            buf: Vec::with_capacity(CHUNK),
+        }
+    }
+
+    fn push<T: Le>(&mut self, v: T) -> io::Result<()> {
+        v.put(&mut self.buf);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn all<T: Le>(&mut self, vs: &[T]) -> io::Result<()> {
+        vs.iter().try_for_each(|&v| self.push(v))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.write_all_at(&self.buf, self.pos)?;
+        self.pos += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
     }
 }
 
-impl PriorLedger {
-    /// Whether `fp` is in any run. Reads the temp file only for candidates.
-    pub fn contains(&self, fp: u128) -> io::Result<bool> {
-        let Some(file) = &self.file else {
-            return Ok(false);
+/// Reads `range` of `file` as an array of `T`.
+fn read_array<T: Le>(file: &File, range: Range<usize>) -> io::Result<Vec<T>> {
+    let mut out = Vec::with_capacity(range.len() / T::SIZE);
+    let mut buf = vec![0u8; CHUNK];
+    let mut pos = range.start;
+    while pos < range.end {
+        let n = (range.end - pos).min(CHUNK);
+        file.read_exact_at(&mut buf[..n], pos as u64)?;
+        out.extend(buf[..n].chunks_exact(T::SIZE).map(T::take));
+        pos += n;
+    }
+    Ok(out)
+}
+
+/// A run's values in order, read a chunk at a time.
+struct Cursor<'a> {
+    run: &'a Run,
+    buf: Vec<u8>,
+    /// Values of the run read into `buf` so far.
+    pos: u64,
+    at: usize,
+    end: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(run: &'a Run) -> Self {
+        Self {
+            run,
+            buf: vec![0u8; 1 << 16],
+            pos: 0,
+            at: 0,
+            end: 0,
+        }
+    }
+
+    fn peek(&mut self) -> io::Result<Option<u128>> {
+        if self.at == self.end {
+            let left = self.run.len - self.pos;
+            if left == 0 {
+                return Ok(None);
+            }
+            let n = left.min(self.buf.len() as u64 / 16) as usize;
+            self.run
+                .read_exact_at(&mut self.buf[..n * 16], self.run.offset + self.pos * 16)?;
+            self.pos += n as u64;
+            (self.at, self.end) = (0, n);
+        }
+        Ok(Some(value(&self.buf[self.at * 16..self.at * 16 + 16])))
+    }
+}
+
+/// A filter over some runs.
+#[derive(Debug)]
+struct Filter {
+    layout: Layout,
+    table: Vec<TableRun>,
+    /// The runs' sparse indexes, one after the other.
+    index: Vec<u64>,
+    /// Where each bucket starts in `rems` and `ords`, and the key count last.
+    offsets: Vec<u32>,
+    rems: Vec<u16>,
+    ords: Ordinals,
+    /// Per run ordinal: the run and its index's range in `index`, or None where the run
+    /// is masked (out of the window): its keys are skipped.
+    runs: Vec<Option<(Run, Range<usize>)>>,
+}
+
+impl Filter {
+    /// Builds a filter over `runs` (ids in `table`): counts each bucket's keys, then
+    /// places them, reading every run twice.
+    fn build(layout: Layout, table: Vec<TableRun>, runs: &[&IndexedRun]) -> io::Result<Self> {
+        let buckets = 1usize << layout.bits;
+        let mut offsets = vec![0u32; buckets + 1];
+        let mut buf = vec![0u8; CHUNK];
+        for r in runs {
+            r.run
+                .for_each(&mut buf, |v| offsets[bucket(v, layout.bits)] += 1)?;
+        }
+        // Each offset becomes the end of its bucket, then is moved down as keys are
+        // placed, ending as its start; offsets[buckets] stays n.
+        let mut sum = 0u32;
+        for o in &mut offsets[..buckets] {
+            sum += *o;
+            *o = sum;
+        }
+        offsets[buckets] = sum;
+        let n = layout.n as usize;
+        let mut rems = vec![0u16; n];
+        let mut ords = Ordinals::new(layout.width, n);
+        for (i, r) in runs.iter().enumerate() {
+            r.run.for_each(&mut buf, |v| {
+                let b = bucket(v, layout.bits);
+                offsets[b] -= 1;
+                let at = offsets[b] as usize;
+                rems[at] = remainder(v, layout.bits);
+                ords.set(at, i);
+            })?;
+        }
+        let index = runs.iter().flat_map(|r| r.index.iter().copied()).collect();
+        let runs = runs.iter().map(|r| Some(r.run.clone())).collect();
+        Ok(Self::assemble(
+            layout, table, index, offsets, rems, ords, runs,
+        ))
+    }
+
+    fn assemble(
+        layout: Layout,
+        table: Vec<TableRun>,
+        index: Vec<u64>,
+        offsets: Vec<u32>,
+        rems: Vec<u16>,
+        ords: Ordinals,
+        runs: Vec<Option<Run>>,
+    ) -> Self {
+        let mut at = 0;
+        let runs = table
+            .iter()
+            .zip(runs)
+            .map(|(t, run)| {
+                let len = (t.len as usize).div_ceil(layout.block);
+                let range = at..at + len;
+                at += len;
+                run.map(|r| (r, range))
+            })
+            .collect();
+        Self {
+            layout,
+            table,
+            index,
+            offsets,
+            rems,
+            ords,
+            runs,
+        }
+    }
+
+    /// Writes the filter to `file` (a segment).
+    fn write_to(&self, file: &File) -> io::Result<()> {
+        file.set_len(self.layout.total as u64)?;
+        let table = serde_json::to_vec(&self.table).expect("a run table serializes");
+        file.write_all_at(&self.layout.header(), 0)?;
+        file.write_all_at(&table, self.layout.table.start as u64)?;
+        for (range, write) in [
+            (
+                &self.layout.index,
+                &(|w: &mut ArrayWriter| w.all(&self.index))
+                    as &dyn Fn(&mut ArrayWriter) -> io::Result<()>,
+            ),
+            (&self.layout.offsets, &|w| w.all(&self.offsets)),
+            (&self.layout.rems, &|w| w.all(&self.rems)),
+            (&self.layout.ords, &|w| match &self.ords {
+                Ordinals::U8(v) => w.all(v),
+                Ordinals::U16(v) => w.all(v),
+                Ordinals::U32(v) => w.all(v),
+            }),
+        ] {
+            let mut w = ArrayWriter::new(file, range.start);
+            write(&mut w)?;
+            w.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Reads a segment file whose runs `resolve` names (a run it gives none for is
+    /// masked).
+    fn read_from(
+        file: &File,
+        mut resolve: impl FnMut(&TableRun) -> Option<Run>,
+    ) -> Result<Self, LedgerError> {
+        let (layout, table) = Layout::read(file)?;
+        let index = read_array(file, layout.index.clone())?;
+        let offsets: Vec<u32> = read_array(file, layout.offsets.clone())?;
+        let rems = read_array(file, layout.rems.clone())?;
+        let ords = match layout.width {
+            1 => Ordinals::U8(read_array(file, layout.ords.clone())?),
+            2 => Ordinals::U16(read_array(file, layout.ords.clone())?),
+            _ => Ordinals::U32(read_array(file, layout.ords.clone())?),
         };
-        let b = bucket(fp, self.bits);
+        // Probes index by these: they must be in order and end at the key count.
+        if offsets.windows(2).any(|w| w[0] > w[1]) || offsets.last() != Some(&(layout.n as u32)) {
+            return Err(LedgerError::Damaged("bucket offsets out of order".into()));
+        }
+        let runs = table.iter().map(&mut resolve).collect();
+        Ok(Self::assemble(
+            layout, table, index, offsets, rems, ords, runs,
+        ))
+    }
+
+    fn contains(&self, fp: u128) -> io::Result<bool> {
+        let b = bucket(fp, self.layout.bits);
         let (lo, hi) = (self.offsets[b] as usize, self.offsets[b + 1] as usize);
-        let rem = remainder(fp, self.bits);
+        let rem = remainder(fp, self.layout.bits);
         // A run's keys are adjacent in a bucket: each run is tried once.
         let mut tried = usize::MAX;
         for (i, &r) in self.rems[lo..hi].iter().enumerate() {
-            if r == rem {
-                let run = self.ords.get(lo + i);
-                if run != tried {
-                    tried = run;
-                    if self.runs[run].contains(file, fp, self.block)? {
-                        return Ok(true);
-                    }
-                }
+            if r != rem {
+                continue;
+            }
+            let ord = self.ords.get(lo + i);
+            if ord == tried {
+                continue;
+            }
+            tried = ord;
+            let Some(Some((run, index))) = self.runs.get(ord) else {
+                // Masked (or, in a damaged file, no run at all): nothing to confirm.
+                continue;
+            };
+            if run.contains(&self.index[index.clone()], fp, self.layout.block)? {
+                return Ok(true);
             }
         }
         Ok(false)
     }
 
-    /// Fingerprints in all runs (one in two runs counts twice).
+    /// Keys of the runs not masked.
+    fn len(&self) -> usize {
+        self.runs
+            .iter()
+            .flatten()
+            .map(|(r, _)| r.len as usize)
+            .sum()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        if self.layout.n == 0 {
+            return 0;
+        }
+        self.offsets.capacity() * 4
+            + self.rems.capacity() * 2
+            + self.ords.heap_bytes()
+            + self.index.capacity() * 8
+            + self.runs.capacity() * std::mem::size_of::<Option<(Run, Range<usize>)>>()
+    }
+}
+
+/// The layout of a filter over `table`'s runs.
+fn layout_for(table: &[TableRun], per_bucket: usize, block: usize) -> Result<Layout, LedgerError> {
+    let n: u64 = table.iter().map(|r| r.len).sum();
+    if n > u64::from(u32::MAX) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "more than 4,294,967,295 prior fingerprints",
+        )
+        .into());
+    }
+    let table_len = serde_json::to_vec(table)
+        .expect("a run table serializes")
+        .len();
+    Ok(Layout::new(
+        bits_for(n, per_bucket),
+        width_for(table.len()),
+        block,
+        table_len,
+        table,
+    ))
+}
+
+/// A filter over `runs` only, in memory: the runs a segment lacks. `ids` names them.
+pub(crate) fn build_filter(
+    runs: &[IndexedRun],
+    ids: Vec<String>,
+) -> Result<PriorLedger, LedgerError> {
+    let table: Vec<TableRun> = ids
+        .into_iter()
+        .zip(runs)
+        .map(|(id, r)| TableRun { id, len: r.run.len })
+        .collect();
+    let layout = layout_for(&table, PER_BUCKET, BLOCK)?;
+    let all: Vec<&IndexedRun> = runs.iter().collect();
+    Ok(PriorLedger {
+        filters: vec![Filter::build(layout, table, &all)?],
+    })
+}
+
+/// Writes a segment to `file` over the runs of `base` in `keep` (its ordinals, in order)
+/// and then `runs`, named by `ids`, and returns it as a ledger whose runs `resolve` names.
+/// Where the bucket bits stay those of `base`, its kept keys are copied bucket by bucket
+/// and the new runs merged in, in one pass straight to the file (no second filter in
+/// memory); otherwise every run is read again (re-bucketing needs bits a filter does not
+/// keep). `base` is consumed: its memory is freed before the new segment is read.
+/// Returns the ledger and whether it was merged (not rebuilt).
+pub(crate) fn write_segment(
+    file: &File,
+    base: Option<PriorLedger>,
+    keep: &[usize],
+    runs: &[IndexedRun],
+    ids: Vec<String>,
+    resolve: impl FnMut(&TableRun) -> Option<Run>,
+) -> Result<(PriorLedger, bool), LedgerError> {
+    let base = base.and_then(|mut l| (!l.filters.is_empty()).then(|| l.filters.swap_remove(0)));
+    let lens = keep
+        .iter()
+        .map(|&o| {
+            base.as_ref()
+                .and_then(|b| b.runs[o].as_ref())
+                .map_or(0, |(r, _)| r.len)
+        })
+        .chain(runs.iter().map(|r| r.run.len));
+    if ids.len() != keep.len() + runs.len() {
+        return Err(LedgerError::Damaged("run names and runs disagree".into()));
+    }
+    let table: Vec<TableRun> = ids
+        .into_iter()
+        .zip(lens)
+        .map(|(id, len)| TableRun { id, len })
+        .collect();
+    let layout = layout_for(&table, PER_BUCKET, BLOCK)?;
+    match base {
+        Some(b) if b.layout.bits == layout.bits && b.layout.block == layout.block => {
+            merge_to(file, &layout, &table, &b, keep, runs)?;
+            drop(b);
+            let filters = vec![Filter::read_from(file, resolve)?];
+            Ok((PriorLedger { filters }, true))
+        }
+        base => {
+            let base_runs: Vec<IndexedRun> = match &base {
+                Some(b) => keep
+                    .iter()
+                    .filter_map(|&o| b.runs[o].as_ref())
+                    .map(|(run, index)| IndexedRun {
+                        run: run.clone(),
+                        index: b.index[index.clone()].to_vec(),
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            drop(base);
+            let all: Vec<&IndexedRun> = base_runs.iter().chain(runs).collect();
+            let filter = Filter::build(layout, table, &all)?;
+            filter.write_to(file)?;
+            Ok((
+                PriorLedger {
+                    filters: vec![filter],
+                },
+                false,
+            ))
+        }
+    }
+}
+
+/// Writes the kept runs' keys of `base` and those of `runs` to `file`, bucket by bucket.
+fn merge_to(
+    file: &File,
+    layout: &Layout,
+    table: &[TableRun],
+    base: &Filter,
+    keep: &[usize],
+    runs: &[IndexedRun],
+) -> io::Result<()> {
+    file.set_len(layout.total as u64)?;
+    file.write_all_at(&layout.header(), 0)?;
+    let table_bytes = serde_json::to_vec(table).expect("a run table serializes");
+    file.write_all_at(&table_bytes, layout.table.start as u64)?;
+    let mut index = ArrayWriter::new(file, layout.index.start);
+    for &o in keep {
+        if let Some((_, range)) = &base.runs[o] {
+            index.all(&base.index[range.clone()])?;
+        }
+    }
+    for r in runs {
+        index.all(&r.index)?;
+    }
+    index.flush()?;
+    let mut new_ord = vec![usize::MAX; base.runs.len()];
+    for (i, &o) in keep.iter().enumerate() {
+        new_ord[o] = i;
+    }
+    let (mut offsets, mut rems, mut ords) = (
+        ArrayWriter::new(file, layout.offsets.start),
+        ArrayWriter::new(file, layout.rems.start),
+        ArrayWriter::new(file, layout.ords.start),
+    );
+    let ord = |w: &mut ArrayWriter, o: usize| match layout.width {
+        1 => w.push(o as u8),
+        2 => w.push(o as u16),
+        _ => w.push(o as u32),
+    };
+    let mut cursors: Vec<Cursor> = runs.iter().map(|r| Cursor::new(&r.run)).collect();
+    let mut at = 0u64;
+    for b in 0..1usize << layout.bits {
+        offsets.push(at as u32)?;
+        let (lo, hi) = (base.offsets[b] as usize, base.offsets[b + 1] as usize);
+        for i in lo..hi {
+            let o = new_ord.get(base.ords.get(i)).copied().unwrap_or(usize::MAX);
+            if o != usize::MAX {
+                rems.push(base.rems[i])?;
+                ord(&mut ords, o)?;
+                at += 1;
+            }
+        }
+        for (k, c) in cursors.iter_mut().enumerate() {
+            while let Some(v) = c.peek()? {
+                if bucket(v, layout.bits) != b {
+                    break;
+                }
+                rems.push(remainder(v, layout.bits))?;
+                ord(&mut ords, keep.len() + k)?;
+                at += 1;
+                c.at += 1;
+            }
+        }
+    }
+    if at != layout.n {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "record ledger filter: its runs hold other counts than its table says",
+        ));
+    }
+    offsets.push(at as u32)?;
+    for w in [&mut offsets, &mut rems, &mut ords] {
+        w.flush()?;
+    }
+    Ok(())
+}
+
+/// Collects ledger files ([`PriorLedgerBuilder::add_run`]) into a [`PriorLedger`] of the
+/// uncached path: the runs in one temp file, the filter in memory.
+#[derive(Debug)]
+pub struct PriorLedgerBuilder {
+    file: Arc<File>,
+    runs: Vec<IndexedRun>,
+    /// End of the last run in the temp file.
+    end: u64,
+    block: usize,
+    per_bucket: usize,
+}
+
+impl PriorLedgerBuilder {
+    /// A builder whose temp file is in the system's temp directory.
+    pub fn new() -> io::Result<Self> {
+        Self::with_file(tempfile::tempfile()?)
+    }
+
+    /// A builder whose temp file is in `dir` (it needs 16 bytes a fingerprint).
+    pub fn new_in(dir: impl AsRef<Path>) -> io::Result<Self> {
+        Self::with_file(tempfile::tempfile_in(dir)?)
+    }
+
+    fn with_file(file: File) -> io::Result<Self> {
+        Ok(Self {
+            file: Arc::new(file),
+            runs: Vec::new(),
+            end: 0,
+            block: BLOCK,
+            per_bucket: PER_BUCKET,
+        })
+    }
+
+    /// Adds one ledger file, read as a stream. A refused file adds nothing: the builder
+    /// stays as it was.
+    pub fn add_run(&mut self, mut reader: impl Read) -> Result<(), LedgerError> {
+        let offset = self.end.next_multiple_of(PAGE);
+        let mut pos = offset;
+        let file = self.file.clone();
+        // Positional writes: a run refused halfway leaves bytes past `end` only, which the
+        // next run overwrites.
+        let (len, index) = scan_run(&mut reader, self.block, |bytes| {
+            file.write_all_at(bytes, pos)?;
+            pos += bytes.len() as u64;
+            Ok(())
+        })?;
+        let held: u64 = self.runs.iter().map(|r| r.run.len).sum();
+        if held + len > u64::from(u32::MAX) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "more than 4,294,967,295 prior fingerprints",
+            )
+            .into());
+        }
+        self.runs.push(IndexedRun {
+            run: Run {
+                source: Source::Shared(self.file.clone()),
+                offset,
+                len,
+            },
+            index,
+        });
+        self.end = pos;
+        Ok(())
+    }
+
+    /// Builds the filter over every run added.
+    pub fn finish(self) -> io::Result<PriorLedger> {
+        let table: Vec<TableRun> = self
+            .runs
+            .iter()
+            .map(|r| TableRun {
+                id: String::new(),
+                len: r.run.len,
+            })
+            .collect();
+        let layout = layout_for(&table, self.per_bucket, self.block).map_err(|e| match e {
+            LedgerError::Io(e) => e,
+            other => io::Error::other(other.to_string()),
+        })?;
+        let all: Vec<&IndexedRun> = self.runs.iter().collect();
+        Ok(PriorLedger {
+            filters: vec![Filter::build(layout, table, &all)?],
+        })
+    }
+}
+
+/// The fingerprints of earlier releases: exact membership from compact filters and the
+/// runs on disk. The default is empty: it holds nothing and answers false.
+#[derive(Debug, Default)]
+pub struct PriorLedger {
+    /// The cached segment first (when there is one), then a filter of the runs it lacks.
+    filters: Vec<Filter>,
+}
+
+impl PriorLedger {
+    /// The ledger of a segment file whose runs `resolve` names (a run it gives no file
+    /// for is masked), and the segment's run table.
+    pub(crate) fn of_segment(
+        file: &File,
+        resolve: impl FnMut(&TableRun) -> Option<Run>,
+    ) -> Result<Self, LedgerError> {
+        Ok(Self {
+            filters: vec![Filter::read_from(file, resolve)?],
+        })
+    }
+
+    /// The run table of its first filter (a segment's runs, by ordinal).
+    pub(crate) fn table(&self) -> &[TableRun] {
+        self.filters.first().map_or(&[], |f| &f.table)
+    }
+
+    /// Whether the first filter's run of ordinal `ord` is held (not masked).
+    pub(crate) fn holds_run(&self, ord: usize) -> bool {
+        self.filters
+            .first()
+            .and_then(|f| f.runs.get(ord))
+            .is_some_and(Option::is_some)
+    }
+
+    /// This ledger and `other`'s filters together: membership in either.
+    pub(crate) fn with(mut self, other: PriorLedger) -> Self {
+        self.filters.extend(other.filters);
+        self
+    }
+
+    /// Whether `fp` is in any run not masked. Reads the runs only for candidates.
+    pub fn contains(&self, fp: u128) -> io::Result<bool> {
+        for f in &self.filters {
+            if f.contains(fp)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Fingerprints in all runs held (one in two runs counts twice).
     pub fn len(&self) -> usize {
-        self.rems.len()
+        self.filters.iter().map(Filter::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.rems.is_empty()
+        self.len() == 0
     }
 
-    /// Ledger files added.
+    /// Runs held (not masked).
     pub fn runs(&self) -> usize {
-        self.runs.len()
+        self.filters
+            .iter()
+            .map(|f| f.runs.iter().flatten().count())
+            .sum()
     }
 
     /// Bytes of memory held (its vectors' capacities), for reports and tests.
     pub fn heap_bytes(&self) -> usize {
-        self.offsets.capacity() * 4
-            + self.rems.capacity() * 2
-            + self.ords.heap_bytes()
-            + self.runs.capacity() * std::mem::size_of::<Run>()
-            + self
-                .runs
-                .iter()
-                .map(|r| r.index.capacity() * 8)
-                .sum::<usize>()
+        self.filters.iter().map(Filter::heap_bytes).sum()
     }
 }
 
