@@ -352,6 +352,102 @@ fn a_snapshot_resent_under_a_new_name_releases_only_its_new_records() {
     env.assert_verified();
 }
 
+/// A producer re-sends its whole, growing snapshot every day for six days. With the ledger
+/// cache (the default, `{state}/ledger-cache`: it copies runs, keeps a filter between runs
+/// and folds every fourth new run) and without it (`STACKPRO_LEDGER_CACHE=off`), every
+/// release skips exactly the records released before, so no record id is published
+/// twice; a cache damaged between two runs (a run cut short, a segment of garbage) changes
+/// nothing either.
+#[test]
+fn the_ledger_cache_skips_what_the_catalog_released_even_when_damaged() {
+    let (cached, uncached) = (Env::new(), Env::new());
+    let mut snapshot = String::new();
+    let mut reports: Vec<Vec<(u64, u64)>> = vec![Vec::new(), Vec::new()];
+    for day in 0..6u64 {
+        let dt = format!("2026-11-{:02}", 20 + day);
+        for (e, env) in [&cached, &uncached].into_iter().enumerate() {
+            let fresh = env.generate_at(
+                "contacts",
+                "t-1",
+                &dt,
+                800,
+                "snapshot.ndjson",
+                0.0,
+                40 + day,
+            );
+            let new = std::fs::read_to_string(&fresh).expect("fresh");
+            if e == 0 {
+                snapshot.push_str(&new);
+            }
+            std::fs::write(&fresh, &snapshot).expect("snapshot");
+            if day == 0 {
+                env.grant("t-1", "contacts");
+            }
+            if e == 0 && day == 4 {
+                let tenant = env.path("state/ledger-cache/dataset=contacts/tenant=t-1");
+                let runs: Vec<_> = std::fs::read_dir(tenant.join("runs"))
+                    .expect("cached runs")
+                    .map(|e| e.expect("entry").path())
+                    .collect();
+                // A run is copied when a later release loads it: the first three days'.
+                assert_eq!(runs.len(), 3, "one run per release loaded: {runs:?}");
+                let bytes = std::fs::read(&runs[0]).expect("run");
+                std::fs::write(&runs[0], &bytes[..bytes.len() - 32]).expect("cut");
+                std::fs::write(
+                    tenant.join("segment-000000000099.qf"),
+                    b"SPLS\x01\0\0\0junk",
+                )
+                .expect("garbage");
+            }
+            let mut cmd = env.cmd(&["run", "--json"]);
+            if e == 1 {
+                cmd.env("STACKPRO_LEDGER_CACHE", "off");
+            }
+            let summary: serde_json::Value =
+                serde_json::from_str(&super::stdout_of_success(cmd, &["run", "--json"]))
+                    .expect("summary");
+            let published: Vec<&serde_json::Value> = summary["partitions"]
+                .as_array()
+                .expect("partitions")
+                .iter()
+                .filter(|p| p["status"] == "published")
+                .collect();
+            assert_eq!(published.len(), 1, "{summary:#}");
+            let report = &published[0]["report"];
+            reports[e].push((
+                report["already_released"].as_u64().expect("already"),
+                report["records_valid"].as_u64().expect("valid"),
+            ));
+        }
+    }
+    assert_eq!(
+        reports[0], reports[1],
+        "cached and uncached ledgers skip alike"
+    );
+    // Each day's snapshot holds every earlier day's records again: all of them skipped.
+    for (day, &(already, _)) in reports[0].iter().enumerate().skip(1) {
+        let before: u64 = reports[0][..day].iter().map(|(a, v)| v - a).sum();
+        assert!(
+            already >= before,
+            "day {day}: {already} skipped, {before} released before"
+        );
+    }
+    for env in [&cached, &uncached] {
+        let mut seen = HashSet::new();
+        for (_, values) in column_by_release(env, "contacts", None, "event_id") {
+            for (id, _) in values {
+                assert!(seen.insert(id.clone()), "record {id} released twice");
+            }
+        }
+        env.assert_verified();
+    }
+    assert!(
+        !uncached
+            .path("state/ledger-cache/dataset=contacts")
+            .exists()
+    );
+}
+
 /// An object rewritten under the same name (a producer appending to its file) is a new
 /// input: its new records are released, its old ones skipped; the same bytes again are not.
 #[test]
