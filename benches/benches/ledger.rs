@@ -5,12 +5,18 @@
 //! released before. Ledger files are generated in memory, as `RecordLedger::write` writes
 //! them (sorted keyed fingerprints, uniformly random bits).
 //!
+//! Then the same window through the ledger cache (`pipeline::ledger::LedgerCache`, as a
+//! release with the default config loads it): the first load, which copies every run and
+//! writes the segment, and `LEDGER_DAYS` (default 12) days after it, each adding its
+//! release's run and dropping the oldest from the window, with each load's time, how it
+//! loaded (segment plus runs added, or a fold) and its memory.
+//!
 //! `cargo bench -p benches --bench ledger`
 
 use std::time::Instant;
 
 use benches::{human_bytes, peak_rss_bytes};
-use pipeline::ledger::{PriorLedgerBuilder, ledger_file_bytes};
+use pipeline::ledger::{FOLD_AT, LedgerCache, PriorLedgerBuilder, ledger_file_bytes};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -105,6 +111,103 @@ fn main() -> anyhow::Result<()> {
             human_bytes(peak),
             human_bytes(before)
         );
+    }
+    drop(ledger);
+    cached(runs, per_run, &mut rng, &present, &fresh)
+}
+
+/// The window through the ledger cache: a first load, then a day at a time.
+fn cached(
+    runs: usize,
+    per_run: usize,
+    rng: &mut SplitMix,
+    present: &[u128],
+    fresh: &[u128],
+) -> anyhow::Result<()> {
+    let days = env("LEDGER_DAYS", 12);
+    let root = tempfile::tempdir()?;
+    let partition = catalog::layout::PartitionKey {
+        dataset: "contacts".into(),
+        tenant: "t-bench".into(),
+        dt: "2026-12-01".into(),
+    };
+    let cache = LedgerCache::open(root.path(), &partition)?;
+    // The same fingerprints as above: regenerated from the same seed.
+    let mut again = SplitMix(42);
+    let run = |rng: &mut SplitMix| {
+        let mut values: Vec<u128> = (0..per_run).map(|_| rng.fingerprint()).collect();
+        values.sort_unstable();
+        values.dedup();
+        ledger_file_bytes(&values)
+    };
+    let mut window: Vec<String> = Vec::new();
+    let t = Instant::now();
+    for i in 0..runs {
+        let id = format!("r{i:05}");
+        cache.put_run(&id, &run(&mut again))?;
+        window.push(id);
+    }
+    let copy = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let (ledger, load) = cache.prior(&window, FOLD_AT)?;
+    println!(
+        "cached: the same window through the ledger cache (fold at {FOLD_AT} runs outside the segment)"
+    );
+    println!(
+        "  first load      {:.2} s ({load:?}; copying the runs {copy:.2} s, not counted), {} heap",
+        t.elapsed().as_secs_f64(),
+        human_bytes(ledger.heap_bytes() as u64)
+    );
+    for (name, fps, want) in [("fresh", fresh, false), ("released", present, true)] {
+        let t = Instant::now();
+        let mut found = 0usize;
+        for &f in fps {
+            found += usize::from(ledger.contains(f)?);
+        }
+        let ns = t.elapsed().as_nanos() as f64 / fps.len() as f64;
+        println!(
+            "  probe {name:<9} {ns:.0} ns each ({found} of {} found)",
+            fps.len()
+        );
+        anyhow::ensure!(
+            found == if want { fps.len() } else { 0 },
+            "the cached ledger answered wrong: {found} of {} {name} probes found",
+            fps.len()
+        );
+    }
+    drop(ledger);
+    let mut times = Vec::new();
+    for day in 0..days {
+        // Yesterday's release is listed now: its run is copied (as a load copies it) and
+        // the oldest day leaves the window.
+        let id = format!("d{day:05}");
+        cache.put_run(&id, &run(rng))?;
+        window.push(id);
+        window.remove(0);
+        let t = Instant::now();
+        let (ledger, load) = cache.prior(&window, FOLD_AT)?;
+        let s = t.elapsed().as_secs_f64();
+        times.push(s);
+        println!(
+            "  day {:<3}         {:.3} s ({load:?}), {} heap, {} fingerprints",
+            day + 1,
+            s,
+            human_bytes(ledger.heap_bytes() as u64),
+            ledger.len()
+        );
+    }
+    if !times.is_empty() {
+        let mean = times.iter().sum::<f64>() / times.len() as f64;
+        times.sort_by(f64::total_cmp);
+        println!(
+            "  per day         mean {mean:.3} s, median {:.3} s, max {:.3} s over {} days",
+            times[times.len() / 2],
+            times[times.len() - 1],
+            times.len()
+        );
+    }
+    if let Some(peak) = peak_rss_bytes() {
+        println!("  peak memory     {} (the whole bench)", human_bytes(peak));
     }
     Ok(())
 }

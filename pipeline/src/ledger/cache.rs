@@ -9,7 +9,9 @@
 //!
 //! The catalog stays the only truth; the cache only saves work. A run is copied once its
 //! release is listed as published (its file is final then), checked (magic, order), and
-//! written whole (temp file, fsync, rename): a copy is never partial. A segment names its
+//! written whole (temp file, fsync, rename): a copy is never partial. A segment is written
+//! under a temp name and renamed too, but not fsynced: its checksum, checked on every
+//! read, finds one a crash tore, and the runs rebuild it. A segment names its
 //! runs by release id; a release reads the newest segment and *masks* every run of it the
 //! window does not list (expired, or never published), so what the segment holds beyond
 //! the window changes no answer. The window's runs the segment lacks make a second
@@ -260,12 +262,12 @@ impl LedgerCache {
         let (ledger, merged) = write_segment(tmp.as_file(), base, &keep, &added, ids, |t| {
             resolve(&runs, t)
         })?;
-        tmp.as_file().sync_all()?;
+        // Past every number present, a damaged segment's too (the prune removes it).
+        let seq = self.segments()?.first().map_or(seq, |(s, _)| seq.max(*s));
         let path = self
             .dir
             .join(format!("{}{:012}{}", SEGMENT.0, seq + 1, SEGMENT.1));
         tmp.persist(&path).map_err(|e| e.error)?;
-        File::open(&self.dir)?.sync_all()?;
         load.folded = if merged { Fold::Merged } else { Fold::Rebuilt };
         self.prune(seq + 1, &wanted, &runs);
         Ok((ledger, load))
@@ -571,6 +573,26 @@ mod tests {
         fs::write(&path, &bytes[..bytes.len() / 2]).expect("cut");
         let garbage = cache.dir.join(format!("segment-{:012}.qf", seq + 1));
         fs::write(&garbage, b"SPLS\x01\0\0\0 not a segment").expect("write");
+        let (ledger, load) = cache.prior(&ids, 1).expect("prior");
+        assert_eq!(
+            load,
+            CacheLoad {
+                from_segment: 0,
+                added: 3,
+                folded: Fold::Rebuilt
+            }
+        );
+        assert!(
+            runs.iter()
+                .all(|(_, v)| v.iter().all(|&f| ledger.contains(f).expect("read")))
+        );
+        // One flipped bit past the header (a torn write the rename made visible): the
+        // checksum refuses the segment, and the runs rebuild it.
+        let (_, path) = cache.segments().expect("list").remove(0);
+        let mut bytes = fs::read(&path).expect("read");
+        let at = bytes.len() - 100;
+        bytes[at] ^= 0x10;
+        fs::write(&path, &bytes).expect("flip");
         let (ledger, load) = cache.prior(&ids, 1).expect("prior");
         assert_eq!(
             load,

@@ -375,7 +375,8 @@ pub(crate) struct TableRun {
 }
 
 /// Where each part of a segment file is: the header (magic, total bytes, bucket bits,
-/// ordinal width, keys, block, run table bytes), the run table (JSON), the runs' sparse
+/// ordinal width, keys, block, run table bytes, then the CRC-32 of every byte after the
+/// header, written last), the run table (JSON), the runs' sparse
 /// indexes one after the other (u64), the bucket offsets (u32, one past the last bucket),
 /// the remainders (u16) and the ordinals (u8, u16 or u32).
 #[derive(Debug, Clone, PartialEq)]
@@ -472,8 +473,14 @@ impl Layout {
             return Err(damaged("ordinals too narrow for its runs"));
         }
         let layout = Self::new(bits, width, block, table.len(), &runs);
-        if layout.n != u64_at(24) || layout.total as u64 != size || layout.header() != h {
+        if layout.n != u64_at(24) || layout.total as u64 != size || layout.header()[..48] != h[..48]
+        {
             return Err(damaged("header and run table disagree"));
+        }
+        // Segments are not fsynced (a fold would spend seconds on it): one torn by a crash
+        // fails here and is rebuilt from the runs, which are.
+        if body_crc(file, size)? != u32_at(48) {
+            return Err(damaged("checksum mismatch"));
         }
         Ok((layout, runs))
     }
@@ -578,6 +585,26 @@ impl<'a> ArrayWriter<'a> {
         self.buf.clear();
         Ok(())
     }
+}
+
+/// The CRC-32 of a segment file's bytes after its header.
+fn body_crc(file: &File, size: u64) -> io::Result<u32> {
+    let mut h = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut pos = HEADER as u64;
+    while pos < size {
+        let n = (size - pos).min(CHUNK as u64) as usize;
+        file.read_exact_at(&mut buf[..n], pos)?;
+        h.update(&buf[..n]);
+        pos += n as u64;
+    }
+    Ok(h.finalize())
+}
+
+/// Writes the checksum of a segment file written whole into its header.
+fn seal(file: &File) -> io::Result<()> {
+    let crc = body_crc(file, file.metadata()?.len())?;
+    file.write_all_at(&crc.to_le_bytes(), 48)
 }
 
 /// Reads `range` of `file` as an array of `T`.
@@ -740,7 +767,7 @@ impl Filter {
             write(&mut w)?;
             w.flush()?;
         }
-        Ok(())
+        seal(file)
     }
 
     /// Reads a segment file whose runs `resolve` names (a run it gives none for is
@@ -992,7 +1019,7 @@ fn merge_to(
     for w in [&mut offsets, &mut rems, &mut ords] {
         w.flush()?;
     }
-    Ok(())
+    seal(file)
 }
 
 /// Collects ledger files ([`PriorLedgerBuilder::add_run`]) into a [`PriorLedger`] of the
