@@ -16,7 +16,7 @@
 use std::time::Instant;
 
 use benches::{human_bytes, peak_rss_bytes};
-use pipeline::ledger::{FOLD_AT, LedgerCache, PriorLedgerBuilder, ledger_file_bytes};
+use pipeline::ledger::{FOLD_AT, LedgerCache, PriorLedger, PriorLedgerBuilder, ledger_file_bytes};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -88,10 +88,24 @@ fn main() -> anyhow::Result<()> {
         human_bytes(ledger.heap_bytes() as u64),
         ledger.heap_bytes() as f64 / ledger.len().max(1) as f64
     );
-    for (name, fps, want) in [("fresh", &fresh, false), ("released", &present, true)] {
+    probe(&ledger, &fresh, &present)?;
+    if let (Some(peak), Some(before)) = (peak_rss_bytes(), before) {
+        println!(
+            "  peak memory     {} (before: {}; the probe lists and one run's buffers included)",
+            human_bytes(peak),
+            human_bytes(before)
+        );
+    }
+    drop(ledger);
+    cached(runs, per_run, &mut rng, &present, &fresh)
+}
+
+/// Times a probe of every fresh and every released fingerprint, and checks the answers.
+fn probe(ledger: &PriorLedger, fresh: &[u128], present: &[u128]) -> anyhow::Result<()> {
+    for (name, fps, want) in [("fresh", fresh, false), ("released", present, true)] {
         let t = Instant::now();
         let mut found = 0usize;
-        for &f in fps.iter() {
+        for &f in fps {
             found += usize::from(ledger.contains(f)?);
         }
         let ns = t.elapsed().as_nanos() as f64 / fps.len() as f64;
@@ -105,15 +119,7 @@ fn main() -> anyhow::Result<()> {
             fps.len()
         );
     }
-    if let (Some(peak), Some(before)) = (peak_rss_bytes(), before) {
-        println!(
-            "  peak memory     {} (before: {}; the probe lists and one run's buffers included)",
-            human_bytes(peak),
-            human_bytes(before)
-        );
-    }
-    drop(ledger);
-    cached(runs, per_run, &mut rng, &present, &fresh)
+    Ok(())
 }
 
 /// The window through the ledger cache: a first load, then a day at a time.
@@ -158,23 +164,7 @@ fn cached(
         t.elapsed().as_secs_f64(),
         human_bytes(ledger.heap_bytes() as u64)
     );
-    for (name, fps, want) in [("fresh", fresh, false), ("released", present, true)] {
-        let t = Instant::now();
-        let mut found = 0usize;
-        for &f in fps {
-            found += usize::from(ledger.contains(f)?);
-        }
-        let ns = t.elapsed().as_nanos() as f64 / fps.len() as f64;
-        println!(
-            "  probe {name:<9} {ns:.0} ns each ({found} of {} found)",
-            fps.len()
-        );
-        anyhow::ensure!(
-            found == if want { fps.len() } else { 0 },
-            "the cached ledger answered wrong: {found} of {} {name} probes found",
-            fps.len()
-        );
-    }
+    probe(&ledger, fresh, present)?;
     drop(ledger);
     let mut times = Vec::new();
     for day in 0..days {

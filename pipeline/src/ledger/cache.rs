@@ -429,15 +429,31 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn a_fold_writes_a_segment_later_loads_read_back() {
+    /// A cache holding `count` runs of `size` values each, named `{prefix}{i}`.
+    fn cache_of(
+        prefix: &str,
+        count: u64,
+        seed: u64,
+        size: usize,
+    ) -> (
+        tempfile::TempDir,
+        LedgerCache,
+        Vec<(String, BTreeSet<u128>)>,
+    ) {
         let root = tempfile::tempdir().expect("temp dir");
         let cache = LedgerCache::open(root.path(), &partition()).expect("open");
-        let runs: Vec<(String, BTreeSet<u128>)> =
-            (0..6).map(|i| (format!("r{i}"), values(i, 5000))).collect();
+        let runs: Vec<(String, BTreeSet<u128>)> = (0..count)
+            .map(|i| (format!("{prefix}{i}"), values(seed + i, size)))
+            .collect();
         for (id, v) in &runs {
             cache.put_run(id, &run_bytes(v)).expect("put");
         }
+        (root, cache, runs)
+    }
+
+    #[test]
+    fn a_fold_writes_a_segment_later_loads_read_back() {
+        let (_root, cache, runs) = cache_of("r", 6, 0, 5000);
         let ids = |n: usize| {
             runs[..n]
                 .iter()
@@ -512,15 +528,8 @@ mod tests {
 
     #[test]
     fn a_fold_at_the_same_bucket_bits_merges_and_answers_alike() {
-        let root = tempfile::tempdir().expect("temp dir");
-        let cache = LedgerCache::open(root.path(), &partition()).expect("open");
         // 40,000 keys, then 48,000 and 8,000 expired: 2^12 buckets throughout.
-        let runs: Vec<(String, BTreeSet<u128>)> = (0..6)
-            .map(|i| (format!("m{i}"), values(100 + i, 8000)))
-            .collect();
-        for (id, v) in &runs {
-            cache.put_run(id, &run_bytes(v)).expect("put");
-        }
+        let (_root, cache, runs) = cache_of("m", 6, 100, 8000);
         let ids: Vec<String> = runs.iter().map(|(id, _)| id.clone()).collect();
         let (_, load) = cache.prior(&ids[..5], 1).expect("prior");
         assert_eq!(load.folded, Fold::Rebuilt);
@@ -557,14 +566,7 @@ mod tests {
 
     #[test]
     fn a_damaged_segment_or_run_is_never_trusted() {
-        let root = tempfile::tempdir().expect("temp dir");
-        let cache = LedgerCache::open(root.path(), &partition()).expect("open");
-        let runs: Vec<(String, BTreeSet<u128>)> = (0..3)
-            .map(|i| (format!("r{i}"), values(10 + i, 3000)))
-            .collect();
-        for (id, v) in &runs {
-            cache.put_run(id, &run_bytes(v)).expect("put");
-        }
+        let (_root, cache, runs) = cache_of("r", 3, 10, 3000);
         let ids: Vec<String> = runs.iter().map(|(id, _)| id.clone()).collect();
         cache.prior(&ids, 1).expect("fold");
         let (seq, path) = cache.segments().expect("list").remove(0);
@@ -634,14 +636,7 @@ mod tests {
 
     #[test]
     fn writers_folding_one_cache_at_once_leave_a_good_segment() {
-        let root = tempfile::tempdir().expect("temp dir");
-        let cache = LedgerCache::open(root.path(), &partition()).expect("open");
-        let runs: Vec<(String, BTreeSet<u128>)> = (0..8)
-            .map(|i| (format!("r{i}"), values(20 + i, 4000)))
-            .collect();
-        for (id, v) in &runs {
-            cache.put_run(id, &run_bytes(v)).expect("put");
-        }
+        let (_root, cache, runs) = cache_of("r", 8, 20, 4000);
         let ids: Vec<String> = runs.iter().map(|(id, _)| id.clone()).collect();
         std::thread::scope(|s| {
             for t in 0..4 {

@@ -842,15 +842,20 @@ impl Filter {
     }
 }
 
+/// Offsets and counts are u32: a filter holds at most u32::MAX keys.
+fn too_many() -> LedgerError {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "more than 4,294,967,295 prior fingerprints",
+    )
+    .into()
+}
+
 /// The layout of a filter over `table`'s runs.
 fn layout_for(table: &[TableRun], per_bucket: usize, block: usize) -> Result<Layout, LedgerError> {
     let n: u64 = table.iter().map(|r| r.len).sum();
     if n > u64::from(u32::MAX) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "more than 4,294,967,295 prior fingerprints",
-        )
-        .into());
+        return Err(too_many());
     }
     let table_len = serde_json::to_vec(table)
         .expect("a run table serializes")
@@ -1070,11 +1075,7 @@ impl PriorLedgerBuilder {
         })?;
         let held: u64 = self.runs.iter().map(|r| r.run.len).sum();
         if held + len > u64::from(u32::MAX) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "more than 4,294,967,295 prior fingerprints",
-            )
-            .into());
+            return Err(too_many());
         }
         self.runs.push(IndexedRun {
             run: Run {
