@@ -157,7 +157,7 @@ pub struct Worker {
     /// The marketplace's tables, when the backend has them: each run adds a dataset
     /// version per new release (see [`catalog::market::sync_versions`]).
     pub market: Option<Arc<dyn catalog::market::MarketStore>>,
-    /// Partition leases, so that two triggered workers never release one partition at once.
+    /// Leases per tenant-dataset, so that two triggered workers never release one at once.
     pub leases: Arc<dyn catalog::lease::LeaseStore>,
 }
 
@@ -317,9 +317,9 @@ impl Worker {
     }
 
     /// The trigger entry point (folder watch, queue, Lambda): releases what is pending in
-    /// each of `partitions`, as the dataset's batching mode allows, under the partition's
-    /// lease. A partition whose lease another worker holds is [`Status::Busy`] and left
-    /// alone; duplicates of an event find [`Status::NothingNew`]. `holder` names this
+    /// each of `partitions`, as the dataset's batching mode allows, under its tenant and
+    /// dataset's lease. A partition whose lease another worker holds (for any day of that
+    /// tenant and dataset) is [`Status::Busy`] and left alone; duplicates of an event find [`Status::NothingNew`]. `holder` names this
     /// worker in the lease.
     pub async fn release_pending(
         &self,
@@ -330,7 +330,10 @@ impl Worker {
         let ctx = self.release_context(None)?;
         let ttl = self.lease_ttl();
         for key in partitions {
-            let name = key.to_string();
+            // One lease per tenant-dataset, not per day: the record ledger a release loads
+            // holds only what was published before it started, so two days of one
+            // tenant-dataset released at once could both publish a record re-sent in both.
+            let name = format!("tenant={}/dataset={}", key.tenant, key.dataset);
             let Some(mut lease) = self
                 .leases
                 .acquire(&name, holder, ttl, chrono::Utc::now())
@@ -342,7 +345,7 @@ impl Worker {
                     status: Status::Busy,
                     objects: 0,
                     report: None,
-                    message: Some("another worker holds this partition's lease".into()),
+                    message: Some("another worker holds the lease of this partition's tenant and dataset".into()),
                 });
                 continue;
             };
