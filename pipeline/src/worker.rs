@@ -345,7 +345,10 @@ impl Worker {
                     status: Status::Busy,
                     objects: 0,
                     report: None,
-                    message: Some("another worker holds the lease of this partition's tenant and dataset".into()),
+                    message: Some(
+                        "another worker holds the lease of this partition's tenant and dataset"
+                            .into(),
+                    ),
                 });
                 continue;
             };
