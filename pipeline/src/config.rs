@@ -42,7 +42,8 @@ pub mod env {
     pub const BACKEND: &str = "STACKPRO_BACKEND";
     /// Test-only fault injection, honoured by debug builds only: `after-files` aborts the
     /// process after a release's files are written and before its catalog entry, to prove
-    /// atomic publish.
+    /// atomic publish; `slow-publish` waits 2 s before each publish, so another process
+    /// can race a release held open.
     pub const FAULT: &str = "STACKPRO_FAULT";
 }
 

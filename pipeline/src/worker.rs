@@ -328,96 +328,124 @@ impl Worker {
     ) -> Result<RunSummary> {
         let mut summary = RunSummary::default();
         let ctx = self.release_context(None)?;
-        let ttl = self.lease_ttl();
         for key in partitions {
-            // One lease per tenant-dataset, not per day: the record ledger a release loads
-            // holds only what was published before it started, so two days of one
-            // tenant-dataset released at once could both publish a record re-sent in both.
-            let name = format!("tenant={}/dataset={}", key.tenant, key.dataset);
-            let Some(mut lease) = self
-                .leases
-                .acquire(&name, holder, ttl, chrono::Utc::now())
-                .await?
-            else {
-                tracing::info!(partition = %key, "busy: another worker holds the lease");
-                summary.partitions.push(PartitionResult {
-                    partition: key.clone(),
-                    status: Status::Busy,
-                    objects: 0,
-                    report: None,
-                    message: Some(
-                        "another worker holds the lease of this partition's tenant and dataset"
-                            .into(),
-                    ),
-                });
-                continue;
-            };
-            // Listed under the lease: what another worker released before is in the ledger.
-            let prefix = format!("tenant={}/dataset={}", key.tenant, key.dataset);
-            let mut listing = sources::list_raw_under(&self.raw, &prefix).await?;
-            let objects = listing.partitions.remove(key).unwrap_or_default();
-            let manifests = listing.manifests.remove(key).unwrap_or_default();
-            let (plan, ignored) = self
-                .plan_partition(key, objects, manifests, chrono::Utc::now())
-                .await?;
+            let (results, ignored) = self.release_leased(&ctx, key, holder).await?;
+            summary.partitions.extend(results);
             summary.ignored.extend(ignored);
-            let (objects, manifests) = match plan {
-                Plan::Release { objects, manifests } => (objects, manifests),
-                Plan::Wait(why) => {
-                    summary.partitions.push(waiting(key, why));
-                    self.leases.release(&lease).await?;
-                    continue;
-                }
-                Plan::NothingNew => {
-                    summary.partitions.push(nothing_new(key));
-                    self.leases.release(&lease).await?;
-                    continue;
-                }
-            };
-            let mut earlier_published = true;
-            for (chunk, manifests) in self.chunks(objects, manifests) {
-                // Manifests only with a batch whose every chunk is out (see `run`).
-                let manifests = if earlier_published {
-                    manifests
-                } else {
-                    Vec::new()
-                };
-                // The lease is renewed while the release runs, however long it takes.
-                let work = self.release_partition(&ctx, key, chunk, manifests);
-                tokio::pin!(work);
-                let mut lost = false;
-                let result = loop {
-                    tokio::select! {
-                        r = &mut work => break r,
-                        () = tokio::time::sleep((ttl / 3).to_std().unwrap_or(Duration::from_secs(1))) => {
-                            match self.leases.renew(&lease, ttl, chrono::Utc::now()).await {
-                                Ok(Some(renewed)) => lease = renewed,
-                                Ok(None) => lost = true,
-                                Err(e) => tracing::warn!(partition = %key, error = %catalog::chain(&e), "could not renew the lease"),
-                            }
-                        }
-                    }
-                };
-                earlier_published &= published(&result.status);
-                summary.partitions.push(result);
-                if !lost {
-                    match self.leases.renew(&lease, ttl, chrono::Utc::now()).await? {
-                        Some(renewed) => lease = renewed,
-                        None => lost = true,
-                    }
-                }
-                if lost {
-                    // Another worker may hold it now: stop here. Whatever both publish
-                    // is settled by the catalog (one release of the same inputs wins),
-                    // and the next holder finds this one's releases in the ledger.
-                    tracing::warn!(partition = %key, "lease lost during the release; stopping here");
-                    break;
-                }
-            }
-            self.leases.release(&lease).await?;
         }
         self.sync_versions(&summary).await;
         Ok(summary)
+    }
+
+    /// Releases what is pending in `key` under its tenant and dataset's lease (held by
+    /// `holder`, renewed while the release runs): the partition is listed and planned
+    /// again once the lease is held, so what another worker released before is in the
+    /// catalog and the record ledger. Without the lease, the partition is
+    /// [`Status::Busy`]. The results of its chunks, and the objects its plan ignored.
+    async fn release_leased(
+        &self,
+        ctx: &ReleaseContext,
+        key: &PartitionKey,
+        holder: &str,
+    ) -> Result<(Vec<PartitionResult>, Vec<IgnoredObject>)> {
+        let ttl = self.lease_ttl();
+        let mut results = Vec::new();
+        // One lease per tenant-dataset, not per day: the record ledger a release loads
+        // holds only what was published before it started, so two days of one
+        // tenant-dataset released at once could both publish a record re-sent in both.
+        let name = format!("tenant={}/dataset={}", key.tenant, key.dataset);
+        let Some(mut lease) = self
+            .leases
+            .acquire(&name, holder, ttl, chrono::Utc::now())
+            .await?
+        else {
+            tracing::info!(partition = %key, "busy: another worker holds the lease");
+            results.push(PartitionResult {
+                partition: key.clone(),
+                status: Status::Busy,
+                objects: 0,
+                report: None,
+                message: Some(
+                    "another worker holds the lease of this partition's tenant and dataset".into(),
+                ),
+            });
+            return Ok((results, Vec::new()));
+        };
+        // Listed under the lease: what another worker released before is in the ledger.
+        let listing = sources::list_raw_under(&self.raw, &name).await;
+        let planned = match listing {
+            Ok(mut listing) => {
+                let objects = listing.partitions.remove(key).unwrap_or_default();
+                let manifests = listing.manifests.remove(key).unwrap_or_default();
+                self.plan_partition(key, objects, manifests, chrono::Utc::now())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        let (plan, ignored) = match planned {
+            Ok(planned) => planned,
+            Err(e) => {
+                self.leases.release(&lease).await?;
+                return Err(e);
+            }
+        };
+        let (objects, manifests) = match plan {
+            Plan::Release { objects, manifests } => (objects, manifests),
+            Plan::Wait(why) => {
+                results.push(waiting(key, why));
+                self.leases.release(&lease).await?;
+                return Ok((results, ignored));
+            }
+            Plan::NothingNew => {
+                results.push(nothing_new(key));
+                self.leases.release(&lease).await?;
+                return Ok((results, ignored));
+            }
+        };
+        let mut earlier_published = true;
+        for (chunk, manifests) in self.chunks(objects, manifests) {
+            // Manifests only with a batch whose every chunk is out: recorded with the last
+            // chunk after an earlier one failed, they would strand that chunk's objects.
+            // Kept pending, the next plan releases those objects under them.
+            let manifests = if earlier_published {
+                manifests
+            } else {
+                Vec::new()
+            };
+            // The lease is renewed while the release runs, however long it takes.
+            let work = self.release_partition(ctx, key, chunk, manifests);
+            tokio::pin!(work);
+            let mut lost = false;
+            let result = loop {
+                tokio::select! {
+                    r = &mut work => break r,
+                    () = tokio::time::sleep((ttl / 3).to_std().unwrap_or(Duration::from_secs(1))) => {
+                        match self.leases.renew(&lease, ttl, chrono::Utc::now()).await {
+                            Ok(Some(renewed)) => lease = renewed,
+                            Ok(None) => lost = true,
+                            Err(e) => tracing::warn!(partition = %key, error = %catalog::chain(&e), "could not renew the lease"),
+                        }
+                    }
+                }
+            };
+            earlier_published &= published(&result.status);
+            results.push(result);
+            if !lost {
+                match self.leases.renew(&lease, ttl, chrono::Utc::now()).await? {
+                    Some(renewed) => lease = renewed,
+                    None => lost = true,
+                }
+            }
+            if lost {
+                // Another worker may hold it now: stop here. Whatever both publish
+                // is settled by the catalog (one release of the same inputs wins),
+                // and the next holder finds this one's releases in the ledger.
+                tracing::warn!(partition = %key, "lease lost during the release; stopping here");
+                break;
+            }
+        }
+        self.leases.release(&lease).await?;
+        Ok((results, ignored))
     }
 
     /// Every partition of the raw root with something in it, through
@@ -437,8 +465,10 @@ impl Worker {
         Ok(summary)
     }
 
-    /// Processes every pending partition. Per-partition failures are reported in the
-    /// summary (and make the CLI exit non-zero); configuration errors stop the run.
+    /// Processes every pending partition, each under its tenant and dataset's lease as
+    /// [`Worker::release_pending`] does (a partition another process is releasing is
+    /// [`Status::Busy`]). Per-partition failures are reported in the summary (and make the
+    /// CLI exit non-zero); configuration errors stop the run.
     pub async fn run(&self, progress: &dyn Progress) -> Result<RunSummary> {
         let completed = self.catalog.reconcile().await?;
         if completed > 0 {
@@ -495,16 +525,13 @@ impl Worker {
                 counter.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
             }))
         }))?;
-        // A partition whose earlier chunk was not published keeps its manifests pending
-        // (they would otherwise be recorded with the last chunk, stranding that chunk's
-        // objects): the next plan releases those objects under the same manifests.
-        let mut unpublished: std::collections::BTreeSet<PartitionKey> = Default::default();
-        for (key, objects, manifests) in plan {
-            let manifests = if unpublished.contains(&key) {
-                Vec::new()
-            } else {
-                manifests
-            };
+        // Each partition is released under its tenant and dataset's lease, as the triggers
+        // release it (listed and planned again once held): a `run` beside a watcher or
+        // another `run` never releases two days of one tenant-dataset at once.
+        let holder = format!("run-{}", std::process::id());
+        let keys: std::collections::BTreeSet<PartitionKey> =
+            plan.into_iter().map(|(key, _, _)| key).collect();
+        for key in keys {
             let ticker = {
                 let counter = counter.clone();
                 async move {
@@ -515,17 +542,22 @@ impl Worker {
                     }
                 }
             };
-            let work = self.release_partition(&ctx, &key, objects, manifests);
-            let result = tokio::select! {
-                r = work => r,
+            let work = self.release_leased(&ctx, &key, &holder);
+            let (results, ignored) = tokio::select! {
+                r = work => r?,
                 () = ticker => unreachable!("the ticker never ends"),
             };
             progress.bytes(counter.swap(0, std::sync::atomic::Ordering::Relaxed));
-            progress.partition_done(&result);
-            if !published(&result.status) {
-                unpublished.insert(key.clone());
+            for result in results {
+                progress.partition_done(&result);
+                summary.partitions.push(result);
             }
-            summary.partitions.push(result);
+            // The plan above reported what it ignored; only what is new since.
+            for i in ignored {
+                if !summary.ignored.iter().any(|o| o.url == i.url) {
+                    summary.ignored.push(i);
+                }
+            }
         }
         progress.finish();
         self.sync_versions(&summary).await;
@@ -688,6 +720,13 @@ impl Worker {
                         rel.release_id
                     );
                     std::process::abort();
+                }
+                // Debug builds only: holds the release open, for the tests that race
+                // another process against it.
+                if cfg!(debug_assertions)
+                    && std::env::var(env::FAULT).as_deref() == Ok("slow-publish")
+                {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
                 }
                 match self.catalog.publish_release(rel).await? {
                     PublishOutcome::Published => {

@@ -1,7 +1,19 @@
 //! [`SqliteLeaseStore`]: leases in the control-plane SQLite file, each acquisition one
 //! `BEGIN IMMEDIATE` transaction (the file's write lock settles races between processes).
+//!
+//! A lease whose holder process died is free at once, not only at expiry: the holder
+//! keeps an exclusive OS file lock (`flock`) on `{state}/leases/{token}.lock` from before
+//! its row is written until it releases the lease, and the operating system drops that
+//! lock when the process ends, however it ends. An acquirer that finds the lease held
+//! tries that lock: taken, the holder is gone and the lease is its. A `stackpro run`
+//! killed mid-release so frees its tenant-dataset for the next run at once. A holder
+//! whose lock file is missing (written by another build, or a file system without locks)
+//! keeps the lease until it expires: in doubt, the lease is held.
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::fs::{self, File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -25,6 +37,31 @@ CREATE TABLE IF NOT EXISTS leases (
 #[derive(Debug, Clone)]
 pub struct SqliteLeaseStore {
     db: Db,
+    /// `{state}/leases`: one lock file per lease held.
+    locks: PathBuf,
+    /// The lock files of the leases this store holds, by token: open, so locked.
+    held: Arc<Mutex<HashMap<String, File>>>,
+}
+
+/// The lock file of the lease acquired with `token`.
+fn lock_path(dir: &Path, token: &str) -> PathBuf {
+    dir.join(format!("{token}.lock"))
+}
+
+/// Whether the holder of the lease acquired with `token` is certainly gone: its lock file
+/// exists and its lock can be taken (the lock taken is dropped again at once).
+fn holder_gone(dir: &Path, token: &str) -> bool {
+    // Tokens are ours (hex); anything else names no file of ours.
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return false;
+    }
+    match File::open(lock_path(dir, token)) {
+        Ok(file) => match file.try_lock() {
+            Ok(()) => true,
+            Err(TryLockError::WouldBlock | TryLockError::Error(_)) => false,
+        },
+        Err(_) => false,
+    }
 }
 
 impl SqliteLeaseStore {
@@ -39,9 +76,34 @@ impl SqliteLeaseStore {
         )?;
         db.conn
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(PoisonError::into_inner)
             .execute_batch(DDL)?;
-        Ok(Self { db })
+        let locks = dir.join("leases");
+        fs::create_dir_all(&locks)?;
+        Ok(Self {
+            db,
+            locks,
+            held: Arc::default(),
+        })
+    }
+
+    /// Creates and locks the lock file of a lease about to be written under `token`.
+    fn lock(&self, token: &str) -> Result<File> {
+        let file = File::create(lock_path(&self.locks, token))?;
+        file.lock()?;
+        Ok(file)
+    }
+
+    /// Drops the lock of `token` (if this store holds it) and removes its file.
+    fn unlock(&self, token: &str) {
+        let file = self
+            .held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(token);
+        if file.is_some() {
+            let _ = fs::remove_file(lock_path(&self.locks, token));
+        }
     }
 }
 
@@ -60,15 +122,21 @@ impl LeaseStore for SqliteLeaseStore {
             token: new_token(),
             expires_at: now + ttl,
         };
-        self.db
+        // Locked before the row exists: a row is never without its holder's lock.
+        let file = self.lock(&lease.token)?;
+        let (locks, token) = (self.locks.clone(), lease.token.clone());
+        let won = self
+            .db
             .call(move |conn| {
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let held: Option<String> = tx
-                    .prepare_cached("SELECT expires_at FROM leases WHERE name = ?1")?
-                    .query_row([&lease.name], |r| r.get(0))
+                let held: Option<(String, String)> = tx
+                    .prepare_cached("SELECT expires_at, token FROM leases WHERE name = ?1")?
+                    .query_row([&lease.name], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
-                if held.is_some_and(|until| until > format_time(&now)) {
-                    return Ok(None);
+                if let Some((until, token)) = &held {
+                    if *until > format_time(&now) && !holder_gone(&locks, token) {
+                        return Ok(None);
+                    }
                 }
                 tx.execute(
                     "INSERT INTO leases (name, holder, token, expires_at) VALUES (?1, ?2, ?3, ?4)
@@ -82,9 +150,30 @@ impl LeaseStore for SqliteLeaseStore {
                     ],
                 )?;
                 tx.commit()?;
+                if let Some((_, token)) = held {
+                    // The previous holder's file, if it left one; a live one that lost
+                    // its lease to expiry removes nothing of ours when it releases.
+                    if holder_gone(&locks, &token) {
+                        let _ = fs::remove_file(lock_path(&locks, &token));
+                    }
+                }
                 Ok(Some(lease))
             })
-            .await
+            .await;
+        match won {
+            Ok(Some(lease)) => {
+                self.held
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(lease.token.clone(), file);
+                Ok(Some(lease))
+            }
+            other => {
+                drop(file);
+                let _ = fs::remove_file(lock_path(&self.locks, &token));
+                other
+            }
+        }
     }
 
     async fn renew(
@@ -116,14 +205,18 @@ impl LeaseStore for SqliteLeaseStore {
 
     async fn release(&self, lease: &Lease) -> Result<bool> {
         let (name, token) = (lease.name.clone(), lease.token.clone());
-        self.db
+        let released = self
+            .db
             .call(move |conn| {
                 Ok(conn.execute(
                     "DELETE FROM leases WHERE name = ?1 AND token = ?2",
                     params![name, token],
                 )? == 1)
             })
-            .await
+            .await;
+        // After the row: the lock is never gone while its row says held.
+        self.unlock(&lease.token);
+        released
     }
 }
 
@@ -137,5 +230,51 @@ mod tests {
         let a = SqliteLeaseStore::open_in_state_dir(dir.path()).expect("open");
         let b = SqliteLeaseStore::open_in_state_dir(dir.path()).expect("second handle");
         crate::conformance::lease_store_suite(&a, &b, "sqlite").await;
+    }
+
+    /// A holder that ends without releasing (the OS closes its files, so drops its lock)
+    /// frees the lease at once; while it lives, the lease stays held until expiry.
+    #[tokio::test]
+    async fn a_lease_of_a_holder_that_ended_is_free_before_it_expires() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = Utc::now();
+        let ttl = TimeDelta::seconds(300);
+        let other = SqliteLeaseStore::open_in_state_dir(dir.path()).expect("open");
+        let held = {
+            let holder = SqliteLeaseStore::open_in_state_dir(dir.path()).expect("open");
+            let held = holder
+                .acquire("tenant=t-1/dataset=contacts", "run-1", ttl, now)
+                .await
+                .expect("acquire")
+                .expect("free");
+            assert!(
+                other
+                    .acquire("tenant=t-1/dataset=contacts", "run-2", ttl, now)
+                    .await
+                    .expect("acquire")
+                    .is_none(),
+                "held while its holder lives"
+            );
+            held
+            // `holder` ends here without releasing, as a killed process would.
+        };
+        let taken = other
+            .acquire("tenant=t-1/dataset=contacts", "run-2", ttl, now)
+            .await
+            .expect("acquire")
+            .expect("free once its holder is gone, long before expiry");
+        assert_ne!(taken.token, held.token);
+        assert!(
+            !dir.path()
+                .join("leases")
+                .join(format!("{}.lock", held.token))
+                .exists(),
+            "the dead holder's lock file is removed"
+        );
+        assert!(other.release(&taken).await.expect("release"));
+        let left: Vec<_> = fs::read_dir(dir.path().join("leases"))
+            .expect("leases dir")
+            .collect();
+        assert!(left.is_empty(), "a released lease leaves no file: {left:?}");
     }
 }

@@ -352,6 +352,111 @@ fn a_snapshot_resent_under_a_new_name_releases_only_its_new_records() {
     env.assert_verified();
 }
 
+/// Three `stackpro run` processes start at once on two days of one tenant-dataset whose
+/// second day re-sends the first day's records. The record ledger a release loads holds
+/// only what was published before it started, so two days released at once would both
+/// publish the re-sent records; the tenant-dataset's lease (the one every trigger takes)
+/// lets one release at a time, and the others report `busy`. A last `run` releases what
+/// was left, and no record id is in two releases.
+#[test]
+fn racing_runs_never_release_a_resent_record_twice() {
+    let env = Env::new();
+    env.generate("contacts", "t-1", 8000, "day1.ndjson", 0.0);
+    env.grant("t-1", "contacts");
+    let old = std::fs::read_to_string(
+        env.path("raw/tenant=t-1/dataset=contacts/source=test/dt=2026-11-24/day1.ndjson"),
+    )
+    .expect("old");
+    env.generate_at(
+        "contacts",
+        "t-1",
+        "2026-11-25",
+        8000,
+        "fresh.ndjson",
+        0.0,
+        12,
+    );
+    let dir = env.path("raw/tenant=t-1/dataset=contacts/source=test/dt=2026-11-25");
+    let fresh = std::fs::read_to_string(dir.join("fresh.ndjson")).expect("fresh");
+    std::fs::remove_file(dir.join("fresh.ndjson")).expect("rm");
+    std::fs::write(dir.join("snapshot.ndjson"), format!("{old}{fresh}")).expect("snapshot");
+    let racers: Vec<_> = (0..3)
+        .map(|_| {
+            env.cmd(&["run", "--json"])
+                // Each publish waits 2 s: the releases overlap however fast they are.
+                .env("STACKPRO_FAULT", "slow-publish")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn run")
+        })
+        .collect();
+    let mut published = Vec::new();
+    let mut seen_statuses = Vec::new();
+    for racer in racers {
+        let out = racer.wait_with_output().expect("run");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        for p in summary["partitions"].as_array().expect("partitions") {
+            let status = p["status"].as_str().expect("status").to_string();
+            if status == "published" {
+                published.push(p.clone());
+            }
+            seen_statuses.push(status);
+        }
+    }
+    assert!(
+        seen_statuses.iter().all(
+            |s| ["published", "already_published", "busy", "nothing_new"].contains(&s.as_str())
+        ),
+        "{seen_statuses:?}"
+    );
+    let last = run_json(&env);
+    for p in last["partitions"].as_array().expect("partitions") {
+        if p["status"] == "published" {
+            published.push(p.clone());
+        }
+    }
+    let mut days: Vec<&str> = published
+        .iter()
+        .map(|p| p["partition"]["dt"].as_str().expect("dt"))
+        .collect();
+    days.sort_unstable();
+    assert_eq!(
+        days,
+        ["2026-11-24", "2026-11-25"],
+        "each day published once"
+    );
+    let skipped: u64 = published
+        .iter()
+        .map(|p| {
+            p["report"]["already_released"]
+                .as_u64()
+                .expect("already_released")
+        })
+        .sum();
+    let day1_valid = published
+        .iter()
+        .find(|p| p["partition"]["dt"] == "2026-11-24")
+        .and_then(|p| p["report"]["records_valid"].as_u64())
+        .expect("day 1 valid");
+    assert_eq!(
+        skipped, day1_valid,
+        "the re-sent records are skipped once, by whichever day came second"
+    );
+    let mut seen = HashSet::new();
+    for (_, values) in column_by_release(&env, "contacts", None, "event_id") {
+        for (id, _) in values {
+            assert!(seen.insert(id.clone()), "record {id} released twice");
+        }
+    }
+    env.assert_verified();
+}
+
 /// A producer re-sends its whole, growing snapshot every day for six days. With the ledger
 /// cache (the default, `{state}/ledger-cache`: it copies runs, keeps a filter between runs
 /// and folds every fourth new run) and without it (`STACKPRO_LEDGER_CACHE=off`), every
