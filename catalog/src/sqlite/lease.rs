@@ -133,10 +133,11 @@ impl LeaseStore for SqliteLeaseStore {
                     .prepare_cached("SELECT expires_at, token FROM leases WHERE name = ?1")?
                     .query_row([&lease.name], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
-                if let Some((until, token)) = &held {
-                    if *until > format_time(&now) && !holder_gone(&locks, token) {
-                        return Ok(None);
-                    }
+                if let Some((until, token)) = &held
+                    && *until > format_time(&now)
+                    && !holder_gone(&locks, token)
+                {
+                    return Ok(None);
                 }
                 tx.execute(
                     "INSERT INTO leases (name, holder, token, expires_at) VALUES (?1, ?2, ?3, ?4)
