@@ -440,7 +440,8 @@ impl Layout {
 
     /// The layout a segment file's header and run table describe, checked against the
     /// file's size.
-    fn read(file: &File) -> Result<(Self, Vec<TableRun>), LedgerError> {
+    /// Its checksum is the body's, which [`BodyReader`] checks as it reads.
+    fn read(file: &File) -> Result<(Self, Vec<TableRun>, u32), LedgerError> {
         let damaged = |why: &str| LedgerError::Damaged(why.to_string());
         let size = file.metadata()?.len();
         let mut h = [0u8; HEADER];
@@ -477,12 +478,58 @@ impl Layout {
         {
             return Err(damaged("header and run table disagree"));
         }
-        // Segments are not fsynced (a fold would spend seconds on it): one torn by a crash
-        // fails here and is rebuilt from the runs, which are.
-        if body_crc(file, size)? != u32_at(48) {
-            return Err(damaged("checksum mismatch"));
+        Ok((layout, runs, u32_at(48)))
+    }
+}
+
+/// Reads a segment's body front to back once: the arrays it is asked for, in file order,
+/// and the checksum of every byte on the way (the arrays, the table and the padding).
+struct BodyReader<'a> {
+    file: &'a File,
+    pos: usize,
+    buf: Vec<u8>,
+    crc: crc32fast::Hasher,
+}
+
+impl<'a> BodyReader<'a> {
+    /// A reader of the body from byte `pos` on.
+    fn at(file: &'a File, pos: usize) -> Self {
+        Self {
+            file,
+            pos,
+            buf: vec![0u8; CHUNK],
+            crc: crc32fast::Hasher::new(),
         }
-        Ok((layout, runs))
+    }
+
+    /// Reads bytes up to `end` a chunk at a time, each chunk checksummed and handed to
+    /// `take` while it is in cache.
+    fn read_to(&mut self, end: usize, mut take: impl FnMut(&[u8])) -> io::Result<()> {
+        while self.pos < end {
+            let n = (end - self.pos).min(CHUNK);
+            self.file
+                .read_exact_at(&mut self.buf[..n], self.pos as u64)?;
+            self.crc.update(&self.buf[..n]);
+            take(&self.buf[..n]);
+            self.pos += n;
+        }
+        Ok(())
+    }
+
+    /// The array at `range` (after every array read before it).
+    fn array<T: Le>(&mut self, range: Range<usize>) -> io::Result<Vec<T>> {
+        self.read_to(range.start, |_| {})?;
+        let mut out = Vec::with_capacity(range.len() / T::SIZE);
+        self.read_to(range.end, |chunk| {
+            out.extend(chunk.chunks_exact(T::SIZE).map(T::take));
+        })?;
+        Ok(out)
+    }
+
+    /// The checksum of what was read, after reading on to `end`.
+    fn crc_to(mut self, end: usize) -> io::Result<crc32fast::Hasher> {
+        self.read_to(end, |_| {})?;
+        Ok(self.crc)
     }
 }
 
@@ -532,7 +579,8 @@ impl Ordinals {
 /// Integers stored little-endian in a segment file.
 trait Le: Copy + Default {
     const SIZE: usize;
-    fn put(self, out: &mut Vec<u8>);
+    /// Writes the value into `out`, exactly `SIZE` bytes.
+    fn put_at(self, out: &mut [u8]);
     fn take(bytes: &[u8]) -> Self;
 }
 
@@ -540,8 +588,8 @@ macro_rules! le {
     ($($t:ty),*) => {$(
         impl Le for $t {
             const SIZE: usize = std::mem::size_of::<$t>();
-            fn put(self, out: &mut Vec<u8>) {
-                out.extend_from_slice(&self.to_le_bytes());
+            fn put_at(self, out: &mut [u8]) {
+                out.copy_from_slice(&self.to_le_bytes());
             }
             fn take(bytes: &[u8]) -> Self {
                 <$t>::from_le_bytes(bytes.try_into().expect("sized chunk"))
@@ -556,6 +604,8 @@ struct ArrayWriter<'a> {
     file: &'a File,
     pos: u64,
     buf: Vec<u8>,
+    /// The checksum of every byte written.
+    crc: crc32fast::Hasher,
 }
 
 impl<'a> ArrayWriter<'a> {
@@ -564,98 +614,136 @@ impl<'a> ArrayWriter<'a> {
             file,
             pos: at as u64,
             buf: Vec::with_capacity(CHUNK),
+            crc: crc32fast::Hasher::new(),
         }
     }
 
-    fn push<T: Le>(&mut self, v: T) -> io::Result<()> {
-        v.put(&mut self.buf);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
+    /// `vs`, a buffer's worth at a time, converted in place.
+    fn all<T: Le>(&mut self, vs: &[T]) -> io::Result<()> {
+        for part in vs.chunks(CHUNK / T::SIZE) {
+            let at = self.buf.len();
+            self.buf.resize(at + part.len() * T::SIZE, 0);
+            for (out, &v) in self.buf[at..].chunks_exact_mut(T::SIZE).zip(part) {
+                v.put_at(out);
+            }
+            if self.buf.len() >= CHUNK {
+                self.flush()?;
+            }
         }
         Ok(())
     }
 
-    fn all<T: Le>(&mut self, vs: &[T]) -> io::Result<()> {
-        vs.iter().try_for_each(|&v| self.push(v))
+    /// Zeros up to byte `at` of the file (the padding before an array).
+    fn pad_to(&mut self, at: usize) -> io::Result<()> {
+        let end = self.pos as usize + self.buf.len();
+        self.all(&vec![0u8; at.saturating_sub(end)])
     }
 
     fn flush(&mut self) -> io::Result<()> {
         self.file.write_all_at(&self.buf, self.pos)?;
+        self.crc.update(&self.buf);
         self.pos += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
     }
 }
 
-/// The CRC-32 of a segment file's bytes after its header.
-fn body_crc(file: &File, size: u64) -> io::Result<u32> {
-    let mut h = crc32fast::Hasher::new();
-    let mut buf = vec![0u8; CHUNK];
-    let mut pos = HEADER as u64;
-    while pos < size {
-        let n = (size - pos).min(CHUNK as u64) as usize;
-        file.read_exact_at(&mut buf[..n], pos)?;
-        h.update(&buf[..n]);
-        pos += n as u64;
+/// A run ordinal as stored: u8, u16 or u32.
+trait Ordinal: Copy + Default + TryFrom<usize> + Into<u64> {}
+impl Ordinal for u8 {}
+impl Ordinal for u16 {}
+impl Ordinal for u32 {}
+
+/// [`Filter::fold`] on the arrays: keeps the keys whose run `new_ord` maps (to its new
+/// ordinal), then adds `added[k]` (bucket and remainder, in bucket order) under ordinal
+/// `kept + k`, ending with `n` keys. False when the counts do not add up (a damaged run).
+fn fold_keys<T: Ordinal>(
+    offsets: &mut [u32],
+    rems: &mut Vec<u16>,
+    ords: &mut Vec<T>,
+    new_ord: &[usize],
+    kept: usize,
+    added: &[Vec<(u32, u16)>],
+    n: usize,
+) -> bool {
+    let buckets = offsets.len() - 1;
+    if rems.len() != ords.len() || offsets[buckets] as usize != rems.len() {
+        return false;
     }
-    Ok(h.finalize())
-}
-
-/// Writes the checksum of a segment file written whole into its header.
-fn seal(file: &File) -> io::Result<()> {
-    let crc = body_crc(file, file.metadata()?.len())?;
-    file.write_all_at(&crc.to_le_bytes(), 48)
-}
-
-/// Reads `range` of `file` as an array of `T`.
-fn read_array<T: Le>(file: &File, range: Range<usize>) -> io::Result<Vec<T>> {
-    let mut out = Vec::with_capacity(range.len() / T::SIZE);
-    let mut buf = vec![0u8; CHUNK];
-    let mut pos = range.start;
-    while pos < range.end {
-        let n = (range.end - pos).min(CHUNK);
-        file.read_exact_at(&mut buf[..n], pos as u64)?;
-        out.extend(buf[..n].chunks_exact(T::SIZE).map(T::take));
-        pos += n;
-    }
-    Ok(out)
-}
-
-/// A run's values in order, read a chunk at a time.
-struct Cursor<'a> {
-    run: &'a Run,
-    buf: Vec<u8>,
-    /// Values of the run read into `buf` so far.
-    pos: u64,
-    at: usize,
-    end: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn new(run: &'a Run) -> Self {
-        Self {
-            run,
-            buf: vec![0u8; 1 << 16],
-            pos: 0,
-            at: 0,
-            end: 0,
-        }
-    }
-
-    fn peek(&mut self) -> io::Result<Option<u128>> {
-        if self.at == self.end {
-            let left = self.run.len - self.pos;
-            if left == 0 {
-                return Ok(None);
+    // Old ordinal to new, as stored; `None` for a run not kept.
+    let map: Vec<Option<T>> = new_ord
+        .iter()
+        .map(|&o| {
+            if o == usize::MAX {
+                None
+            } else {
+                T::try_from(o).ok()
             }
-            let n = left.min(self.buf.len() as u64 / 16) as usize;
-            self.run
-                .read_exact_at(&mut self.buf[..n * 16], self.run.offset + self.pos * 16)?;
-            self.pos += n as u64;
-            (self.at, self.end) = (0, n);
-        }
-        Ok(Some(value(&self.buf[self.at * 16..self.at * 16 + 16])))
+        })
+        .collect();
+    if new_ord
+        .iter()
+        .zip(&map)
+        .any(|(&o, m)| o != usize::MAX && m.is_none())
+    {
+        return false;
     }
+    // Forward: drop the keys of runs not kept; a key only ever moves to a lower slot.
+    let mut w = 0usize;
+    for b in 0..buckets {
+        let (lo, hi) = (offsets[b] as usize, offsets[b + 1] as usize);
+        offsets[b] = w as u32;
+        for i in lo..hi {
+            let Some(&o) = map.get(Into::<u64>::into(ords[i]) as usize) else {
+                return false;
+            };
+            if let Some(o) = o {
+                rems[w] = rems[i];
+                ords[w] = o;
+                w += 1;
+            }
+        }
+    }
+    let total: usize = added.iter().map(Vec::len).sum();
+    if w + total != n {
+        return false;
+    }
+    rems.resize(n.max(rems.len()), 0);
+    ords.resize(n.max(ords.len()), T::default());
+    let Some(new_ords) = (0..added.len())
+        .map(|k| T::try_from(kept + k).ok())
+        .collect::<Option<Vec<T>>>()
+    else {
+        return false;
+    };
+    // Backward: each bucket's kept keys move up, as one block, by the new keys of it and
+    // of every bucket before it, so a key is written only to its own slot or to one
+    // already moved; the bucket's new keys go after them.
+    let mut ends: Vec<usize> = added.iter().map(Vec::len).collect();
+    let mut next = w;
+    let mut w = n;
+    for b in (0..buckets).rev() {
+        let (lo, hi) = (offsets[b] as usize, next);
+        for (k, keys) in added.iter().enumerate().rev() {
+            while ends[k] > 0 && keys[ends[k] - 1].0 as usize == b {
+                ends[k] -= 1;
+                w -= 1;
+                rems[w] = keys[ends[k]].1;
+                ords[w] = new_ords[k];
+            }
+        }
+        w -= hi - lo;
+        if w != lo {
+            rems.copy_within(lo..hi, w);
+            ords.copy_within(lo..hi, w);
+        }
+        next = lo;
+        offsets[b] = w as u32;
+    }
+    offsets[buckets] = n as u32;
+    rems.truncate(n);
+    ords.truncate(n);
+    w == 0 && ends.iter().all(|&e| e == 0)
 }
 
 /// A filter over some runs.
@@ -748,26 +836,25 @@ impl Filter {
         file.set_len(self.layout.total as u64)?;
         let table = serde_json::to_vec(&self.table).expect("a run table serializes");
         file.write_all_at(&self.layout.header(), 0)?;
-        file.write_all_at(&table, self.layout.table.start as u64)?;
-        for (range, write) in [
-            (
-                &self.layout.index,
-                &(|w: &mut ArrayWriter| w.all(&self.index))
-                    as &dyn Fn(&mut ArrayWriter) -> io::Result<()>,
-            ),
-            (&self.layout.offsets, &|w| w.all(&self.offsets)),
-            (&self.layout.rems, &|w| w.all(&self.rems)),
-            (&self.layout.ords, &|w| match &self.ords {
-                Ordinals::U8(v) => w.all(v),
-                Ordinals::U16(v) => w.all(v),
-                Ordinals::U32(v) => w.all(v),
-            }),
-        ] {
-            let mut w = ArrayWriter::new(file, range.start);
-            write(&mut w)?;
-            w.flush()?;
+        // The body front to back, checksummed as it is written.
+        let mut w = ArrayWriter::new(file, HEADER);
+        w.pad_to(self.layout.table.start)?;
+        w.all(&table)?;
+        w.pad_to(self.layout.index.start)?;
+        w.all(&self.index)?;
+        w.pad_to(self.layout.offsets.start)?;
+        w.all(&self.offsets)?;
+        w.pad_to(self.layout.rems.start)?;
+        w.all(&self.rems)?;
+        w.pad_to(self.layout.ords.start)?;
+        match &self.ords {
+            Ordinals::U8(v) => w.all(v)?,
+            Ordinals::U16(v) => w.all(v)?,
+            Ordinals::U32(v) => w.all(v)?,
         }
-        seal(file)
+        w.pad_to(self.layout.total)?;
+        w.flush()?;
+        file.write_all_at(&w.crc.finalize().to_le_bytes(), 48)
     }
 
     /// Reads a segment file whose runs `resolve` names (a run it gives none for is
@@ -776,15 +863,45 @@ impl Filter {
         file: &File,
         mut resolve: impl FnMut(&TableRun) -> Option<Run>,
     ) -> Result<Self, LedgerError> {
-        let (layout, table) = Layout::read(file)?;
-        let index = read_array(file, layout.index.clone())?;
-        let offsets: Vec<u32> = read_array(file, layout.offsets.clone())?;
-        let rems = read_array(file, layout.rems.clone())?;
-        let ords = match layout.width {
-            1 => Ordinals::U8(read_array(file, layout.ords.clone())?),
-            2 => Ordinals::U16(read_array(file, layout.ords.clone())?),
-            _ => Ordinals::U32(read_array(file, layout.ords.clone())?),
-        };
+        let (layout, table, crc) = Layout::read(file)?;
+        // The remainders (more than half the bytes) on a thread of their own, the rest on
+        // this one: the read is copying and page faults, and a release loads its ledger
+        // before its transforms start, while the cores are free. Each part checksums what
+        // it reads; the parts' checksums combine in file order.
+        let (head, rems, tail) = std::thread::scope(|s| {
+            let rems = s.spawn(|| -> io::Result<_> {
+                let mut body = BodyReader::at(file, layout.rems.start);
+                let rems: Vec<u16> = body.array(layout.rems.clone())?;
+                Ok((rems, body.crc))
+            });
+            let head = (|| -> io::Result<_> {
+                let mut body = BodyReader::at(file, HEADER);
+                let index: Vec<u64> = body.array(layout.index.clone())?;
+                let offsets: Vec<u32> = body.array(layout.offsets.clone())?;
+                Ok((index, offsets, body.crc_to(layout.rems.start)?))
+            })();
+            let tail = (|| -> io::Result<_> {
+                let mut body = BodyReader::at(file, layout.rems.end);
+                let ords = match layout.width {
+                    1 => Ordinals::U8(body.array(layout.ords.clone())?),
+                    2 => Ordinals::U16(body.array(layout.ords.clone())?),
+                    _ => Ordinals::U32(body.array(layout.ords.clone())?),
+                };
+                Ok((ords, body.crc_to(layout.total)?))
+            })();
+            let rems = rems
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the remainders' reader stopped")));
+            (head, rems, tail)
+        });
+        let ((index, offsets, mut sum), (rems, rems_sum), (ords, tail_sum)) = (head?, rems?, tail?);
+        sum.combine(&rems_sum);
+        sum.combine(&tail_sum);
+        // Segments are not fsynced (a fold would spend seconds on it): one torn by a crash
+        // fails here and is rebuilt from the runs, which are.
+        if sum.finalize() != crc {
+            return Err(LedgerError::Damaged("checksum mismatch".into()));
+        }
         // Probes index by these: they must be in order and end at the key count.
         if offsets.windows(2).any(|w| w[0] > w[1]) || offsets.last() != Some(&(layout.n as u32)) {
             return Err(LedgerError::Damaged("bucket offsets out of order".into()));
@@ -792,6 +909,94 @@ impl Filter {
         let runs = table.iter().map(&mut resolve).collect();
         Ok(Self::assemble(
             layout, table, index, offsets, rems, ords, runs,
+        ))
+    }
+
+    /// This filter over its runs in `keep` (its ordinals, in order) and then `runs`, laid
+    /// out as `layout` (the same bucket bits and ordinal width as this one), made in this
+    /// filter's own arrays: one pass forward drops the keys of the runs not kept (no key
+    /// moves up), one pass backward makes room for the new runs' keys and places them (no
+    /// key moves down past one not yet moved). No second filter is ever in memory; the
+    /// new runs' keys are, as a bucket and a remainder each (8 bytes a key).
+    fn fold(
+        mut self,
+        layout: Layout,
+        table: Vec<TableRun>,
+        keep: &[usize],
+        runs: &[IndexedRun],
+        resolve: impl FnMut(&TableRun) -> Option<Run>,
+    ) -> io::Result<Self> {
+        let bad = || {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                "record ledger filter: its runs hold other counts than its table says",
+            )
+        };
+        let mut new_ord = vec![usize::MAX; self.runs.len()];
+        for (i, &o) in keep.iter().enumerate() {
+            new_ord[o] = i;
+        }
+        let mut added: Vec<Vec<(u32, u16)>> = Vec::with_capacity(runs.len());
+        let mut buf = vec![0u8; CHUNK];
+        for r in runs {
+            let mut keys = Vec::with_capacity(r.run.len as usize);
+            r.run.for_each(&mut buf, |v| {
+                keys.push((bucket(v, layout.bits) as u32, remainder(v, layout.bits)));
+            })?;
+            added.push(keys);
+        }
+        let n = layout.n as usize;
+        let ok = match &mut self.ords {
+            Ordinals::U8(v) => fold_keys(
+                &mut self.offsets,
+                &mut self.rems,
+                v,
+                &new_ord,
+                keep.len(),
+                &added,
+                n,
+            ),
+            Ordinals::U16(v) => fold_keys(
+                &mut self.offsets,
+                &mut self.rems,
+                v,
+                &new_ord,
+                keep.len(),
+                &added,
+                n,
+            ),
+            Ordinals::U32(v) => fold_keys(
+                &mut self.offsets,
+                &mut self.rems,
+                v,
+                &new_ord,
+                keep.len(),
+                &added,
+                n,
+            ),
+        };
+        if !ok {
+            return Err(bad());
+        }
+        drop(added);
+        let mut index = Vec::with_capacity(self.index.len());
+        for &o in keep {
+            if let Some((_, range)) = &self.runs[o] {
+                index.extend_from_slice(&self.index[range.clone()]);
+            }
+        }
+        for r in runs {
+            index.extend_from_slice(&r.index);
+        }
+        let resolved = table.iter().map(resolve).collect();
+        Ok(Self::assemble(
+            layout,
+            table,
+            index,
+            self.offsets,
+            self.rems,
+            self.ords,
+            resolved,
         ))
     }
 
@@ -920,11 +1125,19 @@ pub(crate) fn write_segment(
         .collect();
     let layout = layout_for(&table, PER_BUCKET, BLOCK)?;
     match base {
-        Some(b) if b.layout.bits == layout.bits && b.layout.block == layout.block => {
-            merge_to(file, &layout, &table, &b, keep, runs)?;
-            drop(b);
-            let filters = vec![Filter::read_from(file, resolve)?];
-            Ok((PriorLedger { filters }, true))
+        Some(b)
+            if b.layout.bits == layout.bits
+                && b.layout.block == layout.block
+                && b.layout.width == layout.width =>
+        {
+            let filter = b.fold(layout, table, keep, runs, resolve)?;
+            filter.write_to(file)?;
+            Ok((
+                PriorLedger {
+                    filters: vec![filter],
+                },
+                true,
+            ))
         }
         base => {
             let base_runs: Vec<IndexedRun> = match &base {
@@ -950,81 +1163,6 @@ pub(crate) fn write_segment(
             ))
         }
     }
-}
-
-/// Writes the kept runs' keys of `base` and those of `runs` to `file`, bucket by bucket.
-fn merge_to(
-    file: &File,
-    layout: &Layout,
-    table: &[TableRun],
-    base: &Filter,
-    keep: &[usize],
-    runs: &[IndexedRun],
-) -> io::Result<()> {
-    file.set_len(layout.total as u64)?;
-    file.write_all_at(&layout.header(), 0)?;
-    let table_bytes = serde_json::to_vec(table).expect("a run table serializes");
-    file.write_all_at(&table_bytes, layout.table.start as u64)?;
-    let mut index = ArrayWriter::new(file, layout.index.start);
-    for &o in keep {
-        if let Some((_, range)) = &base.runs[o] {
-            index.all(&base.index[range.clone()])?;
-        }
-    }
-    for r in runs {
-        index.all(&r.index)?;
-    }
-    index.flush()?;
-    let mut new_ord = vec![usize::MAX; base.runs.len()];
-    for (i, &o) in keep.iter().enumerate() {
-        new_ord[o] = i;
-    }
-    let (mut offsets, mut rems, mut ords) = (
-        ArrayWriter::new(file, layout.offsets.start),
-        ArrayWriter::new(file, layout.rems.start),
-        ArrayWriter::new(file, layout.ords.start),
-    );
-    let ord = |w: &mut ArrayWriter, o: usize| match layout.width {
-        1 => w.push(o as u8),
-        2 => w.push(o as u16),
-        _ => w.push(o as u32),
-    };
-    let mut cursors: Vec<Cursor> = runs.iter().map(|r| Cursor::new(&r.run)).collect();
-    let mut at = 0u64;
-    for b in 0..1usize << layout.bits {
-        offsets.push(at as u32)?;
-        let (lo, hi) = (base.offsets[b] as usize, base.offsets[b + 1] as usize);
-        for i in lo..hi {
-            let o = new_ord.get(base.ords.get(i)).copied().unwrap_or(usize::MAX);
-            if o != usize::MAX {
-                rems.push(base.rems[i])?;
-                ord(&mut ords, o)?;
-                at += 1;
-            }
-        }
-        for (k, c) in cursors.iter_mut().enumerate() {
-            while let Some(v) = c.peek()? {
-                if bucket(v, layout.bits) != b {
-                    break;
-                }
-                rems.push(remainder(v, layout.bits))?;
-                ord(&mut ords, keep.len() + k)?;
-                at += 1;
-                c.at += 1;
-            }
-        }
-    }
-    if at != layout.n {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "record ledger filter: its runs hold other counts than its table says",
-        ));
-    }
-    offsets.push(at as u32)?;
-    for w in [&mut offsets, &mut rems, &mut ords] {
-        w.flush()?;
-    }
-    seal(file)
 }
 
 /// Collects ledger files ([`PriorLedgerBuilder::add_run`]) into a [`PriorLedger`] of the
