@@ -691,18 +691,21 @@ impl Worker {
         manifests: Vec<RawObject>,
     ) -> Result<(Status, ReleaseReport)> {
         let id = release::release_id(&ctx.policy, ctx.hasher.key_id(), key, &objects, &manifests);
+        // As long as a release stays published: a record re-released once the raw
+        // window has passed would sit beside its first release, and link it.
+        let window_days = ctx
+            .policy
+            .retention
+            .raw_days
+            .max(ctx.policy.retention.curated_days);
+        let cache = self.config.ledger_cache_dir();
         let ledger = RecordLedger::load(
             self.catalog.as_ref(),
             &ctx.curated,
             key,
             &id,
-            // As long as a release stays published: a record re-released once the raw
-            // window has passed would sit beside its first release, and link it.
-            ctx.policy
-                .retention
-                .raw_days
-                .max(ctx.policy.retention.curated_days),
-            self.config.ledger_cache_dir().as_deref(),
+            window_days,
+            cache.as_deref(),
         )
         .await?;
         let prepared = release::prepare(ctx, key, objects, manifests, ledger).await?;
@@ -742,6 +745,28 @@ impl Worker {
             }
             _ => Status::Empty,
         };
+        if let (Status::Published, Some(root)) = (&status, &cache) {
+            // The ledger cache's fold, after the publish rather than in the next release's
+            // load. Best effort: a cache that cannot fold costs the next load the fold.
+            let started = std::time::Instant::now();
+            match RecordLedger::maintain_cache(
+                self.catalog.as_ref(),
+                &ctx.curated,
+                key,
+                window_days,
+                root,
+            )
+            .await
+            {
+                Ok(Some(load)) => {
+                    tracing::info!(partition = %key, cache = ?load, fold_ms = started.elapsed().as_millis() as u64, "record ledger cache folded")
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(partition = %key, error = %catalog::chain(&e), "could not fold the record ledger cache")
+                }
+            }
+        }
         // Metrics are best effort: a metrics outage must not undo a publish.
         if let Err(e) = self
             .metrics

@@ -15,11 +15,14 @@
 //! runs by release id; a release reads the newest segment and *masks* every run of it the
 //! window does not list (expired, or never published), so what the segment holds beyond
 //! the window changes no answer. The window's runs the segment lacks make a second
-//! filter, built in memory from their local copies (about 40 ms a million fingerprints);
-//! once there are `fold_at` of them, or masked runs hold a quarter of the segment's keys,
-//! the release writes a new segment instead: the segment's kept runs are copied bucket by
-//! bucket and the new runs merged in, straight to the new file, no run read but the new
-//! ones (unless the key count changes the bucket bits, which reads every run once).
+//! filter, built in memory from their local copies (about 10 ms a million fingerprints).
+//! A new segment is written by the *upkeep* after a publish ([`LedgerCache::maintain`],
+//! which `Worker` runs once the release is published, off the next release's path):
+//! once `FOLD_AT` of the window's runs are outside the segment, or runs out of the window
+//! hold a fifth of its keys. The fold works in the segment's own arrays (one pass forward
+//! drops the masked runs' keys, one backward makes room for the new runs' and places them),
+//! then writes the file front to back with its checksum. A release's own load folds only
+//! when the upkeep fell far behind (`LOAD_FOLD_AT` runs, or masked runs past a quarter).
 //!
 //! Processes may share a cache: every file is written under a temp name and renamed, two
 //! writers of one segment number both write a valid segment (the later rename wins), and
@@ -38,8 +41,13 @@ use super::prior::{
 };
 use catalog::layout::PartitionKey;
 
-/// Runs outside the segment before a release folds them into a new one.
+/// Runs outside the segment before the fold after a publish ([`LedgerCache::maintain`])
+/// writes a new one.
 pub const FOLD_AT: usize = 4;
+
+/// Runs outside the segment before a release's own load folds them: only when the folds
+/// after publishing fell behind (they failed, or another process published).
+pub const LOAD_FOLD_AT: usize = 16;
 
 /// A segment file name's prefix and suffix.
 const SEGMENT: (&str, &str) = ("segment-", ".qf");
@@ -203,11 +211,55 @@ impl LedgerCache {
 
     /// The ledger of the runs of `window` (release ids, each with a run in the cache):
     /// the newest segment, masked to the window, plus the window's runs it lacks; or a new
-    /// segment over all of them once `fold_at` runs are missing from it.
+    /// segment over all of them once `fold_at` runs are missing from it, or runs out of
+    /// the window hold a quarter of its keys.
     pub fn prior(
         &self,
         window: &[String],
         fold_at: usize,
+    ) -> Result<(PriorLedger, CacheLoad), LedgerError> {
+        self.load(window, fold_at, false)
+    }
+
+    /// Upkeep between releases (after a publish, off the next release's path): writes a
+    /// new segment when `fold_at` of `window`'s runs are missing from the newest one, or
+    /// runs out of the window hold a fifth of its keys (before a load's quarter), so that
+    /// the next release reads a segment and folds nothing. Only the segment's header is
+    /// read to decide. What was written, if anything.
+    pub fn maintain(
+        &self,
+        window: &[String],
+        fold_at: usize,
+    ) -> Result<Option<CacheLoad>, LedgerError> {
+        let wanted: HashSet<&str> = window.iter().map(String::as_str).collect();
+        let table = match self.segments()?.first() {
+            Some((_, path)) => match File::open(path) {
+                Ok(file) => PriorLedger::segment_table(&file).unwrap_or_default(),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => return Err(e.into()),
+            },
+            None => Vec::new(),
+        };
+        let covered: HashSet<&str> = table.iter().map(|t| t.id.as_str()).collect();
+        let missing = wanted.iter().filter(|id| !covered.contains(*id)).count();
+        let total: u64 = table.iter().map(|t| t.len).sum();
+        let masked: u64 = table
+            .iter()
+            .filter(|t| !wanted.contains(t.id.as_str()))
+            .map(|t| t.len)
+            .sum();
+        if missing < fold_at && masked * 5 <= total {
+            return Ok(None);
+        }
+        let (_, load) = self.load(window, fold_at, true)?;
+        Ok(Some(load))
+    }
+
+    fn load(
+        &self,
+        window: &[String],
+        fold_at: usize,
+        force: bool,
     ) -> Result<(PriorLedger, CacheLoad), LedgerError> {
         let wanted: HashSet<&str> = window.iter().map(String::as_str).collect();
         let runs = self.runs()?;
@@ -244,10 +296,10 @@ impl LedgerCache {
             added: added.len(),
             folded: Fold::No,
         };
-        if added.is_empty() && (total - kept) * 4 <= total {
+        let must_fold = force || added.len() >= fold_at || (total - kept) * 4 > total;
+        if added.is_empty() && !must_fold {
             return Ok((base.unwrap_or_default(), load));
         }
-        let must_fold = added.len() >= fold_at || (total - kept) * 4 > total;
         if !must_fold {
             let ids = missing.iter().map(|id| id.to_string()).collect();
             let extra = build_filter(&added, ids)?;
@@ -352,7 +404,14 @@ mod tests {
 
     /// Replays `steps` against one cache folder: before each release, the cache's ledger
     /// must answer exactly as the union of the window's runs does.
-    fn replay(steps: &[Step], fold_at: usize, probes: &[u128]) -> Result<(), TestCaseError> {
+    /// Replays `steps`; with `maintain`, each publish is followed by the upkeep a worker
+    /// runs after it ([`LedgerCache::maintain`]).
+    fn replay(
+        steps: &[Step],
+        fold_at: usize,
+        maintain: bool,
+        probes: &[u128],
+    ) -> Result<(), TestCaseError> {
         let root = tempfile::tempdir().expect("temp dir");
         let cache = LedgerCache::open(root.path(), &partition()).expect("open");
         let mut published: Vec<(String, BTreeSet<u128>)> = Vec::new();
@@ -395,6 +454,11 @@ mod tests {
             }
             let id = format!("r{i:04}");
             if s.listed {
+                if maintain {
+                    cache.put_run(&id, &run_bytes(&s.values)).expect("put");
+                    let after: Vec<String> = ids.iter().cloned().chain([id.clone()]).collect();
+                    cache.maintain(&after, fold_at).expect("maintain");
+                }
                 published.push((id, s.values.clone()));
             } else {
                 // Published never: its run may be cached by a crashed attempt, and must
@@ -411,9 +475,10 @@ mod tests {
         fn the_cached_ledger_answers_as_the_window_does(
             steps in prop::collection::vec(step(), 1..14),
             fold_at in 1usize..5,
+            maintain in any::<bool>(),
             probes in prop::collection::vec(any::<u128>(), 0..50),
         ) {
-            replay(&steps, fold_at, &probes)?;
+            replay(&steps, fold_at, maintain, &probes)?;
         }
     }
 
@@ -524,6 +589,51 @@ mod tests {
         );
         assert_eq!(ledger.len(), 5000);
         assert!(!runs[0].1.iter().any(|&f| ledger.contains(f).expect("read")));
+    }
+
+    /// The upkeep after a publish folds once `fold_at` runs are outside the segment, or
+    /// expired runs hold a fifth of it, so that the loads between fold nothing.
+    #[test]
+    fn upkeep_after_a_publish_folds_so_that_loads_only_read() {
+        let (_root, cache, runs) = cache_of("m", 4, 70, 300);
+        let ids: Vec<String> = runs.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(cache.maintain(&ids[..1], 2).expect("maintain"), None);
+        let folded = cache.maintain(&ids[..2], 2).expect("maintain");
+        assert_eq!(folded.map(|l| l.folded), Some(Fold::Rebuilt));
+        let (_, load) = cache.prior(&ids[..2], LOAD_FOLD_AT).expect("prior");
+        assert_eq!(
+            (load.from_segment, load.added, load.folded),
+            (2, 0, Fold::No)
+        );
+        assert_eq!(cache.maintain(&ids[..3], 2).expect("maintain"), None);
+        let (_, load) = cache.prior(&ids[..3], LOAD_FOLD_AT).expect("prior");
+        assert_eq!(
+            (load.from_segment, load.added, load.folded),
+            (2, 1, Fold::No)
+        );
+        let folded = cache.maintain(&ids, 2).expect("maintain");
+        assert!(folded.is_some_and(|l| l.folded != Fold::No));
+        let (ledger, load) = cache.prior(&ids, LOAD_FOLD_AT).expect("prior");
+        assert_eq!(
+            (load.from_segment, load.added, load.folded),
+            (4, 0, Fold::No)
+        );
+        for (_, values) in &runs {
+            for &v in values {
+                assert!(ledger.contains(v).expect("probe"), "{v:#x}");
+            }
+        }
+        // The first run expires: a quarter of the keys, past the upkeep's fifth.
+        let folded = cache.maintain(&ids[1..], 2).expect("maintain");
+        assert!(folded.is_some_and(|l| l.folded != Fold::No));
+        let (ledger, load) = cache.prior(&ids[1..], LOAD_FOLD_AT).expect("prior");
+        assert_eq!(
+            (load.from_segment, load.added, load.folded),
+            (3, 0, Fold::No)
+        );
+        for &v in &runs[0].1 {
+            assert!(!ledger.contains(v).expect("probe"), "expired {v:#x}");
+        }
     }
 
     #[test]

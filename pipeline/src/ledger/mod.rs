@@ -42,7 +42,7 @@ use object_store::ObjectStoreExt;
 use policies::StagedBatch;
 use rustc_hash::FxHashSet;
 
-pub use cache::{CacheLoad, FOLD_AT, Fold, LedgerCache};
+pub use cache::{CacheLoad, FOLD_AT, Fold, LOAD_FOLD_AT, LedgerCache};
 pub use prior::{LedgerError, PriorLedger, PriorLedgerBuilder};
 
 use crate::{Error, Result};
@@ -88,18 +88,7 @@ impl RecordLedger {
         window_days: u32,
         cache: Option<&std::path::Path>,
     ) -> Result<Self> {
-        let since = chrono::Utc::now() - chrono::Duration::days(i64::from(window_days));
-        let releases = catalog
-            .releases(&ReleaseFilter {
-                dataset: Some(partition.dataset.clone()),
-                tenant: Some(partition.tenant.clone()),
-            })
-            .await?;
-        let window: Vec<String> = releases
-            .iter()
-            .filter(|r| r.release_id != release_id && r.published_at >= since)
-            .map(|r| r.release_id.clone())
-            .collect();
+        let window = Self::window(catalog, partition, Some(release_id), window_days).await?;
         let started = std::time::Instant::now();
         let mut from_cache = None;
         if let Some(root) = cache {
@@ -138,6 +127,48 @@ impl RecordLedger {
         })
     }
 
+    /// The releases of `partition`'s tenant and dataset published in the last
+    /// `window_days` days, but `except`.
+    async fn window(
+        catalog: &dyn DataCatalog,
+        partition: &PartitionKey,
+        except: Option<&str>,
+        window_days: u32,
+    ) -> Result<Vec<String>> {
+        let since = chrono::Utc::now() - chrono::Duration::days(i64::from(window_days));
+        let releases = catalog
+            .releases(&ReleaseFilter {
+                dataset: Some(partition.dataset.clone()),
+                tenant: Some(partition.tenant.clone()),
+            })
+            .await?;
+        Ok(releases
+            .iter()
+            .filter(|r| Some(r.release_id.as_str()) != except && r.published_at >= since)
+            .map(|r| r.release_id.clone())
+            .collect())
+    }
+
+    /// The ledger cache's upkeep after a publish ([`LedgerCache::maintain`]): the window
+    /// as it is now (the new release in it) folded into a new segment once `FOLD_AT` of
+    /// its runs are outside the newest one, so that the next release's load only reads.
+    /// What was written, if anything.
+    pub async fn maintain_cache(
+        catalog: &dyn DataCatalog,
+        curated: &Location,
+        partition: &PartitionKey,
+        window_days: u32,
+        root: &std::path::Path,
+    ) -> Result<Option<CacheLoad>> {
+        let window = Self::window(catalog, partition, None, window_days).await?;
+        let cache = Self::cache_with_runs(curated, partition, &window, root).await?;
+        Ok(
+            tokio::task::spawn_blocking(move || cache.maintain(&window, FOLD_AT))
+                .await
+                .map_err(|e| Error::Task(format!("folding the record ledger stopped: {e}")))??,
+        )
+    }
+
     /// A ledger file of the curated root, or an empty one for a release that has none
     /// (published before records had a ledger, or by a policy that names no record id).
     async fn fetch_run(
@@ -158,6 +189,23 @@ impl RecordLedger {
         window: &[String],
         root: &std::path::Path,
     ) -> Result<(PriorLedger, CacheLoad)> {
+        let cache = Self::cache_with_runs(curated, partition, window, root).await?;
+        let window = window.to_vec();
+        Ok(
+            tokio::task::spawn_blocking(move || cache.prior(&window, LOAD_FOLD_AT))
+                .await
+                .map_err(|e| Error::Task(format!("loading the record ledger stopped: {e}")))??,
+        )
+    }
+
+    /// `partition`'s ledger cache under `root`, holding a copy of the run of every
+    /// release of `window` (those it lacked fetched from the curated root).
+    async fn cache_with_runs(
+        curated: &Location,
+        partition: &PartitionKey,
+        window: &[String],
+        root: &std::path::Path,
+    ) -> Result<LedgerCache> {
         let cache = {
             let (root, partition) = (root.to_path_buf(), partition.clone());
             tokio::task::spawn_blocking(move || LedgerCache::open(&root, &partition))
@@ -183,12 +231,7 @@ impl RecordLedger {
                 .await
                 .map_err(|e| Error::Task(format!("caching a record ledger stopped: {e}")))??;
         }
-        let window = window.to_vec();
-        Ok(
-            tokio::task::spawn_blocking(move || cache.prior(&window, FOLD_AT))
-                .await
-                .map_err(|e| Error::Task(format!("loading the record ledger stopped: {e}")))??,
-        )
+        Ok(cache)
     }
 
     async fn load_uncached(

@@ -22,8 +22,8 @@
 //!   in a file (a *segment*, laid out as [`Layout`] says) over its local copies of the
 //!   runs, and reads it back in one sequential pass instead of rebuilding it: it masks
 //!   the segment's runs that left the window, and adds the runs the segment lacks as a
-//!   second, small filter until a merge ([`write_segment`]) folds them in, bucket by
-//!   bucket, straight to a new segment file.
+//!   second, small filter until a fold ([`write_segment`]) merges them in, in the
+//!   segment's own arrays, and writes a new segment file.
 //!
 //! Costs, for up to 256 runs: 3 + 4/k + 0.125 bytes a key of filter in memory (k, the keys a bucket,
 //! is between 8 and 16: about 3.5 bytes a key at 90M; one byte more from 257 runs to
@@ -1266,6 +1266,12 @@ impl PriorLedger {
         Ok(Self {
             filters: vec![Filter::read_from(file, resolve)?],
         })
+    }
+
+    /// The run table of a segment file, from its header only (no checksum: a reader of the
+    /// whole file checks that).
+    pub(crate) fn segment_table(file: &File) -> Result<Vec<TableRun>, LedgerError> {
+        Layout::read(file).map(|(_, table, _)| table)
     }
 
     /// The run table of its first filter (a segment's runs, by ordinal).
