@@ -310,6 +310,12 @@ impl RecordLedger {
         })
     }
 
+    /// Frees the earlier releases' filter, once every record of the release was probed:
+    /// only this release's own fingerprints are needed after pass 1.
+    pub fn drop_prior(&mut self) {
+        self.prior = Arc::default();
+    }
+
     /// Records admitted to this release.
     pub fn admitted(&self) -> usize {
         self.seen.len()
