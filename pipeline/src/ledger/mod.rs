@@ -20,8 +20,9 @@
 //! they were released before.
 //!
 //! With a ledger cache (cache.rs, `{state}/ledger-cache` by default) a release copies only
-//! the runs it has not seen before and maps the filter a previous release left; without
-//! one it rebuilds the filter from every run of the window.
+//! the runs it has not seen before and reads back the filter (a segment) that the upkeep
+//! after an earlier publish ([`RecordLedger::maintain_cache`]) left; without one it
+//! rebuilds the filter from every run of the window.
 //!
 //! Cost per record: one probe of the filter, on the transform stage's cores (for a fresh
 //! record it reads one small bucket in memory, about 0.2 us at 90M fingerprints; a record
