@@ -133,9 +133,12 @@ impl LeaseStore for SqliteLeaseStore {
                     .prepare_cached("SELECT expires_at, token FROM leases WHERE name = ?1")?
                     .query_row([&lease.name], |r| Ok((r.get(0)?, r.get(1)?)))
                     .optional()?;
-                if let Some((until, token)) = &held
-                    && *until > format_time(&now)
-                    && !holder_gone(&locks, token)
+                // Whether the previous holder's process is gone (its lock is free).
+                let gone = held.as_ref().is_some_and(|(_, t)| holder_gone(&locks, t));
+                if held
+                    .as_ref()
+                    .is_some_and(|(until, _)| *until > format_time(&now))
+                    && !gone
                 {
                     return Ok(None);
                 }
@@ -151,12 +154,10 @@ impl LeaseStore for SqliteLeaseStore {
                     ],
                 )?;
                 tx.commit()?;
-                if let Some((_, token)) = held {
-                    // The previous holder's file, if it left one; a live one that lost
-                    // its lease to expiry removes nothing of ours when it releases.
-                    if holder_gone(&locks, &token) {
-                        let _ = fs::remove_file(lock_path(&locks, &token));
-                    }
+                if let (Some((_, token)), true) = (held, gone) {
+                    // The dead holder's file; a live one that lost its lease to expiry
+                    // removes its own when it releases.
+                    let _ = fs::remove_file(lock_path(&locks, &token));
                 }
                 Ok(Some(lease))
             })

@@ -63,6 +63,17 @@ pub fn ledger_file_bytes(sorted: &[u128]) -> Vec<u8> {
     bytes
 }
 
+/// Runs `f` on a blocking thread (file I/O and the filter's passes must not stall the
+/// runtime); a task that stopped (panicked) is an error naming `what`.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Task(format!("{what} stopped: {e}")))
+}
+
 /// The fingerprints of records already released for one tenant-dataset, and of those
 /// admitted to the release being made.
 #[derive(Debug, Default)]
@@ -163,11 +174,10 @@ impl RecordLedger {
     ) -> Result<Option<CacheLoad>> {
         let window = Self::window(catalog, partition, None, window_days).await?;
         let cache = Self::cache_with_runs(curated, partition, &window, root).await?;
-        Ok(
-            tokio::task::spawn_blocking(move || cache.maintain(&window, FOLD_AT))
-                .await
-                .map_err(|e| Error::Task(format!("folding the record ledger stopped: {e}")))??,
-        )
+        Ok(blocking("folding the record ledger", move || {
+            cache.maintain(&window, FOLD_AT)
+        })
+        .await??)
     }
 
     /// A ledger file of the curated root, or an empty one for a release that has none
@@ -192,11 +202,10 @@ impl RecordLedger {
     ) -> Result<(PriorLedger, CacheLoad)> {
         let cache = Self::cache_with_runs(curated, partition, window, root).await?;
         let window = window.to_vec();
-        Ok(
-            tokio::task::spawn_blocking(move || cache.prior(&window, LOAD_FOLD_AT))
-                .await
-                .map_err(|e| Error::Task(format!("loading the record ledger stopped: {e}")))??,
-        )
+        Ok(blocking("loading the record ledger", move || {
+            cache.prior(&window, LOAD_FOLD_AT)
+        })
+        .await??)
     }
 
     /// `partition`'s ledger cache under `root`, holding a copy of the run of every
@@ -209,16 +218,15 @@ impl RecordLedger {
     ) -> Result<LedgerCache> {
         let cache = {
             let (root, partition) = (root.to_path_buf(), partition.clone());
-            tokio::task::spawn_blocking(move || LedgerCache::open(&root, &partition))
-                .await
-                .map_err(|e| Error::Task(format!("opening the ledger cache stopped: {e}")))?
-                .map_err(LedgerError::Io)?
+            blocking("opening the ledger cache", move || {
+                LedgerCache::open(&root, &partition)
+            })
+            .await?
+            .map_err(LedgerError::Io)?
         };
         let held = {
             let cache = cache.clone();
-            tokio::task::spawn_blocking(move || cache.runs())
-                .await
-                .map_err(|e| Error::Task(format!("listing the ledger cache stopped: {e}")))??
+            blocking("listing the ledger cache", move || cache.runs()).await??
         };
         for id in window {
             if held.contains_key(id) {
@@ -228,9 +236,10 @@ impl RecordLedger {
                 .await?
                 .unwrap_or_else(|| bytes::Bytes::from_static(MAGIC));
             let (cache, id) = (cache.clone(), id.clone());
-            tokio::task::spawn_blocking(move || cache.put_run(&id, &bytes))
-                .await
-                .map_err(|e| Error::Task(format!("caching a record ledger stopped: {e}")))??;
+            blocking("caching a record ledger", move || {
+                cache.put_run(&id, &bytes)
+            })
+            .await??;
         }
         Ok(cache)
     }
@@ -251,9 +260,8 @@ impl RecordLedger {
                 ))
             })?;
         }
-        tokio::task::spawn_blocking(move || prior.finish())
-            .await
-            .map_err(|e| Error::Task(format!("loading the record ledger stopped: {e}")))?
+        blocking("loading the record ledger", move || prior.finish())
+            .await?
             .map_err(Error::from)
     }
 
