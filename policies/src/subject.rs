@@ -308,14 +308,17 @@ fn unwrap_address(mut s: &str) -> &str {
 fn email_core(text: &str, rules: &EmailRules, out: &mut String) -> bool {
     out.clear();
     let address = unwrap_address(text);
-    let Some((local, domain)) = address.split_once('@') else {
+    // Bytes, not chars, are searched: `@`, `+` and `.` are ASCII, and a char searcher set
+    // up per call costs more than scanning addresses this short.
+    let Some(at) = find_byte(address, b'@') else {
         return false;
     };
-    if domain.contains('@') {
+    let (local, domain) = (&address[..at], &address[at + 1..]);
+    if find_byte(domain, b'@').is_some() {
         return false;
     }
-    let local = match local.split_once('+') {
-        Some((before, _)) if rules.strip_subaddress => before,
+    let local = match find_byte(local, b'+') {
+        Some(plus) if rules.strip_subaddress => &local[..plus],
         _ => local,
     };
 
@@ -341,24 +344,29 @@ fn email_core(text: &str, rules: &EmailRules, out: &mut String) -> bool {
     let ignore_dots = provider.is_some_and(|p| p.ignore_dots);
     // A dot-atom: no leading, trailing or doubled dot (`.ana`, `ana..ruiz` are no
     // mailboxes, and would count as people of their own).
-    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
-        out.clear();
+    if local.starts_with('.') || local.ends_with('.') {
         return false;
     }
 
     if local.is_ascii() {
-        // Byte by byte, as `is_local_char` decides for ASCII (whitespace and controls are
-        // the bytes up to space, and DEL): the usual case, without decoding characters.
-        if !local.bytes().all(is_local_byte) {
+        // One pass, byte by byte, as `is_local_char` decides for ASCII (whitespace and
+        // controls are the bytes up to space, and DEL): the usual case, without decoding
+        // characters. It checks, finds a doubled dot and writes the lowercase form.
+        let mut previous = 0u8;
+        for b in local.bytes() {
+            if !is_local_byte(b) || (b == b'.' && previous == b'.') {
+                out.clear();
+                return false;
+            }
+            previous = b;
+            if !(ignore_dots && b == b'.') {
+                out.push(char::from(b.to_ascii_lowercase()));
+            }
+        }
+    } else {
+        if local.contains("..") {
             return false;
         }
-        if ignore_dots {
-            out.extend(local.bytes().filter(|&b| b != b'.').map(char::from));
-        } else {
-            out.push_str(local);
-        }
-        out.make_ascii_lowercase();
-    } else {
         for c in local.chars() {
             if ignore_dots && c == '.' {
                 continue;
@@ -379,6 +387,11 @@ fn email_core(text: &str, rules: &EmailRules, out: &mut String) -> bool {
     out.push_str(domain);
     out[at..].make_ascii_lowercase();
     true
+}
+
+/// The first position of the ASCII byte `b` in `s`: always a char boundary.
+fn find_byte(s: &str, b: u8) -> Option<usize> {
+    s.bytes().position(|c| c == b)
 }
 
 /// Whether `c` may be in a local part. Quoted local parts (`"a b"@c.d`) are not accepted,
@@ -407,12 +420,13 @@ fn is_local_byte(b: u8) -> bool {
 
 /// Whether a label of `domain` starts with `xn--` (any case): an IDNA-encoded label.
 fn has_punycode_label(domain: &str) -> bool {
-    domain.split('.').any(|label| {
-        label
-            .as_bytes()
-            .get(..4)
-            .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"))
-    })
+    // Most domains have no hyphen at all: one scan settles them.
+    domain.as_bytes().contains(&b'-')
+        && domain.as_bytes().split(|&b| b == b'.').any(|label| {
+            label
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"))
+        })
 }
 
 /// A DNS host name in ASCII: at most [`MAX_DOMAIN_BYTES`], at least two labels of 1 to
@@ -423,9 +437,8 @@ fn is_valid_domain(domain: &str) -> bool {
         return false;
     }
     let mut labels = 0;
-    let mut last = "";
-    for label in domain.split('.') {
-        let bytes = label.as_bytes();
+    let mut last: &[u8] = &[];
+    for bytes in domain.as_bytes().split(|&b| b == b'.') {
         let ldh = bytes
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'-');
@@ -438,11 +451,10 @@ fn is_valid_domain(domain: &str) -> bool {
             return false;
         }
         labels += 1;
-        last = label;
+        last = bytes;
     }
-    let tld_ok = last.bytes().all(|b| b.is_ascii_alphabetic())
+    let tld_ok = last.iter().all(|b| b.is_ascii_alphabetic())
         || last
-            .as_bytes()
             .get(..4)
             .is_some_and(|p| p.eq_ignore_ascii_case(b"xn--"));
     labels >= 2 && tld_ok

@@ -330,16 +330,24 @@ impl RecordLedger {
         self.seen.len()
     }
 
-    /// Writes this release's fingerprints (sorted) where later releases look for them.
-    pub async fn write(
-        &self,
+    /// This release's fingerprints as the file later releases read: sorted on all cores.
+    /// It is a pass over a million values at a million records, so a release builds it
+    /// beside its pass 2 ([`RecordLedger::put_file`] then writes it).
+    pub fn into_file_bytes(self) -> Vec<u8> {
+        use rayon::slice::ParallelSliceMut as _;
+        let mut fps: Vec<u128> = self.seen.into_iter().collect();
+        fps.par_sort_unstable();
+        ledger_file_bytes(&fps)
+    }
+
+    /// Writes a release's ledger file ([`RecordLedger::into_file_bytes`]) where later
+    /// releases look for it.
+    pub async fn put_file(
         curated: &Location,
         partition: &PartitionKey,
         release_id: &str,
+        bytes: Vec<u8>,
     ) -> Result<()> {
-        let mut fps: Vec<u128> = self.seen.iter().copied().collect();
-        fps.sort_unstable();
-        let bytes = ledger_file_bytes(&fps);
         curated
             .store
             .put(&ledger_path(partition, release_id), bytes.into())

@@ -208,6 +208,11 @@ pub async fn prepare(
     }
 
     let pass2_started = std::time::Instant::now();
+    // Sorted beside pass 2: on the critical path it cost a 1M release about 60 ms.
+    let ledger_file = {
+        let ledger = std::mem::take(&mut staged.ledger);
+        tokio::task::spawn_blocking(move || ledger.into_file_bytes())
+    };
     let files = pass2(
         ctx,
         &rules,
@@ -220,7 +225,10 @@ pub async fn prepare(
     .await?;
     // Before the publish, so a published release always has its ledger (a crash between
     // leaves a file no published release names: ignored).
-    staged.ledger.write(&ctx.curated, partition, &id).await?;
+    let ledger_file = ledger_file
+        .await
+        .map_err(|e| crate::Error::Task(format!("sorting the record ledger stopped: {e}")))?;
+    RecordLedger::put_file(&ctx.curated, partition, &id, ledger_file).await?;
     tracing::info!(
         partition = %partition, release = %id,
         pass2_ms = pass2_started.elapsed().as_millis() as u64,
