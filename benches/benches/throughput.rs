@@ -327,6 +327,12 @@ fn child(dir: &Path, profile: &str) -> anyhow::Result<()> {
                 "history: {days} earlier releases of {per_day} records each, seeded in {:.1} s (not timed)",
                 t.elapsed().as_secs_f64()
             );
+            // Nor is the seeding's writeback: its gigabyte or so of files would otherwise be
+            // flushed by the kernel while the release runs, on the same two cores.
+            let synced = std::process::Command::new("sync").status();
+            if !synced.as_ref().is_ok_and(|s| s.success()) {
+                eprintln!("history: `sync` failed ({synced:?}); the seeding's writeback may overlap the release");
+            }
             // Neither the seeding's CPU nor its memory is the release's: the peak is reset
             // (Linux: 5 to clear_refs resets VmHWM) and both are taken again.
             let _ = std::fs::write("/proc/self/clear_refs", "5");
