@@ -27,6 +27,8 @@ pub mod env {
     pub const MAX_LINE_BYTES: &str = "STACKPRO_MAX_LINE_BYTES";
     pub const MAX_ROWS_PER_FILE: &str = "STACKPRO_MAX_ROWS_PER_FILE";
     pub const STAGING_MEMORY_BYTES: &str = "STACKPRO_STAGING_MEMORY_BYTES";
+    /// A count, or `auto` for the default.
+    pub const RELEASE_MEMORY_BYTES: &str = "STACKPRO_RELEASE_MEMORY_BYTES";
     pub const LEDGER_CACHE: &str = "STACKPRO_LEDGER_CACHE";
     pub const LEASE_TTL_SECS: &str = "STACKPRO_LEASE_TTL_SECS";
     pub const AWS_REGION: &str = "STACKPRO_AWS_REGION";
@@ -73,6 +75,12 @@ pub struct Config {
     /// Transformed rows a release keeps in memory between its two passes; past this
     /// many bytes they are spilled to a local temporary file.
     pub staging_memory_bytes: usize,
+    /// Bytes a release may hold in memory (histogram, record ledger, staged rows, the
+    /// decision's working memory); past it the release stops with a
+    /// [`MemoryBudget`](crate::Error::MemoryBudget) error instead of being killed. Absent:
+    /// three quarters of what the process may use ([`crate::memory::MemoryBudget`]).
+    /// Staged rows get at most half of it.
+    pub release_memory_bytes: Option<u64>,
     /// Local folder where the record ledger's runs and filter are cached between
     /// releases (`pipeline::ledger::LedgerCache`): empty for `{state}/ledger-cache`, `off`
     /// to rebuild the filter from the curated root on every release.
@@ -155,6 +163,7 @@ impl Default for Config {
             // About 2M contacts records: a release of up to that size makes no local I/O
             // between its passes, and peak memory stays well under 1 GiB at any size.
             staging_memory_bytes: 512 << 20,
+            release_memory_bytes: None,
             ledger_cache: String::new(),
             datasets: BTreeMap::new(),
             backend: Backend::Embedded,
@@ -256,6 +265,13 @@ impl Config {
         if let Some(n) = count(env::STAGING_MEMORY_BYTES)? {
             self.staging_memory_bytes = n;
         }
+        match get(env::RELEASE_MEMORY_BYTES).as_deref().map(str::trim) {
+            Some("auto") => self.release_memory_bytes = None,
+            Some(_) => {
+                self.release_memory_bytes = count(env::RELEASE_MEMORY_BYTES)?.map(|n| n as u64)
+            }
+            None => {}
+        }
         if let Some(n) = count(env::LEASE_TTL_SECS)? {
             self.lease_ttl_secs = n as u64;
         }
@@ -309,6 +325,13 @@ impl Config {
         }
         if self.max_line_bytes < 256 {
             return Err(Error::Config("max_line_bytes must be at least 256".into()));
+        }
+        if self.release_memory_bytes.is_some_and(|n| n < 1 << 20) {
+            return Err(Error::Config(
+                "release_memory_bytes must be at least 1048576 (1 MiB), or absent for three \
+                 quarters of the process's memory"
+                    .into(),
+            ));
         }
         if self.max_rows_per_file == 0 {
             return Err(Error::Config("max_rows_per_file must be positive".into()));

@@ -18,8 +18,11 @@ pub struct ReleaseContext {
     pub quarantine: Location,
     pub max_line_bytes: usize,
     pub max_rows_per_file: usize,
-    /// Bytes of transformed rows kept in memory between the passes before spilling.
+    /// Bytes of transformed rows kept in memory between the passes before spilling (at
+    /// most half of `memory`).
     pub staging_memory_bytes: usize,
+    /// What a release may hold in memory.
+    pub memory: crate::memory::MemoryBudget,
     /// The field delimiter of CSV objects, per dataset of the policy
     /// ([`Config::csv_delimiter`](crate::Config::csv_delimiter)).
     pub csv_delimiters: BTreeMap<String, u8>,

@@ -38,6 +38,11 @@ pub enum Error {
     /// A broken internal invariant: a bug, never bad input.
     #[error("internal error (a bug): {0}")]
     Invariant(String),
+    /// A release would hold more memory than its budget allows
+    /// ([`MemoryBudget`](crate::memory::MemoryBudget)): it stopped before the machine ran
+    /// out, and publishes nothing.
+    #[error("release too large for its memory: {0}")]
+    MemoryBudget(String),
     /// A background task failed.
     #[error("worker task failed: {0}")]
     Task(String),

@@ -25,6 +25,7 @@ pub mod context;
 pub mod demo;
 pub mod error;
 pub mod ledger;
+pub mod memory;
 pub mod query;
 pub mod release;
 pub mod retention;

@@ -595,6 +595,12 @@ impl Worker {
     /// What every release of this worker shares: the policy, the keyed hasher, the roots,
     /// the limits of the configuration, and `on_bytes`, told how many raw bytes were read.
     pub fn release_context(&self, on_bytes: Option<ByteCounter>) -> Result<ReleaseContext> {
+        let memory = crate::memory::MemoryBudget::resolve(self.config.release_memory_bytes);
+        tracing::debug!(
+            bytes = memory.bytes(),
+            origin = memory.origin(),
+            "release memory budget"
+        );
         Ok(ReleaseContext {
             policy: self.policy.clone(),
             hasher: self.config.hasher()?,
@@ -603,7 +609,8 @@ impl Worker {
             quarantine: self.quarantine.clone(),
             max_line_bytes: self.config.max_line_bytes,
             max_rows_per_file: self.config.max_rows_per_file,
-            staging_memory_bytes: self.config.staging_memory_bytes,
+            staging_memory_bytes: memory.staging_bytes(self.config.staging_memory_bytes),
+            memory,
             csv_delimiters: self
                 .policy
                 .datasets

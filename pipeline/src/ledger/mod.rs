@@ -325,6 +325,13 @@ impl RecordLedger {
         self.prior = Arc::default();
     }
 
+    /// Bytes held on the heap: the release's own fingerprints and the earlier releases'
+    /// filter (until [`RecordLedger::drop_prior`]).
+    pub fn heap_bytes(&self) -> usize {
+        policies::kanon::hash_table_bytes(self.seen.capacity(), std::mem::size_of::<u128>())
+            + self.prior.heap_bytes()
+    }
+
     /// Records admitted to this release.
     pub fn admitted(&self) -> usize {
         self.seen.len()

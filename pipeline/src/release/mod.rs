@@ -151,6 +151,13 @@ pub async fn prepare(
     // Every record is probed: pass 2 has no use for the earlier releases' filter (about
     // 300 MiB at a million records a day over 90 days).
     staged.ledger.drop_prior();
+    // Before the decision allocates: a release too large for its memory stops here, with
+    // its figures, rather than being killed in the search.
+    let mut held = crate::transforms::held(&staged.histogram, &staged.ledger, &staged.rows);
+    held.bytes += staged
+        .histogram
+        .decision_bytes(rayon::current_num_threads());
+    ctx.memory.check("the decision", held)?;
     let pass1_done = std::time::Instant::now();
     let decision = staged
         .histogram
@@ -159,7 +166,7 @@ pub async fn prepare(
         partition = %partition, release = %id, records = decision.records, outcome = ?decision.outcome,
         node = %policies::report::node_label(&rules, &decision.node), suppressed = decision.suppressed_records,
         base_classes = staged.histogram.base_classes(), nodes_evaluated = decision.nodes_evaluated,
-        spilled = staged.rows.spilled(),
+        spilled = staged.rows.spilled(), memory_estimate_mib = held.bytes >> 20,
         pass1_ms = (pass1_done - started).as_millis() as u64,
         decide_ms = pass1_done.elapsed().as_millis() as u64,
         floor = ?decision.floor, search_classes = decision.search_classes,

@@ -109,6 +109,8 @@ pub(crate) fn pass1(
                     let mut columns: Vec<ArrayRef> = staged.batch.columns().to_vec();
                     columns.push(Arc::new(UInt32Array::from(classes)));
                     rows.push(RecordBatch::try_new(rows_schema.clone(), columns)?)?;
+                    ctx.memory
+                        .check("pass 1", held(&histogram, &ledger, &rows))?;
                 }
                 Ok((histogram, rows, ledger))
             }
@@ -170,6 +172,21 @@ pub(crate) fn pass1(
         quarantine_reasons,
         unknown_fields,
     })
+}
+
+/// What a release holds between batches of pass 1 and until its decision: the histogram,
+/// the record ledger and the staged rows in memory.
+pub(crate) fn held(
+    histogram: &QiHistogram,
+    ledger: &RecordLedger,
+    rows: &StagedRows,
+) -> crate::memory::MemoryUse {
+    crate::memory::MemoryUse {
+        bytes: histogram.heap_bytes() + ledger.heap_bytes() + rows.memory_bytes(),
+        records: histogram.records(),
+        base_classes: histogram.base_classes(),
+        subjects: histogram.subjects(),
+    }
 }
 
 /// The reading stage of pass 1: decodes every object and sends its lines, in chunks, to

@@ -76,6 +76,11 @@ impl StagedRows {
         Ok(())
     }
 
+    /// Bytes of the rows held in memory.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.memory_bytes
+    }
+
     /// Whether some rows went to the spill file.
     pub(crate) fn spilled(&self) -> bool {
         self.spill.is_some()

@@ -62,6 +62,24 @@ pub struct QiHistogram {
     pub(super) subject_classes: Vec<Vec<u32>>,
     pub(super) counts_subjects: bool,
     pub(super) records: u64,
+    /// Heap bytes of the interned values' strings, and of the lists in `subject_classes`:
+    /// kept as they grow, so that [`QiHistogram::heap_bytes`] costs no pass.
+    pub(super) value_bytes: usize,
+    pub(super) multi_bytes: usize,
+}
+
+/// Heap bytes of a std or hashbrown hash table of this capacity holding entries of
+/// `entry` bytes: its buckets (a power of two, at most seven eighths full) of one entry
+/// and one control byte each.
+pub fn hash_table_bytes(capacity: usize, entry: usize) -> usize {
+    if capacity == 0 {
+        return 0;
+    }
+    (capacity * 8 / 7).next_power_of_two() * (entry + 1)
+}
+
+fn map_bytes<K, V>(capacity: usize) -> usize {
+    hash_table_bytes(capacity, std::mem::size_of::<(K, V)>())
 }
 
 /// The highest number of base classes or distinct values per quasi-identifier: class ids
@@ -92,7 +110,69 @@ impl QiHistogram {
             subject_classes: Vec::new(),
             counts_subjects: rules.subject.is_some(),
             records: 0,
+            value_bytes: 0,
+            multi_bytes: 0,
         }
+    }
+
+    /// Distinct subjects so far (records, when the dataset names no subject field).
+    pub fn subjects(&self) -> u64 {
+        if self.counts_subjects {
+            self.subject_class.len() as u64
+        } else {
+            self.records
+        }
+    }
+
+    /// Bytes the histogram holds on the heap, from its tables' capacities: constant time,
+    /// so a release can check its memory after every batch. An estimate within the
+    /// allocator's rounding.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let dicts: usize = self
+            .dicts
+            .iter()
+            .map(|d| map_bytes::<Arc<str>, u32>(d.capacity()))
+            .sum();
+        let values: usize = self
+            .values
+            .iter()
+            .map(|v| v.capacity() * size_of::<Option<Arc<str>>>())
+            .sum();
+        self.classes.slots.capacity() * size_of::<ClassSlot>()
+            + self.long_keys.capacity()
+            + self.class_ids.capacity() * size_of::<u32>()
+            + self.class_records.capacity() * size_of::<u64>()
+            + map_bytes::<u64, u32>(self.subject_class.capacity())
+            + self.subject_classes.capacity() * size_of::<Vec<u32>>()
+            + self.multi_bytes
+            + dicts
+            + values
+            + self.value_bytes
+    }
+
+    /// Bytes the decision is expected to allocate over this histogram, at most, on
+    /// `threads` threads, and the [`Decision`] keeps through pass 2: per base class its
+    /// subject counts, its generalized id per QI level, an evaluation's buffers per
+    /// thread, the snapshots' share, the floor's classes when the search rolls up to
+    /// them, and the decision's per-class ids. Checked before the decision starts, so a
+    /// release too large for its memory stops with a reason instead of being killed.
+    pub fn decision_bytes(&self, threads: usize) -> usize {
+        let n_qi = self.names.len();
+        // Levels with more than one value (a hierarchy's top is one value).
+        let levels: usize = self
+            .hierarchies
+            .iter()
+            .map(|h| h.height().saturating_sub(1))
+            .sum();
+        let counts = 16 + 4 + 4; // ClassCounts, single and shared subject counts
+        let tables = 4 * levels;
+        let evaluation = 4 + 8 + 8 + 16; // class map, subjects, records, radix buffers
+        let snapshots = 48;
+        let decision = 4 + 4 * n_qi + 8;
+        let floor = (counts + tables) * 3 / 4;
+        let per_class = counts + tables + evaluation * (threads + 1) + snapshots + decision + floor;
+        self.class_records.len() * per_class
     }
 
     /// Records added so far.
@@ -175,6 +255,8 @@ impl QiHistogram {
                             )));
                         }
                         let v: Arc<str> = Arc::from(v);
+                        // An `Arc<str>`: two counts and the bytes, in 8-byte steps.
+                        self.value_bytes += (16 + v.len()).next_multiple_of(8);
                         self.dicts[q].insert(v.clone(), id as u32);
                         self.values[q].push(Some(v));
                         id as u32
@@ -214,10 +296,13 @@ impl QiHistogram {
                         ));
                     }
                     *e.get_mut() = SEVERAL | self.subject_classes.len() as u32;
-                    self.subject_classes.push(vec![seen, class]);
+                    let classes = vec![seen, class];
+                    self.multi_bytes += classes.capacity() * 4;
+                    self.subject_classes.push(classes);
                     return Ok(());
                 }
                 let classes = &mut self.subject_classes[(seen & !SEVERAL) as usize];
+                let capacity = classes.capacity();
                 if classes.len() < 32 {
                     if !classes.contains(&class) {
                         classes.push(class);
@@ -230,6 +315,7 @@ impl QiHistogram {
                         classes.dedup();
                     }
                 }
+                self.multi_bytes += (classes.capacity() - capacity) * 4;
             }
         }
         Ok(())

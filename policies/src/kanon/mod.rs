@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
-pub use self::histogram::QiHistogram;
+pub use self::histogram::{QiHistogram, hash_table_bytes};
 pub use self::keys::QiKeys;
 
 /// What a release may do.
@@ -831,6 +831,31 @@ mod tests {
             assert_eq!(published(&again), published(&d));
             assert_eq!(again.file_plan(500), d.file_plan(500));
         }
+    }
+
+    #[test]
+    fn the_histograms_memory_follows_its_classes_values_and_subjects() {
+        // Orders: one QI (zip). 40,000 records of 20,000 zips and 30,000 people, a third
+        // of them in two zips.
+        let mut h = QiHistogram::new(&orders());
+        let empty = h.heap_bytes();
+        for i in 0..40_000u64 {
+            let zip = format!("{:05}", i % 20_000);
+            h.add(&[Some(&zip)], Some(i % 30_000)).expect("add");
+        }
+        assert_eq!((h.base_classes(), h.subjects()), (20_000, 30_000));
+        let held = h.heap_bytes() - empty;
+        // At least: a 64-byte table slot, a value id and a record count per class; a zip
+        // string per value; 12 bytes a subject in its map; a list per subject in two zips.
+        let floor = 20_000 * (64 + 4 + 8) + 20_000 * (16 + 5) + 30_000 * 12 + 10_000 * 8;
+        assert!(
+            held >= floor && held <= 4 * floor,
+            "{held} bytes held against at least {floor}"
+        );
+        // The decision's share is per base class, and grows with the threads counting.
+        let (one, two) = (h.decision_bytes(1), h.decision_bytes(2));
+        assert!(one >= 20_000 * 100 && two > one, "{one} {two}");
+        assert_eq!((two - one) % 20_000, 0);
     }
 
     #[test]

@@ -399,6 +399,72 @@ fn a_release_whose_staged_rows_spill_to_disk_publishes_what_one_held_in_memory_d
     );
 }
 
+#[test]
+fn a_release_past_its_memory_budget_stops_with_its_figures_and_loses_nothing() {
+    // 2 MiB cannot hold 20,000 records' histogram, ledger and decision: the release stops
+    // with the figures that made it grow (instead of the kernel killing the worker), and
+    // publishes nothing. With the default budget the same run publishes every record.
+    let env = Env::new();
+    env.generate("contacts", "t-1", 20_000, "a.ndjson", 0.0);
+    env.grant("t-1", "contacts");
+    let mut run = env.cmd(&["run", "--json"]);
+    run.env("STACKPRO_RELEASE_MEMORY_BYTES", "2097152");
+    let out = run.output().expect("run stackpro");
+    assert_eq!(out.status.code(), Some(1), "a failed release exits 1");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    assert_eq!(statuses(&summary), ["failed"], "{summary:#}");
+    let message = summary["partitions"][0]["message"]
+        .as_str()
+        .expect("message");
+    for part in [
+        "release too large for its memory",
+        "records (",
+        "base classes",
+        "distinct subjects",
+        "past the release's memory budget of 2.0 MiB (2097152 bytes, release_memory_bytes)",
+        "raw objects stay pending",
+    ] {
+        assert!(message.contains(part), "{part:?} missing: {message}");
+    }
+    assert!(env.parquet_files().is_empty(), "nothing written");
+    assert!(env.releases().is_empty(), "nothing published");
+
+    let summary = run_json(&env);
+    assert_eq!(statuses(&summary), ["published"], "{summary:#}");
+    let report = &env.releases()[0];
+    assert_eq!(report["records_in"], 20_000, "{report:#}");
+    assert_eq!(
+        report["report"]["already_released"], 0,
+        "the stopped release marked nothing released: {report:#}"
+    );
+}
+
+#[test]
+fn a_release_memory_budget_is_a_count_of_at_least_a_mebibyte_or_auto() {
+    let env = Env::new();
+    env.generate("contacts", "t-1", 3000, "a.ndjson", 0.0);
+    env.grant("t-1", "contacts");
+    for (value, expected) in [("12", 2), ("lots", 2), ("auto", 0), ("67108864", 0)] {
+        let mut run = env.cmd(&["run", "--json"]);
+        run.env("STACKPRO_RELEASE_MEMORY_BYTES", value);
+        let out = run.output().expect("run stackpro");
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "{value}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if expected == 2 {
+            assert!(
+                String::from_utf8_lossy(&out.stderr).contains("STACKPRO_RELEASE_MEMORY_BYTES")
+                    || String::from_utf8_lossy(&out.stderr).contains("release_memory_bytes"),
+                "{value}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
 /// `batch` with each pseudonym (`email_hash`) replaced by the smallest `event_id` among
 /// its rows: two releases of the same records agree on this, in any row order, though
 /// their pseudonym keys differ.
