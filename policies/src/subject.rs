@@ -308,16 +308,17 @@ fn unwrap_address(mut s: &str) -> &str {
 fn email_core(text: &str, rules: &EmailRules, out: &mut String) -> bool {
     out.clear();
     let address = unwrap_address(text);
-    // Bytes, not chars, are searched: `@`, `+` and `.` are ASCII, and a char searcher set
-    // up per call costs more than scanning addresses this short.
-    let Some(at) = find_byte(address, b'@') else {
+    // Bytes, not chars, are searched: `@` and `+` are ASCII, so a byte's position is a
+    // char boundary, and a char searcher set up per call costs more than scanning
+    // addresses this short.
+    let Some(at) = memchr::memchr(b'@', address.as_bytes()) else {
         return false;
     };
     let (local, domain) = (&address[..at], &address[at + 1..]);
-    if find_byte(domain, b'@').is_some() {
+    if memchr::memchr(b'@', domain.as_bytes()).is_some() {
         return false;
     }
-    let local = match find_byte(local, b'+') {
+    let local = match memchr::memchr(b'+', local.as_bytes()) {
         Some(plus) if rules.strip_subaddress => &local[..plus],
         _ => local,
     };
@@ -387,11 +388,6 @@ fn email_core(text: &str, rules: &EmailRules, out: &mut String) -> bool {
     out.push_str(domain);
     out[at..].make_ascii_lowercase();
     true
-}
-
-/// The first position of the ASCII byte `b` in `s`: always a char boundary.
-fn find_byte(s: &str, b: u8) -> Option<usize> {
-    s.bytes().position(|c| c == b)
 }
 
 /// Whether `c` may be in a local part. Quoted local parts (`"a b"@c.d`) are not accepted,

@@ -332,6 +332,13 @@ impl RecordLedger {
             + self.prior.heap_bytes()
     }
 
+    /// Bytes [`RecordLedger::into_file_bytes`] holds at most beyond
+    /// [`RecordLedger::heap_bytes`]: the copy of the fingerprints, made while the set is
+    /// still held (the file's bytes come after the set is freed, and are fewer).
+    pub fn file_build_bytes(&self) -> usize {
+        self.seen.len() * std::mem::size_of::<u128>()
+    }
+
     /// Records admitted to this release.
     pub fn admitted(&self) -> usize {
         self.seen.len()

@@ -153,10 +153,12 @@ pub async fn prepare(
     staged.ledger.drop_prior();
     // Before the decision allocates: a release too large for its memory stops here, with
     // its figures, rather than being killed in the search.
+    // The ledger's file is built beside pass 2 while the decision's classes are held.
     let mut held = crate::transforms::held(&staged.histogram, &staged.ledger, &staged.rows);
     held.bytes += staged
         .histogram
-        .decision_bytes(rayon::current_num_threads());
+        .decision_bytes(policies::kanon::decision_threads())
+        + staged.ledger.file_build_bytes();
     ctx.memory.check("the decision", held)?;
     let pass1_done = std::time::Instant::now();
     let decision = staged

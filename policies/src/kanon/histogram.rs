@@ -68,6 +68,11 @@ pub struct QiHistogram {
     pub(super) multi_bytes: usize,
 }
 
+/// The threads a decision counts on (and [`QiHistogram::decision_bytes`] is asked about).
+pub fn decision_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Heap bytes of a std or hashbrown hash table of this capacity holding entries of
 /// `entry` bytes: its buckets (a power of two, at most seven eighths full) of one entry
 /// and one control byte each.
@@ -417,7 +422,7 @@ impl QiHistogram {
             let eval = ctx.evaluate_exactly(&top)?;
             return Ok(self.decision(Outcome::Empty, top, &eval, &tables, 1));
         }
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = decision_threads();
         let nesting = Nesting::of(&tables, &floor);
         // When the floor's classes are markedly fewer than the base classes, the search
         // counts from them.

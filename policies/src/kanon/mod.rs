@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
-pub use self::histogram::{QiHistogram, hash_table_bytes};
+pub use self::histogram::{QiHistogram, decision_threads, hash_table_bytes};
 pub use self::keys::QiKeys;
 
 /// What a release may do.
