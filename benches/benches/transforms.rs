@@ -129,6 +129,7 @@ fn transforms(c: &mut Criterion) {
             Some(zip.as_str()),
             Some(age.as_str()),
             Some(if p % 2 == 0 { "F" } else { "M" }),
+            Some("US"),
         ];
         hist.add(&qi, Some(p)).expect("add");
     }
@@ -137,5 +138,58 @@ fn transforms(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, transforms);
+/// Counting records into the histogram (the counting thread of pass 1): keys built and
+/// hashed beforehand, as the transform stage does, then added batch by batch to a fresh
+/// histogram. `contacts`-shaped keys (six values, about 45 bytes), people recurring so
+/// that a million records fall into about 164,000 base classes (the `recurring`
+/// profile), and near-unique ones (a class a record).
+fn counting(c: &mut Criterion) {
+    let policy = Policy::default_v2().expect("policy");
+    let rules = policy.dataset("contacts").expect("contacts");
+    let mut group = c.benchmark_group("kanon/count");
+    group.sample_size(10);
+    for (name, records, classes) in [
+        ("1M records 164k classes", 1_000_000u64, 164_000u64),
+        ("1M records 1M classes", 1_000_000, 1_000_000),
+    ] {
+        // A multiplicative hash spreads the records over the classes in no order.
+        let batches: Vec<(policies::QiKeys, Vec<Option<u64>>)> = (0..records)
+            .collect::<Vec<_>>()
+            .chunks(8192)
+            .map(|chunk| {
+                let mut keys = policies::QiKeys::with_capacity(chunk.len(), 48);
+                let mut subjects = Vec::with_capacity(chunk.len());
+                for &i in chunk {
+                    let p = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % classes;
+                    for v in [
+                        format!("***-***-{:04}", p % 10_000),
+                        format!("{}.{}.{}.0", 10 + p % 200, (p / 200) % 256, p % 7),
+                        format!("941{:02}", p % 97),
+                        format!("{}-{}", 20 + p % 8 * 5, 24 + p % 8 * 5),
+                        if p % 2 == 0 { "F" } else { "M" }.to_string(),
+                        ["US", "CA", "MX", "GB"][(p % 4) as usize].to_string(),
+                    ] {
+                        keys.push_value(Some(&v));
+                    }
+                    keys.end_record();
+                    subjects.push(Some(p.wrapping_mul(31) ^ (i % 3)));
+                }
+                (keys, subjects)
+            })
+            .collect();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut hist = QiHistogram::new(rules);
+                for (keys, subjects) in &batches {
+                    black_box(hist.add_all(keys, subjects).expect("count"));
+                }
+                assert!(hist.base_classes() as u64 <= classes);
+                hist
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, transforms, counting);
 criterion_main!(benches);

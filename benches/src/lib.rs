@@ -1,12 +1,6 @@
 //! Helpers shared by the benchmarks.
 
-/// Peak resident memory of this process (VmHWM), in bytes, where /proc exposes it.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
+pub use pipeline::memory::peak_rss_bytes;
 
 /// Human-readable bytes.
 pub fn human_bytes(b: u64) -> String {

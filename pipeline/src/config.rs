@@ -160,9 +160,11 @@ impl Default for Config {
             hash_key_file: None,
             max_line_bytes: 1 << 20,
             max_rows_per_file: 1_000_000,
-            // About 2M contacts records: a release of up to that size makes no local I/O
-            // between its passes, and peak memory stays well under 1 GiB at any size.
-            staging_memory_bytes: 512 << 20,
+            // About 1.6M `contacts` records (156 MiB a million): a release of up to that
+            // size makes no local I/O between its passes. Past it the rows spill, and at
+            // 20M records (3.3M base classes) the 512 MiB this was held a quarter of the
+            // peak while saving a twentieth of the spill's writes.
+            staging_memory_bytes: 256 << 20,
             release_memory_bytes: None,
             ledger_cache: String::new(),
             datasets: BTreeMap::new(),

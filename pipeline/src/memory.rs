@@ -106,6 +106,19 @@ impl MemoryBudget {
     }
 }
 
+/// The process's peak resident memory so far (`VmHWM`), where the system says (Linux).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// [`peak_rss_bytes`] in MiB, for log fields (0 where unknown).
+pub fn peak_rss_mib() -> u64 {
+    peak_rss_bytes().unwrap_or(0) >> 20
+}
+
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
 }

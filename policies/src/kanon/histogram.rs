@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, StringArray};
 use rustc_hash::FxHashMap;
 
-use super::class_table::{ClassSlot, ClassTable};
+use super::class_table::ClassTable;
 use super::keys::QiKeys;
 use super::search::{
     ClassCounts, EvalContext, Known, LevelTables, Nesting, NodeEval, SafeLevels, Search,
@@ -47,8 +47,6 @@ pub struct QiHistogram {
     pub(super) values: Vec<Vec<Option<Arc<str>>>>,
     /// Base classes, found by their encoded key (see [`QiKeys`]).
     pub(super) classes: ClassTable,
-    /// The keys too long to sit in their [`ClassSlot`], back to back.
-    pub(super) long_keys: Vec<u8>,
     /// Per class, per QI (stride `names.len()`): the level-0 value id.
     pub(super) class_ids: Vec<u32>,
     pub(super) class_records: Vec<u64>,
@@ -108,7 +106,6 @@ impl QiHistogram {
             dicts: vec![FxHashMap::default(); n],
             values: vec![vec![None]; n],
             classes: ClassTable::with_slots(ClassTable::INITIAL_SLOTS),
-            long_keys: Vec::new(),
             class_ids: Vec::new(),
             class_records: Vec::new(),
             subject_class: FxHashMap::default(),
@@ -133,6 +130,11 @@ impl QiHistogram {
     /// so a release can check its memory after every batch. An estimate within the
     /// allocator's rounding.
     pub fn heap_bytes(&self) -> usize {
+        self.heap_parts().iter().map(|&(_, bytes)| bytes).sum()
+    }
+
+    /// [`QiHistogram::heap_bytes`] part by part (for a log line that says what grew).
+    pub fn heap_parts(&self) -> [(&'static str, usize); 5] {
         use std::mem::size_of;
         let dicts: usize = self
             .dicts
@@ -144,16 +146,21 @@ impl QiHistogram {
             .iter()
             .map(|v| v.capacity() * size_of::<Option<Arc<str>>>())
             .sum();
-        self.classes.slots.capacity() * size_of::<ClassSlot>()
-            + self.long_keys.capacity()
-            + self.class_ids.capacity() * size_of::<u32>()
-            + self.class_records.capacity() * size_of::<u64>()
-            + map_bytes::<u64, u32>(self.subject_class.capacity())
-            + self.subject_classes.capacity() * size_of::<Vec<u32>>()
-            + self.multi_bytes
-            + dicts
-            + values
-            + self.value_bytes
+        [
+            ("classes", self.classes.heap_bytes()),
+            ("class_ids", self.class_ids.capacity() * size_of::<u32>()),
+            (
+                "class_records",
+                self.class_records.capacity() * size_of::<u64>(),
+            ),
+            (
+                "subjects",
+                map_bytes::<u64, u32>(self.subject_class.capacity())
+                    + self.subject_classes.capacity() * size_of::<Vec<u32>>()
+                    + self.multi_bytes,
+            ),
+            ("values", dicts + values + self.value_bytes),
+        ]
     }
 
     /// Bytes the decision is expected to allocate over this histogram, at most, on
@@ -232,7 +239,7 @@ impl QiHistogram {
 
     /// The base class of an encoded key, new if the key is.
     pub(super) fn class_of(&mut self, key: &[u8], hash: u64) -> Result<u32> {
-        match self.classes.find(hash, key, &self.long_keys) {
+        match self.classes.find(hash, key) {
             Some(class) => Ok(class),
             None => self.new_class(key, hash),
         }
@@ -277,10 +284,10 @@ impl QiHistogram {
                 self.names.len()
             )));
         }
-        let slot = ClassSlot::new(c as u32, hash, key, &mut self.long_keys);
         self.class_records.push(0);
-        self.classes.insert(hash, slot, &self.long_keys);
-        Ok(c as u32)
+        let class = self.classes.insert(hash, key);
+        debug_assert_eq!(class as usize, c, "class ids follow the table's");
+        Ok(class)
     }
 
     /// Records that a subject was seen in a base class.

@@ -8,7 +8,7 @@
 /// Encoding, per value in policy order: `0` for null; a value of up to 253 bytes as one
 /// byte `1 + length`, then its UTF-8 bytes; a longer one as `255`, its length as a u32
 /// (little-endian), then its bytes. It is unambiguous, so equal keys mean equal values,
-/// and short, so that most keys fit a class table slot (`class_table::ClassSlot`).
+/// and short: the class table holds every base class's key (`class_table::ClassTable`).
 #[derive(Debug, Default, Clone)]
 pub struct QiKeys {
     pub(super) bytes: Vec<u8>,

@@ -192,7 +192,7 @@ impl Decision {
 
 #[cfg(test)]
 mod tests {
-    use super::class_table::{ClassSlot, ClassTable};
+    use super::class_table::ClassTable;
     use super::keys::key_hash;
     use super::radix::sort_by_bits;
     use super::search::{self, EvalContext, LevelTables, SafeLevels, nodes_with_sum};
@@ -364,19 +364,19 @@ mod tests {
             .collect();
         // Fills `table` with every key under `hash_of`; checks each is new, then found.
         let fill = |mut table: ClassTable, hash_of: &dyn Fn(usize) -> u64| {
-            let (mut hashes, mut long_keys) = (Vec::new(), Vec::new());
+            let mut hashes = Vec::new();
             for (i, key) in keys.iter().enumerate() {
                 let hash = hash_of(i);
-                assert_eq!(table.find(hash, key, &long_keys), None, "key {i} is new");
+                assert_eq!(table.find(hash, key), None, "key {i} is new");
                 hashes.push(hash);
-                let slot = ClassSlot::new(i as u32, hash, key, &mut long_keys);
-                table.insert(hash, slot, &long_keys);
+                assert_eq!(table.insert(hash, key), i as u32, "the next class");
             }
             table.warm(&hashes);
             for (i, key) in keys.iter().enumerate() {
-                assert_eq!(table.find(hash_of(i), key, &long_keys), Some(i as u32));
+                assert_eq!(table.find(hash_of(i), key), Some(i as u32));
+                assert_eq!(table.key(i as u32), &key[..]);
             }
-            assert_eq!(table.len, keys.len());
+            assert_eq!(table.len(), keys.len());
             assert!(table.slots.len() * 3 >= keys.len() * 4, "at most 3/4 full");
             table
         };
@@ -395,7 +395,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_too_long_to_sit_in_the_table_find_their_class() {
+    fn long_keys_find_their_class() {
         let mut rules = orders();
         rules.subject = None;
         let mut h = QiHistogram::new(&rules);
@@ -845,9 +845,10 @@ mod tests {
         }
         assert_eq!((h.base_classes(), h.subjects()), (20_000, 30_000));
         let held = h.heap_bytes() - empty;
-        // At least: a 64-byte table slot, a value id and a record count per class; a zip
-        // string per value; 12 bytes a subject in its map; a list per subject in two zips.
-        let floor = 20_000 * (64 + 4 + 8) + 20_000 * (16 + 5) + 30_000 * 12 + 10_000 * 8;
+        // At least: an 8-byte table slot, its key (6 bytes) and the key's end, a value id
+        // and a record count per class; a zip string per value; 12 bytes a subject in its
+        // map; a list per subject in two zips.
+        let floor = 20_000 * (8 + 6 + 8 + 4 + 8) + 20_000 * (16 + 5) + 30_000 * 12 + 10_000 * 8;
         assert!(
             held >= floor && held <= 4 * floor,
             "{held} bytes held against at least {floor}"
