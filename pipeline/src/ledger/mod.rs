@@ -330,41 +330,57 @@ impl RecordLedger {
         self.seen.len
     }
 
-    /// This release's fingerprints once its pass 1 is done, and the set freed: no more
-    /// lookups, so a plain array (16 bytes a record, where the set holds up to 34).
-    pub fn into_admitted(self) -> AdmittedRecords {
-        AdmittedRecords(
-            self.seen
-                .shards
-                .into_iter()
-                // One shard at a time, each freed once it is an array: the set and the
-                // arrays are never held whole together (at 20M records, 544 and 305 MiB).
-                .map(|shard| shard.into_iter().collect())
-                .collect(),
-        )
+    /// This release's fingerprints once its pass 1 is done, out of memory: each shard of
+    /// the set is written to a temporary file, then freed (see [`FingerprintSet`]).
+    pub fn into_admitted(self) -> Result<AdmittedRecords> {
+        use std::io::Write as _;
+        let mut file = std::io::BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
+        let mut ends = Vec::with_capacity(SHARDS);
+        let (mut end, mut run) = (0u64, Vec::new());
+        for shard in self.seen.shards {
+            run.clear();
+            run.extend(shard.iter().copied());
+            drop(shard);
+            file.write_all(zerocopy::IntoBytes::as_bytes(run.as_slice()))?;
+            end += (run.len() * std::mem::size_of::<u128>()) as u64;
+            ends.push(end);
+        }
+        let file = file.into_inner().map_err(|e| Error::Io(e.into_error()))?;
+        Ok(AdmittedRecords {
+            file: Some(file),
+            ends,
+            len: self.seen.len,
+        })
     }
 
-    /// Writes a release's ledger file ([`AdmittedRecords::into_file`]) where later
-    /// releases look for it.
+    /// Writes a release's ledger file ([`SortedRecords::into_file`]) where later releases
+    /// look for it.
     pub async fn put_file(
         curated: &Location,
         partition: &PartitionKey,
         release_id: &str,
-        file: object_store::PutPayload,
+        file: Vec<u8>,
     ) -> Result<()> {
         curated
             .store
-            .put(&ledger_path(partition, release_id), file)
+            .put(&ledger_path(partition, release_id), file.into())
             .await?;
         Ok(())
     }
 }
 
+/// Shards of [`FingerprintSet`]: one per value of a fingerprint's top byte.
+const SHARDS: usize = 256;
+
 /// A release's own fingerprints as pass 1 admits them: a hash set per value of the top
-/// byte. Fingerprints are uniform, so the shards fill alike; what sharding buys is that a
-/// shard grows alone (one set doubling held 1.5 times the whole set for a moment: 816 MiB
-/// at 20M records, where the set is 544), and that the set becomes the sorted file shard
-/// by shard, in order (shard `i` holds exactly the fingerprints of top byte `i`).
+/// byte.
+///
+/// Fingerprints are uniform, so the shards fill alike; sharding buys that a shard grows
+/// alone (one set doubling held 1.5 times the whole set for a moment: 816 MiB at 20M
+/// records, where the set is 544), and that after pass 1 the set goes to disk a shard at
+/// a time, and the ledger file is made shard by shard, in order (shard `i` holds exactly
+/// the fingerprints of top byte `i`). Held in memory after pass 1, as an array, they were
+/// 305 MiB of the decision's and pass 2's peak at 20M records.
 #[derive(Debug)]
 struct FingerprintSet {
     shards: Vec<FxHashSet<u128>>,
@@ -375,7 +391,7 @@ impl Default for FingerprintSet {
     fn default() -> Self {
         Self {
             // Empty sets allocate nothing.
-            shards: vec![FxHashSet::default(); 256],
+            shards: vec![FxHashSet::default(); SHARDS],
             len: 0,
         }
     }
@@ -397,57 +413,88 @@ impl FingerprintSet {
     }
 }
 
-/// The fingerprints of the records a release admitted ([`RecordLedger::into_admitted`]):
-/// per top byte, in order.
+/// The fingerprints of the records a release admitted ([`RecordLedger::into_admitted`]),
+/// in an anonymous temporary file (deleted when closed), shard after shard, each in no
+/// order.
 #[derive(Debug, Default)]
-pub struct AdmittedRecords(Vec<Vec<u128>>);
+pub struct AdmittedRecords {
+    file: Option<std::fs::File>,
+    /// Per shard: where its fingerprints end in `file`.
+    ends: Vec<u64>,
+    len: usize,
+}
 
 impl AdmittedRecords {
     pub fn len(&self) -> usize {
-        self.0.iter().map(Vec::len).sum()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
-    /// Bytes held on the heap. [`AdmittedRecords::into_file`] needs no more: it sorts in
-    /// place and its file shares the arrays.
+    /// Bytes held on the heap: the shards' ends.
     pub fn heap_bytes(&self) -> usize {
-        self.0
-            .iter()
-            .map(|run| run.capacity() * std::mem::size_of::<u128>())
-            .sum()
+        self.ends.capacity() * std::mem::size_of::<u64>()
     }
 
-    /// The file later releases read ([`ledger_file_bytes`]' layout): sorted on all cores,
-    /// a pass over a million values at a million records, so a release builds it beside
-    /// its pass 2. Its body is the array itself, not a copy (at 20M records a copy was
-    /// 305 MiB more at pass 2's peak).
-    pub fn into_file(self) -> object_store::PutPayload {
-        use rayon::iter::{IntoParallelRefMutIterator as _, ParallelIterator as _};
-        let mut runs = self.0;
-        runs.par_iter_mut().for_each(|run| {
-            run.sort_unstable();
-            // The file is little-endian: a no-op where the machine is.
-            for f in run.iter_mut() {
-                *f = f.to_le();
-            }
-        });
-        struct LeBytes(Vec<u128>);
-        impl AsRef<[u8]> for LeBytes {
-            fn as_ref(&self) -> &[u8] {
-                zerocopy::IntoBytes::as_bytes(self.0.as_slice())
+    /// Sorts the fingerprints into a temporary file laid out as the ledger file later
+    /// releases read ([`ledger_file_bytes`]), a shard at a time: a release does it beside
+    /// its pass 2, in memory of one shard (1.2 MiB at 20M records).
+    pub fn sort(self) -> Result<SortedRecords> {
+        use std::io::{Read as _, Seek as _, Write as _};
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
+        out.write_all(MAGIC)?;
+        if let Some(mut file) = self.file {
+            file.rewind()?;
+            let (mut start, mut run) = (0u64, Vec::<u128>::new());
+            for &end in &self.ends {
+                let n = usize::try_from(end - start).map_err(|_| {
+                    Error::Invariant("a record ledger shard past the address space".into())
+                })? / std::mem::size_of::<u128>();
+                run.clear();
+                run.resize(n, 0);
+                file.read_exact(zerocopy::IntoBytes::as_mut_bytes(run.as_mut_slice()))?;
+                run.sort_unstable();
+                // The file is little-endian: a no-op where the machine is.
+                for f in &mut run {
+                    *f = f.to_le();
+                }
+                out.write_all(zerocopy::IntoBytes::as_bytes(run.as_slice()))?;
+                start = end;
             }
         }
-        // Top byte by top byte: the runs one after the other are sorted.
-        std::iter::once(bytes::Bytes::from_static(MAGIC))
-            .chain(
-                runs.into_iter()
-                    .filter(|run| !run.is_empty())
-                    .map(|run| bytes::Bytes::from_owner(LeBytes(run))),
-            )
-            .collect()
+        let file = out.into_inner().map_err(|e| Error::Io(e.into_error()))?;
+        Ok(SortedRecords {
+            file,
+            bytes: MAGIC.len() + self.len * std::mem::size_of::<u128>(),
+        })
+    }
+}
+
+/// A release's ledger file, made ([`AdmittedRecords::sort`]) and waiting in a temporary
+/// file until the release's Parquet files are written.
+#[derive(Debug)]
+pub struct SortedRecords {
+    file: std::fs::File,
+    bytes: usize,
+}
+
+impl SortedRecords {
+    /// The file's bytes, read back once pass 2 has freed its memory (16 bytes a record).
+    pub fn into_file(mut self) -> Result<Vec<u8>> {
+        use std::io::{Read as _, Seek as _};
+        self.file.rewind()?;
+        let mut bytes = Vec::with_capacity(self.bytes);
+        self.file.read_to_end(&mut bytes)?;
+        if bytes.len() != self.bytes {
+            return Err(Error::Invariant(format!(
+                "the sorted record ledger has {} bytes where {} were written",
+                bytes.len(),
+                self.bytes
+            )));
+        }
+        Ok(bytes)
     }
 }
 
@@ -477,25 +524,44 @@ mod tests {
 
     #[test]
     fn the_admitted_records_make_the_file_of_their_sorted_fingerprints() {
-        let mut ledger = RecordLedger::default();
-        let fps = [u128::MAX, 7, 5 << 120, 1 << 100, 3, 7, 0, (5 << 120) + 1];
-        for f in fps {
-            ledger.admit_one(f, false);
+        // Edge values, then uniform ones (about 1,200 a shard), with repeats.
+        let mut fps = vec![u128::MAX, 7, 5 << 120, 1 << 100, 3, 7, 0, (5 << 120) + 1];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            // SplitMix64.
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        for _ in 0..300_000 {
+            fps.push(u128::from(next()) << 64 | u128::from(next()));
         }
-        let admitted = ledger.into_admitted();
-        assert_eq!(admitted.len(), 7, "the repeated 7 was admitted once");
-        let file: Vec<u8> = admitted
-            .into_file()
-            .into_iter()
-            .flat_map(|chunk| chunk.to_vec())
-            .collect();
-        assert_eq!(
-            file,
-            ledger_file_bytes(&[0, 3, 7, 1 << 100, 5 << 120, (5 << 120) + 1, u128::MAX])
+        fps.extend(fps[1000..2000].to_vec());
+        let expected: std::collections::BTreeSet<u128> = fps.iter().copied().collect();
+
+        let mut ledger = RecordLedger::default();
+        let admitted: usize = fps
+            .iter()
+            .map(|&f| usize::from(ledger.admit_one(f, false)))
+            .sum();
+        assert_eq!(admitted, expected.len(), "each fingerprint admitted once");
+        assert_eq!(ledger.skipped as usize, fps.len() - expected.len());
+        let admitted = ledger.into_admitted().expect("written");
+        assert_eq!(admitted.len(), expected.len());
+        assert!(admitted.heap_bytes() <= 256 * 8, "on disk, not in memory");
+        let file = admitted.sort().expect("sort").into_file().expect("file");
+        let expected: Vec<u128> = expected.into_iter().collect();
+        assert!(
+            file == ledger_file_bytes(&expected),
+            "the sorted fingerprints"
         );
         let mut prior = PriorLedgerBuilder::new().expect("temp file");
         prior.add_run(&file[..]).expect("a later release reads it");
-        assert_eq!(prior.finish().expect("ledger").len(), 7);
+        let prior = prior.finish().expect("ledger");
+        assert_eq!(prior.len(), expected.len());
+        assert!(prior.contains(5 << 120).expect("probe") && !prior.contains(8).expect("probe"));
     }
 
     #[test]

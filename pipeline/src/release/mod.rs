@@ -233,7 +233,7 @@ pub async fn prepare(
 
     let pass2_started = std::time::Instant::now();
     // Sorted beside pass 2: on the critical path it cost a 1M release about 60 ms.
-    let ledger_file = tokio::task::spawn_blocking(move || admitted.into_file());
+    let ledger_file = tokio::task::spawn_blocking(move || admitted.sort());
     let files = pass2(
         ctx,
         &rules,
@@ -246,9 +246,13 @@ pub async fn prepare(
     .await?;
     // Before the publish, so a published release always has its ledger (a crash between
     // leaves a file no published release names: ignored).
-    let ledger_file = ledger_file
+    let sorted = ledger_file
         .await
-        .map_err(|e| crate::Error::Task(format!("sorting the record ledger stopped: {e}")))?;
+        .map_err(|e| crate::Error::Task(format!("sorting the record ledger stopped: {e}")))??;
+    // Into memory only now that pass 2 has freed its own (16 bytes a record).
+    let ledger_file = tokio::task::spawn_blocking(move || sorted.into_file())
+        .await
+        .map_err(|e| crate::Error::Task(format!("reading the record ledger stopped: {e}")))??;
     RecordLedger::put_file(&ctx.curated, partition, &id, ledger_file).await?;
     tracing::info!(
         partition = %partition, release = %id,

@@ -171,7 +171,7 @@ pub(crate) fn pass1(
     Ok(Staged {
         histogram,
         already_released: ledger.skipped,
-        admitted: ledger.into_admitted(),
+        admitted: ledger.into_admitted()?,
         rows,
         quarantine,
         quarantine_reasons,
