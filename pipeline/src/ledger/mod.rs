@@ -331,7 +331,7 @@ impl RecordLedger {
     }
 
     /// This release's fingerprints once its pass 1 is done, out of memory: each shard of
-    /// the set is written to a temporary file, then freed (see [`FingerprintSet`]).
+    /// the set is written to a temporary file, then freed (see `FingerprintSet`).
     pub fn into_admitted(self) -> Result<AdmittedRecords> {
         use std::io::Write as _;
         let mut file = std::io::BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);

@@ -440,6 +440,82 @@ fn a_release_past_its_memory_budget_stops_with_its_figures_and_loses_nothing() {
 }
 
 #[test]
+fn a_partition_past_its_memory_budget_leaves_the_others_of_the_run_to_publish() {
+    // Partitions are per tenant and fail alone: a tenant whose release is too large for
+    // the budget stops with its figures, and another tenant's release in the same run
+    // publishes (an out-of-memory kill of the worker would have ended both). The small
+    // one is small enough to fit 4 MiB on any number of cores (the decision counts its
+    // buffers per thread). The stopped
+    // one publishes whole in a later run with room, and the other is not released again.
+    let env = Env::new();
+    env.generate("contacts", "t-big", 80_000, "a.ndjson", 0.0);
+    env.generate("contacts", "t-small", 300, "a.ndjson", 0.0);
+    env.grant("t-big", "contacts");
+    env.grant("t-small", "contacts");
+    let mut run = env.cmd(&["run", "--json"]);
+    run.env("STACKPRO_RELEASE_MEMORY_BYTES", "4194304");
+    let out = run.output().expect("run stackpro");
+    assert_eq!(out.status.code(), Some(1), "a failed release exits 1");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("summary");
+    let of = |tenant: &str| {
+        summary["partitions"]
+            .as_array()
+            .expect("partitions")
+            .iter()
+            .find(|p| p["partition"]["tenant"] == tenant)
+            .unwrap_or_else(|| panic!("no partition of {tenant}: {summary:#}"))
+            .clone()
+    };
+    let (big, small) = (of("t-big"), of("t-small"));
+    assert_eq!(big["status"], "failed", "{summary:#}");
+    assert!(
+        big["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("release too large for its memory")),
+        "{summary:#}"
+    );
+    assert_eq!(small["status"], "published", "{summary:#}");
+    let releases = env.releases();
+    assert_eq!(releases.len(), 1, "{releases:#?}");
+    assert_eq!(
+        (
+            releases[0]["tenant"].as_str(),
+            releases[0]["records_in"].as_u64()
+        ),
+        (Some("t-small"), Some(300))
+    );
+
+    let summary = run_json(&env);
+    let mut seen: Vec<(String, String)> = summary["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| {
+            let field = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+            (field(&p["partition"]["tenant"]), field(&p["status"]))
+        })
+        .collect();
+    seen.sort();
+    assert_eq!(
+        seen,
+        [
+            ("t-big".to_owned(), "published".to_owned()),
+            ("t-small".to_owned(), "nothing_new".to_owned())
+        ],
+        "only t-big was pending: {summary:#}"
+    );
+    let releases = env.releases();
+    let big = releases
+        .iter()
+        .find(|r| r["tenant"] == "t-big")
+        .expect("t-big published");
+    assert_eq!(big["records_in"], 80_000, "{big:#}");
+    assert_eq!(big["report"]["already_released"], 0, "{big:#}");
+    assert_eq!(releases.len(), 2);
+    env.assert_verified();
+}
+
+#[test]
 fn a_release_memory_budget_is_a_count_of_at_least_a_mebibyte_or_auto() {
     let env = Env::new();
     env.generate("contacts", "t-1", 3000, "a.ndjson", 0.0);
