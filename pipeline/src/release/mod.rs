@@ -165,7 +165,7 @@ pub async fn prepare(
         histogram_mib = staged.histogram.heap_bytes() >> 20,
         histogram_parts = %staged.histogram.heap_parts().iter().map(|(name, b)| format!("{name}={}", b >> 20)).collect::<Vec<_>>().join(" "),
         subjects = staged.histogram.subjects(),
-        ledger_mib = admitted.heap_bytes() >> 20,
+        ledger_mib = staged.pass1_ledger_bytes >> 20,
         staged_in_memory_mib = staged.rows.memory_bytes() >> 20,
         decision_mib = decision_bytes >> 20,
         peak_rss_mib = crate::memory::peak_rss_mib(),

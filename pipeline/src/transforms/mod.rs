@@ -40,6 +40,9 @@ pub(crate) struct Staged {
     pub(crate) admitted: AdmittedRecords,
     /// Records skipped as already released or repeated.
     pub(crate) already_released: u64,
+    /// What the record ledger held at the end of pass 1, its own fingerprint set and the
+    /// earlier releases' filter (for the log).
+    pub(crate) pass1_ledger_bytes: usize,
     pub(crate) rows: StagedRows,
     pub(crate) quarantine: tempfile::NamedTempFile,
     pub(crate) quarantine_reasons: BTreeMap<String, u64>,
@@ -113,6 +116,7 @@ pub(crate) fn pass1(
                     let mut columns: Vec<ArrayRef> = staged.batch.columns().to_vec();
                     columns.push(Arc::new(UInt32Array::from(classes)));
                     rows.push(RecordBatch::try_new(rows_schema.clone(), columns)?)?;
+                    rows.yield_memory(histogram.heap_bytes() + ledger.heap_bytes())?;
                     ctx.memory
                         .check("pass 1", held(&histogram, ledger.heap_bytes(), &rows))?;
                 }
@@ -171,6 +175,7 @@ pub(crate) fn pass1(
     Ok(Staged {
         histogram,
         already_released: ledger.skipped,
+        pass1_ledger_bytes: ledger.heap_bytes(),
         admitted: ledger.into_admitted()?,
         rows,
         quarantine,

@@ -68,6 +68,37 @@ impl StagedRows {
         Ok(())
     }
 
+    /// Gives the staged rows' memory back once the release's other structures (the
+    /// histogram and the record ledger, `others` bytes) have outgrown the staging budget
+    /// while rows already spill: the batches held in memory go to the spill file, and the
+    /// rows staged later follow them. A large release then holds its histogram and ledger
+    /// at its peak, not a budget of rows as well (at 20M `contacts` records, 255 MiB of
+    /// 1.3 GiB, for 255 MiB more of the spill's several GB of writes); a release whose
+    /// rows fit, or a middling one, keeps them. The spill file then holds the batches out
+    /// of their staging order, which nothing depends on (pass 2 orders each file's rows by
+    /// a keyed hash); it is the same order for the same input and configuration.
+    pub(crate) fn yield_memory(&mut self, others: usize) -> Result<()> {
+        let Some(writer) = &mut self.spill else {
+            return Ok(());
+        };
+        if self.memory.is_empty() || others < self.budget {
+            return Ok(());
+        }
+        let batches = self.memory.len();
+        for batch in self.memory.drain(..) {
+            writer.write(&batch)?;
+        }
+        tracing::debug!(
+            batches,
+            bytes = self.memory_bytes,
+            others,
+            "staged rows in memory moved to the spill file"
+        );
+        self.memory_bytes = 0;
+        self.memory.shrink_to_fit();
+        Ok(())
+    }
+
     /// Completes the spill file, if any.
     pub(crate) fn finish(&mut self) -> Result<()> {
         if let Some(writer) = &mut self.spill {
@@ -173,4 +204,70 @@ pub(crate) fn staged_classes(staged: &RecordBatch) -> Result<&UInt32Array> {
         .column_by_name(CLASS_COLUMN)
         .and_then(|c| c.as_any().downcast_ref::<UInt32Array>())
         .ok_or_else(|| Error::Invariant("staged rows lost their class column".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int64Array;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn batch(schema: &arrow::datatypes::SchemaRef, from: i64) -> RecordBatch {
+        let values: Vec<i64> = (from..from + 100).collect();
+        RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(values))])
+            .expect("batch")
+    }
+
+    fn values(rows: StagedRows) -> Vec<i64> {
+        let mut out: Vec<i64> = rows
+            .into_batches()
+            .expect("batches")
+            .flat_map(|b| {
+                let b = b.expect("batch");
+                let column = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("i64");
+                column.values().to_vec()
+            })
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn staged_rows_give_their_memory_back_only_to_a_large_release_that_spills() {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let one = batch(&schema, 0).get_array_memory_size();
+        let mut rows = StagedRows::new(schema.clone(), 3 * one);
+        for i in 0..3 {
+            rows.push(batch(&schema, i * 100)).expect("push");
+        }
+        rows.yield_memory(usize::MAX).expect("nothing spills yet");
+        assert_eq!(
+            rows.memory_bytes(),
+            3 * one,
+            "rows that fit keep their memory"
+        );
+        rows.push(batch(&schema, 300)).expect("push");
+        assert!(rows.spilled());
+        rows.yield_memory(3 * one - 1).expect("small others");
+        assert_eq!(
+            rows.memory_bytes(),
+            3 * one,
+            "the histogram is still smaller"
+        );
+        rows.yield_memory(3 * one).expect("yield");
+        assert_eq!(rows.memory_bytes(), 0);
+        rows.push(batch(&schema, 400)).expect("push");
+        assert_eq!(rows.memory_bytes(), 0, "later rows spill too");
+        rows.finish().expect("finish");
+        assert_eq!(
+            values(rows),
+            (0..500).collect::<Vec<i64>>(),
+            "every row, once"
+        );
+    }
 }

@@ -401,11 +401,12 @@ fn a_release_whose_staged_rows_spill_to_disk_publishes_what_one_held_in_memory_d
 
 #[test]
 fn a_release_past_its_memory_budget_stops_with_its_figures_and_loses_nothing() {
-    // 2 MiB cannot hold 20,000 records' histogram, ledger and decision: the release stops
-    // with the figures that made it grow (instead of the kernel killing the worker), and
-    // publishes nothing. With the default budget the same run publishes every record.
+    // 2 MiB cannot hold 60,000 records' histogram, ledger and decision (the staged rows
+    // spill and give their memory back): the release stops with the figures that made it
+    // grow (instead of the kernel killing the worker), and publishes nothing. With the
+    // default budget the same run publishes every record.
     let env = Env::new();
-    env.generate("contacts", "t-1", 20_000, "a.ndjson", 0.0);
+    env.generate("contacts", "t-1", 60_000, "a.ndjson", 0.0);
     env.grant("t-1", "contacts");
     let mut run = env.cmd(&["run", "--json"]);
     run.env("STACKPRO_RELEASE_MEMORY_BYTES", "2097152");
@@ -432,7 +433,7 @@ fn a_release_past_its_memory_budget_stops_with_its_figures_and_loses_nothing() {
     let summary = run_json(&env);
     assert_eq!(statuses(&summary), ["published"], "{summary:#}");
     let report = &env.releases()[0];
-    assert_eq!(report["records_in"], 20_000, "{report:#}");
+    assert_eq!(report["records_in"], 60_000, "{report:#}");
     assert_eq!(
         report["report"]["already_released"], 0,
         "the stopped release marked nothing released: {report:#}"
