@@ -24,6 +24,10 @@ pub enum Error {
     /// A quasi-identifier has more distinct values than the engine can index.
     #[error("capacity exceeded: {0}")]
     Capacity(String),
+    /// A record was added to a histogram whose counting had ended
+    /// ([`QiHistogram::seal`](crate::QiHistogram::seal)).
+    #[error("records added to a sealed histogram")]
+    Sealed,
     /// Building Arrow arrays failed.
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),

@@ -152,14 +152,9 @@ pub async fn prepare(
         staged.already_released,
         std::mem::take(&mut staged.admitted),
     );
-    // Before the decision allocates: a release too large for its memory stops here, with
-    // its figures, rather than being killed in the search.
-    let mut held = crate::transforms::held(&staged.histogram, admitted.heap_bytes(), &staged.rows);
     let decision_bytes = staged
         .histogram
         .decision_bytes(policies::kanon::decision_threads());
-    held.bytes += decision_bytes;
-    ctx.memory.check("the decision", held)?;
     tracing::debug!(
         partition = %partition,
         histogram_mib = staged.histogram.heap_bytes() >> 20,
@@ -171,6 +166,13 @@ pub async fn prepare(
         peak_rss_mib = crate::memory::peak_rss_mib(),
         "pass 1 memory"
     );
+    // The class table and value dictionaries only served pass 1's lookups.
+    staged.histogram.seal();
+    // Before the decision allocates: a release too large for its memory stops here, with
+    // its figures, rather than being killed in the search.
+    let mut held = crate::transforms::held(&staged.histogram, admitted.heap_bytes(), &staged.rows);
+    held.bytes += decision_bytes;
+    ctx.memory.check("the decision", held)?;
     let pass1_done = std::time::Instant::now();
     let decision = staged
         .histogram

@@ -860,6 +860,33 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_histogram_decides_as_before_in_less_memory_and_takes_no_more_records() {
+        let mut h = QiHistogram::new(&orders());
+        for i in 0..4_000u64 {
+            let zip = format!("{:05}", 94_000 + i % 50);
+            h.add(&[Some(&zip)], Some(i % 1_500)).expect("add");
+        }
+        let before = h.decide(20, 0.05).expect("decide");
+        let held = h.heap_bytes();
+        h.seal();
+        assert!(h.heap_bytes() < held, "the lookup tables are freed");
+        let after = h.decide(20, 0.05).expect("decide");
+        assert_eq!(
+            (after.node.clone(), after.suppressed_records, after.outcome),
+            (
+                before.node.clone(),
+                before.suppressed_records,
+                before.outcome
+            )
+        );
+        assert!(matches!(
+            h.add(&[Some("94000")], Some(1)),
+            Err(crate::Error::Sealed)
+        ));
+        assert_eq!(h.records(), 4_000);
+    }
+
+    #[test]
     fn empty_releases_publish_nothing() {
         let h = QiHistogram::new(&orders());
         assert_eq!(h.decide(20, 0.05).expect("decide").outcome, Outcome::Empty);
