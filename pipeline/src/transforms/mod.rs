@@ -116,9 +116,11 @@ pub(crate) fn pass1(
                     let mut columns: Vec<ArrayRef> = staged.batch.columns().to_vec();
                     columns.push(Arc::new(UInt32Array::from(classes)));
                     rows.push(RecordBatch::try_new(rows_schema.clone(), columns)?)?;
-                    rows.yield_memory(histogram.heap_bytes() + ledger.heap_bytes())?;
-                    ctx.memory
-                        .check("pass 1", held(&histogram, ledger.heap_bytes(), &rows))?;
+                    // Added up once a batch: the histogram's and the ledger's part decide
+                    // whether the staged rows give their memory back, then the check.
+                    let mut used = held(&histogram, ledger.heap_bytes(), &rows);
+                    used.bytes -= rows.yield_memory(used.bytes - rows.memory_bytes())?;
+                    ctx.memory.check("pass 1", used)?;
                 }
                 Ok((histogram, rows, ledger))
             }

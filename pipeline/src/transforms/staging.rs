@@ -77,12 +77,13 @@ impl StagedRows {
     /// rows fit, or a middling one, keeps them. The spill file then holds the batches out
     /// of their staging order, which nothing depends on (pass 2 orders each file's rows by
     /// a keyed hash); it is the same order for the same input and configuration.
-    pub(crate) fn yield_memory(&mut self, others: usize) -> Result<()> {
+    /// Returns the bytes given back.
+    pub(crate) fn yield_memory(&mut self, others: usize) -> Result<usize> {
         let Some(writer) = &mut self.spill else {
-            return Ok(());
+            return Ok(0);
         };
         if self.memory.is_empty() || others < self.budget {
-            return Ok(());
+            return Ok(0);
         }
         let batches = self.memory.len();
         for batch in self.memory.drain(..) {
@@ -94,9 +95,8 @@ impl StagedRows {
             others,
             "staged rows in memory moved to the spill file"
         );
-        self.memory_bytes = 0;
         self.memory.shrink_to_fit();
-        Ok(())
+        Ok(std::mem::take(&mut self.memory_bytes))
     }
 
     /// Completes the spill file, if any.
@@ -245,7 +245,10 @@ mod tests {
         for i in 0..3 {
             rows.push(batch(&schema, i * 100)).expect("push");
         }
-        rows.yield_memory(usize::MAX).expect("nothing spills yet");
+        assert_eq!(
+            rows.yield_memory(usize::MAX).expect("nothing spills yet"),
+            0
+        );
         assert_eq!(
             rows.memory_bytes(),
             3 * one,
@@ -253,13 +256,17 @@ mod tests {
         );
         rows.push(batch(&schema, 300)).expect("push");
         assert!(rows.spilled());
-        rows.yield_memory(3 * one - 1).expect("small others");
+        assert_eq!(rows.yield_memory(3 * one - 1).expect("small others"), 0);
         assert_eq!(
             rows.memory_bytes(),
             3 * one,
             "the histogram is still smaller"
         );
-        rows.yield_memory(3 * one).expect("yield");
+        assert_eq!(
+            rows.yield_memory(3 * one).expect("yield"),
+            3 * one,
+            "given back"
+        );
         assert_eq!(rows.memory_bytes(), 0);
         rows.push(batch(&schema, 400)).expect("push");
         assert_eq!(rows.memory_bytes(), 0, "later rows spill too");

@@ -20,7 +20,7 @@ use catalog::conformance::{
 };
 use catalog::{DataCatalog, PublishOutcome};
 
-use super::{Env, KEY, stackpro_bin, stdout_of_success, walk};
+use super::{Env, KEY, stackpro_bin, stdout_of_success, tenant_statuses, walk};
 
 /// Why the emulator tests are ignored in a build without it.
 const NEEDS_EMULATOR: &str = "needs moto_server: set STACKPRO_TEST_AWS_ENDPOINT=http://127.0.0.1:PORT when building the tests (bash .ci/run does)";
@@ -634,23 +634,8 @@ async fn setup_then_a_release_from_s3_to_s3_is_read_back_with_the_sdk() {
     aws.ok(&["consent", "grant", "--tenant", &t1, "--dataset", "contacts"]);
     let summary: serde_json::Value =
         serde_json::from_str(&aws.ok(&["run", "--json"])).expect("summary");
-    let mut statuses: Vec<(String, String)> = summary["partitions"]
-        .as_array()
-        .expect("partitions")
-        .iter()
-        .map(|p| {
-            (
-                p["partition"]["tenant"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned(),
-                p["status"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    statuses.sort();
     assert_eq!(
-        statuses,
+        tenant_statuses(&summary),
         vec![
             (t1.clone(), "published".to_owned()),
             (t2.clone(), "no_consent".to_owned()),

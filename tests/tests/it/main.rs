@@ -188,6 +188,19 @@ fn run_json(env: &Env) -> serde_json::Value {
     serde_json::from_str(&env.ok(&["run", "--json"])).expect("run summary json")
 }
 
+/// Each partition's (tenant, status) in a run summary, sorted.
+fn tenant_statuses(summary: &serde_json::Value) -> Vec<(String, String)> {
+    let field = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let mut seen: Vec<(String, String)> = summary["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .map(|p| (field(&p["partition"]["tenant"]), field(&p["status"])))
+        .collect();
+    seen.sort();
+    seen
+}
+
 fn statuses(summary: &serde_json::Value) -> Vec<String> {
     summary["partitions"]
         .as_array()

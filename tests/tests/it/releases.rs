@@ -445,9 +445,9 @@ fn a_partition_past_its_memory_budget_leaves_the_others_of_the_run_to_publish() 
     // Partitions are per tenant and fail alone: a tenant whose release is too large for
     // the budget stops with its figures, and another tenant's release in the same run
     // publishes (an out-of-memory kill of the worker would have ended both). The small
-    // one is small enough to fit 4 MiB on any number of cores (the decision counts its
-    // buffers per thread). The stopped
-    // one publishes whole in a later run with room, and the other is not released again.
+    // one fits 4 MiB on any number of cores (the decision counts its buffers per thread).
+    // The stopped one publishes whole in a later run with room, and the other is not
+    // released again.
     let env = Env::new();
     env.generate("contacts", "t-big", 80_000, "a.ndjson", 0.0);
     env.generate("contacts", "t-small", 300, "a.ndjson", 0.0);
@@ -487,18 +487,8 @@ fn a_partition_past_its_memory_budget_leaves_the_others_of_the_run_to_publish() 
     );
 
     let summary = run_json(&env);
-    let mut seen: Vec<(String, String)> = summary["partitions"]
-        .as_array()
-        .expect("partitions")
-        .iter()
-        .map(|p| {
-            let field = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
-            (field(&p["partition"]["tenant"]), field(&p["status"]))
-        })
-        .collect();
-    seen.sort();
     assert_eq!(
-        seen,
+        tenant_statuses(&summary),
         [
             ("t-big".to_owned(), "published".to_owned()),
             ("t-small".to_owned(), "nothing_new".to_owned())
